@@ -1,0 +1,51 @@
+/**
+ * Audio formats shared by backends (what GPUs send) and the output path (what callers get).
+ * Everything inside the gateway is mono.
+ */
+
+export const ENCODINGS = ['pcm_s16le', 'pcm_f32le', 'pcm_mulaw', 'pcm_alaw'] as const;
+export type Encoding = (typeof ENCODINGS)[number];
+
+export const SAMPLE_RATES = [8000, 16000, 22050, 24000, 44100, 48000] as const;
+export type SampleRate = (typeof SAMPLE_RATES)[number];
+
+/** Signed 16-bit mono samples at `sampleRate`: the gateway's internal currency. */
+export interface Pcm {
+  readonly samples: Int16Array;
+  readonly sampleRate: number;
+}
+
+/**
+ * Audio already in a client encoding (e.g. Cartesia asked for μ-law at 8 kHz), so the output
+ * path only frames it and never decodes/re-encodes.
+ */
+export interface EncodedAudio {
+  readonly encoding: Encoding;
+  readonly sampleRate: number;
+  readonly bytes: Uint8Array;
+}
+
+export type BackendAudio = Pcm | EncodedAudio;
+
+export function isPcm(audio: BackendAudio): audio is Pcm {
+  return (audio as Pcm).samples !== undefined;
+}
+
+/** What the client negotiated in `start` (DESIGN.md §4). frameMs 0 = send as produced. */
+export interface OutputFormat {
+  readonly encoding: Encoding;
+  readonly sampleRate: SampleRate;
+  readonly frameMs: number;
+}
+
+export function bytesPerSample(encoding: Encoding): number {
+  switch (encoding) {
+    case 'pcm_s16le':
+      return 2;
+    case 'pcm_f32le':
+      return 4;
+    case 'pcm_mulaw':
+    case 'pcm_alaw':
+      return 1;
+  }
+}

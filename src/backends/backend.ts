@@ -1,0 +1,70 @@
+/**
+ * The backend adapter contract (DESIGN.md §3). One Backend object per upstream instance
+ * (one GPU server URL, one embedded worker, one Cartesia account).
+ *
+ * Adapters decode whatever their server sends (raw PCM, WAV with or without sizes,
+ * Gradio file outputs, base64 JSON) into BackendAudio chunks, yielded as they arrive.
+ */
+import type { BackendAudio, OutputFormat } from '../audio/format.ts';
+
+export interface SynthesisRequest {
+  readonly text: string;
+  readonly voice: string;
+  readonly language?: string;
+  readonly speed?: number;
+  /**
+   * The caller's negotiated format. A backend that can produce it natively (Cartesia) may
+   * yield EncodedAudio in exactly this encoding and rate; every other backend ignores it.
+   */
+  readonly output?: OutputFormat;
+}
+
+export interface Backend {
+  /** Protocol name, e.g. `openai`, `gradio`, `cartesia`, `espeak`. */
+  readonly protocol: string;
+  /**
+   * Streams audio for one segment. Aborting `signal` must really close the upstream request
+   * (HTTP request destroyed, Cartesia context cancelled) so the GPU slot frees at once.
+   * Errors are thrown as BackendError.
+   */
+  synthesize(req: SynthesisRequest, signal: AbortSignal): AsyncIterable<BackendAudio>;
+  /** Health probe: resolves when healthy, throws BackendError otherwise. */
+  check(signal: AbortSignal): Promise<void>;
+  /** Releases connections and workers. */
+  close(): Promise<void>;
+}
+
+/**
+ * Error kinds, used for failover decisions and as the `kind` label of
+ * voicegate_backend_errors_total (a bounded set).
+ */
+export type BackendErrorKind =
+  | 'connect' // could not reach the server (refused, DNS, reset before response)
+  | 'timeout' // connect / first-audio / stall timeout
+  | 'http_4xx' // the server refused the request (bad voice, bad model)
+  | 'http_429' // rate limited / over capacity
+  | 'http_5xx' // server error, 503 queue full
+  | 'protocol' // the server answered something we cannot decode
+  | 'closed' // the stream ended early (died mid-stream)
+  | 'aborted'; // we cancelled it: not a fault of the backend
+
+export class BackendError extends Error {
+  override readonly name = 'BackendError';
+  constructor(
+    readonly kind: BackendErrorKind,
+    message: string,
+    readonly status?: number,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+  }
+
+  /** Whether trying the same text elsewhere could succeed (a 4xx on our input would not). */
+  get retryable(): boolean {
+    return this.kind !== 'http_4xx' && this.kind !== 'aborted';
+  }
+}
+
+export function isBackendError(err: unknown): err is BackendError {
+  return err instanceof BackendError;
+}

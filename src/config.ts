@@ -1,0 +1,256 @@
+/**
+ * The whole configuration: one zod schema, every default declared here and nowhere else.
+ * Sources, weakest first: the schema's defaults, the YAML file (VOICEGATE_CONFIG or
+ * config/default.yaml), then environment variables (DESIGN.md §5).
+ */
+import { readFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { fileURLToPath } from 'node:url';
+import { parse as parseYaml } from 'yaml';
+import { z } from 'zod';
+import { ENCODINGS, SAMPLE_RATES } from './audio/format.ts';
+
+const HealthSchema = z
+  .object({
+    /** HTTP path probed on each instance (GET, 2xx = pass). */
+    path: z.string().default('/health'),
+    /** Probe period. With fall 2 a dead instance is found within ~2 s. */
+    interval_ms: z.number().int().positive().default(1000),
+    /** A probe slower than this fails. */
+    timeout_ms: z.number().int().positive().default(800),
+    /** Consecutive passes that bring an instance up. */
+    rise: z.number().int().positive().default(2),
+    /** Consecutive fails that take it down. */
+    fall: z.number().int().positive().default(2),
+    /** Consecutive failures of real traffic that eject an instance (passive check). */
+    eject_after: z.number().int().positive().default(3),
+    /** First ejection length; doubles on each repeat up to eject_max_ms. */
+    eject_base_ms: z.number().int().positive().default(5000),
+    eject_max_ms: z.number().int().positive().default(60_000),
+  })
+  .prefault({});
+
+const TimeoutsSchema = z
+  .object({
+    /** TCP/TLS connect to an instance. */
+    connect_ms: z.number().int().positive().default(1000),
+    /** Request sent → first audio. Past it the segment moves on (failover). */
+    first_audio_ms: z.number().int().positive().default(1500),
+    /** Longest gap between two audio chunks of an unfinished segment. */
+    stall_ms: z.number().int().positive().default(2000),
+  })
+  .prefault({});
+
+const InstanceSchema = z.object({
+  /** Stable id; derived from the URL when omitted. */
+  id: z.string().min(1).optional(),
+  /** Base URL of the server (http://host:port); for the embedded engine, omitted. */
+  url: z.string().min(1).optional(),
+  /** Relative share of sessions. */
+  weight: z.number().positive().default(1),
+  /** Synthesis streams this GPU takes at most (a GPU takes 2–4 comfortably, 5–6 at most). */
+  max_concurrency: z.number().int().positive().default(4),
+});
+
+const BACKENDS = ['openai', 'gradio', 'espeak', 'cartesia'] as const;
+
+const PoolSchema = z.object({
+  name: z.string().min(1),
+  backend: z.enum(BACKENDS),
+  /** Model name sent upstream (OpenAI `model`) and exposed by /v1/models. */
+  model: z.string().default('tts-1'),
+  /** Voices this pool speaks; the first is the default voice. */
+  voices: z.array(z.string().min(1)).min(1),
+  /** Default language when the client names none. */
+  language: z.string().default('en'),
+  instances: z.array(InstanceSchema).min(1),
+  health: HealthSchema,
+  timeouts: TimeoutsSchema,
+  /** Bounded-loads slack: an instance pins at most ceil((1+ε)·average) sessions. */
+  load_epsilon: z.number().min(0).max(10).default(0.25),
+  /** How long a segment waits for a stream slot on a full pinned instance before moving on. */
+  queue_ms: z.number().int().min(0).default(250),
+  /** Backend-specific options (e.g. openai response_format, gradio api_name, hf token). */
+  options: z.record(z.string(), z.unknown()).default({}),
+});
+
+const FallbackSchema = z.object({
+  backend: z.literal('cartesia'),
+  url: z.string().default('wss://api.cartesia.ai/tts/websocket'),
+  api_key: z.string().default(''),
+  model: z.string().default('sonic-3'),
+  /** Cartesia-Version header value. */
+  version: z.string().default('2025-04-16'),
+  /** Pool voice → Cartesia voice id; `default` applies to unmapped voices. */
+  voice_map: z.record(z.string(), z.string()).default({}),
+  /** Contexts Cartesia runs at once for this account (plan limit). */
+  max_concurrency: z.number().int().positive().default(15),
+  timeouts: TimeoutsSchema,
+});
+
+const SessionSchema = z
+  .object({
+    /** Segments synthesizing at once per session (the next one prepares while one plays). */
+    lookahead: z.number().int().min(1).max(8).default(2),
+    /** A text frame larger than this is refused with an error (the connection stays). */
+    max_message_bytes: z.number().int().positive().default(64 * 1024),
+    /** Text buffered in one turn beyond this is refused. */
+    max_turn_chars: z.number().int().positive().default(100_000),
+    /** No text for this long → speak what is buffered (0 = only on flush). */
+    idle_flush_ms: z.number().int().min(0).default(0),
+    /** Cut the first segment of a turn at a clause boundary for a faster first audio. */
+    eager_first: z.boolean().default(true),
+    /** Client socket buffer above which audio is held back (backpressure). */
+    max_buffered_bytes: z.number().int().positive().default(1024 * 1024),
+    /** After a failure mid-segment: replay the whole segment elsewhere, or skip it. */
+    on_partial_failure: z.enum(['replay', 'skip']).default('replay'),
+    /** After a spill to the fallback, later segments return to the pin when it has a slot. */
+    return_after_spill: z.boolean().default(true),
+  })
+  .prefault({});
+
+export const ConfigSchema = z.object({
+  server: z
+    .object({
+      host: z.string().default('0.0.0.0'),
+      port: z.number().int().min(0).max(65535).default(8080),
+      /** auto = uWebSockets.js where its native binary loads, else ws. */
+      engine: z.enum(['auto', 'uws', 'ws']).default('auto'),
+      /** Hard transport limit per WebSocket message (the protocol limit is session.max_message_bytes). */
+      max_payload_bytes: z.number().int().positive().default(1024 * 1024),
+      /** HTTP request bodies above this get 413. */
+      max_body_bytes: z.number().int().positive().default(64 * 1024),
+      /** SIGTERM: live calls get this long to finish their turn. */
+      drain_timeout_ms: z.number().int().min(0).default(30_000),
+    })
+    .prefault({}),
+  auth: z
+    .object({
+      /** Empty = open. Otherwise Bearer header or ?api_key= on every route but /health, /ready. */
+      api_keys: z.array(z.string().min(1)).default([]),
+      /** Whether /metrics needs a key too when keys are set. */
+      protect_metrics: z.boolean().default(false),
+    })
+    .prefault({}),
+  http: z
+    .object({
+      /** Origins allowed cross-origin (CORS); empty = none. */
+      cors_origins: z.array(z.string()).default([]),
+    })
+    .prefault({}),
+  session: SessionSchema,
+  pools: z.array(PoolSchema).min(1),
+  fallback: FallbackSchema.optional(),
+  log: z.object({ level: z.string().default('info') }).prefault({}),
+});
+
+export type Config = z.infer<typeof ConfigSchema>;
+export type PoolConfig = z.infer<typeof PoolSchema>;
+export type InstanceConfig = z.infer<typeof InstanceSchema>;
+export type FallbackConfig = z.infer<typeof FallbackSchema>;
+export type SessionConfig = z.infer<typeof SessionSchema>;
+export type HealthConfig = z.infer<typeof HealthSchema>;
+export type TimeoutsConfig = z.infer<typeof TimeoutsSchema>;
+export { ENCODINGS, SAMPLE_RATES };
+
+export class ConfigError extends Error {
+  override readonly name = 'ConfigError';
+  readonly code = 'CONFIG_INVALID';
+}
+
+export const DEFAULT_CONFIG_PATH = fileURLToPath(new URL('../config/default.yaml', import.meta.url));
+
+/** A stable instance id from its URL: host-port plus a short hash, so it survives restarts. */
+export function instanceIdFromUrl(url: string): string {
+  let base: string;
+  try {
+    const u = new URL(url);
+    base = `${u.hostname}-${u.port || (u.protocol === 'https:' ? '443' : '80')}`;
+  } catch {
+    base = 'instance';
+  }
+  const hash = createHash('sha1').update(url).digest('hex').slice(0, 6);
+  return `${base.replace(/[^A-Za-z0-9.-]/g, '-')}-${hash}`;
+}
+
+/** `${VAR}` in YAML values comes from the environment (empty when unset). */
+function expandEnv(value: unknown, env: NodeJS.ProcessEnv): unknown {
+  if (typeof value === 'string') return value.replace(/\$\{([A-Z0-9_]+)\}/g, (_, name: string) => env[name] ?? '');
+  if (Array.isArray(value)) return value.map((v) => expandEnv(v, env));
+  if (value && typeof value === 'object') {
+    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, expandEnv(v, env)]));
+  }
+  return value;
+}
+
+function formatIssues(error: z.ZodError): string {
+  return error.issues
+    .map((issue) => `  - ${issue.path.length ? issue.path.join('.') : '(root)'}: ${issue.message}`)
+    .join('\n');
+}
+
+/** Parses an already-loaded config object (YAML document) with env overrides applied. */
+export function parseConfig(raw: unknown, env: NodeJS.ProcessEnv = {}, source = 'config'): Config {
+  const doc = expandEnv(raw ?? {}, env) as Record<string, unknown>;
+  const server = { ...((doc.server as object) ?? {}) } as Record<string, unknown>;
+  if (env.PORT !== undefined && env.PORT !== '') server.port = Number(env.PORT);
+  const log = { ...((doc.log as object) ?? {}) } as Record<string, unknown>;
+  if (env.LOG_LEVEL) log.level = env.LOG_LEVEL;
+  const merged: Record<string, unknown> = { ...doc, server, log };
+
+  if (env.VOICEGATE_INSTANCES) {
+    const pools = Array.isArray(doc.pools) ? [...(doc.pools as Record<string, unknown>[])] : [];
+    if (pools.length === 0) throw new ConfigError(`${source}: VOICEGATE_INSTANCES is set but no pool is configured`);
+    const urls = env.VOICEGATE_INSTANCES.split(',').map((s) => s.trim()).filter(Boolean);
+    const first = pools[0] as Record<string, unknown>;
+    const template = (Array.isArray(first.instances) ? first.instances[0] : {}) as Record<string, unknown>;
+    pools[0] = {
+      ...first,
+      instances: urls.map((url) => ({ max_concurrency: template?.max_concurrency, weight: 1, url })),
+    };
+    merged.pools = pools;
+  }
+
+  const result = ConfigSchema.safeParse(merged);
+  if (!result.success) {
+    throw new ConfigError(`invalid configuration in ${source}:\n${formatIssues(result.error)}`);
+  }
+  const config = result.data;
+  for (const pool of config.pools) {
+    pool.instances.forEach((inst, i) => {
+      if (!inst.url && pool.backend !== 'espeak') {
+        throw new ConfigError(`invalid configuration in ${source}:\n  - pools.${pool.name}.instances.${i}.url: required for backend ${pool.backend}`);
+      }
+      inst.id ??= inst.url ? instanceIdFromUrl(inst.url) : `${pool.name}-${i + 1}`;
+    });
+    const ids = new Set<string>();
+    for (const inst of pool.instances) {
+      if (ids.has(inst.id!)) throw new ConfigError(`invalid configuration in ${source}:\n  - pools.${pool.name}: duplicate instance id ${inst.id}`);
+      ids.add(inst.id!);
+    }
+  }
+  const names = new Set<string>();
+  for (const pool of config.pools) {
+    if (names.has(pool.name)) throw new ConfigError(`invalid configuration in ${source}:\n  - pools: duplicate pool name ${pool.name}`);
+    names.add(pool.name);
+  }
+  return config;
+}
+
+/** Loads the YAML file named by VOICEGATE_CONFIG (or the default) and applies env overrides. */
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
+  const path = env.VOICEGATE_CONFIG || DEFAULT_CONFIG_PATH;
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (err) {
+    throw new ConfigError(`cannot read config file ${path}: ${(err as Error).message}`);
+  }
+  let raw: unknown;
+  try {
+    raw = parseYaml(text);
+  } catch (err) {
+    throw new ConfigError(`config file ${path} is not valid YAML: ${(err as Error).message}`);
+  }
+  return parseConfig(raw, env, path);
+}

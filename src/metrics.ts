@@ -1,0 +1,74 @@
+/**
+ * Every metric voicegate exports (names: DESIGN.md §6), on one registry per gateway so that
+ * tests can run several gateways in one process. Labels are bounded: pool, instance (from
+ * config), provider (instance id or `cartesia`), kind/reason/outcome (fixed sets). Never a
+ * session id.
+ */
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+
+/** Voice latency buckets, 5 ms … 10 s: fine where callers notice (50–500 ms). */
+export const LATENCY_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.5, 0.75, 1, 1.5, 2, 3, 5, 10];
+/** Real-time factor buckets: < 1 is faster than real time. */
+export const RTF_BUCKETS = [0.01, 0.02, 0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1, 1.5, 2, 5];
+
+export const PREFIX = 'voicegate_';
+
+export class Metrics {
+  readonly registry = new Registry();
+
+  // Per instance (labels pool, instance).
+  readonly instanceUp: Gauge<'pool' | 'instance'>;
+  readonly instanceDraining: Gauge<'pool' | 'instance'>;
+  readonly instanceCapacity: Gauge<'pool' | 'instance'>;
+  readonly instanceActiveStreams: Gauge<'pool' | 'instance'>;
+  readonly instanceSessions: Gauge<'pool' | 'instance'>;
+  readonly ttfb: Histogram<'pool' | 'instance'>;
+  readonly rtf: Histogram<'pool' | 'instance'>;
+  readonly backendErrors: Counter<'pool' | 'instance' | 'kind'>;
+
+  // Gateway.
+  readonly sessionsActive: Gauge;
+  readonly sessionsTotal: Counter<'outcome'>;
+  readonly ttfa: Histogram;
+  readonly segmentWait: Histogram;
+  readonly failovers: Counter<'from' | 'to' | 'reason'>;
+  readonly audioSeconds: Counter<'provider'>;
+  readonly characters: Counter<'provider'>;
+  readonly clientBackpressure: Counter;
+
+  constructor(options: { defaultMetrics?: boolean } = {}) {
+    const registers = [this.registry];
+    const instanceLabels = ['pool', 'instance'] as const;
+    this.instanceUp = new Gauge({ name: `${PREFIX}instance_up`, help: '1 when the instance passes health checks and is not ejected, else 0.', labelNames: instanceLabels, registers });
+    this.instanceDraining = new Gauge({ name: `${PREFIX}instance_draining`, help: '1 while the instance is draining (no new sessions).', labelNames: instanceLabels, registers });
+    this.instanceCapacity = new Gauge({ name: `${PREFIX}instance_capacity`, help: 'Synthesis streams the instance takes at most (max_concurrency).', labelNames: instanceLabels, registers });
+    this.instanceActiveStreams = new Gauge({ name: `${PREFIX}instance_active_streams`, help: 'Synthesis requests in flight on the instance.', labelNames: instanceLabels, registers });
+    this.instanceSessions = new Gauge({ name: `${PREFIX}instance_sessions`, help: 'Sessions pinned to the instance.', labelNames: instanceLabels, registers });
+    this.ttfb = new Histogram({ name: `${PREFIX}tts_ttfb_seconds`, help: 'Backend request sent to first audio byte received, per instance.', labelNames: instanceLabels, buckets: LATENCY_BUCKETS, registers });
+    this.rtf = new Histogram({ name: `${PREFIX}tts_rtf`, help: 'Real-time factor per segment: synthesis time / audio duration.', labelNames: instanceLabels, buckets: RTF_BUCKETS, registers });
+    this.backendErrors = new Counter({ name: `${PREFIX}backend_errors_total`, help: 'Backend request failures by kind (connect, timeout, http_4xx, http_429, http_5xx, protocol, closed).', labelNames: ['pool', 'instance', 'kind'], registers });
+
+    this.sessionsActive = new Gauge({ name: `${PREFIX}sessions_active`, help: 'Client sessions open now.', registers });
+    this.sessionsTotal = new Counter({ name: `${PREFIX}sessions_total`, help: 'Client sessions ended, by outcome (ok, client_error, rejected, shutdown).', labelNames: ['outcome'], registers });
+    this.ttfa = new Histogram({ name: `${PREFIX}ttfa_seconds`, help: "Time to first audio: a segment's last text (or flush) to its first audio sent to the client.", buckets: LATENCY_BUCKETS, registers });
+    this.segmentWait = new Histogram({ name: `${PREFIX}segment_wait_seconds`, help: 'Segmenter hold time: first text of a segment to the segment being cut.', buckets: LATENCY_BUCKETS, registers });
+    this.failovers = new Counter({ name: `${PREFIX}failovers_total`, help: 'Segments moved to another provider, by from, to and reason.', labelNames: ['from', 'to', 'reason'], registers });
+    this.audioSeconds = new Counter({ name: `${PREFIX}audio_seconds_total`, help: 'Seconds of audio sent to clients, by provider (instance id or cartesia).', labelNames: ['provider'], registers });
+    this.characters = new Counter({ name: `${PREFIX}characters_total`, help: 'Characters sent to providers for synthesis (Cartesia bills characters).', labelNames: ['provider'], registers });
+    this.clientBackpressure = new Counter({ name: `${PREFIX}client_backpressure_total`, help: 'Times a client socket buffer was full and audio was held back.', registers });
+
+    if (options.defaultMetrics !== false) collectDefaultMetrics({ register: this.registry });
+  }
+
+  /** Sets the static gauges of an instance so it shows in /metrics before any traffic. */
+  registerInstance(pool: string, instance: string, capacity: number): void {
+    this.instanceCapacity.set({ pool, instance }, capacity);
+    this.instanceActiveStreams.set({ pool, instance }, 0);
+    this.instanceSessions.set({ pool, instance }, 0);
+    this.instanceDraining.set({ pool, instance }, 0);
+  }
+
+  async render(): Promise<string> {
+    return this.registry.metrics();
+  }
+}

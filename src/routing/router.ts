@@ -1,0 +1,58 @@
+/**
+ * The routing contract the session and failover code use (DESIGN.md §3).
+ * Implementations live beside this file (pool.ts, ring.ts, health.ts, breaker.ts).
+ */
+import type { Backend } from '../backends/backend.ts';
+
+export interface Instance {
+  readonly id: string;
+  readonly url: string;
+  readonly pool: string;
+  readonly weight: number;
+  readonly maxConcurrency: number;
+  readonly backend: Backend;
+  /** Up by active health checks and not ejected by passive checks or the breaker. */
+  readonly healthy: boolean;
+  /** Draining: takes no new sessions; pinned sessions carry on. */
+  readonly draining: boolean;
+  /** Sessions pinned here now. */
+  readonly sessions: number;
+  /** Synthesis streams in flight here now. */
+  readonly streams: number;
+}
+
+/** A held synthesis stream slot on one instance. Release exactly once. */
+export interface Slot {
+  readonly instance: Instance;
+  release(): void;
+}
+
+export interface Router {
+  readonly pool: string;
+  /**
+   * Admits a session: the first instance in the key's own hash order that is healthy, not
+   * draining and under its bounded-load session cap. Counts the session there.
+   * null when no instance can take it (the caller uses the fallback).
+   */
+  pin(sessionKey: string): Instance | null;
+  /** The session ended (or moved): stop counting it on `instance`. */
+  release(sessionKey: string, instance: Instance): void;
+  /** Moves a session's pin (failover): release on `from`, count on `to`. */
+  repin(sessionKey: string, from: Instance | null, to: Instance): void;
+  /**
+   * The session's failover order: healthy, non-draining instances in its own hash order,
+   * excluding `exclude` (ids). Deterministic for a given fleet.
+   */
+  candidates(sessionKey: string, exclude?: ReadonlySet<string>): Instance[];
+  /**
+   * Takes a stream slot on `instance` if one is free now, else waits up to `queueMs` for one.
+   * Resolves null on timeout; rejects with the signal's reason when aborted.
+   */
+  acquire(instance: Instance, queueMs: number, signal: AbortSignal): Promise<Slot | null>;
+  /** Takes a slot only if one is free right now (no queueing). */
+  tryAcquire(instance: Instance): Slot | null;
+  /** Passive health: a real request failed (counts toward ejection) or succeeded. */
+  reportFailure(instance: Instance, kind: string): void;
+  reportSuccess(instance: Instance): void;
+  readonly instances: readonly Instance[];
+}

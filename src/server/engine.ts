@@ -1,0 +1,88 @@
+/**
+ * The transport contract (DESIGN.md §3): one WebSocket + HTTP server abstraction with two
+ * implementations beside it, uws.ts (uWebSockets.js) and ws.ts (node:http + ws).
+ * Everything above this file is engine-agnostic; both engines run test/engine.common.ts.
+ */
+
+/** A request as seen by an upgrade or HTTP handler. Headers are lower-cased. */
+export interface RequestInfo {
+  readonly method: string;
+  /** Path without the query string. */
+  readonly path: string;
+  readonly query: URLSearchParams;
+  readonly headers: Readonly<Record<string, string>>;
+  readonly remoteAddress: string;
+}
+
+/** One WebSocket connection. `T` is the per-connection state returned by `upgrade`. */
+export interface Connection<T = unknown> {
+  readonly data: T;
+  /** Queues a frame. Returns false when the frame was dropped because the socket is closed. */
+  send(data: Uint8Array | string, isBinary: boolean): boolean;
+  /** Bytes queued toward the client and not yet written to the socket. */
+  bufferedAmount(): number;
+  close(code: number, reason: string): void;
+  readonly closed: boolean;
+}
+
+export type UpgradeResult<T> =
+  | { readonly accept: true; readonly data: T }
+  | { readonly accept: false; readonly status: number; readonly body: string };
+
+export interface WebSocketHandlers<T> {
+  /** Decides synchronously whether to accept (auth, path) and builds the connection state. */
+  upgrade(req: RequestInfo): UpgradeResult<T>;
+  open(conn: Connection<T>): void;
+  /** `data` is only valid during the call for binary frames: copy it to keep it. */
+  message(conn: Connection<T>, data: string | Uint8Array, isBinary: boolean): void;
+  /** The socket's send buffer emptied below the engine's threshold. */
+  drain(conn: Connection<T>): void;
+  close(conn: Connection<T>, code: number, reason: string): void;
+}
+
+/** A streaming HTTP response. Write the head once, then body chunks, then end. */
+export interface HttpResponse {
+  writeHead(status: number, headers: Readonly<Record<string, string>>): void;
+  /** Returns false when the client is slow: wait for onDrain before writing more. */
+  write(chunk: Uint8Array | string): boolean;
+  end(chunk?: Uint8Array | string): void;
+  onDrain(cb: () => void): void;
+  /** The client went away before end(); abort work for it. */
+  onAborted(cb: () => void): void;
+  readonly aborted: boolean;
+}
+
+export interface HttpRoute {
+  readonly method: 'GET' | 'POST' | 'OPTIONS' | 'DELETE' | 'PUT';
+  /** Exact path, or a prefix ending in `/*`. */
+  readonly path: string;
+  /** Body is read (up to the engine's max_body_bytes, else 413) before the handler runs. */
+  readonly body?: boolean;
+  handler(req: RequestInfo, res: HttpResponse, body: Buffer | null): void | Promise<void>;
+}
+
+export interface EngineOptions<T> {
+  readonly host: string;
+  readonly port: number;
+  /** WebSocket path, e.g. `/v1/stream`. */
+  readonly wsPath: string;
+  readonly ws: WebSocketHandlers<T>;
+  readonly routes: readonly HttpRoute[];
+  /** Transport hard limit per WebSocket message; larger frames close the socket (1009). */
+  readonly maxPayloadBytes: number;
+  readonly maxBodyBytes: number;
+  /** Called when a route handler throws or rejects (the engine answers 500). */
+  readonly onError?: (err: unknown) => void;
+}
+
+export interface Engine {
+  readonly name: 'uws' | 'ws';
+  /** Starts listening; resolves with the bound port (useful with port 0). */
+  listen(): Promise<number>;
+  /** Stops accepting connections; existing ones stay until closed. */
+  stopListening(): Promise<void>;
+  /** Closes everything, including live connections (with code 1001). */
+  close(): Promise<void>;
+}
+
+export type EngineFactory = <T>(options: EngineOptions<T>) => Engine;
