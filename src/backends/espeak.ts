@@ -1,0 +1,83 @@
+/**
+ * Backend `espeak`: the embedded engine. One Backend = one worker thread = one instance of
+ * the pool, so routing, load accounting and failover treat it like a GPU server.
+ */
+import type { BackendAudio } from '../audio/format.ts';
+import type { Metrics } from '../metrics.ts';
+import { BackendError, type Backend, type SynthesisRequest } from './backend.ts';
+import { EspeakError, EspeakWorker } from './espeak-engine.ts';
+
+export interface EspeakBackendOptions {
+  /** Pool name (metrics label). */
+  pool: string;
+  /** Instance id (metrics label). */
+  instance: string;
+  /** Voice used when the request's voice is empty. Default `en-us`. */
+  defaultVoice?: string;
+  /** Audio is yielded in chunks of this many ms so the output path streams. Default 200. */
+  chunkMs?: number;
+  metrics?: Metrics;
+}
+
+export class EspeakBackend implements Backend {
+  readonly protocol = 'espeak';
+  private readonly worker = new EspeakWorker();
+  private readonly chunkMs: number;
+  private readonly defaultVoice: string;
+
+  constructor(private readonly options: EspeakBackendOptions) {
+    this.chunkMs = options.chunkMs ?? 200;
+    this.defaultVoice = options.defaultVoice ?? 'en-us';
+  }
+
+  async *synthesize(req: SynthesisRequest, signal: AbortSignal): AsyncIterable<BackendAudio> {
+    const labels = { pool: this.options.pool, instance: this.options.instance };
+    const started = performance.now();
+    let pcm;
+    try {
+      pcm = await this.worker.synthesize(req.text, req.voice || this.defaultVoice, req.speed ?? 1, signal);
+    } catch (err) {
+      const error = toBackendError(err);
+      if (error.kind !== 'aborted') this.options.metrics?.backendErrors.inc({ ...labels, kind: error.kind });
+      throw error;
+    }
+    const elapsed = (performance.now() - started) / 1000;
+    const seconds = pcm.samples.length / pcm.sampleRate;
+    this.options.metrics?.ttfb.observe(labels, elapsed);
+    if (seconds > 0) this.options.metrics?.rtf.observe(labels, elapsed / seconds);
+    const step = Math.max(1, Math.round((pcm.sampleRate * this.chunkMs) / 1000));
+    for (let offset = 0; offset < pcm.samples.length; offset += step) {
+      if (signal.aborted) throw new BackendError('aborted', 'synthesis aborted');
+      yield { samples: pcm.samples.subarray(offset, offset + step), sampleRate: pcm.sampleRate };
+    }
+  }
+
+  async check(_signal: AbortSignal): Promise<void> {
+    try {
+      await this.worker.ping();
+    } catch (err) {
+      throw toBackendError(err);
+    }
+  }
+
+  close(): Promise<void> {
+    return this.worker.close();
+  }
+}
+
+function toBackendError(err: unknown): BackendError {
+  if (err instanceof BackendError) return err;
+  if (err instanceof EspeakError) {
+    switch (err.code) {
+      case 'ESPEAK_ABORTED':
+        return new BackendError('aborted', err.message, undefined, { cause: err });
+      case 'ESPEAK_BAD_VOICE':
+        return new BackendError('http_4xx', err.message, 400, { cause: err });
+      case 'ESPEAK_CLOSED':
+        return new BackendError('closed', err.message, undefined, { cause: err });
+      default:
+        return new BackendError('protocol', err.message, undefined, { cause: err });
+    }
+  }
+  return new BackendError('protocol', String((err as Error)?.message ?? err), undefined, { cause: err });
+}
