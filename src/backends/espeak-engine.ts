@@ -28,10 +28,14 @@ export class EspeakError extends Error {
   }
 }
 
-let compiled: Promise<WebAssembly.Module> | undefined;
+// @types/node 20 declares the WebAssembly types but not the global value.
+type WasmModule = object;
+const wasmApi = (globalThis as unknown as { WebAssembly: { compile(bytes: Uint8Array): Promise<WasmModule> } }).WebAssembly;
 
-function compiledModule(): Promise<WebAssembly.Module> {
-  compiled ??= WebAssembly.compile(readFileSync(require.resolve('espeak-ng').replace(/espeak-ng\.js$/, 'espeak-ng.wasm')));
+let compiled: Promise<WasmModule> | undefined;
+
+function compiledModule(): Promise<WasmModule> {
+  compiled ??= wasmApi.compile(readFileSync(require.resolve('espeak-ng').replace(/espeak-ng\.js$/, 'espeak-ng.wasm')));
   return compiled;
 }
 
