@@ -1,0 +1,170 @@
+/**
+ * The native WebSocket protocol `/v1/stream` (DESIGN.md §4; docs/protocol.md): parsing of
+ * client messages with clear error codes, and the server's messages.
+ *
+ * Parsing is hand-written rather than zod: `text` messages arrive once per LLM token for
+ * thousands of calls, and a failed parse must say exactly which field is wrong.
+ */
+import { ENCODINGS, SAMPLE_RATES, type Encoding, type SampleRate } from '../audio/format.ts';
+
+/** Error codes sent in `{"type":"error","code":…}`. Stable: clients switch on them. */
+export type ProtocolErrorCode =
+  | 'invalid_json' // the frame is not JSON
+  | 'invalid_message' // JSON, but not an object with the fields its type needs
+  | 'unknown_type' // `type` is not a client message type
+  | 'binary_not_supported' // binary frames carry nothing from the client
+  | 'message_too_large' // over session.max_message_bytes
+  | 'not_started' // text/flush/cancel/mark before start
+  | 'already_started' // a second start
+  | 'unsupported_format' // encoding or sample_rate not offered
+  | 'unknown_voice' // voice not in any pool
+  | 'turn_too_long' // buffered text over session.max_turn_chars
+  | 'no_capacity' // no instance and no fallback can take the session
+  | 'synthesis_failed' // a segment could not be synthesized by any provider
+  | 'unauthorized' // missing or wrong API key (at upgrade)
+  | 'shutting_down'; // the gateway is draining
+
+export class ProtocolError extends Error {
+  override readonly name = 'ProtocolError';
+  constructor(
+    readonly code: ProtocolErrorCode,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+export interface StartMessage {
+  readonly type: 'start';
+  readonly voice?: string;
+  readonly language?: string;
+  readonly encoding: Encoding;
+  readonly sampleRate: SampleRate;
+  readonly frameMs: number;
+}
+export interface TextMessage {
+  readonly type: 'text';
+  readonly text: string;
+}
+export interface FlushMessage {
+  readonly type: 'flush';
+}
+export interface CancelMessage {
+  readonly type: 'cancel';
+}
+export interface MarkMessage {
+  readonly type: 'mark';
+  readonly name: string;
+}
+export type ClientMessage = StartMessage | TextMessage | FlushMessage | CancelMessage | MarkMessage;
+
+/** Defaults when `start` omits its format: what voicebots most often want. */
+export const DEFAULT_FORMAT = { encoding: 'pcm_s16le' as Encoding, sampleRate: 24000 as SampleRate };
+/** frame_ms values accepted besides 0 (as produced). */
+export const FRAME_MS_MAX = 1000;
+
+const FLUSH: FlushMessage = Object.freeze({ type: 'flush' });
+const CANCEL: CancelMessage = Object.freeze({ type: 'cancel' });
+
+function optionalString(obj: Record<string, unknown>, key: string, max = 200): string | undefined {
+  const value = obj[key];
+  if (value === undefined || value === null) return undefined;
+  if (typeof value !== 'string' || value.length > max) throw new ProtocolError('invalid_message', `"${key}" must be a string of at most ${max} characters`);
+  return value;
+}
+
+function parseStart(obj: Record<string, unknown>): StartMessage {
+  const voice = optionalString(obj, 'voice');
+  const language = optionalString(obj, 'language', 20);
+  let encoding = DEFAULT_FORMAT.encoding;
+  let sampleRate: SampleRate = DEFAULT_FORMAT.sampleRate;
+  const format = obj.format;
+  if (format !== undefined) {
+    if (!format || typeof format !== 'object' || Array.isArray(format)) throw new ProtocolError('invalid_message', '"format" must be an object {encoding, sample_rate}');
+    const f = format as Record<string, unknown>;
+    if (f.encoding !== undefined) {
+      if (!ENCODINGS.includes(f.encoding as Encoding)) throw new ProtocolError('unsupported_format', `format.encoding must be one of ${ENCODINGS.join(', ')}`);
+      encoding = f.encoding as Encoding;
+    }
+    if (f.sample_rate !== undefined) {
+      if (!SAMPLE_RATES.includes(f.sample_rate as SampleRate)) throw new ProtocolError('unsupported_format', `format.sample_rate must be one of ${SAMPLE_RATES.join(', ')}`);
+      sampleRate = f.sample_rate as SampleRate;
+    }
+  }
+  let frameMs = 0;
+  if (obj.frame_ms !== undefined && obj.frame_ms !== null) {
+    const v = obj.frame_ms;
+    if (typeof v !== 'number' || !Number.isInteger(v) || v < 0 || v > FRAME_MS_MAX) throw new ProtocolError('invalid_message', `"frame_ms" must be an integer from 0 to ${FRAME_MS_MAX}`);
+    frameMs = v;
+  }
+  return { type: 'start', voice, language, encoding, sampleRate, frameMs };
+}
+
+/** Parses one text frame. Throws ProtocolError with the code to send back. */
+export function parseClientMessage(frame: string): ClientMessage {
+  let value: unknown;
+  try {
+    value = JSON.parse(frame);
+  } catch {
+    throw new ProtocolError('invalid_json', 'message is not valid JSON');
+  }
+  if (!value || typeof value !== 'object' || Array.isArray(value)) throw new ProtocolError('invalid_message', 'message must be a JSON object with a "type"');
+  const obj = value as Record<string, unknown>;
+  switch (obj.type) {
+    case 'text':
+      if (typeof obj.text !== 'string') throw new ProtocolError('invalid_message', '"text" must be a string');
+      return { type: 'text', text: obj.text };
+    case 'flush':
+      return FLUSH;
+    case 'cancel':
+      return CANCEL;
+    case 'mark':
+      if (typeof obj.name !== 'string' || obj.name.length === 0 || obj.name.length > 200) throw new ProtocolError('invalid_message', '"name" must be a non-empty string of at most 200 characters');
+      return { type: 'mark', name: obj.name };
+    case 'start':
+      return parseStart(obj);
+    case undefined:
+      throw new ProtocolError('invalid_message', 'message has no "type"');
+    default:
+      throw new ProtocolError('unknown_type', `unknown message type ${JSON.stringify(String(obj.type)).slice(0, 60)}; expected start, text, flush, cancel or mark`);
+  }
+}
+
+// Server → client messages. Built as strings directly: they are sent once per segment.
+
+export function readyMessage(sessionId: string, pool: string, instance: string, encoding: Encoding, sampleRate: number, frameMs: number): string {
+  return JSON.stringify({ type: 'ready', session_id: sessionId, pool, instance, format: { encoding, sample_rate: sampleRate }, frame_ms: frameMs });
+}
+
+export function segmentMessage(index: number, text: string, provider: string): string {
+  return JSON.stringify({ type: 'segment', index, text, provider });
+}
+
+export function segmentEndMessage(index: number, audioMs: number): string {
+  return `{"type":"segment_end","index":${index},"audio_ms":${Math.round(audioMs)}}`;
+}
+
+export function failoverMessage(index: number, from: string, to: string, reason: string): string {
+  return JSON.stringify({ type: 'failover', index, from, to, reason });
+}
+
+export const TURN_END_MESSAGE = '{"type":"turn_end"}';
+export const CANCELLED_MESSAGE = '{"type":"cancelled"}';
+
+export function markMessage(name: string): string {
+  return JSON.stringify({ type: 'mark', name });
+}
+
+export function errorMessage(code: ProtocolErrorCode, message: string, fatal = false): string {
+  return JSON.stringify({ type: 'error', code, message, fatal });
+}
+
+/** WebSocket close codes used for fatal errors. */
+export const CLOSE_CODES = {
+  normal: 1000,
+  goingAway: 1001,
+  policy: 1008,
+  tooLarge: 1009,
+  internal: 1011,
+  tryAgainLater: 1013,
+} as const;

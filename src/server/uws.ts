@@ -1,0 +1,261 @@
+/**
+ * Transport engine on uWebSockets.js (optional dependency under the alias `uWebSockets.js`).
+ *
+ * The registry republish we install swaps in a JavaScript imitation, with a console warning,
+ * when its native binary does not load. We want the real thing or nothing: loadUws() only
+ * returns the module when App is a native function, and the caller falls back to `ws`.
+ */
+import { createRequire } from 'node:module';
+import type { Connection, Engine, EngineOptions, HttpResponse, RequestInfo } from './engine.ts';
+import { createRouteTable, jsonError } from './routes.ts';
+
+/* eslint-disable @typescript-eslint/no-explicit-any -- uWS ships loose typings under an alias */
+type Uws = any;
+
+const require = createRequire(import.meta.url);
+let cached: { uws: Uws | null; reason: string } | undefined;
+
+/** The native uWebSockets.js module, or null with the reason it is unavailable. */
+export function loadUws(): { uws: Uws | null; reason: string } {
+  if (cached) return cached;
+  const warn = console.warn;
+  const log = console.log;
+  let said = '';
+  console.warn = (...args: unknown[]) => (said += args.join(' ') + ' ');
+  console.log = (...args: unknown[]) => (said += args.join(' ') + ' ');
+  try {
+    const uws = require('uWebSockets.js');
+    const native = typeof uws?.App === 'function' && Function.prototype.toString.call(uws.App).includes('[native code]');
+    cached = native ? { uws, reason: 'native binary loaded' } : { uws: null, reason: `native binary not loaded: ${said.trim().split('\n')[0] || 'JavaScript imitation'}` };
+  } catch (err) {
+    cached = { uws: null, reason: `not installed: ${(err as Error).message.split('\n')[0]}` };
+  } finally {
+    console.warn = warn;
+    console.log = log;
+  }
+  return cached;
+}
+
+const decoder = new TextDecoder();
+
+function readRequest(req: Uws, res: Uws): RequestInfo {
+  const headers: Record<string, string> = {};
+  req.forEach((key: string, value: string) => {
+    headers[key] = value;
+  });
+  return {
+    method: String(req.getMethod()).toUpperCase(),
+    path: req.getUrl(),
+    query: new URLSearchParams(req.getQuery() ?? ''),
+    headers,
+    remoteAddress: decoder.decode(res.getRemoteAddressAsText()),
+  };
+}
+
+const STATUS_TEXT: Record<number, string> = {
+  200: '200 OK', 201: '201 Created', 204: '204 No Content', 400: '400 Bad Request', 401: '401 Unauthorized',
+  403: '403 Forbidden', 404: '404 Not Found', 405: '405 Method Not Allowed', 413: '413 Payload Too Large',
+  415: '415 Unsupported Media Type', 422: '422 Unprocessable Entity', 429: '429 Too Many Requests',
+  500: '500 Internal Server Error', 502: '502 Bad Gateway', 503: '503 Service Unavailable', 504: '504 Gateway Timeout',
+};
+const statusLine = (status: number) => STATUS_TEXT[status] ?? `${status} Status`;
+
+class UwsHttpResponse implements HttpResponse {
+  aborted = false;
+  private finished = false;
+  private abortHandlers: (() => void)[] = [];
+  private drainHandlers: (() => void)[] = [];
+
+  constructor(private readonly res: Uws) {
+    res.onAborted(() => {
+      this.aborted = true;
+      for (const cb of this.abortHandlers) cb();
+    });
+  }
+
+  writeHead(status: number, headers: Readonly<Record<string, string>>): void {
+    if (this.aborted) return;
+    this.res.cork(() => {
+      this.res.writeStatus(statusLine(status));
+      for (const [k, v] of Object.entries(headers)) if (k !== 'content-length') this.res.writeHeader(k, v);
+    });
+  }
+
+  write(chunk: Uint8Array | string): boolean {
+    if (this.aborted || this.finished) return true;
+    let ok = true;
+    this.res.cork(() => {
+      ok = this.res.write(chunk);
+    });
+    if (!ok && this.drainHandlers.length === 0) {
+      this.res.onWritable(() => {
+        const handlers = this.drainHandlers;
+        this.drainHandlers = [];
+        for (const cb of handlers) cb();
+        return true;
+      });
+    }
+    return ok;
+  }
+
+  end(chunk?: Uint8Array | string): void {
+    if (this.aborted || this.finished) return;
+    this.finished = true;
+    this.res.cork(() => this.res.end(chunk ?? ''));
+  }
+
+  onDrain(cb: () => void): void {
+    this.drainHandlers.push(cb);
+  }
+
+  onAborted(cb: () => void): void {
+    this.abortHandlers.push(cb);
+  }
+}
+
+interface UwsUserData<T> {
+  data: T;
+  conn?: UwsConnection<T>;
+}
+
+class UwsConnection<T> implements Connection<T> {
+  closed = false;
+  constructor(
+    private readonly ws: Uws,
+    readonly data: T,
+  ) {}
+
+  send(data: Uint8Array | string, isBinary: boolean): boolean {
+    if (this.closed) return false;
+    // 0 = queued with backpressure, 1 = sent, 2 = dropped (over maxBackpressure).
+    return this.ws.send(data, isBinary, false) !== 2;
+  }
+
+  bufferedAmount(): number {
+    return this.closed ? 0 : this.ws.getBufferedAmount();
+  }
+
+  close(code: number, reason: string): void {
+    if (this.closed) return;
+    this.ws.end(code, reason);
+  }
+}
+
+export function createUwsEngine<T>(options: EngineOptions<T>): Engine {
+  const { uws, reason } = loadUws();
+  if (!uws) throw new Error(`uWebSockets.js unavailable (${reason})`);
+  const routes = createRouteTable(options.routes);
+  const connections = new Set<UwsConnection<T>>();
+  const app = uws.App();
+  let listenSocket: unknown = null;
+
+  app.ws(options.wsPath, {
+    maxPayloadLength: options.maxPayloadBytes,
+    // Above this the engine drops frames; the session's own backpressure limit is far lower.
+    maxBackpressure: 16 * 1024 * 1024,
+    idleTimeout: 120,
+    sendPingsAutomatically: true,
+    compression: 0,
+    upgrade(res: Uws, req: Uws, context: Uws) {
+      const info = readRequest(req, res);
+      const key = req.getHeader('sec-websocket-key');
+      const protocol = req.getHeader('sec-websocket-protocol');
+      const extensions = req.getHeader('sec-websocket-extensions');
+      const decision = options.ws.upgrade(info);
+      if (!decision.accept) {
+        res.cork(() => {
+          res.writeStatus(statusLine(decision.status)).writeHeader('content-type', 'application/json').end(decision.body);
+        });
+        return;
+      }
+      const userData: UwsUserData<T> = { data: decision.data };
+      res.upgrade(userData, key, protocol, extensions, context);
+    },
+    open(ws: Uws) {
+      const userData = ws.getUserData() as UwsUserData<T>;
+      const conn = new UwsConnection(ws, userData.data);
+      userData.conn = conn;
+      connections.add(conn);
+      options.ws.open(conn);
+    },
+    message(ws: Uws, message: ArrayBuffer, isBinary: boolean) {
+      const conn = (ws.getUserData() as UwsUserData<T>).conn!;
+      if (isBinary) options.ws.message(conn, new Uint8Array(message), true);
+      else options.ws.message(conn, decoder.decode(message), false);
+    },
+    drain(ws: Uws) {
+      options.ws.drain((ws.getUserData() as UwsUserData<T>).conn!);
+    },
+    close(ws: Uws, code: number, message: ArrayBuffer) {
+      const conn = (ws.getUserData() as UwsUserData<T>).conn!;
+      conn.closed = true;
+      connections.delete(conn);
+      options.ws.close(conn, code, decoder.decode(message));
+    },
+  });
+
+  app.any('/*', (res: Uws, req: Uws) => {
+    const info = readRequest(req, res);
+    const route = routes.find(info.method, info.path);
+    if (!route) {
+      const status = routes.hasPath(info.path) ? 405 : 404;
+      res.cork(() => res.writeStatus(statusLine(status)).writeHeader('content-type', 'application/json').end(jsonError(status, status === 404 ? 'not_found' : 'method_not_allowed', `${info.method} ${info.path}: ${status === 404 ? 'no such route' : 'method not allowed'}`)));
+      return;
+    }
+    const response = new UwsHttpResponse(res);
+    const fail = (err: unknown) => {
+      options.onError?.(err);
+      if (response.aborted) return;
+      response.writeHead(500, { 'content-type': 'application/json' });
+      response.end(jsonError(500, 'internal_error', 'internal error'));
+    };
+    const run = (body: Buffer | null) => {
+      try {
+        const result = route.handler(info, response, body);
+        if (result) result.catch(fail);
+      } catch (err) {
+        fail(err);
+      }
+    };
+    if (!route.body) return run(null);
+    const chunks: Buffer[] = [];
+    let size = 0;
+    let rejected = false;
+    res.onData((chunk: ArrayBuffer, isLast: boolean) => {
+      if (rejected) return;
+      size += chunk.byteLength;
+      if (size > options.maxBodyBytes) {
+        rejected = true;
+        response.writeHead(413, { 'content-type': 'application/json', connection: 'close' });
+        response.end(jsonError(413, 'body_too_large', `request body exceeds ${options.maxBodyBytes} bytes`));
+        return;
+      }
+      // uWS reuses the chunk's memory after this callback returns.
+      chunks.push(Buffer.from(chunk.slice(0)));
+      if (isLast) run(Buffer.concat(chunks));
+    });
+  });
+
+  return {
+    name: 'uws',
+    listen() {
+      return new Promise((resolve, reject) => {
+        app.listen(options.host, options.port, (socket: unknown) => {
+          if (!socket) return reject(new Error(`uWebSockets.js could not listen on ${options.host}:${options.port}`));
+          listenSocket = socket;
+          resolve(uws.us_socket_local_port(socket));
+        });
+      });
+    },
+    async stopListening() {
+      if (listenSocket) uws.us_listen_socket_close(listenSocket);
+      listenSocket = null;
+    },
+    async close() {
+      if (listenSocket) uws.us_listen_socket_close(listenSocket);
+      listenSocket = null;
+      for (const conn of connections) conn.close(1001, 'server shutting down');
+      if (typeof app.close === 'function') app.close();
+    },
+  };
+}

@@ -1,0 +1,225 @@
+/** Transport engine on node:http + the `ws` package: the portable one, always available. */
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { Socket } from 'node:net';
+import { WebSocketServer, type WebSocket } from 'ws';
+import type { Connection, Engine, EngineOptions, HttpResponse, RequestInfo } from './engine.ts';
+import { createRouteTable, jsonError } from './routes.ts';
+
+function requestInfo(req: IncomingMessage): RequestInfo {
+  const url = req.url ?? '/';
+  const q = url.indexOf('?');
+  const headers: Record<string, string> = {};
+  for (const [key, value] of Object.entries(req.headers)) {
+    if (value !== undefined) headers[key] = Array.isArray(value) ? value.join(', ') : value;
+  }
+  return {
+    method: req.method ?? 'GET',
+    path: q === -1 ? url : url.slice(0, q),
+    query: new URLSearchParams(q === -1 ? '' : url.slice(q + 1)),
+    headers,
+    remoteAddress: req.socket.remoteAddress ?? '',
+  };
+}
+
+class WsConnection<T> implements Connection<T> {
+  closed = false;
+  /** A send filled the socket buffer: report the next drain. */
+  awaitingDrain = false;
+  constructor(
+    readonly socket: WebSocket,
+    private readonly raw: Socket,
+    readonly data: T,
+  ) {}
+
+  send(data: Uint8Array | string, isBinary: boolean): boolean {
+    if (this.closed) return false;
+    this.socket.send(data, { binary: isBinary });
+    if (this.raw.writableNeedDrain) this.awaitingDrain = true;
+    return true;
+  }
+
+  bufferedAmount(): number {
+    return this.socket.bufferedAmount;
+  }
+
+  close(code: number, reason: string): void {
+    if (this.closed) return;
+    this.socket.close(code, reason);
+  }
+}
+
+class NodeHttpResponse implements HttpResponse {
+  aborted = false;
+  private finished = false;
+  private abortHandlers: (() => void)[] = [];
+
+  constructor(private readonly res: ServerResponse) {
+    res.on('close', () => {
+      if (!this.finished) {
+        this.aborted = true;
+        for (const cb of this.abortHandlers) cb();
+      }
+    });
+  }
+
+  writeHead(status: number, headers: Readonly<Record<string, string>>): void {
+    if (this.aborted) return;
+    this.res.writeHead(status, headers);
+    // Streamed audio must leave at once, not wait for Nagle.
+    this.res.socket?.setNoDelay(true);
+  }
+
+  write(chunk: Uint8Array | string): boolean {
+    if (this.aborted) return true;
+    return this.res.write(chunk);
+  }
+
+  end(chunk?: Uint8Array | string): void {
+    if (this.aborted || this.finished) return;
+    this.finished = true;
+    if (chunk === undefined) this.res.end();
+    else this.res.end(chunk);
+  }
+
+  onDrain(cb: () => void): void {
+    this.res.once('drain', cb);
+  }
+
+  onAborted(cb: () => void): void {
+    this.abortHandlers.push(cb);
+  }
+}
+
+export function createWsEngine<T>(options: EngineOptions<T>): Engine {
+  const routes = createRouteTable(options.routes);
+  const sockets = new Set<Socket>();
+  const connections = new Set<WsConnection<T>>();
+  const wss = new WebSocketServer({ noServer: true, maxPayload: options.maxPayloadBytes, perMessageDeflate: false });
+
+  const server = createServer((req, res) => {
+    const info = requestInfo(req);
+    const route = routes.find(info.method, info.path);
+    if (!route) {
+      const status = routes.hasPath(info.path) ? 405 : 404;
+      res.writeHead(status, { 'content-type': 'application/json' }).end(jsonError(status, status === 404 ? 'not_found' : 'method_not_allowed', `${info.method} ${info.path}: ${status === 404 ? 'no such route' : 'method not allowed'}`));
+      return;
+    }
+    const response = new NodeHttpResponse(res);
+    const run = (body: Buffer | null) => {
+      try {
+        const result = route.handler(info, response, body);
+        if (result) result.catch((err) => fail(err));
+      } catch (err) {
+        fail(err);
+      }
+    };
+    const fail = (err: unknown) => {
+      options.onError?.(err);
+      if (!res.headersSent) res.writeHead(500, { 'content-type': 'application/json' });
+      response.end(jsonError(500, 'internal_error', 'internal error'));
+    };
+    if (!route.body) return run(null);
+    const chunks: Buffer[] = [];
+    let size = 0;
+    let tooLarge = false;
+    req.on('data', (chunk: Buffer) => {
+      size += chunk.length;
+      if (size > options.maxBodyBytes) {
+        if (!tooLarge) {
+          tooLarge = true;
+          res.writeHead(413, { 'content-type': 'application/json', connection: 'close' });
+          res.end(jsonError(413, 'body_too_large', `request body exceeds ${options.maxBodyBytes} bytes`));
+          req.resume();
+        }
+        return;
+      }
+      chunks.push(chunk);
+    });
+    req.on('end', () => {
+      if (!tooLarge) run(Buffer.concat(chunks));
+    });
+  });
+  server.on('connection', (socket) => {
+    sockets.add(socket);
+    socket.once('close', () => sockets.delete(socket));
+  });
+
+  server.on('upgrade', (req, socket, head) => {
+    const info = requestInfo(req);
+    if (info.path !== options.wsPath) {
+      socket.end('HTTP/1.1 404 Not Found\r\nconnection: close\r\ncontent-length: 0\r\n\r\n');
+      return;
+    }
+    const decision = options.ws.upgrade(info);
+    if (!decision.accept) {
+      const body = Buffer.from(decision.body);
+      socket.end(`HTTP/1.1 ${decision.status} Rejected\r\ncontent-type: application/json\r\nconnection: close\r\ncontent-length: ${body.length}\r\n\r\n${decision.body}`);
+      return;
+    }
+    wss.handleUpgrade(req, socket, head, (ws) => {
+      // ws exposes no drain event; the raw socket's drain is the signal.
+      const raw = (ws as unknown as { _socket: Socket })._socket;
+      raw.setNoDelay(true);
+      const conn = new WsConnection(ws, raw, decision.data);
+      connections.add(conn);
+      ws.on('message', (data, isBinary) => {
+        if (isBinary) {
+          const buf = Array.isArray(data) ? Buffer.concat(data) : Buffer.from(data as ArrayBuffer);
+          options.ws.message(conn, buf, true);
+        } else {
+          options.ws.message(conn, data.toString(), false);
+        }
+      });
+      ws.on('close', (code, reason) => {
+        conn.closed = true;
+        connections.delete(conn);
+        options.ws.close(conn, code, reason.toString());
+      });
+      ws.on('error', () => {
+        // 'close' follows; a protocol error (e.g. oversized frame) is reported there.
+      });
+      raw.on('drain', () => {
+        if (!conn.awaitingDrain) return;
+        conn.awaitingDrain = false;
+        options.ws.drain(conn);
+      });
+      options.ws.open(conn);
+    });
+  });
+
+  let listening = false;
+  return {
+    name: 'ws',
+    listen() {
+      return new Promise((resolve, reject) => {
+        server.once('error', reject);
+        server.listen(options.port, options.host, () => {
+          server.off('error', reject);
+          listening = true;
+          const address = server.address();
+          resolve(typeof address === 'object' && address ? address.port : options.port);
+        });
+      });
+    },
+    stopListening() {
+      if (!listening) return Promise.resolve();
+      listening = false;
+      return new Promise((resolve) => {
+        server.close(() => resolve());
+        // server.close waits for keep-alive sockets; idle ones can go now.
+        server.closeIdleConnections();
+        resolve();
+      });
+    },
+    async close() {
+      for (const conn of connections) conn.close(1001, 'server shutting down');
+      if (listening) {
+        listening = false;
+        server.close();
+      }
+      wss.close();
+      await new Promise((r) => setTimeout(r, 20));
+      for (const socket of sockets) socket.destroy();
+    },
+  };
+}
