@@ -1,0 +1,56 @@
+/**
+ * Passive health (outlier ejection): consecutive failures of real traffic eject an instance for
+ * a while; each repeat doubles the time up to a ceiling. Pure bookkeeping with an injected
+ * clock; the pool owns the timers and the events.
+ */
+
+export interface EjectionOptions {
+  /** Consecutive failures that eject (pool.health.eject_after; config default 3). */
+  readonly ejectAfter: number;
+  /** First ejection length (pool.health.eject_base_ms; default 5000). */
+  readonly baseMs: number;
+  /** Longest ejection (pool.health.eject_max_ms; default 60000). Also the quiet time after
+   * which the doubling starts over from baseMs. */
+  readonly maxMs: number;
+}
+
+export class PassiveEjection {
+  /** Consecutive failures since the last success or ejection. */
+  failures = 0;
+  /** Ejections in the current streak (drives the doubling). */
+  streak = 0;
+  ejected = false;
+  /** When the current ejection ends (clock ms); meaningful while ejected. */
+  until = 0;
+  private lastRestoredAt = Number.NEGATIVE_INFINITY;
+
+  constructor(private readonly options: EjectionOptions) {}
+
+  /** Counts a failure. Returns the ejection length in ms when this failure ejects, else 0. */
+  failure(now: number): number {
+    if (this.ejected) return 0;
+    if (++this.failures < this.options.ejectAfter) return 0;
+    if (now - this.lastRestoredAt >= this.options.maxMs) this.streak = 0;
+    const ms = Math.min(this.options.maxMs, this.options.baseMs * 2 ** this.streak);
+    this.streak++;
+    this.failures = 0;
+    this.ejected = true;
+    this.until = now + ms;
+    return ms;
+  }
+
+  success(): void {
+    this.failures = 0;
+  }
+
+  /** The ejection time is over. */
+  expired(now: number): boolean {
+    return this.ejected && now >= this.until;
+  }
+
+  restore(now: number): void {
+    this.ejected = false;
+    this.failures = 0;
+    this.lastRestoredAt = now;
+  }
+}

@@ -1,0 +1,31 @@
+/** Typed state-change events of instances; the gateway logs them (one line per change). */
+
+export type InstanceEventType =
+  /** Active checks passed `rise` times in a row after being down. */
+  | 'up'
+  /** Active checks failed `fall` times in a row. */
+  | 'down'
+  /** Passive ejection: `eject_after` consecutive failures of real traffic. */
+  | 'ejected'
+  /** The ejection ended (its time passed and an active check passed). */
+  | 'restored'
+  | 'draining'
+  | 'undrained';
+
+export interface InstanceEvent {
+  readonly type: InstanceEventType;
+  readonly pool: string;
+  readonly instance: string;
+  readonly url: string;
+  /** Whether the instance takes traffic after this change. */
+  readonly healthy: boolean;
+  /** down: the last check's error; ejected: the last failure's kind. */
+  readonly reason?: string;
+  /** ejected: how long, in ms. */
+  readonly durationMs?: number;
+}
+
+/** Event map for Fleet (node:events typed EventEmitter). */
+export interface FleetEvents {
+  instance: [InstanceEvent];
+}

@@ -1,0 +1,113 @@
+/**
+ * The gateway's pools: built from config, one Router per pool, instance lookup for operations,
+ * health checks for all, and one typed event stream of instance state changes.
+ *
+ *   const fleet = new Fleet({ pools: config.pools, createBackend, metrics });
+ *   fleet.on('instance', (e) => log.info(e, `instance ${e.type}`));
+ *   fleet.startHealthChecks();
+ */
+import { EventEmitter } from 'node:events';
+import type { Backend } from '../backends/backend.ts';
+import type { PoolConfig } from '../config.ts';
+import type { Metrics } from '../metrics.ts';
+import { RoutingError } from './errors.ts';
+import type { FleetEvents, InstanceEvent } from './events.ts';
+import { Pool } from './pool.ts';
+import type { InstanceSnapshot, InstanceSpec, PoolInstance } from './pool.ts';
+import type { Instance, Router } from './router.ts';
+
+export interface FleetOptions {
+  /** Pools in config order; the first is the default pool. */
+  readonly pools: readonly PoolConfig[];
+  /** Builds the Backend adapter of one instance (the instance's id is always set). */
+  readonly createBackend: (pool: PoolConfig, instance: InstanceSpec) => Backend;
+  /** Instance gauges (DESIGN.md §6) are kept current on it. */
+  readonly metrics: Metrics;
+  /** Clock for ejection bookkeeping. Default Date.now. */
+  readonly now?: () => number;
+  /** Ring virtual nodes per unit of weight. Default 160. */
+  readonly vnodes?: number;
+}
+
+export class Fleet extends EventEmitter<FleetEvents> {
+  readonly routers: Pool[];
+  private readonly byName = new Map<string, Pool>();
+
+  constructor(opts: FleetOptions) {
+    super();
+    const onEvent = (event: InstanceEvent): void => {
+      this.emit('instance', event);
+    };
+    this.routers = opts.pools.map((config) => {
+      if (this.byName.has(config.name)) throw new RoutingError('DUPLICATE_POOL', `duplicate pool name ${config.name}`);
+      const pool = new Pool({ config, createBackend: opts.createBackend, metrics: opts.metrics, now: opts.now, onEvent, vnodes: opts.vnodes });
+      this.byName.set(config.name, pool);
+      return pool;
+    });
+    if (this.routers.length === 0) throw new RoutingError('NO_INSTANCES', 'no pools configured');
+  }
+
+  /** The named pool's router. Throws RoutingError UNKNOWN_POOL. */
+  router(poolName: string): Router {
+    const pool = this.byName.get(poolName);
+    if (!pool) throw new RoutingError('UNKNOWN_POOL', `no pool named ${poolName}`);
+    return pool;
+  }
+
+  /** The first pool whose voices include `voice`, else the first pool. */
+  poolForVoice(voice: string | undefined): Router {
+    if (voice !== undefined) {
+      for (const pool of this.routers) if (pool.config.voices.includes(voice)) return pool;
+    }
+    return this.routers[0];
+  }
+
+  /**
+   * An instance by id. The same server listed in two pools has the same derived id; this
+   * returns the first pool's (drain/undrain act on all of them).
+   */
+  instance(id: string): Instance | undefined {
+    for (const pool of this.routers) {
+      const inst = pool.instance(id);
+      if (inst) return inst;
+    }
+    return undefined;
+  }
+
+  /** Drains the instance with this id in every pool listing it. False when none does. */
+  drain(id: string): boolean {
+    return this.setDraining(id, true);
+  }
+
+  undrain(id: string): boolean {
+    return this.setDraining(id, false);
+  }
+
+  private setDraining(id: string, draining: boolean): boolean {
+    let found = false;
+    for (const pool of this.routers) if (pool.setDraining(id, draining)) found = true;
+    return found;
+  }
+
+  startHealthChecks(): void {
+    for (const pool of this.routers) pool.startHealthChecks();
+  }
+
+  /** Stops checks and timers, answers queued segments with null, closes every backend. */
+  async stop(): Promise<void> {
+    for (const pool of this.routers) pool.stop();
+    const backends: Backend[] = [];
+    for (const pool of this.routers) for (const inst of pool.instances) backends.push(inst.backend);
+    await Promise.allSettled(backends.map((b) => b.close()));
+  }
+
+  /** Every instance of every pool, for GET /admin/instances. */
+  snapshot(): InstanceSnapshot[] {
+    return this.routers.flatMap((pool) => pool.snapshot());
+  }
+
+  /** Some instance takes new sessions (healthy and not draining): /ready. */
+  anyUp(): boolean {
+    return this.routers.some((pool) => pool.instances.some((inst: PoolInstance) => inst.available));
+  }
+}

@@ -1,0 +1,462 @@
+/**
+ * One pool of instances and its Router: pins by consistent hashing with bounded loads,
+ * stream slots with FIFO queueing, active and passive health, drain. DESIGN.md §3, docs/routing.md.
+ */
+import type { Backend } from '../backends/backend.ts';
+import { instanceIdFromUrl } from '../config.ts';
+import type { InstanceConfig, PoolConfig } from '../config.ts';
+import type { Metrics } from '../metrics.ts';
+import { PassiveEjection } from './breaker.ts';
+import { RoutingError } from './errors.ts';
+import type { InstanceEvent, InstanceEventType } from './events.ts';
+import { ActiveHealthCheck } from './health.ts';
+import { HashRing } from './ring.ts';
+import type { Instance, Router, Slot } from './router.ts';
+
+export type InstanceSpec = InstanceConfig & { id: string };
+
+export interface PoolOptions {
+  /** The pool's config (instances, health, load_epsilon, queue_ms). */
+  readonly config: PoolConfig;
+  /** Builds the Backend adapter of one instance. */
+  readonly createBackend: (pool: PoolConfig, instance: InstanceSpec) => Backend;
+  /** Instance gauges are kept current here. Default: none (tests, tools). */
+  readonly metrics?: Metrics;
+  /** Clock for ejection bookkeeping. Default Date.now. */
+  readonly now?: () => number;
+  /** Every instance state change. Default: none. */
+  readonly onEvent?: (event: InstanceEvent) => void;
+  /** Ring virtual nodes per unit of weight. Default 160 (ring.ts). */
+  readonly vnodes?: number;
+}
+
+/** What GET /admin/instances shows of one instance. */
+export interface InstanceSnapshot {
+  pool: string;
+  id: string;
+  url: string;
+  /** up | down (active checks) | ejected (passive). */
+  health: 'up' | 'down' | 'ejected';
+  healthy: boolean;
+  draining: boolean;
+  weight: number;
+  sessions: number;
+  streams: number;
+  capacity: number;
+  /** Segments waiting for a stream slot here. */
+  queued: number;
+  /** While ejected: ms until the ejection may end. */
+  ejected_for_ms?: number;
+}
+
+interface Waiter {
+  resolve: (slot: Slot | null) => void;
+  reject: (err: unknown) => void;
+  timer: ReturnType<typeof setTimeout> | null;
+  signal: AbortSignal;
+  onAbort: () => void;
+  done: boolean;
+}
+
+type GaugeChild = { set(value: number): void };
+const NO_GAUGE: GaugeChild = { set() {} };
+
+/** An instance with its live state. Mutated only by its Pool. */
+export class PoolInstance implements Instance {
+  readonly id: string;
+  readonly url: string;
+  readonly weight: number;
+  readonly maxConcurrency: number;
+  /** Active checks say up. Optimistic: up at start (docs/routing.md). */
+  activeUp = true;
+  draining = false;
+  sessions = 0;
+  streams = 0;
+  /** Consecutive active check passes / fails. */
+  passes = 0;
+  fails = 0;
+  readonly ejection: PassiveEjection;
+  checker: ActiveHealthCheck | null = null;
+  ejectTimer: ReturnType<typeof setTimeout> | null = null;
+  readonly waiters: Waiter[] = [];
+  readonly gauges: { up: GaugeChild; draining: GaugeChild; sessions: GaugeChild; streams: GaugeChild };
+
+  constructor(
+    readonly pool: string,
+    readonly index: number,
+    spec: InstanceSpec,
+    readonly backend: Backend,
+    config: PoolConfig,
+    metrics: Metrics | undefined,
+  ) {
+    this.id = spec.id;
+    this.url = spec.url ?? '';
+    this.weight = spec.weight;
+    this.maxConcurrency = spec.max_concurrency;
+    this.ejection = new PassiveEjection({
+      ejectAfter: config.health.eject_after,
+      baseMs: config.health.eject_base_ms,
+      maxMs: config.health.eject_max_ms,
+    });
+    if (metrics) {
+      const labels = { pool, instance: this.id };
+      metrics.registerInstance(pool, this.id, this.maxConcurrency);
+      this.gauges = {
+        up: metrics.instanceUp.labels(labels),
+        draining: metrics.instanceDraining.labels(labels),
+        sessions: metrics.instanceSessions.labels(labels),
+        streams: metrics.instanceActiveStreams.labels(labels),
+      };
+    } else {
+      this.gauges = { up: NO_GAUGE, draining: NO_GAUGE, sessions: NO_GAUGE, streams: NO_GAUGE };
+    }
+    this.gauges.up.set(1);
+  }
+
+  get healthy(): boolean {
+    return this.activeUp && !this.ejection.ejected;
+  }
+
+  /** Takes traffic for new sessions. */
+  get available(): boolean {
+    return this.activeUp && !this.ejection.ejected && !this.draining;
+  }
+}
+
+class StreamSlot implements Slot {
+  private released = false;
+  constructor(
+    readonly instance: PoolInstance,
+    private readonly owner: Pool,
+  ) {}
+
+  release(): void {
+    if (this.released) return;
+    this.released = true;
+    this.owner.freeStream(this.instance);
+  }
+}
+
+interface PinEntry {
+  instance: PoolInstance;
+  count: number;
+}
+
+export class Pool implements Router {
+  readonly pool: string;
+  readonly instances: readonly PoolInstance[];
+  readonly config: PoolConfig;
+  private readonly byId = new Map<string, PoolInstance>();
+  private readonly ring: HashRing;
+  private readonly now: () => number;
+  private readonly onEvent: (event: InstanceEvent) => void;
+  private readonly epsilon: number;
+  /** Live pins by session key: a reconnect while the first connection lives reuses its pin. */
+  private readonly pins = new Map<string, PinEntry>();
+  private totalSessions = 0;
+  /** Sum of weights of available instances; recomputed on every health or drain change. */
+  private availableWeight = 0;
+  private checking = false;
+  private stopped = false;
+
+  // Walk state, set just before a ring walk (walks are synchronous): the predicates below are
+  // created once so a lookup allocates nothing but its result.
+  private capPerWeight = 0;
+  private walkExclude: ReadonlySet<string> | undefined;
+  private walkOut: Instance[] = [];
+  private walkLimit = 0;
+  private readonly acceptForPin = (i: number): boolean => {
+    const inst = this.instances[i];
+    // 1e-9: (1+ε)·m·w/W computed in floating point must not round a whole cap up by one.
+    return inst.available && inst.sessions < Math.ceil(this.capPerWeight * inst.weight - 1e-9);
+  };
+  private readonly acceptCandidate = (i: number): boolean => {
+    const inst = this.instances[i];
+    if (inst.available && !(this.walkExclude?.has(inst.id) ?? false)) this.walkOut.push(inst);
+    return this.walkOut.length >= this.walkLimit;
+  };
+
+  constructor(options: PoolOptions) {
+    const config = options.config;
+    this.config = config;
+    this.pool = config.name;
+    this.now = options.now ?? Date.now;
+    this.onEvent = options.onEvent ?? (() => {});
+    this.epsilon = config.load_epsilon;
+    if (config.instances.length === 0) throw new RoutingError('NO_INSTANCES', `pool ${config.name} has no instances`);
+    this.instances = config.instances.map((inst, i) => {
+      const spec: InstanceSpec = { ...inst, id: inst.id ?? (inst.url ? instanceIdFromUrl(inst.url) : `${config.name}-${i + 1}`) };
+      if (this.byId.has(spec.id)) throw new RoutingError('DUPLICATE_INSTANCE', `pool ${config.name}: duplicate instance id ${spec.id}`);
+      const instance = new PoolInstance(config.name, i, spec, options.createBackend(config, spec), config, options.metrics);
+      this.byId.set(spec.id, instance);
+      return instance;
+    });
+    this.ring = new HashRing(this.instances, { vnodes: options.vnodes });
+    this.recomputeWeight();
+  }
+
+  instance(id: string): PoolInstance | undefined {
+    return this.byId.get(id);
+  }
+
+  // ---- pinning -------------------------------------------------------------------------
+
+  pin(sessionKey: string): Instance | null {
+    const live = this.pins.get(sessionKey);
+    if (live && live.instance.available) {
+      live.count++;
+      this.countSession(live.instance, 1);
+      return live.instance;
+    }
+    if (this.availableWeight <= 0) return null;
+    // Bounded loads: instance i takes at most ceil((1+ε)·m·w_i/W) sessions, m counting this one.
+    // The caps of available instances sum to more than m, so some instance always has room.
+    this.capPerWeight = ((1 + this.epsilon) * (this.totalSessions + 1)) / this.availableWeight;
+    const index = this.ring.walk(sessionKey, this.acceptForPin);
+    if (index < 0) return null;
+    const instance = this.instances[index];
+    this.pins.set(sessionKey, { instance, count: 1 });
+    this.countSession(instance, 1);
+    return instance;
+  }
+
+  release(sessionKey: string, instance: Instance): void {
+    const inst = this.own(instance);
+    if (inst.sessions === 0) return;
+    this.countSession(inst, -1);
+    const live = this.pins.get(sessionKey);
+    if (live && live.instance === inst && --live.count <= 0) this.pins.delete(sessionKey);
+  }
+
+  repin(sessionKey: string, from: Instance | null, to: Instance): void {
+    if (from) this.release(sessionKey, from);
+    const inst = this.own(to);
+    this.countSession(inst, 1);
+    const live = this.pins.get(sessionKey);
+    if (live && live.instance === inst) live.count++;
+    else this.pins.set(sessionKey, { instance: inst, count: 1 });
+  }
+
+  /**
+   * The session's failover order (available instances in its hash order, minus `exclude`).
+   * `limit` (an addition to the Router contract) stops the ring walk early: failover rarely
+   * needs more than two or three, and the full order at N = 1000 walks thousands of points.
+   */
+  candidates(sessionKey: string, exclude?: ReadonlySet<string>, limit = Number.POSITIVE_INFINITY): Instance[] {
+    const out: Instance[] = [];
+    if (limit <= 0) return out;
+    this.walkOut = out;
+    this.walkExclude = exclude;
+    this.walkLimit = limit;
+    this.ring.walk(sessionKey, this.acceptCandidate);
+    this.walkOut = [];
+    this.walkExclude = undefined;
+    return out;
+  }
+
+  private countSession(inst: PoolInstance, delta: 1 | -1): void {
+    inst.sessions += delta;
+    this.totalSessions += delta;
+    inst.gauges.sessions.set(inst.sessions);
+  }
+
+  // ---- stream slots --------------------------------------------------------------------
+
+  tryAcquire(instance: Instance): Slot | null {
+    const inst = this.own(instance);
+    if (!inst.healthy || this.stopped || inst.streams >= inst.maxConcurrency || inst.waiters.length > 0) return null;
+    return this.takeStream(inst);
+  }
+
+  acquire(instance: Instance, queueMs: number, signal: AbortSignal): Promise<Slot | null> {
+    if (signal.aborted) return Promise.reject(signal.reason);
+    const inst = this.own(instance);
+    const now = this.tryAcquire(inst);
+    if (now || !inst.healthy || this.stopped || queueMs <= 0) return Promise.resolve(now);
+    return new Promise<Slot | null>((resolve, reject) => {
+      const waiter: Waiter = {
+        resolve,
+        reject,
+        timer: null,
+        signal,
+        done: false,
+        onAbort: () => {
+          if (settle(waiter)) reject(signal.reason);
+        },
+      };
+      waiter.timer = setTimeout(() => {
+        if (settle(waiter)) resolve(null);
+      }, queueMs);
+      signal.addEventListener('abort', waiter.onAbort, { once: true });
+      inst.waiters.push(waiter);
+    });
+  }
+
+  private takeStream(inst: PoolInstance): Slot {
+    inst.streams++;
+    inst.gauges.streams.set(inst.streams);
+    return new StreamSlot(inst, this);
+  }
+
+  /** A slot was released: hand it to the oldest live waiter, else free it. */
+  freeStream(inst: PoolInstance): void {
+    inst.streams--;
+    while (inst.waiters.length > 0 && inst.healthy && !this.stopped) {
+      const waiter = inst.waiters.shift()!;
+      if (!settle(waiter)) continue;
+      waiter.resolve(this.takeStream(inst));
+      return;
+    }
+    inst.gauges.streams.set(inst.streams);
+  }
+
+  /** Waiters on an instance that stopped taking traffic move on at once (null = try the next). */
+  private flushWaiters(inst: PoolInstance): void {
+    const waiters = inst.waiters.splice(0);
+    for (const waiter of waiters) if (settle(waiter)) waiter.resolve(null);
+  }
+
+  // ---- health --------------------------------------------------------------------------
+
+  reportFailure(instance: Instance, kind: string): void {
+    // Our own cancellation and a refusal of our input say nothing about the instance.
+    if (kind === 'aborted' || kind === 'http_4xx' || this.stopped) return;
+    const inst = this.own(instance);
+    const now = this.now();
+    const ms = inst.ejection.failure(now);
+    if (ms === 0) return;
+    this.afterHealthChange(inst, 'ejected', { reason: kind, durationMs: ms });
+    inst.ejectTimer = setTimeout(() => this.ejectionOver(inst), ms);
+    inst.ejectTimer.unref?.();
+  }
+
+  reportSuccess(instance: Instance): void {
+    this.own(instance).ejection.success();
+  }
+
+  /** Ejection time is over: a passing active check restores it (now, or at a later period). */
+  private ejectionOver(inst: PoolInstance): void {
+    inst.ejectTimer = null;
+    if (this.stopped || !inst.ejection.ejected) return;
+    if (inst.checker?.running) void inst.checker.probe();
+    else this.restore(inst); // no active checks configured to run: the time alone restores it
+  }
+
+  private restore(inst: PoolInstance): void {
+    inst.ejection.restore(this.now());
+    this.afterHealthChange(inst, 'restored');
+  }
+
+  /** One active check result: rise/fall counting, and the end of an expired ejection. */
+  private checkResult(inst: PoolInstance, ok: boolean, error: unknown): void {
+    const { rise, fall } = this.config.health;
+    if (ok) {
+      inst.fails = 0;
+      inst.passes++;
+      if (inst.ejection.expired(this.now())) this.restore(inst);
+      if (!inst.activeUp && inst.passes >= rise) {
+        inst.activeUp = true;
+        this.afterHealthChange(inst, 'up');
+      }
+    } else {
+      inst.passes = 0;
+      inst.fails++;
+      if (inst.activeUp && inst.fails >= fall) {
+        inst.activeUp = false;
+        this.afterHealthChange(inst, 'down', { reason: error instanceof Error ? error.message : String(error) });
+      }
+    }
+  }
+
+  private afterHealthChange(inst: PoolInstance, type: InstanceEventType, extra: { reason?: string; durationMs?: number } = {}): void {
+    this.recomputeWeight();
+    inst.gauges.up.set(inst.healthy ? 1 : 0);
+    inst.gauges.draining.set(inst.draining ? 1 : 0);
+    if (!inst.healthy) this.flushWaiters(inst);
+    this.onEvent({ type, pool: this.pool, instance: inst.id, url: inst.url, healthy: inst.healthy, ...extra });
+  }
+
+  private recomputeWeight(): void {
+    let w = 0;
+    for (const inst of this.instances) if (inst.available) w += inst.weight;
+    this.availableWeight = w;
+  }
+
+  /** Starts active checks on every instance (probe now, then every health.interval_ms). */
+  startHealthChecks(): void {
+    if (this.checking || this.stopped) return;
+    this.checking = true;
+    const { interval_ms, timeout_ms } = this.config.health;
+    for (const inst of this.instances) {
+      inst.checker = new ActiveHealthCheck({
+        intervalMs: interval_ms,
+        timeoutMs: timeout_ms,
+        check: (signal) => inst.backend.check(signal),
+        onResult: (ok, error) => this.checkResult(inst, ok, error),
+      });
+      inst.checker.start();
+    }
+  }
+
+  // ---- operations ----------------------------------------------------------------------
+
+  /** Draining: no new sessions; pinned sessions and their streams carry on. */
+  setDraining(id: string, draining: boolean): boolean {
+    const inst = this.byId.get(id);
+    if (!inst) return false;
+    if (inst.draining !== draining) {
+      inst.draining = draining;
+      this.afterHealthChange(inst, draining ? 'draining' : 'undrained');
+    }
+    return true;
+  }
+
+  snapshot(): InstanceSnapshot[] {
+    const now = this.now();
+    return this.instances.map((inst) => {
+      const snap: InstanceSnapshot = {
+        pool: this.pool,
+        id: inst.id,
+        url: inst.url,
+        health: inst.ejection.ejected ? 'ejected' : inst.activeUp ? 'up' : 'down',
+        healthy: inst.healthy,
+        draining: inst.draining,
+        weight: inst.weight,
+        sessions: inst.sessions,
+        streams: inst.streams,
+        capacity: inst.maxConcurrency,
+        queued: inst.waiters.length,
+      };
+      if (inst.ejection.ejected) snap.ejected_for_ms = Math.max(0, inst.ejection.until - now);
+      return snap;
+    });
+  }
+
+  /** Stops checks and timers; waiters get null. Backends are closed by the caller (Fleet). */
+  stop(): void {
+    this.stopped = true;
+    for (const inst of this.instances) {
+      inst.checker?.stop();
+      if (inst.ejectTimer) clearTimeout(inst.ejectTimer);
+      inst.ejectTimer = null;
+      this.flushWaiters(inst);
+    }
+  }
+
+  private own(instance: Instance): PoolInstance {
+    const inst = this.byId.get(instance.id);
+    if (!inst || inst !== instance) {
+      throw new RoutingError('UNKNOWN_INSTANCE', `instance ${instance.id} does not belong to pool ${this.pool}`);
+    }
+    return inst;
+  }
+}
+
+/** Marks a waiter settled (timer cleared, abort listener removed); false if it already was. */
+function settle(waiter: Waiter): boolean {
+  if (waiter.done) return false;
+  waiter.done = true;
+  if (waiter.timer) clearTimeout(waiter.timer);
+  waiter.signal.removeEventListener('abort', waiter.onAbort);
+  return true;
+}
