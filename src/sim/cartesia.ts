@@ -1,0 +1,572 @@
+/**
+ * A fake Cartesia TTS WebSocket server (PROTOCOLS.md §1): the subset voicegate uses, spoken
+ * faithfully enough that the official `@cartesia/cartesia-js` SDK gets audio from it.
+ *
+ * - `GET /` → `{ok: true, version}`; `GET /tts/websocket` upgrades (auth and version checked
+ *   on the upgrade, as the real API does).
+ * - Generation requests with `continue` / `flush` (flush_done with flush_id), `cancel`, `done`,
+ *   every raw output_format (encoding × rate), base64 `chunk` messages with `step_time`.
+ * - Errors in the current or the legacy shape (see {@link CartesiaErrorShape}).
+ * - The shared fault vocabulary (src/sim/faults.ts), applied when a context starts.
+ *
+ * The audio is a deterministic voiced signal (harmonics of a ~120–200 Hz fundamental with a
+ * syllable envelope per character), its length proportional to the transcript, so tests can
+ * check durations and formats without a model.
+ */
+import { randomUUID } from 'node:crypto';
+import { createServer as createHttpServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
+import type { Duplex } from 'node:stream';
+import type { AddressInfo, Socket } from 'node:net';
+import alawmulaw from 'alawmulaw';
+import { WebSocketServer, type WebSocket } from 'ws';
+import { ENCODINGS, SAMPLE_RATES, type Encoding } from '../audio/format.ts';
+import { NO_FAULTS, mergeFaults, type Faults } from './faults.ts';
+
+/** `current`: `{title, message, error_code}` (2026-03-01 docs, current SDKs). `legacy`: `{error: "<string>"}` (2024-11-13). */
+export type CartesiaErrorShape = 'current' | 'legacy';
+
+export interface FakeCartesiaOptions {
+  /** Port to listen on. Default 0 (an ephemeral port). */
+  port?: number;
+  /** Interface to bind. Default `127.0.0.1`. */
+  host?: string;
+  /** Serve TLS (wss://, https://) with this PEM key and certificate. Default: plain ws://. */
+  tls?: { key: string; cert: string };
+  /** When set, the upgrade needs `Authorization: Bearer <key>`, `X-API-Key` or `?api_key=`; else 401. Default: no auth. */
+  apiKey?: string;
+  /** Release of a context's text → its first chunk, in ms. Default 150. */
+  ttfaMs?: number;
+  /** Wall time per second of audio after the first chunk (0.25 = 4× faster than real time). Default 0.25. */
+  rtf?: number;
+  /** Audio per `chunk` message, in ms. Default 40. */
+  chunkMs?: number;
+  /** Audio duration per transcript character, in ms. Default 60 (~16 characters per second). */
+  msPerChar?: number;
+  /** Audio source. Only `synthetic` exists. Default `synthetic`. */
+  audio?: 'synthetic';
+  /** Error message shape. Default `current`. */
+  errorShape?: CartesiaErrorShape;
+  /** Concurrent contexts allowed across all sockets (plan limit); beyond it → 429 error. Default unlimited. */
+  maxContexts?: number;
+  /** A socket with no client message for this long is closed (Cartesia: 5 min). Default 300 000. */
+  idleMs?: number;
+  /** Chunks sent before `die_mid_stream` / `stall_ms` strike. Default 2. */
+  faultAfterChunks?: number;
+  /** Value of `version` in `GET /`. Default `2025-04-16`. */
+  version?: string;
+  /** Initial faults. Default none. */
+  faults?: Partial<Faults>;
+}
+
+export interface FakeCartesia {
+  /** `ws(s)://host:port/tts/websocket`. */
+  readonly url: string;
+  readonly port: number;
+  setFaults(patch: Partial<Faults>): void;
+  faults(): Faults;
+  setErrorShape(shape: CartesiaErrorShape): void;
+  /** Contexts generating or waiting for input now (a hung context counts until cancelled). */
+  activeContexts(): number;
+  /** Contexts ever started. */
+  contexts(): number;
+  /** Transcript characters received (what Cartesia bills). */
+  characters(): number;
+  /** First message of each recent context (the last 100), for checking what a client asked for. */
+  requests(): readonly Record<string, unknown>[];
+  /** Open WebSocket connections. */
+  connections(): number;
+  /** WebSocket upgrades accepted since start. */
+  connectionsTotal(): number;
+  /** Resolves once a `down` toggle has taken effect (listener closed or listening again). */
+  settled(): Promise<void>;
+  close(): Promise<void>;
+}
+
+const OUTPUT_ENCODINGS: readonly string[] = ENCODINGS;
+const OUTPUT_RATES: readonly number[] = SAMPLE_RATES;
+/** Cartesia's documented default for max_buffer_delay_ms (current docs). */
+const DEFAULT_BUFFER_DELAY_MS = 3000;
+const SENTENCE_END = /[.!?。！？][\s"')\]]*$/;
+
+interface Job {
+  /** Text to speak, or null for a flush boundary. */
+  text: string | null;
+  flushId: number;
+}
+
+interface FakeContext {
+  readonly id: string;
+  readonly conn: Connection;
+  readonly encoding: Encoding;
+  readonly sampleRate: number;
+  readonly fingerprint: string;
+  readonly faults: Faults;
+  readonly bufferDelayMs: number;
+  /** Text received but not yet released to generation (managed buffering). */
+  pending: string;
+  bufferTimer: NodeJS.Timeout | null;
+  jobs: Job[];
+  /** Current flush id (starts at 1; incremented by each flush). */
+  flushId: number;
+  ended: boolean;
+  started: boolean;
+  timer: NodeJS.Timeout | null;
+  chunksSent: number;
+  stalled: boolean;
+  /** The job being spoken and the next sample of it. */
+  job: Job | null;
+  jobSample: number;
+  jobSamples: number;
+  /** Synthesizer state: oscillator phase (radians) and absolute sample index (for the pitch contour). */
+  phase: number;
+  t: number;
+  f0: number;
+}
+
+interface Connection {
+  readonly ws: WebSocket;
+  readonly contexts: Map<string, FakeContext>;
+  idleTimer: NodeJS.Timeout | null;
+}
+
+interface GenerationMessage {
+  context_id?: unknown;
+  model_id?: unknown;
+  transcript?: unknown;
+  voice?: unknown;
+  output_format?: unknown;
+  continue?: unknown;
+  flush?: unknown;
+  cancel?: unknown;
+  max_buffer_delay_ms?: unknown;
+}
+
+class RequestError extends Error {
+  constructor(
+    readonly status: number,
+    readonly title: string,
+    message: string,
+    readonly errorCode: string,
+  ) {
+    super(message);
+  }
+}
+
+export async function startFakeCartesia(options: FakeCartesiaOptions = {}): Promise<FakeCartesia> {
+  const host = options.host ?? '127.0.0.1';
+  const ttfaMs = options.ttfaMs ?? 150;
+  const rtf = options.rtf ?? 0.25;
+  const chunkMs = options.chunkMs ?? 40;
+  const msPerChar = options.msPerChar ?? 60;
+  const idleMs = options.idleMs ?? 300_000;
+  const faultAfter = options.faultAfterChunks ?? 2;
+  const maxContexts = options.maxContexts ?? Infinity;
+  const version = options.version ?? '2025-04-16';
+  let errorShape: CartesiaErrorShape = options.errorShape ?? 'current';
+  let faults = mergeFaults({ ...NO_FAULTS }, options.faults ?? {});
+
+  let active = 0;
+  let started = 0;
+  let chars = 0;
+  let accepted = 0;
+  const connections = new Set<Connection>();
+  const recent: Record<string, unknown>[] = [];
+  const sockets = new Set<Socket>();
+
+  const onHttp = (req: IncomingMessage, res: ServerResponse): void => {
+    const path = (req.url ?? '/').split('?')[0];
+    if (req.method === 'GET' && path === '/') {
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.end(JSON.stringify({ ok: true, version }));
+      return;
+    }
+    res.writeHead(404, { 'content-type': 'application/json' });
+    res.end(JSON.stringify({ error: 'not found' }));
+  };
+  const server: Server = options.tls ? createHttpsServer({ key: options.tls.key, cert: options.tls.cert }, onHttp) : createHttpServer(onHttp);
+  server.on('connection', (socket: Socket) => {
+    sockets.add(socket);
+    socket.once('close', () => sockets.delete(socket));
+  });
+  const wss = new WebSocketServer({ noServer: true });
+
+  server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+    const url = new URL(req.url ?? '/', 'http://fake');
+    if (url.pathname !== '/tts/websocket') return refuseUpgrade(socket, 404, 'Not Found', 'no such endpoint');
+    if (options.apiKey !== undefined) {
+      const auth = req.headers.authorization;
+      const bearer = typeof auth === 'string' && auth.startsWith('Bearer ') ? auth.slice(7) : undefined;
+      const key = bearer ?? headerValue(req.headers['x-api-key']) ?? url.searchParams.get('api_key') ?? url.searchParams.get('access_token') ?? undefined;
+      if (key !== options.apiKey) return refuseUpgrade(socket, 401, 'Unauthorized', 'invalid or missing API key');
+    }
+    const clientVersion = url.searchParams.get('cartesia_version') ?? headerValue(req.headers['cartesia-version']);
+    if (!clientVersion) return refuseUpgrade(socket, 400, 'Bad Request', 'Cartesia-Version header or cartesia_version query parameter is required');
+    wss.handleUpgrade(req, socket, head, (ws) => onConnection(ws));
+  });
+
+  function onConnection(ws: WebSocket): void {
+    accepted++;
+    const conn: Connection = { ws, contexts: new Map(), idleTimer: null };
+    connections.add(conn);
+    armIdle(conn);
+    ws.on('message', (data, isBinary) => {
+      armIdle(conn);
+      if (isBinary) {
+        sendError(conn, undefined, new RequestError(400, 'Invalid message', 'binary frames are not supported; send JSON text', 'invalid_request'));
+        return;
+      }
+      let msg: unknown;
+      try {
+        msg = JSON.parse(data.toString());
+      } catch {
+        sendError(conn, undefined, new RequestError(400, 'Invalid JSON', 'the message is not valid JSON', 'invalid_request'));
+        return;
+      }
+      if (!msg || typeof msg !== 'object' || Array.isArray(msg)) {
+        sendError(conn, undefined, new RequestError(400, 'Invalid message', 'the message must be a JSON object', 'invalid_request'));
+        return;
+      }
+      onMessage(conn, msg as GenerationMessage);
+    });
+    ws.on('close', () => {
+      if (conn.idleTimer) clearTimeout(conn.idleTimer);
+      for (const ctx of conn.contexts.values()) retire(ctx);
+      connections.delete(conn);
+    });
+    ws.on('error', () => {
+      /* the close handler cleans up */
+    });
+  }
+
+  function armIdle(conn: Connection): void {
+    if (conn.idleTimer) clearTimeout(conn.idleTimer);
+    conn.idleTimer = setTimeout(() => conn.ws.close(1000, 'idle timeout'), idleMs);
+    conn.idleTimer.unref();
+  }
+
+  function onMessage(conn: Connection, msg: GenerationMessage): void {
+    const contextId = typeof msg.context_id === 'string' && msg.context_id !== '' ? msg.context_id : undefined;
+    if (msg.cancel === true) {
+      if (!contextId) return sendError(conn, undefined, new RequestError(400, 'Invalid request', 'cancel needs a context_id', 'invalid_request'));
+      const ctx = conn.contexts.get(contextId);
+      if (ctx) retire(ctx);
+      return;
+    }
+    const id = contextId ?? randomUUID();
+    try {
+      const existing = conn.contexts.get(id);
+      const ctx = existing ?? openContext(conn, id, msg);
+      if (!ctx) return;
+      if (existing && existing.ended) throw new RequestError(400, 'Context closed', `context ${id} already received continue:false`, 'context_closed');
+      const transcript = msg.transcript;
+      if (typeof transcript !== 'string') throw new RequestError(400, 'Invalid request', 'transcript must be a string', 'invalid_request');
+      chars += transcript.length;
+      ctx.pending += transcript;
+      const flush = msg.flush === true;
+      const more = msg.continue === true;
+      if (flush || !more) {
+        release(ctx);
+        if (flush) {
+          ctx.jobs.push({ text: null, flushId: ctx.flushId });
+          ctx.flushId++;
+        }
+      } else if (ctx.bufferDelayMs === 0 || SENTENCE_END.test(ctx.pending)) {
+        release(ctx);
+      } else if (!ctx.bufferTimer) {
+        ctx.bufferTimer = setTimeout(() => {
+          ctx.bufferTimer = null;
+          release(ctx);
+          pump(ctx);
+        }, ctx.bufferDelayMs);
+      }
+      if (!more) ctx.ended = true;
+      pump(ctx);
+    } catch (err) {
+      if (!(err instanceof RequestError)) throw err;
+      const ctx = conn.contexts.get(id);
+      if (ctx) retire(ctx);
+      sendError(conn, id, err);
+    }
+  }
+
+  /** Validates the first message of a context and applies the faults; null when it was refused. */
+  function openContext(conn: Connection, id: string, msg: GenerationMessage): FakeContext | null {
+    if (typeof msg.model_id !== 'string' || msg.model_id === '') throw new RequestError(400, 'Invalid request', 'model_id is required', 'invalid_request');
+    const voiceId = voiceIdOf(msg.voice);
+    if (!voiceId) throw new RequestError(400, 'Invalid voice', 'voice must be {mode:"id", id} or an id string', 'invalid_voice');
+    const format = msg.output_format as { container?: unknown; encoding?: unknown; sample_rate?: unknown } | undefined;
+    if (!format || typeof format !== 'object') throw new RequestError(400, 'Invalid request', 'output_format is required', 'invalid_request');
+    if (format.container !== 'raw') throw new RequestError(400, 'Invalid output format', 'the WebSocket API accepts container "raw" only', 'invalid_output_format');
+    if (typeof format.encoding !== 'string' || !OUTPUT_ENCODINGS.includes(format.encoding)) {
+      throw new RequestError(400, 'Invalid output format', `unsupported encoding ${String(format.encoding)}`, 'invalid_output_format');
+    }
+    if (typeof format.sample_rate !== 'number' || !OUTPUT_RATES.includes(format.sample_rate)) {
+      throw new RequestError(400, 'Invalid output format', `unsupported sample_rate ${String(format.sample_rate)}`, 'invalid_output_format');
+    }
+    started++;
+    recent.push({ ...msg });
+    if (recent.length > 100) recent.shift();
+    const snapshot = faults;
+    if (snapshot.error_rate > 0 && Math.random() < snapshot.error_rate) {
+      const status = snapshot.error_status;
+      sendError(conn, id, new RequestError(status, status === 429 ? 'Too Many Requests' : 'Injected fault', `injected error ${status}`, status === 429 ? 'concurrency_limit' : 'injected_fault'));
+      return null;
+    }
+    if (active >= maxContexts) {
+      sendError(conn, id, new RequestError(429, 'Too Many Requests', `concurrency limit of ${maxContexts} contexts reached`, 'concurrency_limit'));
+      return null;
+    }
+    const delay = typeof msg.max_buffer_delay_ms === 'number' ? Math.max(0, Math.min(5000, msg.max_buffer_delay_ms)) : DEFAULT_BUFFER_DELAY_MS;
+    const ctx: FakeContext = {
+      id,
+      conn,
+      encoding: format.encoding as Encoding,
+      sampleRate: format.sample_rate,
+      fingerprint: voiceId,
+      faults: snapshot,
+      bufferDelayMs: delay,
+      pending: '',
+      bufferTimer: null,
+      jobs: [],
+      flushId: 1,
+      ended: false,
+      started: false,
+      timer: null,
+      chunksSent: 0,
+      stalled: false,
+      job: null,
+      jobSample: 0,
+      jobSamples: 0,
+      phase: 0,
+      t: 0,
+      f0: 120 + (hash(voiceId) % 80),
+    };
+    conn.contexts.set(id, ctx);
+    active++;
+    return ctx;
+  }
+
+  function release(ctx: FakeContext): void {
+    if (ctx.bufferTimer) {
+      clearTimeout(ctx.bufferTimer);
+      ctx.bufferTimer = null;
+    }
+    if (ctx.pending !== '') {
+      ctx.jobs.push({ text: ctx.pending, flushId: ctx.flushId });
+      ctx.pending = '';
+    }
+  }
+
+  /** Schedules the next step of a context unless one is scheduled or it waits for input. */
+  function pump(ctx: FakeContext): void {
+    if (ctx.timer || !ctx.conn.contexts.has(ctx.id)) return;
+    if (ctx.faults.hang) return;
+    if (!ctx.job && ctx.jobs.length === 0) {
+      if (ctx.ended && ctx.pending === '') finish(ctx);
+      return;
+    }
+    let delay = ctx.started ? chunkMs * rtf : ttfaMs;
+    if (!ctx.stalled && ctx.faults.stall_ms > 0 && ctx.chunksSent === faultAfter) {
+      ctx.stalled = true;
+      delay += ctx.faults.stall_ms;
+    }
+    ctx.started = true;
+    ctx.timer = setTimeout(() => step(ctx, delay), delay);
+  }
+
+  function step(ctx: FakeContext, stepTime: number): void {
+    ctx.timer = null;
+    if (!ctx.conn.contexts.has(ctx.id)) return;
+    if (ctx.faults.die_mid_stream && ctx.chunksSent >= faultAfter) {
+      ctx.conn.ws.terminate();
+      return;
+    }
+    if (!ctx.job) {
+      const job = ctx.jobs.shift()!;
+      if (job.text === null) {
+        send(ctx.conn, { type: 'flush_done', done: false, status_code: 206, context_id: ctx.id, flush_done: true, flush_id: job.flushId });
+        pump(ctx);
+        return;
+      }
+      ctx.job = job;
+      ctx.jobSample = 0;
+      ctx.jobSamples = Math.max(1, Math.round((job.text.length * msPerChar * ctx.sampleRate) / 1000));
+    }
+    const job = ctx.job;
+    const count = Math.min(Math.max(1, Math.round((chunkMs * ctx.sampleRate) / 1000)), ctx.jobSamples - ctx.jobSample);
+    const samples = synthesize(ctx, job.text!, count);
+    ctx.jobSample += count;
+    ctx.chunksSent++;
+    send(ctx.conn, {
+      type: 'chunk',
+      data: encode(samples, ctx.encoding).toString('base64'),
+      step_time: stepTime,
+      done: false,
+      status_code: 206,
+      context_id: ctx.id,
+      flush_id: job.flushId,
+    });
+    if (ctx.jobSample >= ctx.jobSamples) ctx.job = null;
+    pump(ctx);
+  }
+
+  /** Next `count` samples (floats in −1…1) of the context's current job. */
+  function synthesize(ctx: FakeContext, text: string, count: number): Float32Array {
+    const out = new Float32Array(count);
+    const rate = ctx.sampleRate;
+    const perChar = ctx.jobSamples / text.length;
+    const nyquist = rate / 2;
+    for (let i = 0; i < count; i++) {
+      const n = ctx.jobSample + i;
+      const charIndex = Math.min(text.length - 1, Math.floor(n / perChar));
+      const code = text.charCodeAt(charIndex);
+      const voiced = code > 32 && !(code >= 33 && code <= 47);
+      // Pitch contour: a slow drift around the voice's fundamental, nudged per character.
+      const f0 = ctx.f0 * (1 + 0.08 * Math.sin((2 * Math.PI * 0.7 * ctx.t) / rate)) + (code % 7) * 2;
+      ctx.phase += (2 * Math.PI * f0) / rate;
+      if (ctx.phase > 2 * Math.PI) ctx.phase -= 2 * Math.PI;
+      ctx.t++;
+      if (!voiced) continue;
+      const within = (n - charIndex * perChar) / perChar;
+      const envelope = Math.sin(Math.PI * within);
+      let value = 0;
+      for (let h = 1; h <= 5 && h * f0 < nyquist; h++) value += Math.sin(h * ctx.phase) / h;
+      out[i] = 0.25 * envelope * value;
+    }
+    return out;
+  }
+
+  function finish(ctx: FakeContext): void {
+    send(ctx.conn, { type: 'done', done: true, status_code: 206, context_id: ctx.id });
+    retire(ctx);
+  }
+
+  /** Removes a context (done, cancelled, failed or its socket closed). */
+  function retire(ctx: FakeContext): void {
+    if (ctx.timer) clearTimeout(ctx.timer);
+    if (ctx.bufferTimer) clearTimeout(ctx.bufferTimer);
+    ctx.timer = null;
+    ctx.bufferTimer = null;
+    if (ctx.conn.contexts.get(ctx.id) === ctx) {
+      ctx.conn.contexts.delete(ctx.id);
+      active--;
+    }
+  }
+
+  function sendError(conn: Connection, contextId: string | undefined, err: RequestError): void {
+    const base = { type: 'error', done: true, status_code: err.status, ...(contextId === undefined ? {} : { context_id: contextId }) };
+    if (errorShape === 'legacy') send(conn, { ...base, error: err.message });
+    else send(conn, { ...base, title: err.title, message: err.message, error_code: err.errorCode, request_id: randomUUID() });
+  }
+
+  function send(conn: Connection, message: object): void {
+    if (conn.ws.readyState === conn.ws.OPEN) conn.ws.send(JSON.stringify(message));
+  }
+
+  let listening = Promise.resolve();
+  let port = options.port ?? 0;
+  const listen = (): Promise<void> =>
+    new Promise((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(port, host, () => {
+        server.off('error', reject);
+        port = (server.address() as AddressInfo).port;
+        resolve();
+      });
+    });
+  const stopListening = (): Promise<void> =>
+    new Promise((resolve) => {
+      for (const conn of connections) conn.ws.terminate();
+      for (const socket of sockets) socket.destroy();
+      if (!server.listening) return resolve();
+      server.close(() => resolve());
+    });
+
+  if (!faults.down) await listen();
+  const scheme = options.tls ? 'wss' : 'ws';
+  const displayHost = host.includes(':') ? `[${host}]` : host;
+
+  return {
+    url: `${scheme}://${displayHost}:${port}/tts/websocket`,
+    port,
+    setFaults(patch) {
+      const wasDown = faults.down;
+      faults = mergeFaults(faults, patch);
+      if (faults.down !== wasDown) {
+        const goDown = faults.down;
+        listening = listening.then(() => (goDown ? stopListening() : listen())).catch(() => undefined);
+      }
+    },
+    faults: () => ({ ...faults }),
+    setErrorShape(shape) {
+      errorShape = shape;
+    },
+    activeContexts: () => active,
+    contexts: () => started,
+    characters: () => chars,
+    requests: () => recent,
+    connections: () => connections.size,
+    connectionsTotal: () => accepted,
+    settled: () => listening,
+    async close() {
+      await listening;
+      await stopListening();
+      wss.close();
+    },
+  };
+}
+
+function refuseUpgrade(socket: Duplex, status: number, reason: string, message: string): void {
+  const body = JSON.stringify({ error: message });
+  socket.end(`HTTP/1.1 ${status} ${reason}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
+}
+
+function headerValue(value: string | string[] | undefined): string | undefined {
+  return Array.isArray(value) ? value[0] : value;
+}
+
+/** The voice id of `{mode:"id", id}`, `{id}` (2026-08-14) or a plain id string. */
+function voiceIdOf(voice: unknown): string | undefined {
+  if (typeof voice === 'string' && voice !== '') return voice;
+  if (voice && typeof voice === 'object') {
+    const v = voice as { mode?: unknown; id?: unknown; embedding?: unknown };
+    if (typeof v.id === 'string' && v.id !== '' && (v.mode === undefined || v.mode === 'id')) return v.id;
+    if (v.mode === 'embedding' && Array.isArray(v.embedding)) return `embedding:${v.embedding.length}`;
+  }
+  return undefined;
+}
+
+function hash(text: string): number {
+  let h = 2166136261;
+  for (let i = 0; i < text.length; i++) h = Math.imul(h ^ text.charCodeAt(i), 16777619);
+  return h >>> 0;
+}
+
+/** Floats in −1…1 → the requested raw encoding, little-endian. */
+export function encode(samples: Float32Array, encoding: Encoding): Buffer {
+  switch (encoding) {
+    case 'pcm_f32le': {
+      const out = Buffer.allocUnsafe(samples.length * 4);
+      for (let i = 0; i < samples.length; i++) out.writeFloatLE(samples[i], i * 4);
+      return out;
+    }
+    case 'pcm_s16le': {
+      const out = Buffer.allocUnsafe(samples.length * 2);
+      for (let i = 0; i < samples.length; i++) out.writeInt16LE(toInt16(samples[i]), i * 2);
+      return out;
+    }
+    case 'pcm_mulaw':
+    case 'pcm_alaw': {
+      const pcm = new Int16Array(samples.length);
+      for (let i = 0; i < samples.length; i++) pcm[i] = toInt16(samples[i]);
+      const codes = encoding === 'pcm_mulaw' ? alawmulaw.mulaw.encode(pcm) : alawmulaw.alaw.encode(pcm);
+      return Buffer.from(codes.buffer, codes.byteOffset, codes.byteLength);
+    }
+  }
+}
+
+function toInt16(x: number): number {
+  const v = Math.round(x * 32767);
+  return v > 32767 ? 32767 : v < -32768 ? -32768 : v;
+}
