@@ -70,6 +70,11 @@ async function counter(metrics: Metrics, name: string, labels: Record<string, st
   return metric.find((v) => Object.entries(labels).every(([k, val]) => v.labels[k] === val))?.value ?? 0;
 }
 
+async function histogramCount(metrics: Metrics, name: string, labels: Record<string, string>): Promise<number> {
+  const values = ((await metrics.registry.getSingleMetric(name)?.get())?.values ?? []) as { value: number; labels: Record<string, unknown>; metricName?: string }[];
+  return values.find((v) => v.metricName === `${name}_count` && Object.entries(labels).every(([k, val]) => v.labels[k] === val))?.value ?? 0;
+}
+
 const SENTENCE = 'Hello from the fallback.'; // 24 characters
 
 describe('cartesia helpers', () => {
@@ -110,10 +115,8 @@ describe('cartesia backend against the fake', () => {
       output_format: { container: 'raw', encoding: 'pcm_s16le', sample_rate: 24000 },
     });
     expect(fake.activeContexts()).toBe(0);
-    const ttfb = await metrics.registry.getSingleMetric('voicegate_tts_ttfb_seconds')!.get();
-    expect(ttfb.values.find((v) => v.metricName === 'voicegate_tts_ttfb_seconds_count' && v.labels.instance === 'cartesia' && v.labels.pool === 'fallback')?.value).toBe(1);
-    const rtf = await metrics.registry.getSingleMetric('voicegate_tts_rtf')!.get();
-    expect(rtf.values.find((v) => v.metricName === 'voicegate_tts_rtf_count')?.value).toBe(1);
+    expect(await histogramCount(metrics, 'voicegate_tts_ttfb_seconds', { pool: 'fallback', instance: 'cartesia' })).toBe(1);
+    expect(await histogramCount(metrics, 'voicegate_tts_rtf', { pool: 'fallback', instance: 'cartesia' })).toBe(1);
   });
 
   it.each([
