@@ -1,0 +1,294 @@
+/**
+ * Shared HTTP plumbing for the GPU adapters (openai, gradio): one keep-alive undici Pool per
+ * instance, the per-call timers (first audio, stall), error classification into
+ * BackendError kinds, error-body parsing for the shapes upstream servers use, and the
+ * per-instance metrics every adapter records.
+ */
+import { Pool, type Dispatcher } from 'undici';
+import type { Metrics } from '../metrics.ts';
+import type { TimeoutsConfig } from '../config.ts';
+import { BackendError, type BackendErrorKind } from './backend.ts';
+
+export interface HttpInstanceOptions {
+  /** Base URL of the instance, e.g. `http://10.0.0.11:8880` (a path prefix is kept). */
+  url: string;
+  /** connect_ms bounds the TCP connect; first_audio_ms and stall_ms are enforced by CallTimer. */
+  timeouts: TimeoutsConfig;
+  /** Idle keep-alive sockets are kept this long. Default 30 000 ms. */
+  keepAliveMs?: number;
+  /** Headers sent on every request (auth). Default none. */
+  headers?: Record<string, string>;
+}
+
+export interface HttpRequest {
+  method: 'GET' | 'POST';
+  /** Path relative to the instance base URL (joined to its path prefix). */
+  path: string;
+  body?: string;
+  headers?: Record<string, string>;
+}
+
+/** One upstream server: a keep-alive connection pool plus the base path. */
+export class HttpInstance {
+  readonly origin: string;
+  readonly basePath: string;
+  private readonly pool: Pool;
+  private readonly headers: Record<string, string>;
+
+  constructor(options: HttpInstanceOptions) {
+    const url = new URL(options.url);
+    this.origin = url.origin;
+    this.basePath = url.pathname.replace(/\/+$/, '');
+    this.headers = options.headers ?? {};
+    this.pool = new Pool(this.origin, {
+      connect: { timeout: options.timeouts.connect_ms },
+      keepAliveTimeout: options.keepAliveMs ?? 30_000,
+      // First-audio and stall deadlines are ours (CallTimer): they know what counts as audio.
+      headersTimeout: 0,
+      bodyTimeout: 0,
+    });
+  }
+
+  /** Full path for a request path: base path prefix + path. */
+  resolvePath(path: string): string {
+    return this.basePath + (path.startsWith('/') ? path : `/${path}`);
+  }
+
+  request(req: HttpRequest, signal: AbortSignal): Promise<Dispatcher.ResponseData> {
+    const headers: Record<string, string> = { ...this.headers, ...req.headers };
+    if (req.body !== undefined) headers['content-type'] ??= 'application/json';
+    return this.pool.request({
+      origin: this.origin,
+      path: this.resolvePath(req.path),
+      method: req.method,
+      headers,
+      body: req.body,
+      signal,
+    });
+  }
+
+  /** Requests an absolute URL on the same origin (Gradio file URLs), else `fallbackPath`. */
+  requestUrl(url: string | undefined, fallbackPath: string, signal: AbortSignal, headers?: Record<string, string>): Promise<Dispatcher.ResponseData> {
+    let path: string | null = null;
+    if (url) {
+      try {
+        const parsed = new URL(url, this.origin);
+        // Behind a proxy Gradio may advertise its public host; the path is what matters.
+        path = parsed.pathname + parsed.search;
+      } catch {
+        path = null;
+      }
+    }
+    return this.pool.request({
+      origin: this.origin,
+      path: path ?? this.resolvePath(fallbackPath),
+      method: 'GET',
+      headers: { ...this.headers, ...headers },
+      signal,
+    });
+  }
+
+  close(): Promise<void> {
+    return this.pool.destroy();
+  }
+}
+
+/** Where in a call an error happened: before any response (connect) or while streaming. */
+export type CallPhase = 'request' | 'stream';
+
+/**
+ * One synthesis call's cancellation and deadlines: the caller's signal and our timers both
+ * abort one AbortController, whose signal goes to undici, so a cancelled or timed-out call
+ * destroys its socket at once (the upstream sees the disconnect and frees the GPU slot).
+ */
+export class CallTimer {
+  readonly controller = new AbortController();
+  readonly signal = this.controller.signal;
+  /** Set when one of our deadlines fired. */
+  timedOut: 'first_audio' | 'stall' | null = null;
+  private firstAudioTimer: NodeJS.Timeout | null;
+  private stallTimer: NodeJS.Timeout | null = null;
+  private readonly onCallerAbort = (): void => this.controller.abort(this.caller.reason);
+
+  constructor(
+    private readonly caller: AbortSignal,
+    private readonly timeouts: Pick<TimeoutsConfig, 'first_audio_ms' | 'stall_ms'>,
+  ) {
+    if (caller.aborted) this.controller.abort(caller.reason);
+    else caller.addEventListener('abort', this.onCallerAbort, { once: true });
+    this.firstAudioTimer = setTimeout(() => this.expire('first_audio'), timeouts.first_audio_ms);
+  }
+
+  /** First audio arrived: the first-audio deadline ends, the stall deadline starts. */
+  firstAudio(): void {
+    if (this.firstAudioTimer) clearTimeout(this.firstAudioTimer);
+    this.firstAudioTimer = null;
+    this.stallTimer = setTimeout(() => this.expire('stall'), this.timeouts.stall_ms);
+  }
+
+  /** Bytes arrived after the first audio: the stall deadline restarts (no allocation). */
+  progress(): void {
+    this.stallTimer?.refresh();
+  }
+
+  get callerAborted(): boolean {
+    return this.caller.aborted;
+  }
+
+  dispose(): void {
+    if (this.firstAudioTimer) clearTimeout(this.firstAudioTimer);
+    if (this.stallTimer) clearTimeout(this.stallTimer);
+    this.firstAudioTimer = this.stallTimer = null;
+    this.caller.removeEventListener('abort', this.onCallerAbort);
+  }
+
+  /** Converts whatever was thrown during the call into the BackendError to report. */
+  toError(err: unknown, phase: CallPhase): BackendError {
+    if (this.caller.aborted) return new BackendError('aborted', 'synthesis cancelled by caller', undefined, { cause: err });
+    if (this.timedOut === 'first_audio') {
+      return new BackendError('timeout', `no audio within first_audio_ms (${this.timeouts.first_audio_ms} ms)`, undefined, { cause: err });
+    }
+    if (this.timedOut === 'stall') {
+      return new BackendError('timeout', `audio stalled for stall_ms (${this.timeouts.stall_ms} ms)`, undefined, { cause: err });
+    }
+    return classifyError(err, phase);
+  }
+
+  private expire(which: 'first_audio' | 'stall'): void {
+    this.timedOut = which;
+    this.controller.abort(new BackendError('timeout', `${which} deadline passed`));
+  }
+}
+
+const CONNECT_CODES = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH', 'EADDRNOTAVAIL', 'EPIPE']);
+const TIMEOUT_CODES = new Set(['UND_ERR_CONNECT_TIMEOUT', 'UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT', 'ETIMEDOUT']);
+/** The connection went away: before a response it is a connect failure, after it a cut stream. */
+const DROP_CODES = new Set(['ECONNRESET', 'UND_ERR_SOCKET', 'UND_ERR_CLOSED', 'ECONNABORTED']);
+
+function errorCode(err: unknown): string | undefined {
+  if (!err || typeof err !== 'object') return undefined;
+  const e = err as { code?: unknown; errors?: unknown[]; cause?: unknown };
+  if (typeof e.code === 'string') return e.code;
+  // Happy-eyeballs connects fail with an AggregateError of per-address errors.
+  if (Array.isArray(e.errors) && e.errors.length > 0) return errorCode(e.errors[0]);
+  if (e.cause) return errorCode(e.cause);
+  return undefined;
+}
+
+/** Maps a transport error (undici, node:net) to a BackendError kind. */
+export function classifyError(err: unknown, phase: CallPhase): BackendError {
+  if (err instanceof BackendError) return err;
+  const code = errorCode(err);
+  const message = (err as Error)?.message ?? String(err);
+  let kind: BackendErrorKind;
+  if (code && CONNECT_CODES.has(code)) kind = 'connect';
+  else if (code && TIMEOUT_CODES.has(code)) kind = 'timeout';
+  else if (code && DROP_CODES.has(code)) kind = phase === 'request' ? 'connect' : 'closed';
+  else if (code === 'UND_ERR_RES_CONTENT_LENGTH_MISMATCH') kind = 'closed';
+  else kind = phase === 'request' ? 'connect' : 'closed';
+  return new BackendError(kind, code ? `${code}: ${message}` : message, undefined, { cause: err });
+}
+
+/** HTTP status → error kind (429 and 5xx are retryable elsewhere; other 4xx are our fault). */
+export function kindForStatus(status: number): BackendErrorKind {
+  if (status === 429) return 'http_429';
+  if (status >= 500) return 'http_5xx';
+  return 'http_4xx';
+}
+
+/**
+ * Extracts a readable message from the error bodies upstream servers send:
+ * OpenAI / ChatTTS `{"error":{"message","type"}}`, `{"error":"…"}`, FastAPI / Kokoro-FastAPI
+ * `{"detail":{"error","message"}}`, `{"detail":"…"}`, pydantic `{"detail":[{msg,…}]}`.
+ */
+export function errorMessageFromBody(text: string): string {
+  const trimmed = text.trim();
+  if (!trimmed) return '';
+  let doc: unknown;
+  try {
+    doc = JSON.parse(trimmed);
+  } catch {
+    return trimmed.slice(0, 300);
+  }
+  return describe(doc).slice(0, 300);
+}
+
+function describe(value: unknown): string {
+  if (typeof value === 'string') return value;
+  if (Array.isArray(value)) return value.map(describe).filter(Boolean).join('; ');
+  if (value && typeof value === 'object') {
+    const o = value as Record<string, unknown>;
+    if ('error' in o && o.error !== null && o.error !== undefined) {
+      const inner = describe(o.error);
+      return typeof o.message === 'string' && o.message !== inner ? `${inner}: ${o.message}` : inner;
+    }
+    if ('detail' in o) return describe(o.detail);
+    if (typeof o.message === 'string') return typeof o.type === 'string' ? `${o.type}: ${o.message}` : o.message;
+    if (typeof o.msg === 'string') return o.msg;
+    return JSON.stringify(o);
+  }
+  return value === null || value === undefined ? '' : String(value);
+}
+
+/** Reads at most `limit` bytes of a body as text, then discards the rest. */
+export async function readText(body: Dispatcher.ResponseData['body'], limit = 64 * 1024): Promise<string> {
+  const parts: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of body as AsyncIterable<Buffer>) {
+    if (size < limit) {
+      parts.push(chunk);
+      size += chunk.length;
+    }
+  }
+  return Buffer.concat(parts).subarray(0, limit).toString('utf8');
+}
+
+/** Builds the BackendError for a non-2xx response, reading its error body. */
+export async function statusError(res: Dispatcher.ResponseData, what: string): Promise<BackendError> {
+  let detail = '';
+  try {
+    detail = errorMessageFromBody(await readText(res.body));
+  } catch {
+    // The body could not be read; the status alone classifies the error.
+  }
+  const status = res.statusCode;
+  return new BackendError(kindForStatus(status), `${what}: HTTP ${status}${detail ? ` ${detail}` : ''}`, status);
+}
+
+/** Per-instance metric handles, resolved once so the hot path does no label lookups. */
+export class InstanceMetrics {
+  private readonly ttfb;
+  private readonly rtf;
+  private readonly labels: { pool: string; instance: string };
+
+  constructor(
+    private readonly metrics: Metrics | undefined,
+    pool: string,
+    instance: string,
+  ) {
+    this.labels = { pool, instance };
+    this.ttfb = metrics?.ttfb.labels(this.labels);
+    this.rtf = metrics?.rtf.labels(this.labels);
+  }
+
+  /** Request sent → first audio, seconds. */
+  firstAudio(seconds: number): void {
+    this.ttfb?.observe(seconds);
+  }
+
+  /** Synthesis wall time over audio produced (skipped when no audio was produced). */
+  finished(wallSeconds: number, audioSeconds: number): void {
+    if (audioSeconds > 0) this.rtf?.observe(wallSeconds / audioSeconds);
+  }
+
+  /** Counts a failure; cancellations by the caller are not the backend's fault and are not counted. */
+  error(err: BackendError): void {
+    if (err.kind === 'aborted') return;
+    this.metrics?.backendErrors.inc({ ...this.labels, kind: err.kind });
+  }
+}
+
+/** Destroys a response body without waiting (idempotent; frees the socket). */
+export function discard(body: Dispatcher.ResponseData['body'] | undefined): void {
+  if (body && !body.destroyed) body.destroy();
+}

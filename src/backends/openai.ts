@@ -1,0 +1,185 @@
+/**
+ * Backend `openai`: an OpenAI-compatible `POST /v1/audio/speech` with a streamed body, as
+ * served by Kokoro-FastAPI, Qwen3-TTS / IndexTTS behind OpenAI-compatible servers, ChatTTS's
+ * `openai_api` example and OpenAI itself (PROTOCOLS.md §2, §4, §5).
+ *
+ * Audio is decoded as it arrives: raw s16le (`response_format: pcm`) or streamed WAV whose
+ * sizes may be 0 or 0xFFFFFFFF (`response_format: wav`).
+ */
+import { z } from 'zod';
+import type { Dispatcher } from 'undici';
+import type { BackendAudio, Pcm } from '../audio/format.ts';
+import { createPcmS16Decoder } from '../audio/pcm-decoder.ts';
+import { createWavDecoder } from '../audio/wav.ts';
+import { AudioFormatError } from '../audio/errors.ts';
+import type { PoolConfig } from '../config.ts';
+import type { Metrics } from '../metrics.ts';
+import { BackendError, type Backend, type SynthesisRequest } from './backend.ts';
+import { CallTimer, HttpInstance, InstanceMetrics, classifyError, discard, statusError } from './http.ts';
+
+/** `pools[].options` for backend openai. Every default is here. */
+export const OpenAIOptionsSchema = z
+  .object({
+    /** `pcm` (raw s16le at `sample_rate`) or `wav` (streamed WAV, sizes may be unknown). Default `pcm`. */
+    response_format: z.enum(['pcm', 'wav']).default('pcm'),
+    /** Sample rate of `pcm` responses (OpenAI and Kokoro-FastAPI: 24 000). Ignored for wav. */
+    sample_rate: z.number().int().positive().default(24_000),
+    /** Sent as `Authorization: Bearer <api_key>` when non-empty. Default none. */
+    api_key: z.string().default(''),
+    /** Speech path under the instance URL. Default `/v1/audio/speech`. */
+    path: z.string().default('/v1/audio/speech'),
+    /**
+     * Extra JSON body fields merged into every request, e.g. `{stream: true}` (Kokoro-FastAPI,
+     * ChatTTS), `{lang_code: "a"}`, `{normalization_options: {...}}`. OpenAI itself rejects
+     * unknown fields, so none are sent by default.
+     */
+    extra_body: z.record(z.string(), z.unknown()).default({}),
+    /** Extra request headers. Default none. */
+    headers: z.record(z.string(), z.string()).default({}),
+    /** Send the request's speed (OpenAI `speed`) when it is set. Default true. */
+    send_speed: z.boolean().default(true),
+  })
+  .strict();
+
+export type OpenAIOptions = z.infer<typeof OpenAIOptionsSchema>;
+
+export interface OpenAIBackendOptions {
+  pool: PoolConfig;
+  instance: { id: string; url: string };
+  metrics?: Metrics;
+}
+
+const COMPRESSED = /mpeg|mp3|ogg|opus|aac|flac/i;
+
+export class OpenAIBackend implements Backend {
+  readonly protocol = 'openai';
+  readonly options: OpenAIOptions;
+  private readonly http: HttpInstance;
+  private readonly stats: InstanceMetrics;
+  private readonly pool: PoolConfig;
+
+  constructor({ pool, instance, metrics }: OpenAIBackendOptions) {
+    this.pool = pool;
+    this.options = OpenAIOptionsSchema.parse(pool.options ?? {});
+    const headers: Record<string, string> = { ...this.options.headers };
+    if (this.options.api_key) headers.authorization = `Bearer ${this.options.api_key}`;
+    this.http = new HttpInstance({ url: instance.url, timeouts: pool.timeouts, headers });
+    this.stats = new InstanceMetrics(metrics, pool.name, instance.id);
+  }
+
+  /** The JSON body for one request (exposed for tests and docs). */
+  requestBody(req: SynthesisRequest): string {
+    const body: Record<string, unknown> = {
+      model: this.pool.model,
+      input: req.text,
+      voice: req.voice || this.pool.voices[0],
+      response_format: this.options.response_format,
+      ...this.options.extra_body,
+    };
+    if (this.options.send_speed && req.speed !== undefined && req.speed !== 1) body.speed = req.speed;
+    return JSON.stringify(body);
+  }
+
+  async *synthesize(req: SynthesisRequest, signal: AbortSignal): AsyncIterable<BackendAudio> {
+    const timer = new CallTimer(signal, this.pool.timeouts);
+    const started = performance.now();
+    let res: Dispatcher.ResponseData | undefined;
+    let phase: 'request' | 'stream' = 'request';
+    let samples = 0;
+    let sampleRate = this.options.sample_rate;
+    try {
+      res = await this.http.request({ method: 'POST', path: this.options.path, body: this.requestBody(req) }, timer.signal);
+      if (res.statusCode >= 300) throw await statusError(res, 'speech request failed');
+      phase = 'stream';
+      const contentType = String(res.headers['content-type'] ?? '');
+      const wav = this.options.response_format === 'wav' || contentType.includes('wav');
+      if (!wav && COMPRESSED.test(contentType)) {
+        throw new BackendError('protocol', `server sent ${contentType}; configure response_format pcm or wav`);
+      }
+      const wavDecoder = wav ? createWavDecoder() : null;
+      const pcmDecoder = wav ? null : createPcmS16Decoder(this.options.sample_rate);
+      let first = true;
+      for await (const chunk of res.body as AsyncIterable<Uint8Array>) {
+        timer.progress();
+        if (wavDecoder) {
+          const out = wavDecoder.push(chunk);
+          for (let i = 0; i < out.length; i++) {
+            const pcm = out[i]!;
+            if (pcm.samples.length === 0) continue;
+            if (first) first = this.markFirst(timer, started);
+            samples += pcm.samples.length;
+            sampleRate = pcm.sampleRate;
+            yield pcm;
+          }
+        } else {
+          const pcm = pcmDecoder!.push(chunk);
+          if (pcm === null || pcm.samples.length === 0) continue;
+          if (first) first = this.markFirst(timer, started);
+          samples += pcm.samples.length;
+          yield pcm;
+        }
+      }
+      const tail: Pcm[] = wavDecoder ? wavDecoder.end() : [];
+      for (const pcm of tail) {
+        if (pcm.samples.length === 0) continue;
+        if (first) first = this.markFirst(timer, started);
+        samples += pcm.samples.length;
+        sampleRate = pcm.sampleRate;
+        yield pcm;
+      }
+      if (timer.callerAborted) throw new BackendError('aborted', 'synthesis cancelled by caller');
+      if (samples === 0) throw new BackendError('protocol', 'response ended without audio');
+      this.stats.finished((performance.now() - started) / 1000, samples / sampleRate);
+    } catch (err) {
+      const error = err instanceof AudioFormatError ? new BackendError('protocol', err.message, undefined, { cause: err }) : timer.toError(err, phase);
+      this.stats.error(error);
+      throw error;
+    } finally {
+      timer.dispose();
+      discard(res?.body);
+    }
+  }
+
+  private markFirst(timer: CallTimer, started: number): false {
+    timer.firstAudio();
+    this.stats.firstAudio((performance.now() - started) / 1000);
+    return false;
+  }
+
+  async check(signal: AbortSignal): Promise<void> {
+    await healthGet(this.http, this.pool.health.path, this.pool.health.timeout_ms, signal);
+  }
+
+  close(): Promise<void> {
+    return this.http.close();
+  }
+}
+
+/** GET `path`; 2xx passes, anything else throws a classified BackendError. */
+export async function healthGet(http: HttpInstance, path: string, timeoutMs: number, signal: AbortSignal): Promise<void> {
+  const controller = new AbortController();
+  const onAbort = (): void => controller.abort(signal.reason);
+  if (signal.aborted) controller.abort(signal.reason);
+  else signal.addEventListener('abort', onAbort, { once: true });
+  let timedOut = false;
+  const timer = setTimeout(() => {
+    timedOut = true;
+    controller.abort();
+  }, timeoutMs);
+  let res: Dispatcher.ResponseData | undefined;
+  try {
+    res = await http.request({ method: 'GET', path }, controller.signal);
+    if (res.statusCode >= 300) throw await statusError(res, `health ${path}`);
+    // Drain (small) so the keep-alive socket is reused.
+    for await (const _ of res.body as AsyncIterable<Uint8Array>) void _;
+  } catch (err) {
+    if (err instanceof BackendError) throw err;
+    if (timedOut) throw new BackendError('timeout', `health ${path}: no answer within ${timeoutMs} ms`, undefined, { cause: err });
+    if (signal.aborted) throw new BackendError('aborted', 'health check cancelled', undefined, { cause: err });
+    throw classifyError(err, 'request');
+  } finally {
+    clearTimeout(timer);
+    signal.removeEventListener('abort', onAbort);
+    discard(res?.body);
+  }
+}
