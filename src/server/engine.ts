@@ -64,8 +64,8 @@ export interface HttpRoute {
 export interface EngineOptions<T> {
   readonly host: string;
   readonly port: number;
-  /** WebSocket path, e.g. `/v1/stream`. */
-  readonly wsPath: string;
+  /** WebSocket paths, e.g. `/v1/stream`; the upgrade handler sees which one in `req.path`. */
+  readonly wsPaths: readonly string[];
   readonly ws: WebSocketHandlers<T>;
   readonly routes: readonly HttpRoute[];
   /** Transport hard limit per WebSocket message; larger frames close the socket (1009). */

@@ -149,7 +149,7 @@ export function createUwsEngine<T>(options: EngineOptions<T>): Engine {
   const app = uws.App();
   let listenSocket: unknown = null;
 
-  app.ws(options.wsPath, {
+  const behavior = {
     maxPayloadLength: options.maxPayloadBytes,
     // Above this the engine drops frames; the session's own backpressure limit is far lower.
     maxBackpressure: 16 * 1024 * 1024,
@@ -192,7 +192,8 @@ export function createUwsEngine<T>(options: EngineOptions<T>): Engine {
       connections.delete(conn);
       options.ws.close(conn, code, decoder.decode(message));
     },
-  });
+  };
+  for (const path of options.wsPaths) app.ws(path, behavior);
 
   app.any('/*', (res: Uws, req: Uws) => {
     const info = readRequest(req, res);

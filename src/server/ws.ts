@@ -146,7 +146,7 @@ export function createWsEngine<T>(options: EngineOptions<T>): Engine {
 
   server.on('upgrade', (req, socket, head) => {
     const info = requestInfo(req);
-    if (info.path !== options.wsPath) {
+    if (!options.wsPaths.includes(info.path)) {
       socket.end('HTTP/1.1 404 Not Found\r\nconnection: close\r\ncontent-length: 0\r\n\r\n');
       return;
     }

@@ -1,0 +1,142 @@
+/**
+ * The gateway: config → fleet (pools, routing, health) → session factory → transport engine
+ * with the native stream protocol and HTTP routes. main.ts adds signals; tests and benchmarks
+ * build gateways directly.
+ */
+import { createAudioOutput } from './audio/output.ts';
+import type { Backend } from './backends/backend.ts';
+import { createBackend, createFallbackBackend } from './backends/index.ts';
+import type { Config } from './config.ts';
+import { silentLogger, type Logger } from './log.ts';
+import { Metrics } from './metrics.ts';
+import { Fleet } from './routing/fleet.ts';
+import { adminRoutes } from './server/admin.ts';
+import { createAuthorizer } from './server/auth.ts';
+import type { Connection, Engine, HttpRoute } from './server/engine.ts';
+import { healthRoutes } from './server/http-routes.ts';
+import { chooseEngine, createEngine } from './server/select.ts';
+import { STREAM_PATH, streamHandlers, type StreamState } from './server/stream-route.ts';
+import { createSessionFactory, type SessionFactory } from './session/factory.ts';
+import { normalizeForSpeech } from './text/normalize.ts';
+import { createSegmenter } from './text/segmenter.ts';
+import { CLOSE_CODES } from './protocol/stream.ts';
+
+export interface GatewayOptions {
+  readonly config: Config;
+  readonly logger?: Logger;
+  /** A fresh registry per gateway unless given. */
+  readonly metrics?: Metrics;
+  /** Starts active health checks (default true). */
+  readonly healthChecks?: boolean;
+}
+
+export interface Gateway {
+  readonly config: Config;
+  readonly metrics: Metrics;
+  readonly fleet: Fleet;
+  readonly sessions: SessionFactory;
+  /** Engine name once listening. */
+  readonly engine: 'uws' | 'ws';
+  /** Bound port once listening. */
+  readonly port: number;
+  listen(): Promise<number>;
+  /**
+   * Graceful drain: /ready turns 503, no new sessions, live calls finish their current turn
+   * up to `deadlineMs`, then close with 1001.
+   */
+  shutdown(deadlineMs?: number): Promise<void>;
+  /** Closes everything at once. */
+  close(): Promise<void>;
+}
+
+export async function createGateway(options: GatewayOptions): Promise<Gateway> {
+  const { config } = options;
+  const logger = options.logger ?? silentLogger;
+  const metrics = options.metrics ?? new Metrics();
+  const fleet = new Fleet({
+    pools: config.pools,
+    metrics,
+    createBackend: (pool, instance) => createBackend(pool, instance, { metrics, logger }),
+  });
+  fleet.on('instance', (event) => logger.info(event, `instance ${event.type}`));
+  const fallbackBackend: Backend | null = config.fallback ? createFallbackBackend(config.fallback, { metrics, logger }) : null;
+
+  const sessions = createSessionFactory({
+    config,
+    fleet,
+    fallback: fallbackBackend,
+    metrics,
+    logger,
+    createSegmenter: (opts) => createSegmenter({ language: opts.language, eagerFirst: opts.eagerFirst }),
+    createOutput: (format, onFrame) => createAudioOutput(format, onFrame),
+    normalize: normalizeForSpeech,
+  });
+
+  const authorize = createAuthorizer(config.auth.api_keys);
+  let refusing = false;
+  const live = new Set<Connection<StreamState>>();
+  const routes: HttpRoute[] = [
+    ...healthRoutes({
+      metrics,
+      authorizeMetrics: config.auth.protect_metrics ? authorize : () => true,
+      ready: () => {
+        if (refusing) return { ready: false, reason: 'shutting down' };
+        if (fleet.anyUp()) return { ready: true, reason: 'instances up' };
+        if (fallbackBackend) return { ready: true, reason: 'fallback configured' };
+        return { ready: false, reason: 'no instance up and no fallback' };
+      },
+    }),
+    ...adminRoutes(fleet, authorize),
+  ];
+
+  const choice = chooseEngine(config.server.engine);
+  const engine: Engine = createEngine<StreamState>(choice.name, {
+    host: config.server.host,
+    port: config.server.port,
+    wsPaths: [STREAM_PATH],
+    ws: streamHandlers({ sessions, authorize, metrics, logger, maxMessageBytes: config.session.max_message_bytes, refusing: () => refusing, live }),
+    routes,
+    maxPayloadBytes: config.server.max_payload_bytes,
+    maxBodyBytes: config.server.max_body_bytes,
+    onError: (err) => logger.error({ err }, 'route handler failed'),
+  });
+
+  let port = 0;
+  let closed = false;
+  const closeAll = async () => {
+    if (closed) return;
+    closed = true;
+    await engine.close();
+    await fleet.stop();
+    await fallbackBackend?.close();
+  };
+
+  return {
+    config,
+    metrics,
+    fleet,
+    sessions,
+    engine: choice.name,
+    get port() {
+      return port;
+    },
+    async listen() {
+      if (options.healthChecks !== false) fleet.startHealthChecks();
+      port = await engine.listen();
+      logger.info({ engine: choice.name, reason: choice.reason, host: config.server.host, port }, `listening on ${config.server.host}:${port} (engine ${choice.name})`);
+      return port;
+    },
+    async shutdown(deadlineMs = config.server.drain_timeout_ms) {
+      refusing = true;
+      logger.info({ live: live.size, deadline_ms: deadlineMs }, 'draining: no new sessions, live calls finish their turn');
+      await engine.stopListening();
+      const drained = Promise.all([...live].map((conn) => conn.data.session?.whenIdle() ?? Promise.resolve()));
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([drained, new Promise((r) => (timer = setTimeout(r, deadlineMs)))]);
+      clearTimeout(timer);
+      for (const conn of live) conn.close(CLOSE_CODES.goingAway, 'server shutting down');
+      await closeAll();
+    },
+    close: closeAll,
+  };
+}

@@ -1,0 +1,45 @@
+/** Entry: load config → build the gateway → listen → SIGTERM/SIGINT drain gracefully. */
+import { ConfigError, loadConfig } from './config.ts';
+import { createGateway } from './gateway.ts';
+import { createLogger } from './log.ts';
+
+async function main(): Promise<void> {
+  let config;
+  try {
+    config = loadConfig();
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      process.stderr.write(`voicegate: ${err.message}\n`);
+      process.exit(2);
+    }
+    throw err;
+  }
+  const logger = createLogger(config.log.level);
+  const gateway = await createGateway({ config, logger });
+  await gateway.listen();
+
+  let stopping = false;
+  const stop = (signal: string) => {
+    if (stopping) {
+      logger.warn({ signal }, 'second signal: closing now');
+      void gateway.close().then(() => process.exit(1));
+      return;
+    }
+    stopping = true;
+    logger.info({ signal }, 'shutting down');
+    gateway.shutdown().then(
+      () => process.exit(0),
+      (err) => {
+        logger.error({ err }, 'shutdown failed');
+        process.exit(1);
+      },
+    );
+  };
+  process.on('SIGTERM', () => stop('SIGTERM'));
+  process.on('SIGINT', () => stop('SIGINT'));
+}
+
+main().catch((err) => {
+  process.stderr.write(`voicegate: failed to start: ${(err as Error)?.stack ?? String(err)}\n`);
+  process.exit(1);
+});

@@ -1,0 +1,252 @@
+/**
+ * The transport conformance suite: every Engine implementation runs it (uws.test.ts,
+ * ws.test.ts), so the gateway above behaves the same on either.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import WebSocket from 'ws';
+import type { Connection, Engine, EngineOptions } from './engine.ts';
+
+interface ConnData {
+  user: string;
+}
+
+export function runEngineConformance(name: string, create: <T>(options: EngineOptions<T>) => Engine): void {
+  describe(`engine conformance: ${name}`, () => {
+    let engine: Engine;
+    let port: number;
+    const closes: { code: number; reason: string; user: string }[] = [];
+    const drains: string[] = [];
+    let bigBody: Buffer;
+
+    beforeAll(async () => {
+      bigBody = Buffer.alloc(4 * 1024 * 1024, 7);
+      engine = create<ConnData>({
+        host: '127.0.0.1',
+        port: 0,
+        wsPaths: ['/v1/stream', '/v1/other'],
+        maxPayloadBytes: 64 * 1024,
+        maxBodyBytes: 1024,
+        ws: {
+          upgrade(req) {
+            if (req.query.get('deny')) return { accept: false, status: 401, body: '{"error":"denied"}' };
+            return { accept: true, data: { user: `${req.path}:${req.query.get('user') ?? ''}:${req.headers['x-test'] ?? ''}` } };
+          },
+          open(conn: Connection<ConnData>) {
+            conn.send(JSON.stringify({ hello: conn.data.user }), false);
+          },
+          message(conn, data, isBinary) {
+            if (isBinary) {
+              const copy = Buffer.from(data as Uint8Array);
+              conn.send(copy, true);
+              return;
+            }
+            const text = data as string;
+            if (text === 'close') return conn.close(4000, 'bye');
+            if (text === 'flood') {
+              // 8 MiB toward a client that is not reading: bufferedAmount must show it.
+              const chunk = Buffer.alloc(64 * 1024);
+              for (let i = 0; i < 128; i++) conn.send(chunk, true);
+              conn.send(JSON.stringify({ buffered: conn.bufferedAmount() }), false);
+              return;
+            }
+            conn.send(`echo:${text}`, false);
+          },
+          drain(conn) {
+            drains.push(conn.data.user);
+          },
+          close(conn, code, reason) {
+            closes.push({ code, reason, user: conn.data.user });
+          },
+        },
+        routes: [
+          {
+            method: 'GET',
+            path: '/plain',
+            handler(req, res) {
+              res.writeHead(200, { 'content-type': 'text/plain', 'x-path': req.path });
+              res.end(`q=${req.query.get('q')};h=${req.headers['x-test'] ?? ''}`);
+            },
+          },
+          {
+            method: 'POST',
+            path: '/echo',
+            body: true,
+            handler(_req, res, body) {
+              res.writeHead(201, { 'content-type': 'application/octet-stream' });
+              res.end(body ?? Buffer.alloc(0));
+            },
+          },
+          {
+            method: 'GET',
+            path: '/stream',
+            handler(_req, res) {
+              res.writeHead(200, { 'content-type': 'application/octet-stream' });
+              let sent = 0;
+              const pump = () => {
+                while (sent < 4) {
+                  sent++;
+                  if (!res.write(bigBody)) return res.onDrain(pump);
+                }
+                res.end();
+              };
+              pump();
+            },
+          },
+          {
+            method: 'GET',
+            path: '/admin/*',
+            handler(req, res) {
+              res.writeHead(200, { 'content-type': 'text/plain' });
+              res.end(`prefix:${req.path}`);
+            },
+          },
+          {
+            method: 'GET',
+            path: '/boom',
+            handler() {
+              throw new Error('boom');
+            },
+          },
+        ],
+      });
+      port = await engine.listen();
+    });
+
+    afterAll(async () => {
+      await engine.close();
+    });
+
+    const url = (path: string) => `http://127.0.0.1:${port}${path}`;
+
+    function connect(path: string, headers: Record<string, string> = {}): Promise<{ ws: WebSocket; first: string }> {
+      return new Promise((resolve, reject) => {
+        const ws = new WebSocket(`ws://127.0.0.1:${port}${path}`, { headers });
+        ws.once('message', (data) => resolve({ ws, first: String(data) }));
+        ws.once('error', reject);
+      });
+    }
+
+    const next = (ws: WebSocket) =>
+      new Promise<{ data: Buffer; isBinary: boolean }>((resolve) => ws.once('message', (data, isBinary) => resolve({ data: data as Buffer, isBinary })));
+
+    it('reports its name', () => {
+      expect(engine.name).toBe(name);
+    });
+
+    it('serves an HTTP route with query and lower-cased headers', async () => {
+      const res = await fetch(url('/plain?q=42'), { headers: { 'X-Test': 'yes' } });
+      expect(res.status).toBe(200);
+      expect(res.headers.get('x-path')).toBe('/plain');
+      expect(await res.text()).toBe('q=42;h=yes');
+    });
+
+    it('reads a POST body and answers with the status given', async () => {
+      const res = await fetch(url('/echo'), { method: 'POST', body: 'hello body' });
+      expect(res.status).toBe(201);
+      expect(await res.text()).toBe('hello body');
+    });
+
+    it('refuses a body over the limit with 413', async () => {
+      const res = await fetch(url('/echo'), { method: 'POST', body: 'x'.repeat(5000) });
+      expect(res.status).toBe(413);
+      expect((await res.json()).error.code).toBe('body_too_large');
+    });
+
+    it('answers 404 for an unknown path and 405 for a known path with another method', async () => {
+      expect((await fetch(url('/nope'))).status).toBe(404);
+      expect((await fetch(url('/plain'), { method: 'POST', body: '' })).status).toBe(405);
+    });
+
+    it('matches prefix routes', async () => {
+      const res = await fetch(url('/admin/instances/x/drain'));
+      expect(await res.text()).toBe('prefix:/admin/instances/x/drain');
+    });
+
+    it('answers 500 when a handler throws, and keeps serving', async () => {
+      expect((await fetch(url('/boom'))).status).toBe(500);
+      expect((await fetch(url('/plain?q=1'))).status).toBe(200);
+    });
+
+    it('streams a large response with backpressure, byte-exact', async () => {
+      const res = await fetch(url('/stream'));
+      const body = Buffer.from(await res.arrayBuffer());
+      expect(body.length).toBe(4 * bigBody.length);
+      expect(body.every((b) => b === 7)).toBe(true);
+    });
+
+    it('upgrades on each WebSocket path with the state from upgrade()', async () => {
+      const a = await connect('/v1/stream?user=ann', { 'x-test': 'h' });
+      expect(JSON.parse(a.first)).toEqual({ hello: '/v1/stream:ann:h' });
+      const b = await connect('/v1/other?user=bob');
+      expect(JSON.parse(b.first)).toEqual({ hello: '/v1/other:bob:' });
+      a.ws.close();
+      b.ws.close();
+    });
+
+    it('rejects an upgrade with the status chosen', async () => {
+      const status = await new Promise<number>((resolve) => {
+        const ws = new WebSocket(`ws://127.0.0.1:${port}/v1/stream?deny=1`);
+        ws.on('unexpected-response', (_req, res) => resolve(res.statusCode ?? 0));
+        ws.on('error', () => {});
+      });
+      expect(status).toBe(401);
+    });
+
+    it('passes text and binary frames both ways', async () => {
+      const { ws } = await connect('/v1/stream?user=t');
+      ws.send('ping');
+      const text = await next(ws);
+      expect(text.isBinary).toBe(false);
+      expect(String(text.data)).toBe('echo:ping');
+      ws.send(Buffer.from([1, 2, 3, 250]));
+      const bin = await next(ws);
+      expect(bin.isBinary).toBe(true);
+      expect([...bin.data]).toEqual([1, 2, 3, 250]);
+      ws.close();
+    });
+
+    it('closes with the code and reason given, and reports the close', async () => {
+      const { ws } = await connect('/v1/stream?user=closer');
+      const closed = new Promise<{ code: number; reason: string }>((resolve) => ws.on('close', (code, reason) => resolve({ code, reason: String(reason) })));
+      ws.send('close');
+      expect(await closed).toEqual({ code: 4000, reason: 'bye' });
+      await expect.poll(() => closes.some((c) => c.user === '/v1/stream:closer:')).toBe(true);
+    });
+
+    it('reports a client close to the handler', async () => {
+      const { ws } = await connect('/v1/stream?user=leaver');
+      ws.close(1000, 'done');
+      await expect.poll(() => closes.find((c) => c.user === '/v1/stream:leaver:')?.code).toBe(1000);
+    });
+
+    it('shows buffered bytes toward a slow client and reports drain', async () => {
+      const { ws } = await connect('/v1/stream?user=slow');
+      const raw = (ws as unknown as { _socket: import('node:net').Socket })._socket;
+      raw.pause();
+      ws.send('flood');
+      await new Promise((r) => setTimeout(r, 200));
+      raw.resume();
+      const messages: { buffered?: number }[] = [];
+      await new Promise<void>((resolve) => {
+        ws.on('message', (data, isBinary) => {
+          if (!isBinary) {
+            messages.push(JSON.parse(String(data)));
+            resolve();
+          }
+        });
+      });
+      expect(messages[0]!.buffered).toBeGreaterThan(0);
+      await expect.poll(() => drains.includes('/v1/stream:slow:'), { timeout: 5000 }).toBe(true);
+      ws.close();
+    });
+
+    it('closes the socket on a frame over the transport limit', async () => {
+      const { ws } = await connect('/v1/stream?user=big');
+      const closed = new Promise<number>((resolve) => ws.on('close', (code) => resolve(code)));
+      ws.send('x'.repeat(100 * 1024));
+      // ws sends 1009; uWS drops the connection without a close frame (1006).
+      expect([1006, 1009]).toContain(await closed);
+      await expect.poll(() => closes.some((c) => c.user === '/v1/stream:big:')).toBe(true);
+    });
+  });
+}

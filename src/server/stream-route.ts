@@ -1,0 +1,175 @@
+/**
+ * `/v1/stream`: binds the native protocol (protocol/stream.ts) to a Session over any engine.
+ * A malformed message gets an error with a code and never ends the call.
+ */
+import { randomUUID } from 'node:crypto';
+import type { Logger } from '../log.ts';
+import type { Metrics } from '../metrics.ts';
+import {
+  CANCELLED_MESSAGE,
+  CLOSE_CODES,
+  ProtocolError,
+  TURN_END_MESSAGE,
+  errorMessage,
+  failoverMessage,
+  markMessage,
+  parseClientMessage,
+  readyMessage,
+  segmentEndMessage,
+  segmentMessage,
+  type StartMessage,
+} from '../protocol/stream.ts';
+import type { SessionFactory } from '../session/factory.ts';
+import type { Session, SessionSink } from '../session/session.ts';
+import type { Authorizer } from './auth.ts';
+import type { Connection, RequestInfo, UpgradeResult, WebSocketHandlers } from './engine.ts';
+
+export const STREAM_PATH = '/v1/stream';
+
+export interface StreamState {
+  readonly id: string;
+  readonly key: string;
+  readonly openedAt: number;
+  session: Session | null;
+  pool: string;
+  /** Closed by the client or the server; set before the session's final log line. */
+  ended: boolean;
+}
+
+export interface StreamRouteOptions {
+  readonly sessions: SessionFactory;
+  readonly authorize: Authorizer;
+  readonly metrics: Metrics;
+  readonly logger: Logger;
+  readonly maxMessageBytes: number;
+  /** While true, new connections are refused (graceful drain). */
+  readonly refusing: () => boolean;
+  /** Every live stream session, for graceful drain. */
+  readonly live: Set<Connection<StreamState>>;
+}
+
+function wsSink(conn: Connection<StreamState>): SessionSink {
+  return {
+    segment: (index, text, provider) => conn.send(segmentMessage(index, text, provider), false),
+    audio: (frame) => conn.send(frame, true),
+    segmentEnd: (index, ms) => conn.send(segmentEndMessage(index, ms), false),
+    failover: (index, from, to, reason) => conn.send(failoverMessage(index, from, to, reason), false),
+    turnEnd: () => conn.send(TURN_END_MESSAGE, false),
+    cancelled: () => conn.send(CANCELLED_MESSAGE, false),
+    mark: (name) => conn.send(markMessage(name), false),
+    error: (code, message) => conn.send(errorMessage(code, message, false), false),
+    bufferedAmount: () => conn.bufferedAmount(),
+  };
+}
+
+export function streamHandlers(options: StreamRouteOptions): WebSocketHandlers<StreamState> {
+  const { metrics, logger } = options;
+
+  const sendError = (conn: Connection<StreamState>, err: ProtocolError, fatal = false) => {
+    conn.send(errorMessage(err.code, err.message, fatal), false);
+  };
+
+  const start = (conn: Connection<StreamState>, msg: StartMessage) => {
+    const state = conn.data;
+    if (state.session) throw new ProtocolError('already_started', 'the session has already started');
+    const session = options.sessions.create({
+      id: state.id,
+      key: state.key,
+      voice: msg.voice,
+      language: msg.language,
+      format: { encoding: msg.encoding, sampleRate: msg.sampleRate, frameMs: msg.frameMs },
+      sink: wsSink(conn),
+    });
+    state.session = session;
+    state.pool = session.poolName;
+    metrics.sessionsActive.inc();
+    logger.info({ session_id: state.id, instance: session.pinId, pool: session.poolName, voice: session.voice, format: msg.encoding, sample_rate: msg.sampleRate }, 'session start');
+    conn.send(readyMessage(state.id, session.poolName, session.pinId, msg.encoding, msg.sampleRate, msg.frameMs), false);
+  };
+
+  return {
+    upgrade(req: RequestInfo): UpgradeResult<StreamState> {
+      if (!options.authorize(req)) {
+        return { accept: false, status: 401, body: errorMessage('unauthorized', 'missing or invalid API key (Authorization: Bearer <key> or ?api_key=<key>)', true) };
+      }
+      if (options.refusing()) {
+        return { accept: false, status: 503, body: errorMessage('shutting_down', 'the gateway is shutting down; reconnect to another replica', true) };
+      }
+      const id = randomUUID();
+      const sessionId = req.query.get('session_id');
+      const key = sessionId && sessionId.length <= 200 ? sessionId : id;
+      return { accept: true, data: { id: key, key, openedAt: performance.now(), session: null, pool: '', ended: false } };
+    },
+
+    open(conn) {
+      options.live.add(conn);
+    },
+
+    message(conn, data, isBinary) {
+      if (isBinary) {
+        sendError(conn, new ProtocolError('binary_not_supported', 'binary frames are not accepted; send JSON text messages'));
+        return;
+      }
+      const frame = data as string;
+      // UTF-16 length bounds the UTF-8 size from below; only measure when it could be over.
+      if (frame.length * 3 > options.maxMessageBytes && Buffer.byteLength(frame) > options.maxMessageBytes) {
+        sendError(conn, new ProtocolError('message_too_large', `messages may be at most ${options.maxMessageBytes} bytes`));
+        return;
+      }
+      try {
+        const msg = parseClientMessage(frame);
+        if (msg.type === 'start') return start(conn, msg);
+        const session = conn.data.session;
+        if (!session) throw new ProtocolError('not_started', `send {"type":"start"} before ${msg.type}`);
+        switch (msg.type) {
+          case 'text':
+            return session.text(msg.text);
+          case 'flush':
+            return session.flush();
+          case 'cancel':
+            return session.cancel();
+          case 'mark':
+            return session.mark(msg.name);
+        }
+      } catch (err) {
+        if (err instanceof ProtocolError) {
+          const fatal = err.code === 'no_capacity';
+          sendError(conn, err, fatal);
+          if (fatal) conn.close(CLOSE_CODES.tryAgainLater, err.code);
+          return;
+        }
+        logger.error({ err, session_id: conn.data.id }, 'unexpected error handling a client message');
+        sendError(conn, new ProtocolError('invalid_message', 'the message could not be handled'));
+      }
+    },
+
+    drain(conn) {
+      conn.data.session?.drained();
+    },
+
+    close(conn, code) {
+      options.live.delete(conn);
+      const state = conn.data;
+      state.ended = true;
+      const session = state.session;
+      if (!session) return;
+      session.close();
+      metrics.sessionsActive.dec();
+      const outcome = code === CLOSE_CODES.goingAway && options.refusing() ? 'shutdown' : code === 1000 || code === 1005 || code === 1001 ? 'ok' : 'client_error';
+      metrics.sessionsTotal.inc({ outcome });
+      logger.info(
+        {
+          session_id: state.id,
+          instance: session.pinId,
+          pool: state.pool,
+          segments: session.stats.segments,
+          audio_seconds: Math.round(session.stats.audioMs) / 1000,
+          failovers: session.stats.failovers,
+          duration_seconds: Math.round(performance.now() - state.openedAt) / 1000,
+          close_code: code,
+        },
+        'session end',
+      );
+    },
+  };
+}

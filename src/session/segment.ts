@@ -1,0 +1,62 @@
+/**
+ * One segment (usually a sentence) of a call: its text, where it is synthesized, and the
+ * audio produced for it that has not been delivered yet. Audio of a segment that is not at
+ * the head of the session's queue waits here (lookahead), so delivery stays in order.
+ */
+import type { BackendAudio } from '../audio/format.ts';
+
+export type SegmentState = 'queued' | 'synthesizing' | 'done' | 'failed';
+
+export class Segment {
+  state: SegmentState = 'queued';
+  /** Provider producing the audio now: instance id or `cartesia`. */
+  provider = '';
+  /** Audio produced and not yet delivered. */
+  readonly chunks: BackendAudio[] = [];
+  /** Index of the next chunk to deliver. */
+  readPos = 0;
+  /** Whether the client has seen this segment's `segment` event (and maybe audio). */
+  announced = false;
+  /** Audio of this segment reached the client (a failure now means replay or skip). */
+  delivered = false;
+  /** Set when the segment ended without audio by any provider. */
+  error: string | undefined;
+  /** Moves announced to the client (from, to, reason, replay) waiting for delivery order. */
+  readonly moves: { from: string; to: string; reason: string; replay: boolean }[] = [];
+  /** When the session may count time to first audio from (max of cut time and head time). */
+  ttfaFrom = 0;
+
+  constructor(
+    readonly index: number,
+    readonly text: string,
+    /** performance.now() when the segmenter cut it (its last text arrived). */
+    readonly cutAt: number,
+    readonly signal: AbortSignal,
+  ) {}
+
+  get pending(): boolean {
+    return this.readPos < this.chunks.length;
+  }
+
+  push(audio: BackendAudio): void {
+    this.chunks.push(audio);
+  }
+
+  /** Drops audio not delivered yet (a retry starts the segment over). */
+  discardUndelivered(): void {
+    this.chunks.length = 0;
+    this.readPos = 0;
+  }
+
+  /** Takes the next undelivered chunk, releasing the reference for GC. */
+  take(): BackendAudio | undefined {
+    if (this.readPos >= this.chunks.length) return undefined;
+    const chunk = this.chunks[this.readPos]!;
+    this.chunks[this.readPos++] = undefined as unknown as BackendAudio;
+    if (this.readPos === this.chunks.length) {
+      this.chunks.length = 0;
+      this.readPos = 0;
+    }
+    return chunk;
+  }
+}
