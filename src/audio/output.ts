@@ -1,0 +1,194 @@
+/**
+ * The session's output path: backend audio (any rate, Pcm or already-encoded bytes) →
+ * resample → encode → fixed-size frames for the client socket.
+ */
+import type { BackendAudio, Encoding, OutputFormat, Pcm } from './format.ts';
+import { bytesPerSample, isPcm } from './format.ts';
+import { encodeInto, silenceByte } from './encode.ts';
+import { createPcmDecoder, type PcmStreamDecoder } from './pcm-decoder.ts';
+import { createResampler, type Resampler, type ResamplerQuality } from './resampler.ts';
+
+export interface AudioOutput {
+  /** Converts (resample → encode) and frames one backend chunk; calls the sink per finished frame (or once per chunk when frameMs = 0). */
+  write(chunk: BackendAudio): void;
+  /** End of a segment: flushes the resampler tail, pads the last frame, emits it. */
+  end(): void;
+  /** Drops buffered audio and resampler state (cancel, or a segment replayed from another provider). */
+  reset(): void;
+  /** Milliseconds of audio emitted since creation or the last resetCount() — used for segment_end.audio_ms. */
+  readonly emittedMs: number;
+  resetCount(): void;
+}
+
+export interface AudioOutputOptions {
+  /** Resampler filter design; default: the resampler's defaults (60 dB stopband, 0.85 passband). */
+  readonly quality?: ResamplerQuality;
+}
+
+/** Samples per frame for a format (0 = unframed). 22050 Hz rounds: 10 ms = 221 samples. */
+export function frameSamples(format: OutputFormat): number {
+  if (format.frameMs <= 0) return 0;
+  return Math.max(1, Math.round((format.sampleRate * format.frameMs) / 1000));
+}
+
+class Output implements AudioOutput {
+  private readonly encoding: Encoding;
+  private readonly rate: number;
+  private readonly bps: number;
+  private readonly frameBytes: number;
+  private readonly silence: number;
+  private readonly quality: ResamplerQuality | undefined;
+  private readonly sink: (frame: Uint8Array) => void;
+
+  private resampler: Resampler | null = null;
+  /** True while the resampler holds samples of the current segment (its group delay). */
+  private resamplerPrimed = false;
+  private decoder: PcmStreamDecoder | null = null;
+  private decoderKey = '';
+  private scratch = new Int16Array(4096);
+  /** The frame being filled (fresh per frame: the sink keeps it). */
+  private frame: Uint8Array | null = null;
+  private frameFill = 0;
+  private emittedSamples = 0;
+
+  constructor(format: OutputFormat, sink: (frame: Uint8Array) => void, options: AudioOutputOptions) {
+    this.encoding = format.encoding;
+    this.rate = format.sampleRate;
+    this.bps = bytesPerSample(format.encoding);
+    this.frameBytes = frameSamples(format) * this.bps;
+    this.silence = silenceByte(format.encoding);
+    this.quality = options.quality;
+    this.sink = sink;
+  }
+
+  get emittedMs(): number {
+    return (this.emittedSamples * 1000) / this.rate;
+  }
+
+  resetCount(): void {
+    this.emittedSamples = 0;
+  }
+
+  write(chunk: BackendAudio): void {
+    if (isPcm(chunk)) {
+      this.writePcm(chunk);
+      return;
+    }
+    if (chunk.encoding === this.encoding && chunk.sampleRate === this.rate) {
+      // Already in the client's format (e.g. Cartesia μ-law 8 kHz): frame the bytes as they are.
+      this.flushResampler();
+      this.writeEncoded(chunk.bytes);
+      return;
+    }
+    const key = `${chunk.encoding}:${chunk.sampleRate}`;
+    if (this.decoder === null || this.decoderKey !== key) {
+      this.decoder = createPcmDecoder(chunk.encoding, chunk.sampleRate);
+      this.decoderKey = key;
+    }
+    const pcm = this.decoder.push(chunk.bytes);
+    if (pcm !== null) this.writePcm(pcm);
+  }
+
+  end(): void {
+    this.flushResampler();
+    this.decoder?.reset();
+    if (this.frame !== null && this.frameFill > 0) {
+      this.frame.fill(this.silence, this.frameFill);
+      this.emit(this.frame);
+    }
+    this.frame = null;
+    this.frameFill = 0;
+  }
+
+  reset(): void {
+    this.resampler?.reset();
+    this.resamplerPrimed = false;
+    this.decoder?.reset();
+    this.frame = null;
+    this.frameFill = 0;
+  }
+
+  private writePcm(pcm: Pcm): void {
+    const samples = pcm.samples;
+    if (samples.length === 0) return;
+    if (this.resampler === null || this.resampler.inputRate !== pcm.sampleRate) {
+      // A new provider at another rate: finish what the old filter holds, then switch.
+      this.flushResampler();
+      this.resampler = createResampler(pcm.sampleRate, this.rate, this.quality);
+    }
+    const need = this.resampler.maxOutput(samples.length);
+    if (this.scratch.length < need) this.scratch = new Int16Array(need + 1024);
+    const count = this.resampler.processInto(samples, this.scratch);
+    this.resamplerPrimed = true;
+    this.writeSamples(this.scratch, count);
+  }
+
+  private flushResampler(): void {
+    if (this.resampler === null || !this.resamplerPrimed) return;
+    this.resamplerPrimed = false;
+    const tail = this.resampler.flush();
+    if (tail.length > 0) this.writeSamples(tail, tail.length);
+  }
+
+  private writeSamples(samples: Int16Array, count: number): void {
+    if (count === 0) return;
+    const bps = this.bps;
+    if (this.frameBytes === 0) {
+      const out = new Uint8Array(count * bps);
+      encodeInto(this.encoding, samples, 0, count, out, 0);
+      this.emit(out);
+      return;
+    }
+    let offset = 0;
+    while (offset < count) {
+      if (this.frame === null) {
+        this.frame = new Uint8Array(this.frameBytes);
+        this.frameFill = 0;
+      }
+      const room = (this.frameBytes - this.frameFill) / bps;
+      const n = room < count - offset ? room : count - offset;
+      encodeInto(this.encoding, samples, offset, n, this.frame, this.frameFill);
+      this.frameFill += n * bps;
+      offset += n;
+      if (this.frameFill === this.frameBytes) {
+        this.emit(this.frame);
+        this.frame = null;
+        this.frameFill = 0;
+      }
+    }
+  }
+
+  private writeEncoded(bytes: Uint8Array): void {
+    if (bytes.length === 0) return;
+    if (this.frameBytes === 0) {
+      this.emit(bytes.slice());
+      return;
+    }
+    let offset = 0;
+    while (offset < bytes.length) {
+      if (this.frame === null) {
+        this.frame = new Uint8Array(this.frameBytes);
+        this.frameFill = 0;
+      }
+      const n = Math.min(this.frameBytes - this.frameFill, bytes.length - offset);
+      this.frame.set(bytes.subarray(offset, offset + n), this.frameFill);
+      this.frameFill += n;
+      offset += n;
+      if (this.frameFill === this.frameBytes) {
+        this.emit(this.frame);
+        this.frame = null;
+        this.frameFill = 0;
+      }
+    }
+  }
+
+  private emit(frame: Uint8Array): void {
+    this.emittedSamples += frame.length / this.bps;
+    this.sink(frame);
+  }
+}
+
+/** The output pipeline for one client stream (see AudioOutput). */
+export function createAudioOutput(format: OutputFormat, sink: (frame: Uint8Array) => void, options: AudioOutputOptions = {}): AudioOutput {
+  return new Output(format, sink, options);
+}
