@@ -313,6 +313,25 @@ describe('cartesia backend against the fake', () => {
     }
   });
 
+  it('drops a socket that stops answering pings, and reconnects on the next request', async () => {
+    const { WebSocketServer } = await import('ws');
+    // A server whose sockets never answer pings: a half-open connection seen from our side.
+    const mute = new WebSocketServer({ host: '127.0.0.1', port: 0, autoPong: false });
+    await new Promise((resolve) => mute.once('listening', resolve));
+    const url = `ws://127.0.0.1:${(mute.address() as { port: number }).port}/tts/websocket`;
+    const b = createCartesiaBackend(fallbackConfig(url), { metrics: new Metrics({ defaultMetrics: false }), pingIntervalMs: 30 });
+    try {
+      const disconnected = new Promise((resolve) => b.once('disconnected', resolve));
+      await b.check(new AbortController().signal);
+      expect(await disconnected).toMatchObject({ code: 1006 });
+      await b.check(new AbortController().signal);
+      expect(b.connected).toBe(true);
+    } finally {
+      await b.close();
+      mute.close();
+    }
+  });
+
   it('refuses work after close()', async () => {
     const { backend } = await setup();
     await backend.check(new AbortController().signal);

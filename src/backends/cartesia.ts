@@ -38,6 +38,12 @@ export interface CartesiaBackendDeps {
   auth?: 'header' | 'query';
   /** Extra `ws` client options (e.g. `ca` to trust a private CA). Default none. */
   wsOptions?: ClientOptions;
+  /**
+   * WebSocket ping period; a socket that has not answered the previous ping by the next one is
+   * dropped (a half-open TCP connection would otherwise only show as a timeout on the next
+   * segment). 0 = off. Default 30 000.
+   */
+  pingIntervalMs?: number;
 }
 
 export interface OpenContextRequest extends Omit<SynthesisRequest, 'text'> {
@@ -121,6 +127,7 @@ export class CartesiaBackend extends EventEmitter<CartesiaBackendEvents> impleme
   #ws: WebSocket | null = null;
   #connecting: Promise<WebSocket> | null = null;
   #closed = false;
+  readonly #pingIntervalMs: number;
 
   constructor(config: FallbackConfig, deps: CartesiaBackendDeps) {
     super();
@@ -135,6 +142,7 @@ export class CartesiaBackend extends EventEmitter<CartesiaBackendEvents> impleme
       else headers.Authorization = `Bearer ${config.api_key}`;
     }
     this.#url = url.toString();
+    this.#pingIntervalMs = deps.pingIntervalMs ?? 30_000;
     this.#wsOptions = { ...deps.wsOptions, headers: { ...deps.wsOptions?.headers, ...headers }, perMessageDeflate: false };
   }
 
@@ -215,7 +223,8 @@ export class CartesiaBackend extends EventEmitter<CartesiaBackendEvents> impleme
   }
 
   /** @internal */ recordError(err: BackendError): void {
-    if (err.kind === 'aborted') return;
+    // Cancellations are ours, and close() is a shutdown: neither is a fault of Cartesia.
+    if (err.kind === 'aborted' || this.#closed) return;
     this.#metrics.backendErrors.inc({ ...this.#labels, kind: err.kind });
     this.#logger?.warn({ kind: err.kind, status: err.status, err: err.message }, 'cartesia request failed');
   }
@@ -265,10 +274,29 @@ export class CartesiaBackend extends EventEmitter<CartesiaBackendEvents> impleme
         this.#ws = ws;
         ws.on('message', (data, isBinary) => this.#onMessage(data, isBinary));
         ws.on('close', (code, reason) => this.#onClose(ws, code, reason.toString()));
+        if (this.#pingIntervalMs > 0) this.#heartbeat(ws);
         this.emit('connected');
         resolve(ws);
       });
     });
+  }
+
+  #heartbeat(ws: WebSocket): void {
+    let answered = true;
+    ws.on('pong', () => {
+      answered = true;
+    });
+    const timer = setInterval(() => {
+      if (!answered) {
+        this.#logger?.warn('cartesia socket did not answer a ping; dropping it');
+        ws.terminate();
+        return;
+      }
+      answered = false;
+      ws.ping();
+    }, this.#pingIntervalMs);
+    timer.unref();
+    ws.once('close', () => clearInterval(timer));
   }
 
   #onMessage(data: RawData, isBinary: boolean): void {
@@ -362,10 +390,11 @@ class CartesiaContext implements CartesiaContextStream, AsyncIterator<BackendAud
   }
 
   push(text: string): void {
-    this.#send(text, true, false);
+    if (!this.#ended) this.#send(text, true, false);
   }
 
   flush(): void {
+    if (this.#ended) return;
     this.#flushesSent++;
     this.#send('', true, true);
     this.#owe();
