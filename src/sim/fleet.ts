@@ -3,10 +3,8 @@
  * operators and tests use to inject faults at run time. The programmatic API behind
  * `npm run sim`; tests and benchmarks call startSimFleet directly.
  */
-import { existsSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
 import type { Faults } from './faults.ts';
 import type { LatencyModel } from './latency.ts';
@@ -14,6 +12,7 @@ import { espeakSource, syntheticSource, type AudioSource } from './audio.ts';
 import { SimInstance, readBody, sendJson, type RequestHandler, type SimInstanceSnapshot, type SimProtocol } from './instance.ts';
 import { createOpenAIHandler } from './openai-server.ts';
 import { createGradioHandler } from './gradio-server.ts';
+import { startFakeCartesia } from './cartesia.ts';
 
 export interface SimInstanceSpec {
   /** Default `<idPrefix>-<n>` (1-based). */
@@ -53,7 +52,7 @@ export interface SimFleetOptions {
   cartesiaPort?: number;
 }
 
-/** What the fake Cartesia exposes (src/sim/cartesia.ts, owned by the Cartesia adapter). */
+/** What the fleet uses of the fake Cartesia (src/sim/cartesia.ts). */
 export interface FakeCartesiaHandle {
   url: string;
   setFaults(p: Partial<Faults>): void;
@@ -100,13 +99,7 @@ export function parseFaultsPatch(value: unknown): Partial<Faults> {
 }
 
 async function loadCartesia(port: number, host: string): Promise<FakeCartesiaHandle> {
-  const file = fileURLToPath(new URL('./cartesia.ts', import.meta.url));
-  if (!existsSync(file)) throw new Error('the fake Cartesia (src/sim/cartesia.ts) is not available in this build');
-  // A computed specifier: the fake Cartesia is a separate component that may be absent.
-  const mod = (await import(new URL('./cartesia.ts', import.meta.url).href)) as {
-    startFakeCartesia(options: { port?: number; host?: string }): Promise<FakeCartesiaHandle>;
-  };
-  return mod.startFakeCartesia({ port, host });
+  return startFakeCartesia({ port, host });
 }
 
 export async function startSimFleet(options: SimFleetOptions = {}): Promise<SimFleet> {

@@ -1,0 +1,262 @@
+/**
+ * Backend `gradio`: a Kokoro Gradio app shaped like the hexgrad Kokoro-TTS Space, through
+ * Gradio's simple REST flow (PROTOCOLS.md §3):
+ *   1. `POST {prefix}/call/{api_name}` `{"data":[…]}` → `{"event_id"}`
+ *   2. `GET {prefix}/call/{api_name}/{event_id}` → SSE (`generating`, `complete`, `error`,
+ *      `heartbeat`) until `complete` carries the output list
+ *   3. `GET` the audio FileData's url (a WAV file), decoded as it downloads.
+ * The prefix is `/gradio_api` on Gradio 5+ and empty on Gradio 4 (`auto` reads `/config`).
+ *
+ * The app returns each segment's audio as one file, so first audio comes when the whole
+ * segment is synthesized (a sentence, as the gateway segments text): that is the protocol's
+ * latency, not the adapter's. Cancelling closes the event stream, which makes Gradio drop the job.
+ */
+import { z } from 'zod';
+import type { Dispatcher } from 'undici';
+import type { BackendAudio } from '../audio/format.ts';
+import { createWavDecoder } from '../audio/wav.ts';
+import { AudioFormatError } from '../audio/errors.ts';
+import type { PoolConfig } from '../config.ts';
+import type { Metrics } from '../metrics.ts';
+import { BackendError, type Backend, type SynthesisRequest } from './backend.ts';
+import { CallTimer, HttpInstance, InstanceMetrics, discard, readText, statusError } from './http.ts';
+import { healthGet } from './openai.ts';
+
+/** `pools[].options` for backend gradio. Every default is here. */
+export const GradioOptionsSchema = z
+  .object({
+    /** Endpoint name without the slash. Default `generate_first` (hexgrad Space; `predict` is its CPU-only twin). */
+    api_name: z.string().min(1).default('generate_first'),
+    /** `auto` (read `api_prefix` from /config once), `/gradio_api` (Gradio 5+) or `` (Gradio 4). Default `auto`. */
+    api_prefix: z.string().default('auto'),
+    /** Hugging Face token for private Spaces, sent as `Authorization: Bearer`. Default none. */
+    hf_token: z.string().default(''),
+    /**
+     * Positional inputs; the strings `$text`, `$voice`, `$speed`, `$language` are replaced by
+     * the request's values. Default `["$text", "$voice", "$speed", true]` (generate_first:
+     * text, voice, speed, use_gpu).
+     */
+    inputs: z.array(z.unknown()).default(['$text', '$voice', '$speed', true]),
+    /** Which output holds the audio FileData. Default 0. */
+    output_index: z.number().int().min(0).default(0),
+    /** Path probed by check(); Gradio apps serve /config, not /health. Default `/config`. */
+    health_path: z.string().default('/config'),
+  })
+  .strict();
+
+export type GradioOptions = z.infer<typeof GradioOptionsSchema>;
+
+export interface GradioBackendOptions {
+  pool: PoolConfig;
+  instance: { id: string; url: string };
+  metrics?: Metrics;
+}
+
+interface SseEvent {
+  event: string;
+  data: string;
+}
+
+/** Incremental `text/event-stream` parser (control plane only: a handful of events per call). */
+export class SseParser {
+  private buffer = '';
+  private event = '';
+  private data: string[] = [];
+  private readonly decoder = new TextDecoder();
+
+  push(bytes: Uint8Array): SseEvent[] {
+    this.buffer += this.decoder.decode(bytes, { stream: true });
+    const out: SseEvent[] = [];
+    let newline: number;
+    while ((newline = this.buffer.search(/\r\n|\r|\n/)) >= 0) {
+      const line = this.buffer.slice(0, newline);
+      const skip = this.buffer.startsWith('\r\n', newline) ? 2 : 1;
+      this.buffer = this.buffer.slice(newline + skip);
+      if (line === '') {
+        if (this.data.length > 0 || this.event) out.push({ event: this.event || 'message', data: this.data.join('\n') });
+        this.event = '';
+        this.data = [];
+        continue;
+      }
+      if (line.startsWith(':')) continue;
+      const colon = line.indexOf(':');
+      const field = colon < 0 ? line : line.slice(0, colon);
+      let value = colon < 0 ? '' : line.slice(colon + 1);
+      if (value.startsWith(' ')) value = value.slice(1);
+      if (field === 'event') this.event = value;
+      else if (field === 'data') this.data.push(value);
+    }
+    return out;
+  }
+}
+
+interface FileData {
+  path?: string;
+  url?: string | null;
+}
+
+export class GradioBackend implements Backend {
+  readonly protocol = 'gradio';
+  readonly options: GradioOptions;
+  private readonly http: HttpInstance;
+  private readonly stats: InstanceMetrics;
+  private readonly pool: PoolConfig;
+  private prefix: string | null;
+
+  constructor({ pool, instance, metrics }: GradioBackendOptions) {
+    this.pool = pool;
+    this.options = GradioOptionsSchema.parse(pool.options ?? {});
+    const headers: Record<string, string> = {};
+    if (this.options.hf_token) headers.authorization = `Bearer ${this.options.hf_token}`;
+    this.http = new HttpInstance({ url: instance.url, timeouts: pool.timeouts, headers });
+    this.stats = new InstanceMetrics(metrics, pool.name, instance.id);
+    this.prefix = this.options.api_prefix === 'auto' ? null : this.options.api_prefix.replace(/\/+$/, '');
+  }
+
+  /** The positional `data` for one request. */
+  inputs(req: SynthesisRequest): unknown[] {
+    return this.options.inputs.map((value) => {
+      switch (value) {
+        case '$text':
+          return req.text;
+        case '$voice':
+          return req.voice || this.pool.voices[0];
+        case '$speed':
+          return req.speed ?? 1;
+        case '$language':
+          return req.language ?? this.pool.language;
+        default:
+          return value;
+      }
+    });
+  }
+
+  async *synthesize(req: SynthesisRequest, signal: AbortSignal): AsyncIterable<BackendAudio> {
+    const timer = new CallTimer(signal, this.pool.timeouts);
+    const started = performance.now();
+    let phase: 'request' | 'stream' = 'request';
+    let res: Dispatcher.ResponseData | undefined;
+    let samples = 0;
+    let sampleRate = 24_000;
+    try {
+      const prefix = await this.apiPrefix(timer.signal);
+      const api = encodeURIComponent(this.options.api_name);
+      res = await this.http.request({ method: 'POST', path: `${prefix}/call/${api}`, body: JSON.stringify({ data: this.inputs(req) }) }, timer.signal);
+      if (res.statusCode >= 300) throw await statusError(res, `gradio /call/${this.options.api_name}`);
+      const eventId = parseEventId(await readText(res.body));
+      res = await this.http.request({ method: 'GET', path: `${prefix}/call/${api}/${encodeURIComponent(eventId)}`, headers: { accept: 'text/event-stream' } }, timer.signal);
+      if (res.statusCode >= 300) throw await statusError(res, 'gradio event stream');
+      phase = 'stream';
+      const output = await this.awaitComplete(res.body);
+      discard(res.body);
+      const file = output[this.options.output_index] as FileData | string | null | undefined;
+      const fileUrl = typeof file === 'string' ? undefined : (file?.url ?? undefined);
+      const filePath = typeof file === 'string' ? file : file?.path;
+      if (!fileUrl && !filePath) throw new BackendError('protocol', `gradio output ${this.options.output_index} is not a file: ${JSON.stringify(file)?.slice(0, 200)}`);
+      res = await this.http.requestUrl(fileUrl, `${prefix}/file=${filePath}`, timer.signal);
+      if (res.statusCode >= 300) throw await statusError(res, 'gradio file download');
+      const decoder = createWavDecoder();
+      let first = true;
+      for await (const chunk of res.body as AsyncIterable<Uint8Array>) {
+        timer.progress();
+        const out = decoder.push(chunk);
+        for (let i = 0; i < out.length; i++) {
+          const pcm = out[i]!;
+          if (pcm.samples.length === 0) continue;
+          if (first) {
+            first = false;
+            timer.firstAudio();
+            this.stats.firstAudio((performance.now() - started) / 1000);
+          }
+          samples += pcm.samples.length;
+          sampleRate = pcm.sampleRate;
+          yield pcm;
+        }
+      }
+      for (const pcm of decoder.end()) {
+        if (pcm.samples.length === 0) continue;
+        samples += pcm.samples.length;
+        yield pcm;
+      }
+      if (timer.callerAborted) throw new BackendError('aborted', 'synthesis cancelled by caller');
+      if (samples === 0) throw new BackendError('protocol', 'gradio file held no audio');
+      this.stats.finished((performance.now() - started) / 1000, samples / sampleRate);
+    } catch (err) {
+      const error = err instanceof AudioFormatError ? new BackendError('protocol', err.message, undefined, { cause: err }) : timer.toError(err, phase);
+      this.stats.error(error);
+      throw error;
+    } finally {
+      timer.dispose();
+      discard(res?.body);
+    }
+  }
+
+  /** Reads the event stream until `complete` (its output list) or `error`. */
+  private async awaitComplete(body: Dispatcher.ResponseData['body']): Promise<unknown[]> {
+    const parser = new SseParser();
+    for await (const chunk of body as AsyncIterable<Uint8Array>) {
+      for (const { event, data } of parser.push(chunk)) {
+        if (event === 'complete') {
+          const parsed = safeJson(data);
+          if (!Array.isArray(parsed)) throw new BackendError('protocol', `gradio complete event is not a list: ${data.slice(0, 200)}`);
+          return parsed;
+        }
+        if (event === 'error') {
+          // Through Gradio 6.0 the data is null; later a {error,title} object or a string.
+          const detail = describeGradioError(safeJson(data));
+          throw new BackendError('http_5xx', `gradio app error${detail ? `: ${detail}` : ''}`);
+        }
+        // generating and heartbeat: the job is alive; nothing to do for a file output.
+      }
+    }
+    throw new BackendError('closed', 'gradio event stream ended without complete');
+  }
+
+  private async apiPrefix(signal: AbortSignal): Promise<string> {
+    if (this.prefix !== null) return this.prefix;
+    const res = await this.http.request({ method: 'GET', path: '/config' }, signal);
+    try {
+      if (res.statusCode >= 300) throw await statusError(res, 'gradio /config');
+      const config = safeJson(await readText(res.body, 4 * 1024 * 1024)) as { api_prefix?: unknown } | null;
+      if (!config || typeof config !== 'object') throw new BackendError('protocol', 'gradio /config is not JSON');
+      this.prefix = typeof config.api_prefix === 'string' ? config.api_prefix.replace(/\/+$/, '') : '';
+      return this.prefix;
+    } finally {
+      discard(res.body);
+    }
+  }
+
+  async check(signal: AbortSignal): Promise<void> {
+    await healthGet(this.http, this.options.health_path, this.pool.health.timeout_ms, signal);
+  }
+
+  close(): Promise<void> {
+    return this.http.close();
+  }
+}
+
+function safeJson(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    return text;
+  }
+}
+
+function parseEventId(text: string): string {
+  const doc = safeJson(text) as { event_id?: unknown } | null;
+  if (!doc || typeof doc !== 'object' || typeof doc.event_id !== 'string' || !doc.event_id) {
+    throw new BackendError('protocol', `gradio /call answered without event_id: ${text.slice(0, 200)}`);
+  }
+  return doc.event_id;
+}
+
+function describeGradioError(value: unknown): string {
+  if (value === null || value === undefined) return '';
+  if (typeof value === 'string') return value;
+  if (typeof value === 'object') {
+    const o = value as { error?: unknown; title?: unknown };
+    return [o.title, o.error].filter((x) => typeof x === 'string' && x).join(': ');
+  }
+  return String(value);
+}
