@@ -4,6 +4,7 @@ import type { FallbackConfig } from '../config.ts';
 import { Metrics } from '../metrics.ts';
 import { startFakeCartesia, type FakeCartesia, type FakeCartesiaOptions } from '../sim/cartesia.ts';
 import { BackendError, type BackendErrorKind } from './backend.ts';
+import { runBackendConformance } from './common.case.ts';
 import { cartesiaOutputFormat, cartesiaVoiceId, createCartesiaBackend, kindForStatus, type CartesiaBackend, type CartesiaBackendDeps } from './cartesia.ts';
 
 let fake: FakeCartesia | undefined;
@@ -339,3 +340,31 @@ describe('cartesia backend against the fake', () => {
     expect((await failure(collect(backend.synthesize({ text: 'Hi.', voice: 'v' }, new AbortController().signal)))).kind).toBe('closed');
   });
 });
+
+// The shared suite every backend runs against a fake speaking its protocol.
+runBackendConformance(
+  'cartesia',
+  async () => {
+    // Paced so the conformance text (~3.7 s of audio) takes ~400 ms to produce.
+    const f = await startFakeCartesia({ apiKey: 'sk-test', ttfaMs: 20, rtf: 0.1, chunkMs: 40, msPerChar: 50 });
+    const metrics = new Metrics({ defaultMetrics: false });
+    const b = createCartesiaBackend(fallbackConfig(f.url, { timeouts: { connect_ms: 500, first_audio_ms: 400, stall_ms: 300 } }), { metrics });
+    return {
+      backend: b,
+      metrics,
+      labels: { pool: 'fallback', instance: 'cartesia' },
+      activeStreams: () => f.activeContexts(),
+      async setFaults(patch) {
+        f.setFaults(patch);
+        await f.settled();
+        // A listener going down also drops our socket; let the backend notice before the next request.
+        if (patch.down) await until(() => !b.connected);
+      },
+      async close() {
+        await b.close();
+        await f.close();
+      },
+    };
+  },
+  { timeouts: { first_audio_ms: 400, stall_ms: 300 } },
+);
