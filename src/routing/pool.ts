@@ -70,7 +70,10 @@ export class PoolInstance implements Instance {
   /** Active checks say up. Optimistic: up at start (docs/routing.md). */
   activeUp = true;
   draining = false;
+  /** Distinct sessions pinned here (a session with two live connections counts once). */
   sessions = 0;
+  /** Live connections per pinned session key. */
+  readonly pinned = new Map<string, number>();
   streams = 0;
   /** Consecutive active check passes / fails. */
   passes = 0;
@@ -137,11 +140,6 @@ class StreamSlot implements Slot {
   }
 }
 
-interface PinEntry {
-  instance: PoolInstance;
-  count: number;
-}
-
 export class Pool implements Router {
   readonly pool: string;
   readonly instances: readonly PoolInstance[];
@@ -151,8 +149,8 @@ export class Pool implements Router {
   private readonly now: () => number;
   private readonly onEvent: (event: InstanceEvent) => void;
   private readonly epsilon: number;
-  /** Live pins by session key: a reconnect while the first connection lives reuses its pin. */
-  private readonly pins = new Map<string, PinEntry>();
+  /** Latest pin by session key: a reconnect while the first connection lives reuses it. */
+  private readonly live = new Map<string, PoolInstance>();
   private totalSessions = 0;
   /** Sum of weights of available instances; recomputed on every health or drain change. */
   private availableWeight = 0;
@@ -202,11 +200,10 @@ export class Pool implements Router {
   // ---- pinning -------------------------------------------------------------------------
 
   pin(sessionKey: string): Instance | null {
-    const live = this.pins.get(sessionKey);
-    if (live && live.instance.available) {
-      live.count++;
-      this.countSession(live.instance, 1);
-      return live.instance;
+    const current = this.live.get(sessionKey);
+    if (current?.available) {
+      this.addRef(current, sessionKey);
+      return current;
     }
     if (this.availableWeight <= 0) return null;
     // Bounded loads: instance i takes at most ceil((1+ε)·m·w_i/W) sessions, m counting this one.
@@ -215,26 +212,36 @@ export class Pool implements Router {
     const index = this.ring.walk(sessionKey, this.acceptForPin);
     if (index < 0) return null;
     const instance = this.instances[index];
-    this.pins.set(sessionKey, { instance, count: 1 });
-    this.countSession(instance, 1);
+    this.addRef(instance, sessionKey);
+    this.live.set(sessionKey, instance);
     return instance;
   }
 
+  /** One connection of the session ended; the session leaves `instance` with its last one. */
   release(sessionKey: string, instance: Instance): void {
     const inst = this.own(instance);
-    if (inst.sessions === 0) return;
+    const refs = inst.pinned.get(sessionKey);
+    if (refs === undefined) return; // not pinned there: nothing to undo
+    if (refs > 1) {
+      inst.pinned.set(sessionKey, refs - 1);
+      return;
+    }
+    inst.pinned.delete(sessionKey);
     this.countSession(inst, -1);
-    const live = this.pins.get(sessionKey);
-    if (live && live.instance === inst && --live.count <= 0) this.pins.delete(sessionKey);
+    if (this.live.get(sessionKey) === inst) this.live.delete(sessionKey);
   }
 
   repin(sessionKey: string, from: Instance | null, to: Instance): void {
     if (from) this.release(sessionKey, from);
     const inst = this.own(to);
-    this.countSession(inst, 1);
-    const live = this.pins.get(sessionKey);
-    if (live && live.instance === inst) live.count++;
-    else this.pins.set(sessionKey, { instance: inst, count: 1 });
+    this.addRef(inst, sessionKey);
+    this.live.set(sessionKey, inst);
+  }
+
+  private addRef(inst: PoolInstance, sessionKey: string): void {
+    const refs = inst.pinned.get(sessionKey) ?? 0;
+    inst.pinned.set(sessionKey, refs + 1);
+    if (refs === 0) this.countSession(inst, 1);
   }
 
   /**

@@ -144,33 +144,30 @@ export class HashRing {
   }
 }
 
-/** LSD radix sort of 32-bit keys (three 11-bit passes), carrying values; stable. */
+/** LSD radix sort of 32-bit keys (two 16-bit passes), carrying values; stable. */
 function radixSort(keys: Uint32Array, values: Uint32Array): void {
   const n = keys.length;
-  let srcK = keys;
-  let srcV = values;
-  let dstK = new Uint32Array(n);
-  let dstV = new Uint32Array(n);
-  const counts = new Uint32Array(2048);
-  for (let shift = 0; shift < 32; shift += 11) {
-    counts.fill(0);
-    for (let i = 0; i < n; i++) counts[(srcK[i] >>> shift) & 2047]++;
-    let sum = 0;
-    for (let b = 0; b < 2048; b++) {
-      const c = counts[b];
-      counts[b] = sum;
-      sum += c;
-    }
-    for (let i = 0; i < n; i++) {
-      const k = srcK[i];
-      const at = counts[(k >>> shift) & 2047]++;
-      dstK[at] = k;
-      dstV[at] = srcV[i];
-    }
-    [srcK, dstK] = [dstK, srcK];
-    [srcV, dstV] = [dstV, srcV];
+  const tmpK = new Uint32Array(n);
+  const tmpV = new Uint32Array(n);
+  const counts = new Uint32Array(65536);
+  radixPass(keys, values, tmpK, tmpV, counts, 0);
+  radixPass(tmpK, tmpV, keys, values, counts, 16);
+}
+
+function radixPass(srcK: Uint32Array, srcV: Uint32Array, dstK: Uint32Array, dstV: Uint32Array, counts: Uint32Array, shift: number): void {
+  const n = srcK.length;
+  counts.fill(0);
+  for (let i = 0; i < n; i++) counts[(srcK[i] >>> shift) & 0xffff]++;
+  let sum = 0;
+  for (let b = 0; b < 65536; b++) {
+    const c = counts[b];
+    counts[b] = sum;
+    sum += c;
   }
-  // Three passes: the sorted data is in the scratch arrays; copy back.
-  keys.set(srcK);
-  values.set(srcV);
+  for (let i = 0; i < n; i++) {
+    const k = srcK[i];
+    const at = counts[(k >>> shift) & 0xffff]++;
+    dstK[at] = k;
+    dstV[at] = srcV[i];
+  }
 }
