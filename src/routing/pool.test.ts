@@ -50,7 +50,7 @@ describe('Pool pinning', () => {
     const first = pool.pin('CA-reconnect')!;
     const second = pool.pin('CA-reconnect')!; // a second connection while the first lives
     expect(second).toBe(first);
-    expect(first.pinned.get('CA-reconnect')).toBe(2);
+    expect(pool.instance(first.id)!.pinned.get('CA-reconnect')).toBe(2);
     const sessions = first.sessions; // the session counts once
     pool.release('CA-reconnect', second);
     expect(first.sessions).toBe(sessions);
