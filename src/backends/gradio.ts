@@ -11,6 +11,7 @@
  * segment is synthesized (a sentence, as the gateway segments text): that is the protocol's
  * latency, not the adapter's. Cancelling closes the event stream, which makes Gradio drop the job.
  */
+import { randomBytes } from 'node:crypto';
 import { z } from 'zod';
 import type { Dispatcher } from 'undici';
 import type { BackendAudio } from '../audio/format.ts';
@@ -101,7 +102,9 @@ export class GradioBackend implements Backend {
   private readonly http: HttpInstance;
   private readonly stats: InstanceMetrics;
   private readonly pool: PoolConfig;
-  private prefix: string | null;
+  /** Configured prefix; null = read it from /config. */
+  private readonly prefix: string | null;
+  private app: { prefix: string; fnIndex: number | null } | null = null;
 
   constructor({ pool, instance, metrics }: GradioBackendOptions) {
     this.pool = pool;
@@ -138,16 +141,25 @@ export class GradioBackend implements Backend {
     let res: Dispatcher.ResponseData | undefined;
     let samples = 0;
     let sampleRate = 24_000;
+    let cancelJob: (() => void) | null = null;
     try {
-      const prefix = await this.apiPrefix(timer.signal);
+      const app = await this.appInfo(timer.signal);
+      const prefix = app.prefix;
       const api = encodeURIComponent(this.options.api_name);
-      res = await this.http.request({ method: 'POST', path: `${prefix}/call/${api}`, body: JSON.stringify({ data: this.inputs(req) }) }, timer.signal);
+      const sessionHash = randomBytes(8).toString('hex');
+      // Once Gradio accepts the job it runs it whether or not anyone listens: the POST is
+      // finished even when the caller gives up meanwhile, so that the job can be cancelled.
+      const body = JSON.stringify({ data: this.inputs(req), session_hash: sessionHash });
+      res = await this.http.request({ method: 'POST', path: `${prefix}/call/${api}`, body }, timer.deadlineSignal);
       if (res.statusCode >= 300) throw await statusError(res, `gradio /call/${this.options.api_name}`);
       const eventId = parseEventId(await readText(res.body));
+      cancelJob = () => this.cancelJob(prefix, eventId, sessionHash, app.fnIndex);
+      if (signal.aborted) throw new BackendError('aborted', 'synthesis cancelled by caller');
       res = await this.http.request({ method: 'GET', path: `${prefix}/call/${api}/${encodeURIComponent(eventId)}`, headers: { accept: 'text/event-stream' } }, timer.signal);
       if (res.statusCode >= 300) throw await statusError(res, 'gradio event stream');
       phase = 'stream';
       const output = await this.awaitComplete(res.body);
+      cancelJob = null;
       discard(res.body);
       const file = output[this.options.output_index] as FileData | string | null | undefined;
       const fileUrl = typeof file === 'string' ? undefined : (file?.url ?? undefined);
@@ -184,11 +196,22 @@ export class GradioBackend implements Backend {
     } catch (err) {
       const error = err instanceof AudioFormatError ? new BackendError('protocol', err.message, undefined, { cause: err }) : timer.toError(err, phase);
       this.stats.error(error);
+      // An accepted job still running (cancelled or timed out): free its GPU slot now.
+      cancelJob?.();
       throw error;
     } finally {
       timer.dispose();
       discard(res?.body);
     }
+  }
+
+  /** Best-effort `POST {prefix}/cancel` (Gradio drops the queued or running event). */
+  private cancelJob(prefix: string, eventId: string, sessionHash: string, fnIndex: number | null): void {
+    const body = JSON.stringify({ event_id: eventId, session_hash: sessionHash, fn_index: fnIndex });
+    this.http
+      .request({ method: 'POST', path: `${prefix}/cancel`, body }, AbortSignal.timeout(this.pool.timeouts.connect_ms + 1000))
+      .then((r) => discard(r.body))
+      .catch(() => undefined);
   }
 
   /** Reads the event stream until `complete` (its output list) or `error`. */
@@ -212,18 +235,33 @@ export class GradioBackend implements Backend {
     throw new BackendError('closed', 'gradio event stream ended without complete');
   }
 
-  private async apiPrefix(signal: AbortSignal): Promise<string> {
-    if (this.prefix !== null) return this.prefix;
-    const res = await this.http.request({ method: 'GET', path: '/config' }, signal);
+  /**
+   * The API prefix and the endpoint's fn_index (for cancel), from `/config`, read once.
+   * With an explicit prefix a failing /config is tolerated (cancel then omits fn_index).
+   */
+  private async appInfo(signal: AbortSignal): Promise<{ prefix: string; fnIndex: number | null }> {
+    if (this.app) return this.app;
+    let config: { api_prefix?: unknown; dependencies?: Array<{ id?: unknown; api_name?: unknown }> } | null = null;
     try {
-      if (res.statusCode >= 300) throw await statusError(res, 'gradio /config');
-      const config = safeJson(await readText(res.body, 4 * 1024 * 1024)) as { api_prefix?: unknown } | null;
-      if (!config || typeof config !== 'object') throw new BackendError('protocol', 'gradio /config is not JSON');
-      this.prefix = typeof config.api_prefix === 'string' ? config.api_prefix.replace(/\/+$/, '') : '';
-      return this.prefix;
-    } finally {
-      discard(res.body);
+      const res = await this.http.request({ method: 'GET', path: '/config' }, signal);
+      try {
+        if (res.statusCode >= 300) throw await statusError(res, 'gradio /config');
+        const doc = safeJson(await readText(res.body, 4 * 1024 * 1024));
+        if (!doc || typeof doc !== 'object') throw new BackendError('protocol', 'gradio /config is not JSON');
+        config = doc as typeof config;
+      } finally {
+        discard(res.body);
+      }
+    } catch (err) {
+      if (this.prefix === null) throw err;
+      return { prefix: this.prefix, fnIndex: null };
     }
+    const prefix = this.prefix ?? (typeof config!.api_prefix === 'string' ? config!.api_prefix.replace(/\/+$/, '') : '');
+    const dependencies = Array.isArray(config!.dependencies) ? config!.dependencies : [];
+    const index = dependencies.findIndex((d) => d.api_name === this.options.api_name);
+    const fnIndex = index < 0 ? null : typeof dependencies[index]!.id === 'number' ? (dependencies[index]!.id as number) : index;
+    this.app = { prefix, fnIndex };
+    return this.app;
   }
 
   async check(signal: AbortSignal): Promise<void> {

@@ -103,7 +103,14 @@ export type CallPhase = 'request' | 'stream';
  */
 export class CallTimer {
   readonly controller = new AbortController();
+  /** Aborted by the caller or a deadline: pass to every request of the call. */
   readonly signal = this.controller.signal;
+  private readonly deadlines = new AbortController();
+  /**
+   * Aborted by a deadline only, not by the caller: for a request whose answer is needed even
+   * when the caller has gone (e.g. the job id that must be cancelled explicitly).
+   */
+  readonly deadlineSignal = this.deadlines.signal;
   /** Set when one of our deadlines fired. */
   timedOut: 'first_audio' | 'stall' | null = null;
   private firstAudioTimer: NodeJS.Timeout | null;
@@ -156,7 +163,9 @@ export class CallTimer {
 
   private expire(which: 'first_audio' | 'stall'): void {
     this.timedOut = which;
-    this.controller.abort(new BackendError('timeout', `${which} deadline passed`));
+    const reason = new BackendError('timeout', `${which} deadline passed`);
+    this.deadlines.abort(reason);
+    this.controller.abort(reason);
   }
 }
 
@@ -290,5 +299,10 @@ export class InstanceMetrics {
 
 /** Destroys a response body without waiting (idempotent; frees the socket). */
 export function discard(body: Dispatcher.ResponseData['body'] | undefined): void {
-  if (body && !body.destroyed) body.destroy();
+  if (!body || body.destroyed) return;
+  // undici reports an unread body's destruction as an 'error' event: expected here.
+  body.on('error', ignore);
+  body.destroy();
 }
+
+function ignore(): void {}

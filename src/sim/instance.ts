@@ -208,8 +208,9 @@ export class SimInstance {
       if (firstWait > 0) await sleep(firstWait, undefined, { signal });
       if (!sink) {
         // Whole-result mode (Gradio): the job takes as long as producing every chunk.
-        const chunks = Math.max(1, Math.ceil((audio.samples.length * 1000) / audio.sampleRate / model.chunk_ms));
-        for (let i = 1; i < chunks; i++) await sleep(scaledWait(model, model.chunk_ms * model.rtf, this.active), undefined, { signal });
+        const audioMs = (audio.samples.length * 1000) / audio.sampleRate;
+        const rest = scaledWait(model, Math.max(0, audioMs - model.chunk_ms) * model.rtf, this.active);
+        if (rest > 0) await sleep(rest, undefined, { signal });
         return signal.aborted ? 'aborted' : 'done';
       }
       const step = Math.max(1, Math.round((audio.sampleRate * model.chunk_ms) / 1000));
