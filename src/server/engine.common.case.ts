@@ -149,7 +149,7 @@ export function runEngineConformance(name: string, create: <T>(options: EngineOp
     it('refuses a body over the limit with 413', async () => {
       const res = await fetch(url('/echo'), { method: 'POST', body: 'x'.repeat(5000) });
       expect(res.status).toBe(413);
-      expect((await res.json()).error.code).toBe('body_too_large');
+      expect(((await res.json()) as { error: { code: string } }).error.code).toBe('body_too_large');
     });
 
     it('answers 404 for an unknown path and 405 for a known path with another method', async () => {
