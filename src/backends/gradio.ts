@@ -91,6 +91,12 @@ export class SseParser {
   }
 }
 
+/** The fields of a Gradio app's `/config` the adapter reads. */
+interface GradioConfigDoc {
+  api_prefix?: unknown;
+  dependencies?: Array<{ id?: unknown; api_name?: unknown }>;
+}
+
 interface FileData {
   path?: string;
   url?: string | null;
@@ -241,14 +247,14 @@ export class GradioBackend implements Backend {
    */
   private async appInfo(signal: AbortSignal): Promise<{ prefix: string; fnIndex: number | null }> {
     if (this.app) return this.app;
-    let config: { api_prefix?: unknown; dependencies?: Array<{ id?: unknown; api_name?: unknown }> } | null = null;
+    let config: GradioConfigDoc | null = null;
     try {
       const res = await this.http.request({ method: 'GET', path: '/config' }, signal);
       try {
         if (res.statusCode >= 300) throw await statusError(res, 'gradio /config');
         const doc = safeJson(await readText(res.body, 4 * 1024 * 1024));
         if (!doc || typeof doc !== 'object') throw new BackendError('protocol', 'gradio /config is not JSON');
-        config = doc as typeof config;
+        config = doc as GradioConfigDoc;
       } finally {
         discard(res.body);
       }
