@@ -1,0 +1,970 @@
+// Streaming sentence segmenter for LLM text. Cuts a turn's text deltas into segments a TTS
+// engine can speak: sentences, or clauses where latency or length asks for it.
+//
+// Design (see docs/segmentation.md):
+// - One pass over the text. Each character is classified once (chars.ts); only candidate
+//   boundaries (terminators, newlines, list markers) run a decision.
+// - A decision reads a bounded window: the word before the candidate and at most the next
+//   token (≤ 64 chars). When that window is not complete yet it answers NEED and the scan
+//   waits for more text; it never answers differently once more text arrives. That is what
+//   makes the segments independent of how the text was cut into deltas.
+// - The segmenter holds no timers; the session calls idle() when its own timer fires.
+
+import {
+  K_BULLET,
+  K_CJK,
+  K_CJK_CLAUSE,
+  K_CJK_TERM,
+  K_CLAUSE,
+  K_CLOSE,
+  K_DASH,
+  K_NEWLINE,
+  K_OPEN,
+  K_PLAIN,
+  K_SPACE,
+  K_TERM,
+  isCjk,
+  isCloser,
+  isDigit,
+  isLetter,
+  isLower,
+  isNewline,
+  isOpener,
+  isSpace,
+  isTerminator,
+  isUpper,
+  kindOf,
+} from './chars.ts';
+import { rulesFor, type LanguageRules } from './languages/index.ts';
+
+export interface SegmenterOptions {
+  /**
+   * BCP 47 language of the text ('en', 'de-CH', …); selects the abbreviation lists
+   * (en, de, es, fr; others use en). CJK terminators work in every language.
+   * @default 'en'
+   */
+  language?: string;
+  /**
+   * Cut the first segment of each turn at a clause boundary (comma, colon, semicolon, dash,
+   * ，、：) once it is at least `minLength` characters long: the first audio of a turn matters most.
+   * @default true
+   */
+  eagerFirst?: boolean;
+  /**
+   * Minimum length in characters of a segment cut anywhere but at a sentence end: the eager
+   * first clause, and the clause a run-on sentence is cut at. Sentences are never merged: a
+   * short sentence ("Sure!") is its own prosodic unit and speaking it early lowers latency.
+   * @default 20
+   */
+  minLength?: number;
+  /**
+   * Maximum length in characters of a segment. Longer run-on text is cut at its last clause
+   * boundary (when that leaves at least `minLength`), else at its last word boundary; never
+   * inside a word or number (a single token longer than this is kept whole).
+   * @default 300
+   */
+  maxLength?: number;
+  /**
+   * Recommended delay of the session's idle timer: after this long without a new delta the
+   * session calls idle(). The segmenter itself holds no timer. 0 disables idle flushing.
+   * @default 600
+   */
+  idleFlushMs?: number;
+}
+
+export type ResolvedSegmenterOptions = Readonly<Required<SegmenterOptions>>;
+
+export const DEFAULT_SEGMENTER_OPTIONS: ResolvedSegmenterOptions = Object.freeze({
+  language: 'en',
+  eagerFirst: true,
+  minLength: 20,
+  maxLength: 300,
+  idleFlushMs: 600,
+});
+
+export interface Segmenter {
+  /** Appends a text delta; returns the segments it completed (trimmed, non-empty). */
+  push(delta: string): string[];
+  /** End of turn: returns every remaining segment; the segmenter is then ready for a new turn. */
+  flush(): string[];
+  /**
+   * The session's idle timer fired: returns what can be spoken now (pending sentences, and the
+   * buffered text up to its last complete word). The turn goes on.
+   */
+  idle(): string[];
+  /** Drops everything buffered (barge-in) and starts a new turn. */
+  reset(): void;
+  readonly options: ResolvedSegmenterOptions;
+}
+
+export class SegmenterOptionsError extends Error {
+  readonly code = 'invalid_segmenter_options';
+  constructor(message: string) {
+    super(message);
+    this.name = 'SegmenterOptionsError';
+  }
+}
+
+export function createSegmenter(options: SegmenterOptions = {}): Segmenter {
+  return new StreamingSegmenter(resolveOptions(options));
+}
+
+function resolveOptions(options: SegmenterOptions): ResolvedSegmenterOptions {
+  const resolved = { ...DEFAULT_SEGMENTER_OPTIONS };
+  for (const [key, value] of Object.entries(options)) {
+    if (value !== undefined) (resolved as Record<string, unknown>)[key] = value;
+  }
+  const { minLength, maxLength, idleFlushMs } = resolved;
+  if (!Number.isInteger(minLength) || minLength < 0) throw new SegmenterOptionsError(`minLength must be an integer ≥ 0, got ${minLength}`);
+  if (!Number.isInteger(maxLength) || maxLength < 16) throw new SegmenterOptionsError(`maxLength must be an integer ≥ 16, got ${maxLength}`);
+  if (minLength >= maxLength) throw new SegmenterOptionsError(`minLength (${minLength}) must be below maxLength (${maxLength})`);
+  if (!(idleFlushMs >= 0)) throw new SegmenterOptionsError(`idleFlushMs must be ≥ 0, got ${idleFlushMs}`);
+  return Object.freeze(resolved);
+}
+
+/** A decision needs more text than has arrived. */
+const NEED = -2;
+/** Not a boundary; the scan resumes at `resumeAt`. */
+const NO = -1;
+
+const P_NONE = 0;
+const P_TERM = 1;
+const P_CJK = 2;
+const P_NEWLINE = 3;
+const P_LIST = 4;
+
+/** Longest next token a decision looks at. */
+const TOKEN_WINDOW = 64;
+/** A bracket left open longer than this no longer hides terminators (unbalanced LLM text). */
+const MAX_BRACKET_SPAN = 200;
+
+const LS_START = 0;
+const LS_HASH = 1;
+const LS_FENCE = 2;
+const LS_DONE = 3;
+
+const DOT = 46;
+const SPACE = 32;
+
+class StreamingSegmenter implements Segmenter {
+  readonly options: ResolvedSegmenterOptions;
+  private readonly rules: LanguageRules;
+  private readonly maxLength: number;
+  private readonly minLength: number;
+  private readonly eagerFirst: boolean;
+
+  /** Text from the start of the current segment (compacted after each push). */
+  private buf = '';
+  /** Next character to classify. */
+  private pos = 0;
+  private segStart = 0;
+  private prevCode = SPACE;
+  private prevKind = K_SPACE;
+
+  private pending = P_NONE;
+  private pendingAt = 0;
+  private resumeAt = 0;
+  /** While pending: retry once the buffer reaches this length… */
+  private waitLen = 0;
+  /** …or once whitespace appears at or after this index (-1: not waiting for whitespace). */
+  private waitSpaceFrom = -1;
+
+  private lastSpace = -1;
+  private lastClause = -1;
+  private lastCjkBreak = -1;
+  private depth = 0;
+  private depthOpenedAt = 0;
+  private messyWs = false;
+  private firstTokenChecked = false;
+  private listNumber = 0;
+  private listLetter = 0;
+  private listCheckedAt = -1;
+
+  private lineState = LS_START;
+  private lineCount = 0;
+  private lineChar = 0;
+  /** The current line is a heading, table row or code fence: its end is always a boundary. */
+  private lineHard = false;
+  private inFence = false;
+  private emittedInTurn = 0;
+
+  constructor(options: ResolvedSegmenterOptions) {
+    this.options = options;
+    this.rules = rulesFor(options.language);
+    this.maxLength = options.maxLength;
+    this.minLength = options.minLength;
+    this.eagerFirst = options.eagerFirst;
+  }
+
+  push(delta: string): string[] {
+    if (delta.length === 0) return [];
+    const oldLength = this.buf.length;
+    this.buf += delta;
+    if (this.pending !== P_NONE && this.buf.length < this.waitLen) {
+      if (this.waitSpaceFrom < 0 || !hasSpaceFrom(this.buf, Math.max(this.waitSpaceFrom, oldLength))) return [];
+    }
+    const out: string[] = [];
+    this.scan(false, out);
+    this.compact();
+    return out;
+  }
+
+  flush(): string[] {
+    const out: string[] = [];
+    this.scan(true, out);
+    if (this.segStart < this.buf.length) this.emit(this.buf.length, out);
+    this.reset();
+    return out;
+  }
+
+  idle(): string[] {
+    const out: string[] = [];
+    this.scan(true, out);
+    const n = this.buf.length;
+    if (this.segStart < n) {
+      const last = this.buf.charCodeAt(n - 1);
+      // A trailing letter or digit may be half a word: keep it for the next delta.
+      if (isCjk(last) || !(isLetter(last) || isDigit(last))) this.emit(n, out);
+      else {
+        const wordBreak = Math.max(this.lastSpace, this.lastCjkBreak);
+        if (wordBreak > this.segStart) {
+          this.emit(wordBreak, out);
+          this.messyWs = true;
+        }
+      }
+    }
+    this.compact();
+    return out;
+  }
+
+  reset(): void {
+    this.buf = '';
+    this.pos = 0;
+    this.segStart = 0;
+    this.prevCode = SPACE;
+    this.prevKind = K_SPACE;
+    this.pending = P_NONE;
+    this.waitLen = 0;
+    this.waitSpaceFrom = -1;
+    this.lastSpace = -1;
+    this.lastClause = -1;
+    this.lastCjkBreak = -1;
+    this.depth = 0;
+    this.messyWs = false;
+    this.firstTokenChecked = false;
+    this.listNumber = 0;
+    this.listLetter = 0;
+    this.listCheckedAt = -1;
+    this.lineState = LS_START;
+    this.lineCount = 0;
+    this.lineHard = false;
+    this.inFence = false;
+    this.emittedInTurn = 0;
+  }
+
+  // ---- scanning ----
+
+  private scan(final: boolean, out: string[]): void {
+    for (;;) {
+      if (this.pending !== P_NONE) {
+        const r = this.decide(final);
+        if (r === NEED) return;
+        const kind = this.pending;
+        this.pending = P_NONE;
+        if (r === NO) {
+          this.moveTo(this.resumeAt);
+          if (kind === P_NEWLINE) {
+            this.startLine();
+            this.messyWs = true;
+          }
+        } else {
+          this.emit(r, out);
+          if (r > this.pos) this.moveTo(r);
+        }
+        continue;
+      }
+      if (!this.run(out)) return;
+    }
+  }
+
+  private moveTo(p: number): void {
+    this.pos = p;
+    if (p > 0) {
+      this.prevCode = this.buf.charCodeAt(p - 1);
+      this.prevKind = kindOf(this.prevCode);
+    }
+  }
+
+  /** Classifies characters until a candidate needs a decision (true) or the text runs out (false). */
+  private run(out: string[]): boolean {
+    const b = this.buf;
+    const n = b.length;
+    let pos = this.pos;
+    let prev = this.prevCode;
+    let prevKind = this.prevKind;
+    while (pos < n) {
+      const c = b.charCodeAt(pos);
+      const k = kindOf(c);
+      if (this.lineState !== LS_DONE && k !== K_NEWLINE) this.probeLine(c, k);
+      const atStart = pos === this.segStart;
+      switch (k) {
+        case K_PLAIN:
+        case K_CJK:
+          if (!atStart && (prevKind === K_SPACE || prevKind === K_NEWLINE)) {
+            if ((this.listNumber > 0 || this.listLetter > 0) && pos !== this.listCheckedAt && ((c >= 48 && c <= 57) || (c >= 97 && c <= 122))) {
+              this.suspend(P_LIST, pos, prev, prevKind);
+              return true;
+            }
+          }
+          if (k === K_CJK && prevKind === K_CJK) this.lastCjkBreak = pos;
+          else if (prev === 0x2014 && !atStart) this.clausePoint(pos, out);
+          break;
+        case K_SPACE:
+          if (atStart) {
+            this.segStart = pos + 1;
+            break;
+          }
+          if (c !== SPACE || prevKind === K_SPACE) this.messyWs = true;
+          this.lastSpace = pos;
+          if (!this.firstTokenChecked) this.checkFirstToken(pos);
+          if (prevKind === K_CLAUSE || prevKind === K_DASH || (prev === 45 && pos >= 2 && isSpace(b.charCodeAt(pos - 2)))) {
+            this.clausePoint(pos, out);
+          }
+          break;
+        case K_NEWLINE:
+          if (atStart) {
+            this.segStart = pos + 1;
+            this.startLine();
+            break;
+          }
+          this.suspend(P_NEWLINE, pos, prev, prevKind);
+          return true;
+        case K_TERM:
+          this.suspend(P_TERM, pos, prev, prevKind);
+          return true;
+        case K_CJK_TERM:
+          this.suspend(P_CJK, pos, prev, prevKind);
+          return true;
+        case K_CJK_CLAUSE:
+          this.clausePoint(pos + 1, out);
+          break;
+        case K_OPEN:
+          if (this.depth === 0) this.depthOpenedAt = pos;
+          this.depth++;
+          break;
+        case K_CLOSE:
+          if (this.depth > 0) this.depth--;
+          else if (c === 41) this.parenListMarker(pos);
+          break;
+        case K_BULLET:
+          if (!atStart && (prevKind === K_SPACE || prevKind === K_NEWLINE)) this.emit(pos, out);
+          break;
+      }
+      prev = c;
+      prevKind = k;
+      pos++;
+      if (pos - this.segStart >= this.maxLength) this.forceCut(out);
+    }
+    this.pos = pos;
+    this.prevCode = prev;
+    this.prevKind = prevKind;
+    return false;
+  }
+
+  private suspend(kind: number, at: number, prev: number, prevKind: number): void {
+    this.pending = kind;
+    this.pendingAt = at;
+    this.pos = at;
+    this.prevCode = prev;
+    this.prevKind = prevKind;
+  }
+
+  private clausePoint(p: number, out: string[]): void {
+    this.lastClause = p;
+    if (this.eagerFirst && this.emittedInTurn === 0 && this.depth === 0 && p - this.segStart >= this.minLength) {
+      this.emit(p, out);
+    }
+  }
+
+  private forceCut(out: string[]): void {
+    let cut = -1;
+    if (this.lastClause > this.segStart && this.lastClause - this.segStart >= this.minLength) cut = this.lastClause;
+    else {
+      const wordBreak = Math.max(this.lastSpace, this.lastCjkBreak);
+      if (wordBreak > this.segStart) cut = wordBreak;
+    }
+    if (cut < 0) return;
+    this.emit(cut, out);
+    // The text between the cut and the scan position was scanned for the old segment.
+    this.messyWs = true;
+    this.firstTokenChecked = true;
+  }
+
+  private emit(end: number, out: string[]): void {
+    const text = cleanSegment(this.buf.slice(this.segStart, end), this.messyWs);
+    this.segStart = end;
+    this.depth = 0;
+    this.messyWs = false;
+    this.firstTokenChecked = false;
+    if (text.length > 0) {
+      out.push(text);
+      this.emittedInTurn++;
+    }
+  }
+
+  /** Drops the text of emitted segments so the buffer holds only the current one. */
+  private compact(): void {
+    const shift = this.segStart;
+    if (shift === 0) return;
+    this.buf = this.buf.slice(shift);
+    this.segStart = 0;
+    this.pos -= shift;
+    this.pendingAt -= shift;
+    this.lastSpace -= shift;
+    this.lastClause -= shift;
+    this.lastCjkBreak -= shift;
+    this.depthOpenedAt -= shift;
+    this.listCheckedAt -= shift;
+    this.waitLen -= shift;
+    if (this.waitSpaceFrom >= 0) this.waitSpaceFrom = Math.max(0, this.waitSpaceFrom - shift);
+  }
+
+  // ---- markdown line structure ----
+
+  private startLine(): void {
+    this.lineState = LS_START;
+    this.lineCount = 0;
+    this.lineHard = false;
+  }
+
+  private probeLine(c: number, k: number): void {
+    switch (this.lineState) {
+      case LS_START:
+        if (k === K_SPACE) return;
+        if (c === 35 /* # */) {
+          this.lineState = LS_HASH;
+          this.lineCount = 1;
+        } else if (c === 96 /* ` */ || c === 126 /* ~ */) {
+          this.lineState = LS_FENCE;
+          this.lineChar = c;
+          this.lineCount = 1;
+        } else {
+          if (c === 124 /* | */) this.lineHard = true;
+          this.lineState = LS_DONE;
+        }
+        return;
+      case LS_HASH:
+        if (c === 35 && this.lineCount < 6) this.lineCount++;
+        else {
+          if (k === K_SPACE) this.lineHard = true;
+          this.lineState = LS_DONE;
+        }
+        return;
+      case LS_FENCE:
+        if (c === this.lineChar) {
+          if (++this.lineCount === 3) {
+            this.inFence = !this.inFence;
+            this.lineHard = true;
+            this.lineState = LS_DONE;
+          }
+        } else this.lineState = LS_DONE;
+        return;
+    }
+  }
+
+  // ---- decisions ----
+
+  private need(length: number, spaceFrom: number): number {
+    this.waitLen = length;
+    this.waitSpaceFrom = spaceFrom;
+    return NEED;
+  }
+
+  private decide(final: boolean): number {
+    switch (this.pending) {
+      case P_TERM:
+        return this.decideTerm(final);
+      case P_CJK:
+        return this.decideCjk(final);
+      case P_NEWLINE:
+        return this.decideNewline(final);
+      default:
+        return this.decideList(final);
+    }
+  }
+
+  /** End of the token starting at t (whitespace or the window limit), or NEED. */
+  private tokenEnd(t: number, final: boolean): number {
+    const b = this.buf;
+    const n = b.length;
+    const limit = t + TOKEN_WINDOW;
+    let e = t;
+    while (e < n && e < limit && !isSpace(b.charCodeAt(e))) e++;
+    if (e === n && e < limit && !final) return this.need(limit, n);
+    return e;
+  }
+
+  /** Bracket depth at the candidate, ignoring a bracket left open too long. */
+  private effectiveDepth(at: number): number {
+    return this.depth > 0 && at - this.depthOpenedAt > MAX_BRACKET_SPAN ? 0 : this.depth;
+  }
+
+  /** A Latin terminator run: . ! ? … ‽, with ". . ." spaced ellipses. */
+  private decideTerm(final: boolean): number {
+    const b = this.buf;
+    const n = b.length;
+    const i = this.pendingAt;
+    let j = i;
+    let dots = 0;
+    let bangOrQuestion = false;
+    let ellipsisChar = false;
+    let spaced = false;
+    for (;;) {
+      if (j >= n) {
+        if (!final) return this.need(n + 1, -1);
+        break;
+      }
+      const c = b.charCodeAt(j);
+      if (c === DOT) dots++;
+      else if (c === 33 || c === 63 || c === 0x203d) bangOrQuestion = true;
+      else if (c === 0x2026) ellipsisChar = true;
+      else if (c === SPACE && dots > 0 && !bangOrQuestion && !ellipsisChar) {
+        // ". . ." — a space continues the run only before a dot that stands alone
+        if (j + 1 >= n) {
+          if (!final) return this.need(j + 2, -1);
+          break;
+        }
+        if (b.charCodeAt(j + 1) !== DOT) break;
+        if (j + 2 >= n) {
+          if (!final) return this.need(j + 3, -1);
+        } else {
+          const d = b.charCodeAt(j + 2);
+          if (!(isSpace(d) || d === DOT || isCloser(d))) break;
+        }
+        spaced = true;
+      } else break;
+      j++;
+    }
+
+    const segStart = this.segStart;
+    const before = i > segStart ? b.charCodeAt(i - 1) : SPACE;
+    const attached = !isSpace(before);
+    const ellipsis = ellipsisChar || dots >= 2;
+
+    let depth = this.effectiveDepth(i);
+    let k = j;
+    while (k < n) {
+      const c = b.charCodeAt(k);
+      if (!isCloser(c)) break;
+      if (depth > 0 && kindOf(c) === K_CLOSE) depth--;
+      k++;
+    }
+    if (k >= n && !final) return this.need(k + 1, -1);
+    this.resumeAt = j;
+    // "[...]" and "(...)" mark an omission inside a sentence.
+    if (ellipsis && kindOf(before) === K_OPEN && k > j && kindOf(b.charCodeAt(j)) === K_CLOSE) return NO;
+    if (depth > 0) return NO;
+    if (k >= n) return k;
+
+    const c = b.charCodeAt(k);
+    if (!isSpace(c)) {
+      if (isCjk(c)) return bangOrQuestion || (!ellipsis && isLetter(before) && !isDigit(before)) ? k : NO;
+      if (bangOrQuestion || ellipsis || k !== j) return NO;
+      return this.decideGlued(i, k, final);
+    }
+
+    // Whitespace follows: find the next token.
+    let end = k;
+    let m = k;
+    let newline = false;
+    let t = 0;
+    let e = 0;
+    for (;;) {
+      while (m < n && isSpace(b.charCodeAt(m))) {
+        if (isNewline(b.charCodeAt(m))) newline = true;
+        m++;
+      }
+      if (m >= n) {
+        if (!final) return this.need(m + 1, -1);
+        return end;
+      }
+      if (newline) return end;
+      t = m;
+      e = this.tokenEnd(t, final);
+      if (e === NEED) return NEED;
+      // A lone closing quote after a space (French « … ») belongs to this sentence.
+      if (isLoneCloser(b, t, e)) {
+        end = e;
+        m = e;
+        continue;
+      }
+      break;
+    }
+    let f = t;
+    while (f < e && isOpener(b.charCodeAt(f))) f++;
+    const nf = f < e ? b.charCodeAt(f) : SPACE;
+    if (isLower(nf)) return NO;
+    if (bangOrQuestion) return end;
+    if (ellipsis) {
+      // Three spaced dots after a space: an omission inside the sentence.
+      if (!attached && spaced && dots === 3) return NO;
+      // "compounds. . . . The": the period ends the sentence, the ellipsis opens the next.
+      if (attached && spaced && b.charCodeAt(i + 1) === SPACE) return i + 1;
+      return end;
+    }
+    return this.decidePeriod(i, end, f, e, nf);
+  }
+
+  /** "world.Today", "1,000.That": sentences glued without a space (not e-mail, URL, domain). */
+  private decideGlued(i: number, k: number, final: boolean): number {
+    const b = this.buf;
+    const n = b.length;
+    const segStart = this.segStart;
+    if (i <= segStart) return NO;
+    const c = b.charCodeAt(k);
+    const before = b.charCodeAt(i - 1);
+    if (!isUpper(c)) return NO;
+    const wordBefore = (isLower(before) && i - 2 >= segStart && isLetter(b.charCodeAt(i - 2))) || isDigit(before);
+    if (!wordBefore) return NO;
+    if (k + 1 >= n) return final ? NO : this.need(k + 2, -1);
+    if (!isLower(b.charCodeAt(k + 1))) return NO;
+    let ws = i;
+    while (ws > segStart && !isSpace(b.charCodeAt(ws - 1))) ws--;
+    const te = this.tokenEnd(k, final);
+    if (te === NEED) return NEED;
+    for (let p = ws; p < te; p++) {
+      const ch = b.charCodeAt(p);
+      if (ch === 64 /* @ */ || ch === 47 /* / */) return NO;
+    }
+    let wa = ws;
+    while (wa < i && isOpener(b.charCodeAt(wa))) wa++;
+    const word = b.slice(wa, i).toLowerCase();
+    if (word === 'www' || word.startsWith('www.') || this.rules.nonFinal.has(word)) return NO;
+    return k;
+  }
+
+  /** A single period followed by a space and a capital letter, a digit or a symbol. */
+  private decidePeriod(i: number, end: number, f: number, e: number, nf: number): number {
+    const b = this.buf;
+    const rules = this.rules;
+    const segStart = this.segStart;
+    let ws = i;
+    while (ws > segStart && !isSpace(b.charCodeAt(ws - 1))) ws--;
+    let wa = ws;
+    while (wa < i && (isOpener(b.charCodeAt(wa)) || kindOf(b.charCodeAt(wa)) === K_BULLET)) wa++;
+    if (wa === i) return end;
+    const nfUpper = isUpper(nf);
+    const nfDigit = isDigit(nf);
+    const length = i - wa;
+    const first = b.charCodeAt(wa);
+
+    const numberKind = classifyNumber(b, wa, i);
+    if (numberKind !== NOT_A_NUMBER) {
+      if (numberKind === SMALL_INTEGER && this.atItemStart(ws)) {
+        this.listNumber = Number(b.slice(wa, i));
+        this.listLetter = 0;
+        return NO;
+      }
+      if (rules.ordinalDates && rules.months.has(wordAt(b, f, e).toLowerCase())) return NO;
+      return end;
+    }
+    if (length === 1 && first >= 97 && first <= 122 && nfUpper && this.atItemStart(ws) && (first === 97 || first === this.listLetter + 1)) {
+      this.listLetter = first;
+      this.listNumber = 0;
+      return NO;
+    }
+    const key = b.slice(wa, i).toLowerCase();
+    if (rules.nonFinal.has(key)) return NO;
+    if (nfDigit && rules.beforeNumber.has(key)) return NO;
+    if (length === 1 && isUpper(first)) {
+      // An initial (J. R. R. Tolkien), unless it is "I" or a letter ending a lower-case phrase.
+      if (!this.prevWordLower(ws)) return NO;
+      if (rules.pronounI && first === 73) return end;
+      return nfUpper && rules.starters.has(wordAt(b, f, e).toLowerCase()) ? end : NO;
+    }
+    if (isAcronym(key)) {
+      if (!nfUpper) return nfDigit ? NO : end;
+      if (rules.starters.has(wordAt(b, f, e).toLowerCase())) return end;
+      // "He left at 6 P.M. Mr. Smith…" ends; "At 5 a.m. Mr. Smith went…" goes on.
+      if (rules.timeSuffixes.has(key) && !this.opensSentence(ws)) return end;
+      return NO;
+    }
+    return end;
+  }
+
+  /** A full-width terminator: 。！？；｡． — no space needed after it. */
+  private decideCjk(final: boolean): number {
+    const b = this.buf;
+    const n = b.length;
+    const i = this.pendingAt;
+    const c = b.charCodeAt(i);
+    if (c === 0xff0e && i > this.segStart && isDigit(b.charCodeAt(i - 1))) {
+      // ３．２９ is a decimal
+      if (i + 1 >= n) {
+        if (!final) return this.need(i + 2, -1);
+      } else if (isDigit(b.charCodeAt(i + 1))) {
+        this.resumeAt = i + 1;
+        return NO;
+      }
+    }
+    let j = i + 1;
+    while (j < n && isTerminator(b.charCodeAt(j))) j++;
+    let depth = this.effectiveDepth(i);
+    let closed = false;
+    let k = j;
+    while (k < n) {
+      const ch = b.charCodeAt(k);
+      if (!isCloser(ch)) break;
+      if (depth > 0 && kindOf(ch) === K_CLOSE) {
+        depth--;
+        closed = true;
+      }
+      k++;
+    }
+    if (k >= n && !final) return this.need(k + 1, -1);
+    this.resumeAt = j;
+    if (depth > 0) return NO;
+    // 「…です。」と言った: a quotation followed by a quotative particle goes on.
+    if (closed && k < n) {
+      const q = b.charCodeAt(k);
+      if (q === 0x3068 /* と */ || q === 0x3063 /* っ */) return NO;
+    }
+    return k;
+  }
+
+  /**
+   * A line break. Blank lines, markdown headings, table rows and code are boundaries; a single
+   * line break inside a sentence (hard-wrapped text) is a space.
+   */
+  private decideNewline(final: boolean): number {
+    const i = this.pendingAt;
+    if (this.inFence || this.lineHard) return i;
+    const b = this.buf;
+    const n = b.length;
+    let m = i + 1;
+    let lines = 1;
+    while (m < n && isSpace(b.charCodeAt(m))) {
+      if (isNewline(b.charCodeAt(m))) lines++;
+      m++;
+    }
+    if (lines >= 2) return i;
+    if (m >= n) return final ? i : this.need(m + 1, -1);
+    const next = b.charCodeAt(m);
+    let p = i - 1;
+    while (p > this.segStart && isSpace(b.charCodeAt(p))) p--;
+    const last = b.charCodeAt(p);
+    this.resumeAt = i + 1;
+    const lastKind = kindOf(last);
+    if (isLower(next) && last !== 58 /* : */ && last !== 0xff1a && !isTerminator(last)) return NO;
+    if (isCjk(next) && lastKind === K_CJK) return NO;
+    return i;
+  }
+
+  /** A token mid-sentence that may be the next item of an inline list ("… 2. The second"). */
+  private decideList(final: boolean): number {
+    const b = this.buf;
+    const n = b.length;
+    const t = this.pendingAt;
+    const e = this.tokenEnd(t, final);
+    if (e === NEED) return NEED;
+    this.resumeAt = t;
+    this.listCheckedAt = t;
+    const value = listMarkerValue(b, t, e);
+    if (value === 0 || this.atItemStart(t)) return NO;
+    const expected = value >= 97 ? this.listLetter + 1 : this.listNumber + 1;
+    if ((value >= 97 ? this.listLetter : this.listNumber) === 0 || value !== expected) return NO;
+    let f = e;
+    while (f < n && (b.charCodeAt(f) === SPACE || isOpener(b.charCodeAt(f)))) f++;
+    if (f >= n) return final ? NO : this.need(f + 1, -1);
+    const nf = b.charCodeAt(f);
+    return isUpper(nf) || isDigit(nf) ? t : NO;
+  }
+
+  // ---- helpers over the current segment ----
+
+  /** Whether the token at ws is the first of its segment (after a bullet). */
+  private atItemStart(ws: number): boolean {
+    const b = this.buf;
+    let p = this.segStart;
+    while (p < ws) {
+      const c = b.charCodeAt(p);
+      if (!(isSpace(c) || kindOf(c) === K_BULLET || c === 45 || c === 42 || c === 43)) return false;
+      p++;
+    }
+    return true;
+  }
+
+  /** Whether the word before the token at ws starts with a lower-case letter. */
+  private prevWordLower(ws: number): boolean {
+    const b = this.buf;
+    let p = ws - 1;
+    while (p >= this.segStart && isSpace(b.charCodeAt(p))) p--;
+    if (p < this.segStart) return false;
+    while (p > this.segStart && !isSpace(b.charCodeAt(p - 1))) p--;
+    while (p < ws && isOpener(b.charCodeAt(p))) p++;
+    return isLower(b.charCodeAt(p));
+  }
+
+  /** Whether at most two words precede the token at ws in this segment ("At 5 a.m."). */
+  private opensSentence(ws: number): boolean {
+    const b = this.buf;
+    let words = 0;
+    let inWord = false;
+    for (let p = this.segStart; p < ws; p++) {
+      const space = isSpace(b.charCodeAt(p));
+      if (!space && !inWord && ++words > 2) return false;
+      inWord = !space;
+    }
+    return true;
+  }
+
+  /** The first token of a segment decides whether an inline list goes on. */
+  private checkFirstToken(end: number): void {
+    this.firstTokenChecked = true;
+    if (this.listNumber === 0 && this.listLetter === 0) return;
+    const b = this.buf;
+    let s = this.segStart;
+    while (s < end && isSpace(b.charCodeAt(s))) s++;
+    if (end - s === 1 && kindOf(b.charCodeAt(s)) === K_BULLET) {
+      this.firstTokenChecked = false;
+      return;
+    }
+    if (listMarkerValue(b, s, end) === 0) {
+      this.listNumber = 0;
+      this.listLetter = 0;
+    }
+  }
+
+  /** "1)" or "a)" opening a segment starts an inline list. */
+  private parenListMarker(pos: number): void {
+    const b = this.buf;
+    let ws = pos;
+    while (ws > this.segStart && !isSpace(b.charCodeAt(ws - 1))) ws--;
+    if (!this.atItemStart(ws)) return;
+    const value = listMarkerValue(b, ws, pos + 1);
+    if (value >= 97) {
+      this.listLetter = value;
+      this.listNumber = 0;
+    } else if (value > 0) {
+      this.listNumber = value;
+      this.listLetter = 0;
+    }
+  }
+}
+
+// ---- pure helpers ----
+
+function hasSpaceFrom(s: string, from: number): boolean {
+  for (let p = from; p < s.length; p++) if (isSpace(s.charCodeAt(p))) return true;
+  return false;
+}
+
+/** A token of closing quotes or brackets only (not markdown * _ ` ~). */
+function isLoneCloser(b: string, t: number, e: number): boolean {
+  for (let p = t; p < e; p++) {
+    const c = b.charCodeAt(p);
+    if (!isCloser(c) || c === 42 || c === 95 || c === 96 || c === 126) return false;
+  }
+  return true;
+}
+
+/** The letters at the start of [f, e): the next word, for list lookups. */
+function wordAt(b: string, f: number, e: number): string {
+  let p = f;
+  while (p < e && isLetter(b.charCodeAt(p))) p++;
+  return b.slice(f, p);
+}
+
+const NOT_A_NUMBER = 0;
+const SMALL_INTEGER = 1;
+const OTHER_NUMBER = 2;
+
+/** 12 / 1.000.000 / $100.00 / 12,5 % — and whether it is a bare 1–3 digit integer (a list number). */
+function classifyNumber(b: string, s: number, e: number): number {
+  let p = s;
+  const c0 = b.charCodeAt(p);
+  if (c0 === 36 || c0 === 0x20ac || c0 === 0xa3 || c0 === 0xa5 || c0 === 35 || c0 === 43 || c0 === 45) p++;
+  let digits = 0;
+  let plain = p === s;
+  for (; p < e; p++) {
+    const c = b.charCodeAt(p);
+    if (isDigit(c)) digits++;
+    else if (c === 44 || c === DOT || c === 39) plain = false;
+    else if (c === 37 && p === e - 1) plain = false;
+    else return NOT_A_NUMBER;
+  }
+  if (digits === 0) return NOT_A_NUMBER;
+  return plain && digits <= 3 ? SMALL_INTEGER : OTHER_NUMBER;
+}
+
+/** "u.s", "e.g", "ll.aa.ii.rr", "ph.d": letter groups of 1–3 joined by single periods. */
+function isAcronym(key: string): boolean {
+  let group = 0;
+  let groups = 0;
+  for (let p = 0; p < key.length; p++) {
+    const c = key.charCodeAt(p);
+    if (c === DOT) {
+      if (group === 0) return false;
+      groups++;
+      group = 0;
+    } else if (isLetter(c)) {
+      if (++group > 3) return false;
+    } else return false;
+  }
+  return groups >= 1 && group > 0;
+}
+
+/**
+ * Value of a list marker token: "2." "2)" "2.)" → 2, "b." "b)" → 98 (the letter's code),
+ * optionally after a glued bullet ("⁃9."); 0 when the token is not a list marker.
+ */
+function listMarkerValue(b: string, s: number, e: number): number {
+  let p = s;
+  while (p < e && kindOf(b.charCodeAt(p)) === K_BULLET) p++;
+  let value = 0;
+  const c = b.charCodeAt(p);
+  if (c >= 97 && c <= 122) {
+    value = c;
+    p++;
+  } else {
+    let digits = 0;
+    while (p < e && b.charCodeAt(p) >= 48 && b.charCodeAt(p) <= 57) {
+      value = value * 10 + b.charCodeAt(p) - 48;
+      p++;
+      if (++digits > 3) return 0;
+    }
+    if (digits === 0) return 0;
+  }
+  const rest = b.slice(p, e);
+  return rest === '.' || rest === ')' || rest === '.)' ? value : 0;
+}
+
+/** Trims, collapses whitespace runs to one space, and drops a line break between CJK characters. */
+function cleanSegment(raw: string, messy: boolean): string {
+  if (!messy) return raw.trim();
+  const n = raw.length;
+  let out = '';
+  let last = 0;
+  let i = 0;
+  while (i < n) {
+    if (!isSpace(raw.charCodeAt(i))) {
+      i++;
+      continue;
+    }
+    let j = i;
+    let newline = false;
+    while (j < n && isSpace(raw.charCodeAt(j))) {
+      if (isNewline(raw.charCodeAt(j))) newline = true;
+      j++;
+    }
+    if (j > i + 1 || raw.charCodeAt(i) !== SPACE) {
+      out += raw.slice(last, i);
+      const joinCjk = newline && i > 0 && j < n && isCjk(raw.charCodeAt(i - 1)) && isCjk(raw.charCodeAt(j));
+      if (i > 0 && j < n && !joinCjk) out += ' ';
+      last = j;
+    }
+    i = j;
+  }
+  out += raw.slice(last);
+  return out.trim();
+}
