@@ -6,6 +6,7 @@
  * thousands of calls, and a failed parse must say exactly which field is wrong.
  */
 import { ENCODINGS, SAMPLE_RATES, type Encoding, type SampleRate } from '../audio/format.ts';
+import { TWILIO_FORMAT, TWILIO_FRAME_MS, isValidStreamSid } from './twilio.ts';
 
 /** Error codes sent in `{"type":"error","code":…}`. Stable: clients switch on them. */
 export type ProtocolErrorCode =
@@ -36,6 +37,10 @@ export class ProtocolError extends Error {
 
 export interface StartMessage {
   readonly type: 'start';
+  /** `native` (binary audio frames) or `twilio` (Twilio media messages, docs/protocol.md). */
+  readonly mode: 'native' | 'twilio';
+  /** Twilio streamSid, required in twilio mode. */
+  readonly streamSid?: string;
   readonly voice?: string;
   readonly language?: string;
   readonly encoding: Encoding;
@@ -97,7 +102,23 @@ function parseStart(obj: Record<string, unknown>): StartMessage {
     if (typeof v !== 'number' || !Number.isInteger(v) || v < 0 || v > FRAME_MS_MAX) throw new ProtocolError('invalid_message', `"frame_ms" must be an integer from 0 to ${FRAME_MS_MAX}`);
     frameMs = v;
   }
-  return { type: 'start', voice, language, encoding, sampleRate, frameMs };
+  const mode = obj.mode ?? 'native';
+  if (mode === 'native') return { type: 'start', mode, voice, language, encoding, sampleRate, frameMs };
+  if (mode !== 'twilio') throw new ProtocolError('invalid_message', '"mode" must be "native" or "twilio"');
+  if (!isValidStreamSid(obj.stream_sid)) throw new ProtocolError('invalid_message', 'twilio mode needs "stream_sid" (the streamSid of the Twilio media stream)');
+  if (format !== undefined && (encoding !== TWILIO_FORMAT.encoding || sampleRate !== TWILIO_FORMAT.sampleRate)) {
+    throw new ProtocolError('unsupported_format', 'twilio mode sends pcm_mulaw at 8000 Hz only; omit "format"');
+  }
+  return {
+    type: 'start',
+    mode,
+    streamSid: obj.stream_sid,
+    voice,
+    language,
+    encoding: TWILIO_FORMAT.encoding,
+    sampleRate: TWILIO_FORMAT.sampleRate,
+    frameMs: obj.frame_ms === undefined || obj.frame_ms === null ? TWILIO_FRAME_MS : frameMs,
+  };
 }
 
 /** Parses one text frame. Throws ProtocolError with the code to send back. */
@@ -124,6 +145,13 @@ export function parseClientMessage(frame: string): ClientMessage {
     case 'start':
       return parseStart(obj);
     case undefined:
+      // Twilio-shaped messages from a bridge in twilio mode.
+      if (obj.event === 'clear') return CANCEL;
+      if (obj.event === 'mark') {
+        const mark = obj.mark as Record<string, unknown> | undefined;
+        if (mark && typeof mark.name === 'string' && mark.name.length > 0 && mark.name.length <= 200) return { type: 'mark', name: mark.name };
+        throw new ProtocolError('invalid_message', 'a Twilio mark needs mark.name');
+      }
       throw new ProtocolError('invalid_message', 'message has no "type"');
     default:
       throw new ProtocolError('unknown_type', `unknown message type ${JSON.stringify(String(obj.type)).slice(0, 60)}; expected start, text, flush, cancel or mark`);

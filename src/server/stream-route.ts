@@ -21,6 +21,7 @@ import {
 } from '../protocol/stream.ts';
 import type { SessionFactory } from '../session/factory.ts';
 import type { Session, SessionSink } from '../session/session.ts';
+import { twilioMarkMessage, twilioMediaMessage, twilioMediaPrefix } from '../protocol/twilio.ts';
 import type { Authorizer } from './auth.ts';
 import type { Connection, RequestInfo, UpgradeResult, WebSocketHandlers } from './engine.ts';
 
@@ -46,6 +47,16 @@ export interface StreamRouteOptions {
   readonly refusing: () => boolean;
   /** Every live stream session, for graceful drain. */
   readonly live: Set<Connection<StreamState>>;
+}
+
+/** Twilio mode: audio and marks as Twilio messages; the other events stay native. */
+function twilioSink(conn: Connection<StreamState>, streamSid: string): SessionSink {
+  const prefix = twilioMediaPrefix(streamSid);
+  return {
+    ...wsSink(conn),
+    audio: (frame) => conn.send(twilioMediaMessage(prefix, frame), false),
+    mark: (name) => conn.send(twilioMarkMessage(streamSid, name), false),
+  };
 }
 
 function wsSink(conn: Connection<StreamState>): SessionSink {
@@ -78,12 +89,12 @@ export function streamHandlers(options: StreamRouteOptions): WebSocketHandlers<S
       voice: msg.voice,
       language: msg.language,
       format: { encoding: msg.encoding, sampleRate: msg.sampleRate, frameMs: msg.frameMs },
-      sink: wsSink(conn),
+      sink: msg.mode === 'twilio' ? twilioSink(conn, msg.streamSid!) : wsSink(conn),
     });
     state.session = session;
     state.pool = session.poolName;
     metrics.sessionsActive.inc();
-    logger.info({ session_id: state.id, instance: session.pinId, pool: session.poolName, voice: session.voice, format: msg.encoding, sample_rate: msg.sampleRate }, 'session start');
+    logger.info({ session_id: state.id, instance: session.pinId, pool: session.poolName, voice: session.voice, mode: msg.mode, format: msg.encoding, sample_rate: msg.sampleRate }, 'session start');
     conn.send(readyMessage(state.id, session.poolName, session.pinId, msg.encoding, msg.sampleRate, msg.frameMs), false);
   };
 
