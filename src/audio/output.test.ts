@@ -95,8 +95,8 @@ describe('audio output', () => {
 
   it('reset drops buffered audio and the resampler history', () => {
     const { frames, out } = collect({ encoding: 'pcm_s16le', sampleRate: 8000, frameMs: 20 });
-    // 500 samples at 8 kHz, minus the ~25 the filter still holds: 2 frames out, the rest buffered
-    out.write({ samples: sine(300, 24000, 1500), sampleRate: 24000 });
+    // ~434 samples at 8 kHz: 2 frames out, the rest buffered
+    out.write({ samples: sine(300, 24000, 1300), sampleRate: 24000 });
     expect(frames.length).toBe(2);
     out.reset();
     out.end(); // nothing left to pad

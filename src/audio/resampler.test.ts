@@ -2,10 +2,11 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { measureResampler, sine } from './analysis.ts';
 import { SAMPLE_RATES } from './format.ts';
-import { createResampler, polyphaseTable } from './resampler.ts';
+import { createResampler, polyphaseTable, type ResamplerQuality } from './resampler.ts';
+import { IirDecimator } from './iir-decimator.ts';
 
-function oneShot(input: Int16Array, from: number, to: number): Int16Array {
-  const r = createResampler(from, to);
+function oneShot(input: Int16Array, from: number, to: number, quality?: ResamplerQuality): Int16Array {
+  const r = createResampler(from, to, quality);
   const body = r.process(input);
   const tail = r.flush();
   const out = new Int16Array(body.length + tail.length);
@@ -41,6 +42,23 @@ describe('resampler quality', () => {
     expect(q.passbandRippleDb).toBeLessThan(0.1);
   });
 
+  it('24 kHz → 8 kHz through the linear-phase FIR meets the same figures', () => {
+    const q = measureResampler((x) => oneShot(x, 24000, 8000, { filter: 'fir' }), 24000, 8000, 3400, 100, 0.15);
+    expect(q.inBandSnrDb).toBeGreaterThanOrEqual(60);
+    expect(q.aliasRejectionDb).toBeLessThanOrEqual(-50);
+    expect(q.passbandRippleDb).toBeLessThan(0.1);
+  });
+
+  it('48 kHz → 8 kHz and 16 kHz → 8 kHz (IIR ÷6, ÷2) meet the same figures', () => {
+    expect(createResampler(48000, 8000)).toBeInstanceOf(IirDecimator);
+    for (const from of [48000, 16000]) {
+      const q = measureResampler((x) => oneShot(x, from, 8000), from, 8000, 3400, 150, 0.15);
+      expect(q.inBandSnrDb).toBeGreaterThanOrEqual(60);
+      expect(q.aliasRejectionDb).toBeLessThanOrEqual(-50);
+      expect(q.passbandRippleDb).toBeLessThan(0.1);
+    }
+  });
+
   it('22.05 kHz → 8 kHz (a 160/441 ratio) meets the same figures', () => {
     const q = measureResampler((x) => oneShot(x, 22050, 8000), 22050, 8000, 3400, 150, 0.15);
     expect(q.inBandSnrDb).toBeGreaterThanOrEqual(60);
@@ -66,7 +84,7 @@ describe('resampler streaming', () => {
     }
     // alignment: a 300 Hz tone keeps its phase (peak positions match within a sample)
     const input = sine(250, 24000, 24000);
-    const out = oneShot(input, 24000, 8000);
+    const out = oneShot(input, 24000, 8000, { filter: 'fir' });
     const expected = sine(250, 8000, 8000);
     let maxErr = 0;
     for (let i = 100; i < 7900; i++) maxErr = Math.max(maxErr, Math.abs(out[i] - expected[i]));
@@ -83,8 +101,9 @@ describe('resampler streaming', () => {
     for (const a of SAMPLE_RATES) {
       for (const b of SAMPLE_RATES) {
         const reference = oneShot(input, a, b);
+        const sizes = fc.array(fc.integer({ min: 1, max: 700 }), { minLength: 1, maxLength: 20 });
         fc.assert(
-          fc.property(fc.array(fc.integer({ min: 1, max: 700 }), { minLength: 1, maxLength: 20 }), (sizes) => {
+          fc.property(sizes, (sizes) => {
             const got = chunked(input, a, b, sizes);
             if (got.length !== reference.length) return false;
             for (let i = 0; i < got.length; i++) if (Math.abs(got[i] - reference[i]) > 1) return false;
@@ -97,11 +116,13 @@ describe('resampler streaming', () => {
   });
 
   it('reset starts a new stream (no history leaks into it)', () => {
-    const r = createResampler(24000, 8000);
-    r.process(sine(1000, 24000, 1000));
-    r.reset();
-    const afterReset = r.process(new Int16Array(600));
-    expect(afterReset.every((s) => s === 0)).toBe(true);
+    for (const filter of ['auto', 'fir'] as const) {
+      const r = createResampler(24000, 8000, { filter });
+      r.process(sine(1000, 24000, 1000));
+      r.reset();
+      const afterReset = r.process(new Int16Array(600));
+      expect(afterReset.every((s) => s === 0)).toBe(true);
+    }
   });
 
   it('shares coefficient tables between streams', () => {

@@ -16,6 +16,7 @@
  *   and `flush` drains it at the end, so n input samples give round-up(n·out/in) outputs.
  */
 import { AudioFormatError } from './errors.ts';
+import { IirDecimator, hasIirDecimator } from './iir-decimator.ts';
 
 /** Filter design knobs. The defaults meet the acceptance figures (docs/audio.md). */
 export interface ResamplerQuality {
@@ -29,6 +30,12 @@ export interface ResamplerQuality {
    * at 1.0. Default 0.85 (3.4 kHz at 8 kHz: the telephony band). Wider = more taps.
    */
   readonly passband?: number;
+  /**
+   * 'auto' (default): ÷2, ÷3 and ÷6 downsampling with default quality use the elliptic IIR
+   * decimator (iir-decimator.ts, ~4× cheaper, non-linear phase); everything else the
+   * polyphase FIR. 'fir': always the linear-phase polyphase FIR.
+   */
+  readonly filter?: 'auto' | 'fir';
 }
 
 /** One rate pair's polyphase filter bank (immutable, shared). */
@@ -319,6 +326,10 @@ export function createResampler(inputRate: number, outputRate: number, quality?:
   if (inputRate === outputRate) {
     if (!Number.isInteger(inputRate) || inputRate <= 0) throw new AudioFormatError('unsupported_rate', `bad sample rate ${inputRate}`);
     return new PassThrough(inputRate, outputRate);
+  }
+  const defaults = quality === undefined || (quality.stopbandDb === undefined && quality.passband === undefined);
+  if ((quality?.filter ?? 'auto') === 'auto' && defaults && hasIirDecimator(inputRate, outputRate)) {
+    return new IirDecimator(inputRate, outputRate);
   }
   return new PolyphaseResampler(polyphaseTable(inputRate, outputRate, quality));
 }
