@@ -35,7 +35,9 @@ function mulberry32(seed: number): () => number {
 const rand = mulberry32(42);
 const hex = (n: number) => Array.from({ length: n }, () => Math.floor(rand() * 16).toString(16)).join('');
 const keys = Array.from({ length: KEYS }, () => `CA${hex(32)}`);
-const instanceIds = (n: number) => Array.from({ length: n }, (_, i) => `10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}-8880-${hex(6)}`);
+/** The same ids for a given N in every table (shaped like instanceIdFromUrl's). */
+const instanceIds = (n: number) =>
+  Array.from({ length: n }, (_, i) => `10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}-8880-${murmur3(`gpu-${i}`).toString(16).padStart(8, '0').slice(0, 6)}`);
 
 // ---- algorithms (one interface: build from ids, first choice per key) ---------------------
 
@@ -252,7 +254,7 @@ console.log('|---|---|---|');
   pool.stop();
 }
 
-console.log('\n## Pool (ring v=160 + bounded loads): admitting every key, ε = 0.25 (target peak/mean ≤ 1.25)');
+console.log('\n## Pool (ring v=320 + bounded loads): admitting every key, ε = 0.25 (target peak/mean ≤ 1.25)');
 console.log('| N | ε | peak/mean pinned | cap ceil((1+ε)·avg) | not on first choice | admit µs/session |');
 console.log('|---|---|---|---|---|---|');
 for (const n of SIZES) {

@@ -25,7 +25,7 @@ export interface FleetOptions {
   readonly metrics: Metrics;
   /** Clock for ejection bookkeeping. Default Date.now. */
   readonly now?: () => number;
-  /** Ring virtual nodes per unit of weight. Default 160. */
+  /** Ring virtual nodes per unit of weight. Default 320 (ring.ts). */
   readonly vnodes?: number;
 }
 

@@ -26,7 +26,7 @@ export interface PoolOptions {
   readonly now?: () => number;
   /** Every instance state change. Default: none. */
   readonly onEvent?: (event: InstanceEvent) => void;
-  /** Ring virtual nodes per unit of weight. Default 160 (ring.ts). */
+  /** Ring virtual nodes per unit of weight. Default 320 (ring.ts). */
   readonly vnodes?: number;
 }
 

@@ -17,11 +17,11 @@ export interface RingMember {
 }
 
 export interface RingOptions {
-  /** Virtual nodes per unit of weight. Default 160 (bench/routing.ts: balance vs rebuild). */
+  /** Virtual nodes per unit of weight. Default 320 (bench/routing.ts: balance vs rebuild time). */
   readonly vnodes?: number;
 }
 
-export const DEFAULT_VNODES = 160;
+export const DEFAULT_VNODES = 320;
 /** Points one member may hold at most, whatever its weight (memory bound). */
 const MAX_POINTS_PER_MEMBER = 100_000;
 /** Instances per pool at most (a sanity bound; memory is the real limit). */
