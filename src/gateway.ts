@@ -18,7 +18,7 @@ import { healthRoutes } from './server/http-routes.ts';
 import { chooseEngine, createEngine } from './server/select.ts';
 import { STREAM_PATH, streamHandlers, type StreamState } from './server/stream-route.ts';
 import { createSessionFactory, type SessionFactory } from './session/factory.ts';
-// NORMALIZE_PENDING import { normalizeForSpeech } from './text/normalize.ts';
+import { normalizeForSpeech } from './text/normalize.ts';
 import { createSegmenter } from './text/segmenter.ts';
 import { CLOSE_CODES } from './protocol/stream.ts';
 
@@ -70,7 +70,7 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
     logger,
     createSegmenter: (opts) => createSegmenter({ language: opts.language, eagerFirst: opts.eagerFirst }),
     createOutput: (format, onFrame) => createAudioOutput(format, onFrame),
-    // NORMALIZE_PENDING normalize: normalizeForSpeech,
+    normalize: normalizeForSpeech,
   });
 
   const authorize = createAuthorizer(config.auth.api_keys);
