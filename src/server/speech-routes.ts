@@ -1,0 +1,292 @@
+/**
+ * The OpenAI-compatible HTTP API (docs/http-api.md):
+ *   POST /v1/audio/speech     text → audio, streamed as it is produced (chunked body or SSE)
+ *   GET  /v1/models           one entry per pool model;  GET /v1/models/{id}
+ *   GET  /v1/audio/voices     voices per model (?model= filter)
+ *   OPTIONS on each of them   CORS preflight (http.cors_origins)
+ *
+ * A speech request is a one-turn Session from the same factory as /v1/stream, so routing,
+ * pinning, lookahead, failover and the fallback behave exactly as for calls. Every response
+ * carries `x-request-id`; every route but the preflight asks for the API key.
+ */
+import { randomUUID } from 'node:crypto';
+import { wavHeader } from '../audio/wav.ts';
+import type { Config } from '../config.ts';
+import type { Logger } from '../log.ts';
+import type { Metrics } from '../metrics.ts';
+import {
+  CONTENT_TYPES,
+  OpenAIError,
+  SPEECH_SAMPLE_RATE,
+  listModels,
+  listVoices,
+  parseSpeechRequest,
+  sseAudioDelta,
+  sseAudioDone,
+  type PoolInfo,
+  type SpeechRequest,
+} from '../protocol/openai.ts';
+import { ProtocolError } from '../protocol/stream.ts';
+import type { SessionFactory } from '../session/factory.ts';
+import type { Session, SessionSink } from '../session/session.ts';
+import type { Authorizer } from './auth.ts';
+import { createCors, type Cors } from './cors.ts';
+import type { HttpResponse, HttpRoute, RequestInfo } from './engine.ts';
+
+export const SPEECH_PATH = '/v1/audio/speech';
+export const MODELS_PATH = '/v1/models';
+export const VOICES_PATH = '/v1/audio/voices';
+
+export interface SpeechRouteOptions {
+  readonly sessions: SessionFactory;
+  readonly config: Pick<Config, 'pools' | 'http'>;
+  readonly authorize: Authorizer;
+  readonly metrics: Metrics;
+  readonly logger: Logger;
+  /** While true, speech requests get 503 shutting_down (graceful drain). Default never. */
+  readonly refusing?: () => boolean;
+  /** `created` of every model object, unix seconds. Default: when the routes were built. */
+  readonly createdAt?: number;
+}
+
+/** Incoming x-request-id values echoed back; anything else is replaced by a UUID. */
+const SANE_REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
+const MAX_SESSION_KEY = 200;
+/** Reported by the sink while the response is blocked, so the session holds audio back. */
+const BLOCKED = Number.MAX_SAFE_INTEGER;
+
+function requestIdOf(req: RequestInfo): string {
+  const incoming = req.headers['x-request-id'];
+  return incoming !== undefined && SANE_REQUEST_ID.test(incoming) ? incoming : randomUUID();
+}
+
+function sendJson(res: HttpResponse, status: number, head: Record<string, string>, body: string): void {
+  res.writeHead(status, { ...head, 'content-type': 'application/json', 'cache-control': 'no-store' });
+  res.end(body);
+}
+
+function sendError(res: HttpResponse, head: Record<string, string>, err: OpenAIError, extra?: Record<string, string>): void {
+  sendJson(res, err.status, extra ? { ...head, ...extra } : head, err.body());
+}
+
+const UNAUTHORIZED = new OpenAIError(401, 'invalid_api_key', 'Missing or invalid API key. Send it as Authorization: Bearer <key>.', null, 'authentication_error');
+
+type Handler = (req: RequestInfo, res: HttpResponse, head: Record<string, string>, body: Buffer | null) => void;
+
+export function speechRoutes(options: SpeechRouteOptions): HttpRoute[] {
+  const { config, logger } = options;
+  const pools: PoolInfo[] = config.pools.map((p) => ({ name: p.name, model: p.model, voices: p.voices, language: p.language }));
+  const created = options.createdAt ?? Math.floor(Date.now() / 1000);
+  const cors: Cors = createCors({ origins: config.http.cors_origins });
+
+  /** Request id, CORS and the key check, common to every API route. */
+  const api =
+    (handler: Handler) =>
+    (req: RequestInfo, res: HttpResponse, body: Buffer | null): void => {
+      const head = { 'x-request-id': requestIdOf(req), ...cors.headers(req) };
+      if (!options.authorize(req)) return sendError(res, head, UNAUTHORIZED, { 'www-authenticate': 'Bearer' });
+      try {
+        handler(req, res, head, body);
+      } catch (err) {
+        if (!(err instanceof OpenAIError)) throw err;
+        sendError(res, head, err);
+      }
+    };
+
+  const preflight = (req: RequestInfo, res: HttpResponse): void => {
+    // No key on preflights: browsers never send credentials with them.
+    res.writeHead(204, { 'x-request-id': requestIdOf(req), allow: 'GET, POST, OPTIONS', ...cors.preflight(req) });
+    res.end();
+  };
+
+  const models = api((_req, res, head) => sendJson(res, 200, head, JSON.stringify(listModels(pools, created))));
+
+  const model = api((req, res, head) => {
+    let id = '';
+    try {
+      id = decodeURIComponent(req.path.slice(MODELS_PATH.length + 1));
+    } catch {
+      id = '';
+    }
+    const found = listModels(pools, created).data.find((m) => m.id === id);
+    if (!found) throw new OpenAIError(404, 'model_not_found', `The model '${id}' does not exist.`, 'model');
+    sendJson(res, 200, head, JSON.stringify(found));
+  });
+
+  const voices = api((req, res, head) => sendJson(res, 200, head, JSON.stringify(listVoices(pools, req.query.get('model')))));
+
+  const speech = api((req, res, head, body) => {
+    const request = parseSpeechRequest(body, req.headers['content-type'], pools);
+    if (options.refusing?.()) {
+      throw new OpenAIError(503, 'shutting_down', 'The server is shutting down; retry on another replica.');
+    }
+    const sessionKey = req.headers['x-session-id'];
+    runSpeech(options, request, res, head, sessionKey && sessionKey.length <= MAX_SESSION_KEY ? sessionKey : head['x-request-id']);
+  });
+
+  const paths = [SPEECH_PATH, MODELS_PATH, `${MODELS_PATH}/*`, VOICES_PATH];
+  logger.debug({ paths }, 'OpenAI-compatible routes');
+  return [
+    { method: 'POST', path: SPEECH_PATH, body: true, handler: speech },
+    { method: 'GET', path: MODELS_PATH, handler: models },
+    { method: 'GET', path: `${MODELS_PATH}/*`, handler: model },
+    { method: 'GET', path: VOICES_PATH, handler: voices },
+    ...paths.map((path): HttpRoute => ({ method: 'OPTIONS', path, handler: preflight })),
+  ];
+}
+
+/** Drives one speech request: a one-turn session whose sink is the HTTP response. */
+function runSpeech(options: SpeechRouteOptions, request: SpeechRequest, res: HttpResponse, head: Record<string, string>, key: string): void {
+  const { metrics, logger } = options;
+  const requestId = head['x-request-id']!;
+  const sse = request.streamFormat === 'sse';
+  const startedAt = performance.now();
+  let session: Session | null = null;
+  let headSent = false;
+  let finished = false;
+  let blocked = false;
+  let audioBytes = 0;
+  let audioMs = 0;
+  let failedSegments = 0;
+  let firstByteMs = -1;
+  let instance = '';
+
+  const finish = (outcome: 'ok' | 'client_error', status: number): void => {
+    if (finished) return;
+    finished = true;
+    session?.close();
+    metrics.sessionsActive.dec();
+    metrics.sessionsTotal.inc({ outcome });
+    logger.info(
+      {
+        request_id: requestId,
+        pool: request.pool,
+        instance,
+        model: request.model,
+        voice: request.voice,
+        format: request.responseFormat,
+        stream_format: request.streamFormat,
+        characters: request.input.length,
+        status,
+        outcome,
+        failed_segments: failedSegments,
+        audio_seconds: Math.round(audioMs) / 1000,
+        ttfb_ms: firstByteMs < 0 ? null : Math.round(firstByteMs),
+        duration_ms: Math.round(performance.now() - startedAt),
+      },
+      'speech request',
+    );
+  };
+
+  const onDrain = (): void => {
+    blocked = false;
+    session?.drained();
+  };
+
+  const write = (chunk: Uint8Array | string): void => {
+    if (!res.write(chunk) && !blocked) {
+      blocked = true;
+      res.onDrain(onDrain);
+    }
+  };
+
+  const sendHead = (): void => {
+    headSent = true;
+    res.writeHead(200, {
+      ...head,
+      'content-type': sse ? 'text/event-stream' : CONTENT_TYPES[request.responseFormat],
+      'cache-control': 'no-store',
+      // Proxies (nginx) must pass audio through as it comes.
+      'x-accel-buffering': 'no',
+      'x-voicegate-pool': request.pool,
+      'x-voicegate-instance': instance,
+    });
+  };
+
+  /** Answers an error in place of audio (only possible before the head was sent). */
+  const refuse = (err: OpenAIError): void => {
+    session?.cancel();
+    sendError(res, head, err, err.status >= 500 ? { 'retry-after': '1' } : undefined);
+    finish('ok', err.status);
+  };
+
+  const sink: SessionSink = {
+    segment() {},
+    audio(frame) {
+      if (finished) return;
+      let chunk = frame;
+      if (!headSent) {
+        firstByteMs = performance.now() - startedAt;
+        sendHead();
+        if (request.responseFormat === 'wav') chunk = Buffer.concat([wavHeader(SPEECH_SAMPLE_RATE, 'pcm_s16le', null), frame]);
+      }
+      audioBytes += frame.byteLength;
+      write(sse ? sseAudioDelta(chunk) : chunk);
+    },
+    segmentEnd(_index, ms) {
+      audioMs += ms;
+    },
+    failover(index, from, to, reason) {
+      logger.info({ request_id: requestId, index, from, to, reason }, 'speech segment failover');
+    },
+    turnEnd() {
+      if (finished) return;
+      if (!headSent) {
+        // Nothing to say after normalization (e.g. only emoji): an empty, valid stream.
+        sendHead();
+        if (request.responseFormat === 'wav') {
+          const header = wavHeader(SPEECH_SAMPLE_RATE, 'pcm_s16le', null);
+          write(sse ? sseAudioDelta(header) : header);
+        }
+      }
+      if (sse) write(sseAudioDone(request.input.length, audioMs));
+      res.end();
+      finish('ok', 200);
+    },
+    cancelled() {},
+    mark() {},
+    error(code, message) {
+      if (finished) return;
+      failedSegments++;
+      if (!headSent) {
+        if (code === 'turn_too_long') refuse(new OpenAIError(400, 'string_above_max_length', message, 'input'));
+        else refuse(new OpenAIError(503, 'synthesis_failed', `Speech could not be synthesized: ${message}`));
+        return;
+      }
+      // Audio already left with a 200: the stream carries on without the failed segment.
+      logger.warn({ request_id: requestId, code, audio_bytes: audioBytes }, 'speech segment failed mid-response');
+    },
+    bufferedAmount: () => (blocked ? BLOCKED : 0),
+  };
+
+  try {
+    session = options.sessions.create({
+      id: requestId,
+      key,
+      voice: request.voice,
+      pool: request.pool,
+      speed: request.speed,
+      format: { encoding: 'pcm_s16le', sampleRate: SPEECH_SAMPLE_RATE, frameMs: 0 },
+      sink,
+      // The whole text is known: cut at sentences, no hurried first clause.
+      eagerFirst: false,
+    });
+  } catch (err) {
+    if (!(err instanceof ProtocolError)) throw err;
+    if (err.code === 'no_capacity') {
+      metrics.sessionsTotal.inc({ outcome: 'rejected' });
+      sendError(res, head, new OpenAIError(503, 'no_capacity', err.message), { 'retry-after': '1' });
+      return;
+    }
+    throw new OpenAIError(400, err.code, err.message, err.code === 'unknown_voice' ? 'voice' : null);
+  }
+  instance = session.pinId;
+  metrics.sessionsActive.inc();
+  res.onAborted(() => {
+    // The client left: abort in-flight synthesis so the GPU slots free at once.
+    session?.cancel();
+    finish('client_error', 499);
+  });
+  session.text(request.input);
+  session.flush();
+}
