@@ -150,7 +150,7 @@ function quality(algo: Algo, n: number): Row {
   const ids = instanceIds(n);
   const builds: number[] = [];
   let lookup!: (key: string) => number;
-  for (let r = 0; r < 3; r++) {
+  for (let r = 0; r < 5; r++) {
     const t = performance.now();
     lookup = algo.build(ids, n);
     builds.push(performance.now() - t);
@@ -212,7 +212,7 @@ const started = performance.now();
 console.log(`routing bench: ${KEYS} keys, node ${process.version}, ${new Date().toISOString()}\n`);
 
 console.log('## Hash order: one instance leaves (ideal remap = 1/N; ×N target ≤ 1.1; collateral target 0)');
-console.log('| algorithm | N | raw peak/mean | remap mean (×N) | remap worst (×N) | collateral moves | build ms |');
+console.log('| algorithm | N | raw peak/mean | remap mean (×N) | remap worst (×N) | collateral moves | build ms (median of 5) |');
 console.log('|---|---|---|---|---|---|---|');
 for (const n of SIZES) {
   for (const algo of ALGOS) {
@@ -255,7 +255,7 @@ console.log('|---|---|---|');
 }
 
 console.log('\n## Pool (ring v=320 + bounded loads): admitting every key, ε = 0.25 (target peak/mean ≤ 1.25)');
-console.log('| N | ε | peak/mean pinned | cap ceil((1+ε)·avg) | not on first choice | admit µs/session |');
+console.log('| N | ε | peak/mean pinned | cap ceil((1+ε)·avg) | not on first choice | µs/session (pin + first-choice check) |');
 console.log('|---|---|---|---|---|---|');
 for (const n of SIZES) {
   for (const eps of [0.25, 0.1]) {
