@@ -22,7 +22,8 @@ Fleet
   --audio <src>         synthetic (cheap buzz) or espeak (real speech)         [synthetic]
   --cartesia            also start the fake Cartesia
   --cartesia-port <p>   its port                                               [9100]
-  --control-port <p>    control endpoint port (-1 = none)                      [9000]
+  --control-port <p>    control endpoint port                                  [9000]
+  --no-control          no control endpoint
 
 Latency model (per instance)
   --first-audio-ms <ms> request → first audio at comfortable load              [${DEFAULT_LATENCY.first_audio_ms}]
@@ -76,6 +77,7 @@ async function main(): Promise<void> {
       cartesia: { type: 'boolean', default: false },
       'cartesia-port': { type: 'string', default: '9100' },
       'control-port': { type: 'string', default: '9000' },
+      'no-control': { type: 'boolean', default: false },
       'first-audio-ms': { type: 'string' },
       rtf: { type: 'string' },
       'chunk-ms': { type: 'string' },
@@ -120,7 +122,7 @@ async function main(): Promise<void> {
     audio: values.audio,
     latency,
     faults,
-    controlPort: controlPort < 0 ? null : controlPort,
+    controlPort: values['no-control'] ? null : controlPort,
     cartesiaPort: values.cartesia ? num(values['cartesia-port'], 'cartesia-port') : undefined,
   });
 

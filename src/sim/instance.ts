@@ -216,7 +216,10 @@ export class SimInstance {
       const step = Math.max(1, Math.round((audio.sampleRate * model.chunk_ms) / 1000));
       const samples = audio.samples;
       for (let offset = 0, i = 0; offset < samples.length; offset += step, i++) {
-        if (i > 0) await sleep(scaledWait(model, model.chunk_ms * model.rtf, this.active), undefined, { signal });
+        if (i > 0) {
+          const wait = scaledWait(model, model.chunk_ms * model.rtf, this.active);
+          if (wait > 0) await sleep(wait, undefined, { signal });
+        }
         if (signal.aborted) return 'aborted';
         const written = sink.write(samples.subarray(offset, offset + step));
         if (written) await written;
