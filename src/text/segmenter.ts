@@ -578,7 +578,6 @@ class StreamingSegmenter implements Segmenter {
     let m = k;
     let newline = false;
     let t = 0;
-    let e = 0;
     for (;;) {
       while (m < n && isSpace(b.charCodeAt(m))) {
         if (isNewline(b.charCodeAt(m))) newline = true;
@@ -590,19 +589,23 @@ class StreamingSegmenter implements Segmenter {
       }
       if (newline) return end;
       t = m;
-      e = this.tokenEnd(t, final);
-      if (e === NEED) return NEED;
       // A lone closing quote after a space (French « … ») belongs to this sentence.
-      if (isLoneCloser(b, t, e)) {
-        end = e;
-        m = e;
-        continue;
+      if (isLoneCloser(b, t, t + 1)) {
+        const e = this.tokenEnd(t, final);
+        if (e === NEED) return NEED;
+        if (isLoneCloser(b, t, e)) {
+          end = e;
+          m = e;
+          continue;
+        }
       }
       break;
     }
+    // Most decisions need only the first letter of the next word: decide as early as possible.
     let f = t;
-    while (f < e && isOpener(b.charCodeAt(f))) f++;
-    const nf = f < e ? b.charCodeAt(f) : SPACE;
+    while (f < n && isOpener(b.charCodeAt(f))) f++;
+    if (f >= n && !final) return this.need(f + 1, -1);
+    const nf = f < n ? b.charCodeAt(f) : SPACE;
     if (isLower(nf)) return NO;
     if (bangOrQuestion) return end;
     if (ellipsis) {
@@ -612,7 +615,20 @@ class StreamingSegmenter implements Segmenter {
       if (attached && spaced && b.charCodeAt(i + 1) === SPACE) return i + 1;
       return end;
     }
-    return this.decidePeriod(i, end, f, e, nf);
+    return this.decidePeriod(i, end, f, nf, final);
+  }
+
+  /** The next word (letters from f), or null when it may not be complete yet (NEED set). */
+  private nextWord(f: number, final: boolean): string | null {
+    const b = this.buf;
+    const n = b.length;
+    let p = f;
+    while (p < n && p - f < TOKEN_WINDOW && isLetter(b.charCodeAt(p))) p++;
+    if (p === n && p - f < TOKEN_WINDOW && !final) {
+      this.need(n + 1, -1);
+      return null;
+    }
+    return b.slice(f, p).toLowerCase();
   }
 
   /** "world.Today", "1,000.That": sentences glued without a space (not e-mail, URL, domain). */
@@ -644,7 +660,7 @@ class StreamingSegmenter implements Segmenter {
   }
 
   /** A single period followed by a space and a capital letter, a digit or a symbol. */
-  private decidePeriod(i: number, end: number, f: number, e: number, nf: number): number {
+  private decidePeriod(i: number, end: number, f: number, nf: number, final: boolean): number {
     const b = this.buf;
     const rules = this.rules;
     const segStart = this.segStart;
@@ -665,8 +681,10 @@ class StreamingSegmenter implements Segmenter {
         this.listLetter = 0;
         return NO;
       }
-      if (rules.ordinalDates && rules.months.has(wordAt(b, f, e).toLowerCase())) return NO;
-      return end;
+      if (!rules.ordinalDates) return end;
+      const next = this.nextWord(f, final);
+      if (next === null) return NEED;
+      return rules.months.has(next) ? NO : end;
     }
     if (length === 1 && first >= 97 && first <= 122 && nfUpper && this.atItemStart(ws) && (first === 97 || first === this.listLetter + 1)) {
       this.listLetter = first;
@@ -680,11 +698,16 @@ class StreamingSegmenter implements Segmenter {
       // An initial (J. R. R. Tolkien), unless it is "I" or a letter ending a lower-case phrase.
       if (!this.prevWordLower(ws)) return NO;
       if (rules.pronounI && first === 73) return end;
-      return nfUpper && rules.starters.has(wordAt(b, f, e).toLowerCase()) ? end : NO;
+      if (!nfUpper) return NO;
+      const next = this.nextWord(f, final);
+      if (next === null) return NEED;
+      return rules.starters.has(next) ? end : NO;
     }
     if (isAcronym(key)) {
       if (!nfUpper) return nfDigit ? NO : end;
-      if (rules.starters.has(wordAt(b, f, e).toLowerCase())) return end;
+      const next = this.nextWord(f, final);
+      if (next === null) return NEED;
+      if (rules.starters.has(next)) return end;
       // "He left at 6 P.M. Mr. Smith…" ends; "At 5 a.m. Mr. Smith went…" goes on.
       if (rules.timeSuffixes.has(key) && !this.opensSentence(ws)) return end;
       return NO;
@@ -866,13 +889,6 @@ function isLoneCloser(b: string, t: number, e: number): boolean {
     if (!isCloser(c) || c === 42 || c === 95 || c === 96 || c === 126) return false;
   }
   return true;
-}
-
-/** The letters at the start of [f, e): the next word, for list lookups. */
-function wordAt(b: string, f: number, e: number): string {
-  let p = f;
-  while (p < e && isLetter(b.charCodeAt(p))) p++;
-  return b.slice(f, p);
 }
 
 const NOT_A_NUMBER = 0;

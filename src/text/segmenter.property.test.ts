@@ -1,0 +1,98 @@
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { createSegmenter, type SegmenterOptions } from './segmenter.ts';
+
+// Fragments that reach every rule: abbreviations, acronyms, decimals, times, URLs, e-mail,
+// ellipses, quotes, brackets, lists, markdown lines, CJK terminators and brackets, newlines.
+const FRAGMENTS = [
+  'Hello', 'world', 'the', 'I', 'It', 'How', 'Government', 'Smith', 'Juni', 'he', 'a', 'b', 'co',
+  ' ', ' ', ' ', '  ', '\n', '\n\n', '\t',
+  '.', '. ', '! ', '? ', '?! ', '…', '...', ' . . . ', '. . . .', ',', ', ', '; ', ': ', ' - ', '—',
+  'Dr.', 'Mr.', 'U.S.', 'e.g.', 'a.m.', 'P.M.', 'p.', 'No.', 'z. B.', 'Srta.', 'J.', 'E.U.',
+  '3.14', '$100.00', '12.', '1,000.', '3:30', '1. ', '2. ', '2) ', 'a. ', 'b. ', '• ', '⁃', '- ', '* ',
+  'https://ex.com/a.b?c=d', 'www.Ex.com', 'jane.Doe@ex.com', 'file.txt', 'Tuesday.Today',
+  '"', '“', '”', '„', '«', '»', "'", '(', ')', '[', ']', '[...]', '**', '_', '`',
+  '# ', '## ', '```', '| ', '> ',
+  '。', '！', '？', '；', '，', '、', '「', '」', '《', '》', '中文', '好吗', 'です', '３．２９', '家',
+  '😀', '👍🏽', 'é', 'Ñ',
+];
+
+const textArb = fc.oneof(
+  { weight: 4, arbitrary: fc.array(fc.constantFrom(...FRAGMENTS), { maxLength: 80 }).map((a) => a.join('')) },
+  { weight: 1, arbitrary: fc.string({ unit: 'grapheme', maxLength: 200 }) },
+  { weight: 1, arbitrary: fc.string({ unit: 'binary', maxLength: 200 }) },
+);
+
+function segment(text: string, options: SegmenterOptions, cuts: number[]): string[] {
+  const segmenter = createSegmenter(options);
+  const out: string[] = [];
+  let last = 0;
+  for (const cut of cuts) {
+    out.push(...segmenter.push(text.slice(last, cut)));
+    last = cut;
+  }
+  out.push(...segmenter.push(text.slice(last)));
+  out.push(...segmenter.flush());
+  return out;
+}
+
+function cutPoints(text: string, raw: number[]): number[] {
+  return [...new Set(raw.map((r) => r % (text.length + 1)))].sort((a, b) => a - b);
+}
+
+const optionsArb = fc.record({
+  language: fc.constantFrom('en', 'de', 'es', 'fr', 'zh', 'ja'),
+  maxLength: fc.constantFrom(16, 40, 300),
+  minLength: fc.constantFrom(0, 10),
+  eagerFirst: fc.constant(false),
+});
+
+describe('streaming invariant', () => {
+  it('any cutting into deltas gives the whole-text segments', () => {
+    fc.assert(
+      fc.property(textArb, optionsArb, fc.array(fc.nat(), { maxLength: 40 }), (text, options, raw) => {
+        const whole = segment(text, options, []);
+        expect(segment(text, options, cutPoints(text, raw))).toEqual(whole);
+      }),
+      { numRuns: 400 },
+    );
+  });
+
+  it('one character at a time gives the whole-text segments', () => {
+    fc.assert(
+      fc.property(textArb, optionsArb, (text, options) => {
+        const whole = segment(text, options, []);
+        const each = Array.from({ length: text.length }, (_, i) => i + 1);
+        expect(segment(text, options, each)).toEqual(whole);
+      }),
+      { numRuns: 200 },
+    );
+  });
+
+  it('segments are trimmed, non-empty and keep every word in order', () => {
+    fc.assert(
+      fc.property(textArb, optionsArb, (text, options) => {
+        const segments = segment(text, options, []);
+        for (const s of segments) {
+          expect(s.length).toBeGreaterThan(0);
+          expect(s).toBe(s.trim());
+        }
+        // Only whitespace changes: the non-space characters come out in the same order.
+        const strip = (s: string) => s.replace(/\s+/g, '');
+        expect(segments.map(strip).join('')).toBe(strip(text));
+      }),
+      { numRuns: 300 },
+    );
+  });
+
+  it('no segment exceeds maxLength unless a single token is longer', () => {
+    fc.assert(
+      fc.property(textArb, fc.constantFrom(16, 40), (text, maxLength) => {
+        for (const s of segment(text, { maxLength, minLength: 0, eagerFirst: false }, [])) {
+          if (s.length > maxLength) expect(s.slice(0, maxLength + 1).search(/\s/u)).toBe(-1);
+        }
+      }),
+      { numRuns: 300 },
+    );
+  });
+});
