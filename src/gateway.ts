@@ -16,6 +16,7 @@ import { createAuthorizer } from './server/auth.ts';
 import type { Connection, Engine, HttpRoute } from './server/engine.ts';
 import { healthRoutes } from './server/http-routes.ts';
 import { chooseEngine, createEngine } from './server/select.ts';
+import { speechRoutes } from './server/speech-routes.ts';
 import { STREAM_PATH, streamHandlers, type StreamState } from './server/stream-route.ts';
 import { createSessionFactory, type SessionFactory } from './session/factory.ts';
 import { normalizeForSpeech } from './text/normalize.ts';
@@ -88,6 +89,7 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
       },
     }),
     ...adminRoutes(fleet, authorize),
+    ...speechRoutes({ sessions, config, authorize, metrics, logger, refusing: () => refusing }),
   ];
 
   const choice = chooseEngine(config.server.engine);
