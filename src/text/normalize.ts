@@ -30,10 +30,11 @@ const STRAY_BACKTICKS = /`+/g;
  * pictographs in Unicode but ordinary symbols in text: they stay.
  */
 const EMOJI =
-  /\s*(?:(?![©®™‼⁉])\p{Extended_Pictographic}|\p{Regional_Indicator})(?:(?![©®™‼⁉])\p{Extended_Pictographic}|\p{Regional_Indicator}|[\u{1F3FB}-\u{1F3FF}\u200D\uFE0E\uFE0F\u20E3\u{E0020}-\u{E007F}])*/gu;
-const LONE_EMOJI_PARTS = /[\uFE0F\u20E3\u{1F3FB}-\u{1F3FF}]/gu;
+  /\s*(?:(?![©®™‼⁉])\p{Extended_Pictographic}|\p{Regional_Indicator})(?:(?![©®™‼⁉])\p{Extended_Pictographic}|\p{Regional_Indicator}|[\u{1F3FB}-\u{1F3FF}]|\u200D|\uFE0E|\uFE0F|\u20E3|[\u{E0020}-\u{E007F}])*/gu;
+const LONE_EMOJI_PARTS = /\uFE0F|\u20E3|[\u{1F3FB}-\u{1F3FF}]/gu;
 /** Bullets and geometric shapes used as decoration, box drawing, block elements. */
 const STRAY_SYMBOLS = /[•◦▪▫‣⁃●○■□▶►◆◇\u2500-\u259F]/g;
+// eslint-disable-next-line no-control-regex -- removing control characters is the point
 const INVISIBLE = /[\u200B\u2060\uFEFF\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F]/g;
 const WHITESPACE = /\s+/g;
 const SPEAKABLE = /[\p{L}\p{N}]/u;
