@@ -5,12 +5,15 @@ export type StreamEvent = { type: string; [key: string]: unknown } | { type: 'au
 
 export class StreamClient {
   readonly events: StreamEvent[] = [];
+  /** performance.now() at which each event arrived (parallel to events). */
+  readonly times: number[] = [];
   private waiters: { match: (e: StreamEvent) => boolean; resolve: (e: StreamEvent) => void }[] = [];
   closeCode: number | undefined;
   private constructor(readonly ws: WebSocket) {
     ws.on('message', (data, isBinary) => {
       const event: StreamEvent = isBinary ? { type: 'audio', bytes: data as Buffer } : JSON.parse(String(data));
       this.events.push(event);
+      this.times.push(performance.now());
       this.waiters = this.waiters.filter((w) => (w.match(event) ? (w.resolve(event), false) : true));
     });
     ws.on('close', (code) => (this.closeCode = code));
