@@ -7,7 +7,7 @@
  *   B. sim-2 answers every request with 500: backend errors, failovers (http_5xx), ejection;
  *   C. sim-1 fails too: everything spills to the fake Cartesia (audio and characters);
  *   D. faults cleared, both instances back: utilization and headroom have usable capacity.
- * Sessions end with close 1000 (sessions_total{outcome="ok"}).
+ * Sessions end with close 1000 (sessions_total{outcome="ok"}). Bounded: about 15 s.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
@@ -30,7 +30,7 @@ let gateway: Gateway;
 let prometheus: RunningPrometheus;
 let port = 0;
 let callCount = 0;
-let failedCalls: string[] = [];
+const failedCalls: string[] = [];
 
 /** One call: start, one turn of two sentences, wait for turn_end, close normally. */
 async function call(): Promise<void> {
@@ -102,16 +102,22 @@ beforeAll(async () => {
   await prometheus.waitForScrapes(1);
   await waitFor(() => gateway.fleet.anyUp(), 'an instance up');
 
+  // Each phase runs two rounds with a scrape between them: a labelled counter appears only
+  // at its first increment, and rate()/increase() need it sampled before it grows.
+  const rounds = async (concurrent: number) => {
+    await calls(concurrent);
+    await prometheus.waitForScrapes(1);
+    await calls(concurrent);
+  };
   // A. healthy
-  await calls(4);
-  await calls(4);
+  await rounds(4);
   // B. sim-2 fails every request
   const [sim1, sim2] = fleet.instances;
   await sim2.setFaults({ error_rate: 1, error_status: 500 });
-  await calls(4);
+  await rounds(4);
   // C. both fail: Cartesia carries the calls
   await sim1.setFaults({ error_rate: 1, error_status: 500 });
-  await calls(3);
+  await rounds(3);
   // D. recovery
   await sim1.setFaults({ error_rate: 0 });
   await sim2.setFaults({ error_rate: 0 });

@@ -279,7 +279,14 @@ export async function startPrometheus(options: PrometheusOptions): Promise<Runni
   const pid = child.pid;
   if (pid === undefined) throw new Error(`could not start ${binary}`);
 
+  // A worker that exits without afterAll (timeout, crash) must not leave Prometheus behind.
+  const killOnExit = (): void => {
+    if (!exited) process.kill(pid, 'SIGKILL');
+  };
+  process.once('exit', killOnExit);
+
   const stop = async (): Promise<void> => {
+    process.removeListener('exit', killOnExit);
     if (!exited) {
       process.kill(pid, 'SIGTERM');
       const killer = setTimeout(() => { if (!exited) process.kill(pid, 'SIGKILL'); }, 5000);
