@@ -211,7 +211,24 @@ function makePool(n: number, epsilon: number): Pool {
 const started = performance.now();
 console.log(`routing bench: ${KEYS} keys, node ${process.version}, ${new Date().toISOString()}\n`);
 
-console.log('## Hash order: one instance leaves (ideal remap = 1/N; ×N target ≤ 1.1; collateral target 0)');
+console.log('## Rebuild on a membership change at N = 1000 (new HashRing; 13 runs, target ≤ 50 ms)');
+console.log('| points per instance | median ms | min ms | max ms |');
+console.log('|---|---|---|---|');
+{
+  const list = instanceIds(1000).map((id) => ({ id, weight: 1 }));
+  for (const vnodes of [160, 320, 640]) {
+    const ts: number[] = [];
+    for (let r = 0; r < 13; r++) {
+      const t = performance.now();
+      new HashRing(list, { vnodes });
+      ts.push(performance.now() - t);
+    }
+    ts.sort((a, b) => a - b);
+    console.log(`| ${vnodes}${vnodes === 320 ? ' (default)' : ''} | ${f(ts[6], 1)} | ${f(ts[0], 1)} | ${f(ts[12], 1)} |`);
+  }
+}
+
+console.log('\n## Hash order: one instance leaves (ideal remap = 1/N; ×N target ≤ 1.1; collateral target 0)');
 console.log('| algorithm | N | raw peak/mean | remap mean (×N) | remap worst (×N) | collateral moves | build ms (median of 5) |');
 console.log('|---|---|---|---|---|---|---|');
 for (const n of SIZES) {

@@ -67,14 +67,14 @@ export class HashRing {
       // the id string per point, which is what keeps a 1000-instance rebuild fast.
       const h1 = murmur3(id, 0);
       const h2 = murmur3(id, 0x9747b28c) | 1;
+      const index = rankToIndex[rank];
       for (let j = 0; j < counts[rank]; j++) {
         points[p] = fmix32((h1 + Math.imul(j, h2)) | 0);
-        owners[p++] = rank;
+        owners[p++] = index;
       }
     }
-    // Stable radix sort by position: equal positions keep rank order (ties break by id).
+    // Points were generated in id order and the radix sort is stable: ties break by id.
     radixSort(points, owners);
-    for (let i = 0; i < total; i++) owners[i] = rankToIndex[owners[i]];
     this.points = points;
     this.owners = owners;
     this.seen = new Uint32Array(members.length);
