@@ -10,6 +10,7 @@ import type { Logger } from '../log.ts';
 import type { Metrics } from '../metrics.ts';
 import { ProtocolError } from '../protocol/stream.ts';
 import type { Fleet } from '../routing/fleet.ts';
+import { RetryBudget, type RetryBudgetOptions } from './retry-budget.ts';
 import { Session, type AudioOutputLike, type SegmenterLike, type SessionSink } from './session.ts';
 import { FALLBACK_PROVIDER, type FallbackProvider } from './synthesizer.ts';
 
@@ -36,6 +37,8 @@ export interface SessionFactoryOptions {
   readonly createSegmenter: (options: { language?: string; eagerFirst?: boolean }) => SegmenterLike;
   readonly createOutput: (format: OutputFormat, onFrame: (frame: Uint8Array) => void) => AudioOutputLike;
   readonly normalize?: (text: string) => string;
+  /** Fleet retry budget (defaults: 20 % of requests over 10 s, at least 3 per second). */
+  readonly retryBudget?: RetryBudgetOptions;
 }
 
 export interface SessionFactory {
@@ -69,6 +72,7 @@ function fallbackProvider(backend: Backend, config: FallbackConfig): FallbackPro
 export function createSessionFactory(options: SessionFactoryOptions): SessionFactory {
   const { config, fleet, metrics } = options;
   const fallback = options.fallback && config.fallback ? fallbackProvider(options.fallback, config.fallback) : null;
+  const retryBudget = new RetryBudget(options.retryBudget);
   return {
     fallback,
     create(request) {
@@ -100,6 +104,7 @@ export function createSessionFactory(options: SessionFactoryOptions): SessionFac
           timeouts: pool.timeouts,
           queueMs: pool.queue_ms,
           fallback,
+          retryBudget,
           config: config.session,
           metrics,
           logger,

@@ -14,6 +14,7 @@ import type { SessionConfig, TimeoutsConfig } from '../config.ts';
 import type { Logger } from '../log.ts';
 import type { Metrics } from '../metrics.ts';
 import type { Instance, Router } from '../routing/router.ts';
+import type { RetryBudget } from './retry-budget.ts';
 import { Segment } from './segment.ts';
 import { Synthesizer, type FallbackProvider } from './synthesizer.ts';
 
@@ -65,6 +66,7 @@ export interface SessionOptions {
   readonly timeouts: TimeoutsConfig;
   readonly queueMs: number;
   readonly fallback: FallbackProvider | null;
+  readonly retryBudget: RetryBudget | null;
   readonly config: SessionConfig;
   readonly metrics: Metrics;
   readonly logger: Logger;
@@ -121,6 +123,7 @@ export class Session {
         output: options.format,
         session: options.config,
         metrics: options.metrics,
+        retryBudget: options.retryBudget,
         onProgress: (segment) => this.onProgress(segment),
         onRepin: (to) => options.logger.info({ instance: to?.id ?? 'cartesia' }, 'session re-pinned'),
       },

@@ -10,6 +10,7 @@ import { BackendError, isBackendError, type Backend } from '../backends/backend.
 import type { SessionConfig, TimeoutsConfig } from '../config.ts';
 import type { Metrics } from '../metrics.ts';
 import type { Instance, Router, Slot } from '../routing/router.ts';
+import type { RetryBudget } from './retry-budget.ts';
 import type { Segment } from './segment.ts';
 
 export const FALLBACK_PROVIDER = 'cartesia';
@@ -34,6 +35,8 @@ export interface SynthesizerOptions {
   readonly output: OutputFormat;
   readonly session: SessionConfig;
   readonly metrics: Metrics;
+  /** Gateway-wide: fleet retries are at most a share of requests. Fallback moves are free. */
+  readonly retryBudget: RetryBudget | null;
   /** A segment's audio grew, or it finished: deliver what can be delivered. */
   readonly onProgress: (segment: Segment) => void;
   /** The session's pin changed (failover re-pin). */
@@ -73,6 +76,7 @@ export class Synthesizer {
     this.excluded.clear();
     let target: Target | null = null;
     try {
+      this.options.retryBudget?.request();
       target = await this.firstTarget(signal);
       for (;;) {
         if (signal.aborted) return;
@@ -209,8 +213,15 @@ export class Synthesizer {
     return null;
   }
 
+  /** After a failure: another instance if the retry budget allows, else the fallback. */
   private failoverTarget(): Target | null {
-    return this.candidateTarget() ?? this.fallbackTarget(false);
+    const candidate = this.candidateTarget();
+    if (candidate) {
+      const budget = this.options.retryBudget;
+      if (!budget || budget.tryRetry()) return candidate;
+      candidate.release();
+    }
+    return this.fallbackTarget(false);
   }
 
   /** One try on one provider. Resolves null on success, the failure otherwise. */
