@@ -41,9 +41,11 @@ export interface Router {
   repin(sessionKey: string, from: Instance | null, to: Instance): void;
   /**
    * The session's failover order: healthy, non-draining instances in its own hash order,
-   * excluding `exclude` (ids). Deterministic for a given fleet.
+   * excluding `exclude` (ids). Deterministic for a given fleet. `limit` (default: all) stops
+   * the walk after that many: failover needs two or three, and the full order at N = 1000
+   * costs tens of µs (docs/routing.md).
    */
-  candidates(sessionKey: string, exclude?: ReadonlySet<string>): Instance[];
+  candidates(sessionKey: string, exclude?: ReadonlySet<string>, limit?: number): Instance[];
   /**
    * Takes a stream slot on `instance` if one is free now, else waits up to `queueMs` for one.
    * Resolves null on timeout; rejects with the signal's reason when aborted.
