@@ -19,6 +19,7 @@ import { chooseEngine, createEngine } from './server/select.ts';
 import { speechRoutes } from './server/speech-routes.ts';
 import { STREAM_PATH, streamHandlers, type StreamState } from './server/stream-route.ts';
 import { createSessionFactory, type SessionFactory } from './session/factory.ts';
+import { FALLBACK_PROVIDER } from './session/synthesizer.ts';
 import { normalizeForSpeech } from './text/normalize.ts';
 import { createSegmenter } from './text/segmenter.ts';
 import { CLOSE_CODES } from './protocol/stream.ts';
@@ -62,6 +63,7 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
   });
   fleet.on('instance', (event) => logger.info(event, `instance ${event.type}`));
   const fallbackBackend: Backend | null = config.fallback ? createCartesiaBackend(config.fallback, { metrics, logger }) : null;
+  if (fallbackBackend) metrics.registerProvider(FALLBACK_PROVIDER);
 
   const sessions = createSessionFactory({
     config,

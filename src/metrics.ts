@@ -46,13 +46,13 @@ export class Metrics {
     this.instanceSessions = new Gauge({ name: `${PREFIX}instance_sessions`, help: 'Sessions pinned to the instance.', labelNames: instanceLabels, registers });
     this.ttfb = new Histogram({ name: `${PREFIX}tts_ttfb_seconds`, help: 'Backend request sent to first audio byte received, per instance.', labelNames: instanceLabels, buckets: LATENCY_BUCKETS, registers });
     this.rtf = new Histogram({ name: `${PREFIX}tts_rtf`, help: 'Real-time factor per segment: synthesis time / audio duration.', labelNames: instanceLabels, buckets: RTF_BUCKETS, registers });
-    this.backendErrors = new Counter({ name: `${PREFIX}backend_errors_total`, help: 'Backend request failures by kind (connect, timeout, http_4xx, http_429, http_5xx, protocol, closed).', labelNames: ['pool', 'instance', 'kind'], registers });
+    this.backendErrors = new Counter({ name: `${PREFIX}backend_errors_total`, help: 'Backend request failures by kind (connect, timeout, http_4xx, http_429, http_5xx, protocol, closed); our own cancellations are not counted.', labelNames: ['pool', 'instance', 'kind'], registers });
 
     this.sessionsActive = new Gauge({ name: `${PREFIX}sessions_active`, help: 'Client sessions open now.', registers });
-    this.sessionsTotal = new Counter({ name: `${PREFIX}sessions_total`, help: 'Client sessions ended, by outcome (ok, client_error, rejected, shutdown).', labelNames: ['outcome'], registers });
+    this.sessionsTotal = new Counter({ name: `${PREFIX}sessions_total`, help: 'Client sessions ended, by outcome (ok, client_error, rejected: refused for lack of capacity, shutdown).', labelNames: ['outcome'], registers });
     this.ttfa = new Histogram({ name: `${PREFIX}ttfa_seconds`, help: "Time to first audio: a segment's last text (or flush) to its first audio sent to the client.", buckets: LATENCY_BUCKETS, registers });
     this.segmentWait = new Histogram({ name: `${PREFIX}segment_wait_seconds`, help: 'Segmenter hold time: first text of a segment to the segment being cut.', buckets: LATENCY_BUCKETS, registers });
-    this.failovers = new Counter({ name: `${PREFIX}failovers_total`, help: 'Segments moved to another provider, by from, to and reason.', labelNames: ['from', 'to', 'reason'], registers });
+    this.failovers = new Counter({ name: `${PREFIX}failovers_total`, help: 'Segments moved to another provider, by from, to and reason (timeout, connect, http_429, http_5xx, http_4xx, protocol, closed, overflow, unhealthy).', labelNames: ['from', 'to', 'reason'], registers });
     this.audioSeconds = new Counter({ name: `${PREFIX}audio_seconds_total`, help: 'Seconds of audio sent to clients, by provider (instance id or cartesia).', labelNames: ['provider'], registers });
     this.characters = new Counter({ name: `${PREFIX}characters_total`, help: 'Characters sent to providers for synthesis (Cartesia bills characters).', labelNames: ['provider'], registers });
     this.clientBackpressure = new Counter({ name: `${PREFIX}client_backpressure_total`, help: 'Times a client socket buffer was full and audio was held back.', registers });
@@ -66,6 +66,16 @@ export class Metrics {
     this.instanceActiveStreams.set({ pool, instance }, 0);
     this.instanceSessions.set({ pool, instance }, 0);
     this.instanceDraining.set({ pool, instance }, 0);
+    this.registerProvider(instance);
+  }
+
+  /**
+   * Starts a provider's counters at 0, so the first burst after start shows in rate() and
+   * increase() (a labelled counter is otherwise born at its first increment).
+   */
+  registerProvider(provider: string): void {
+    this.audioSeconds.inc({ provider }, 0);
+    this.characters.inc({ provider }, 0);
   }
 
   async render(): Promise<string> {

@@ -146,7 +146,10 @@ export function streamHandlers(options: StreamRouteOptions): WebSocketHandlers<S
         if (err instanceof ProtocolError) {
           const fatal = err.code === 'no_capacity';
           sendError(conn, err, fatal);
-          if (fatal) conn.close(CLOSE_CODES.tryAgainLater, err.code);
+          if (fatal) {
+            metrics.sessionsTotal.inc({ outcome: 'rejected' });
+            conn.close(CLOSE_CODES.tryAgainLater, err.code);
+          }
           return;
         }
         logger.error({ err, session_id: conn.data.id }, 'unexpected error handling a client message');
