@@ -48,6 +48,14 @@ export class PassiveEjection {
     return this.ejected && now >= this.until;
   }
 
+  /** A half-open probe failed: open again for the next, doubled, length. Returns it in ms. */
+  reopen(now: number): number {
+    const ms = Math.min(this.options.maxMs, this.options.baseMs * 2 ** this.streak);
+    this.streak++;
+    this.until = now + ms;
+    return ms;
+  }
+
   restore(now: number): void {
     this.ejected = false;
     this.failures = 0;

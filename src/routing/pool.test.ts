@@ -327,7 +327,7 @@ describe('Pool health', () => {
     pool.stop();
   });
 
-  it('passive ejection: eject_after failures eject; time doubles on repeat up to the max; a passing check restores', async () => {
+  it('passive ejection: eject_after failures eject; time doubles on repeat up to the max; a passing half-open probe restores', async () => {
     vi.useFakeTimers();
     const { pool, events, byId } = makePool({ instances: 2, health });
     pool.startHealthChecks();
@@ -355,23 +355,43 @@ describe('Pool health', () => {
     pool.stop();
   });
 
-  it('an ejection ends only when a check passes; a quiet period resets the doubling', async () => {
+  it('an ejection ends only when the half-open probe synthesizes; a failed probe reopens it for longer', async () => {
     vi.useFakeTimers();
-    const { pool, backends, byId } = makePool({ instances: 2, health: { ...health, fall: 100 } });
+    const { pool, backends, events, byId } = makePool({ instances: 2, health: { ...health, fall: 100 } });
     pool.startHealthChecks();
     const inst = byId('gpu-1');
+    const backend = backends.get('gpu-1')!;
     for (let i = 0; i < 3; i++) pool.reportFailure(inst, 'connect');
-    backends.get('gpu-1')!.mode = 'fail';
-    await vi.advanceTimersByTimeAsync(8000);
-    expect(inst.healthy).toBe(false); // expired at 5 s, but every probe since failed
-    backends.get('gpu-1')!.mode = 'ok';
-    await vi.advanceTimersByTimeAsync(1000);
+    backend.synthMode = 'fail';
+    await vi.advanceTimersByTimeAsync(5100);
+    expect(inst.healthy).toBe(false); // health checks pass, but the probe could not synthesize
+    expect(backend.syntheses).toBe(1);
+    expect(events.at(-1)).toMatchObject({ type: 'ejected', reason: 'half-open probe failed', durationMs: 10_000 });
+    backend.synthMode = 'ok';
+    await vi.advanceTimersByTimeAsync(9800);
+    expect(inst.healthy).toBe(false);
+    await vi.advanceTimersByTimeAsync(300);
     expect(inst.healthy).toBe(true);
+    expect(events.at(-1)?.type).toBe('restored');
     await vi.advanceTimersByTimeAsync(health.eject_max_ms);
     for (let i = 0; i < 3; i++) pool.reportFailure(inst, 'connect');
     expect(pool.snapshot()[1]).toMatchObject({ health: 'ejected', ejected_for_ms: 5000 });
     pool.stop();
   });
+
+  it('a hanging half-open probe counts as failed after first_audio_ms', async () => {
+    vi.useFakeTimers();
+    const { pool, backends, events, byId } = makePool({ instances: 2, health: { ...health, fall: 100 } });
+    pool.startHealthChecks();
+    const inst = byId('gpu-1');
+    backends.get('gpu-1')!.synthMode = 'hang';
+    for (let i = 0; i < 3; i++) pool.reportFailure(inst, 'timeout');
+    await vi.advanceTimersByTimeAsync(5000 + 1600);
+    expect(inst.healthy).toBe(false);
+    expect(events.at(-1)).toMatchObject({ type: 'ejected', reason: 'half-open probe failed' });
+    pool.stop();
+  });
+
 
   it('keeps the instance gauges current', async () => {
     const metrics = new Metrics({ defaultMetrics: false });

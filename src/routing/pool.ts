@@ -341,12 +341,22 @@ export class Pool implements Router {
     this.own(instance).ejection.success();
   }
 
-  /** Ejection time is over: a passing active check restores it (now, or at a later period). */
+  /**
+   * Ejection time is over: the breaker goes half-open. One short real synthesis decides:
+   * first audio closes it (the instance takes traffic again), anything else opens it again
+   * for a doubled time. A health endpoint can answer while synthesis fails; this cannot.
+   */
   private ejectionOver(inst: PoolInstance): void {
     inst.ejectTimer = null;
     if (this.stopped || !inst.ejection.ejected) return;
-    if (inst.checker?.running) void inst.checker.probe();
-    else this.restore(inst); // no active checks configured to run: the time alone restores it
+    void probeSynthesis(inst.backend, this.config.voices[0]!, this.config.timeouts.first_audio_ms).then((ok) => {
+      if (this.stopped || !inst.ejection.ejected) return;
+      if (ok) return this.restore(inst);
+      const ms = inst.ejection.reopen(this.now());
+      this.afterHealthChange(inst, 'ejected', { reason: 'half-open probe failed', durationMs: ms });
+      inst.ejectTimer = setTimeout(() => this.ejectionOver(inst), ms);
+      inst.ejectTimer.unref?.();
+    });
   }
 
   private restore(inst: PoolInstance): void {
@@ -360,7 +370,6 @@ export class Pool implements Router {
     if (ok) {
       inst.fails = 0;
       inst.passes++;
-      if (inst.ejection.expired(this.now())) this.restore(inst);
       if (!inst.activeUp && inst.passes >= rise) {
         inst.activeUp = true;
         this.afterHealthChange(inst, 'up');
@@ -466,4 +475,22 @@ function settle(waiter: Waiter): boolean {
   if (waiter.timer) clearTimeout(waiter.timer);
   waiter.signal.removeEventListener('abort', waiter.onAbort);
   return true;
+}
+
+/** The half-open probe's text: short, so it costs the GPU almost nothing. */
+export const PROBE_TEXT = 'Hello.';
+
+/** True when the backend yields first audio for PROBE_TEXT within `timeoutMs`. */
+export async function probeSynthesis(backend: Backend, voice: string, timeoutMs: number): Promise<boolean> {
+  const controller = new AbortController();
+  const timer = setTimeout(() => controller.abort(), timeoutMs);
+  try {
+    for await (const _audio of backend.synthesize({ text: PROBE_TEXT, voice }, controller.signal)) return true;
+    return false;
+  } catch {
+    return false;
+  } finally {
+    clearTimeout(timer);
+    controller.abort();
+  }
 }

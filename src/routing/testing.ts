@@ -11,12 +11,19 @@ export type CheckMode = 'ok' | 'fail' | 'hang';
 export class FakeBackend implements Backend {
   readonly protocol = 'fake';
   mode: CheckMode = 'ok';
+  /** How synthesize behaves: one chunk of silence, an error at once, or no answer until aborted. */
+  synthMode: CheckMode = 'ok';
   checks = 0;
+  syntheses = 0;
   closed = false;
 
-  // eslint-disable-next-line require-yield
-  async *synthesize(): AsyncIterable<BackendAudio> {
-    throw new BackendError('protocol', 'FakeBackend does not synthesize');
+  async *synthesize(_req: unknown, signal: AbortSignal): AsyncIterable<BackendAudio> {
+    this.syntheses++;
+    if (this.synthMode === 'fail') throw new BackendError('http_5xx', 'synthesis failed', 500);
+    if (this.synthMode === 'hang') {
+      await new Promise((_, reject) => signal.addEventListener('abort', () => reject(new BackendError('aborted', 'aborted')), { once: true }));
+    }
+    yield { samples: new Int16Array(240), sampleRate: 24000 };
   }
 
   check(_signal: AbortSignal): Promise<void> {
