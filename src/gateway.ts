@@ -10,6 +10,7 @@ import { createBackend } from './backends/index.ts';
 import type { Config } from './config.ts';
 import { silentLogger, type Logger } from './log.ts';
 import { Metrics } from './metrics.ts';
+import { DnsDiscovery, type Resolver } from './routing/discovery.ts';
 import { Fleet } from './routing/fleet.ts';
 import { adminRoutes } from './server/admin.ts';
 import { createAuthorizer } from './server/auth.ts';
@@ -31,6 +32,8 @@ export interface GatewayOptions {
   readonly metrics?: Metrics;
   /** Starts active health checks (default true). */
   readonly healthChecks?: boolean;
+  /** DNS resolver of pools with `discovery` (default: node:dns lookup; tests inject a fake). */
+  readonly resolveDns?: Resolver;
 }
 
 export interface Gateway {
@@ -38,6 +41,8 @@ export interface Gateway {
   readonly metrics: Metrics;
   readonly fleet: Fleet;
   readonly sessions: SessionFactory;
+  /** One per pool with `discovery`, started by listen(). */
+  readonly discovery: readonly DnsDiscovery[];
   /** Engine name once listening. */
   readonly engine: 'uws' | 'ws';
   /** Bound port once listening. */
@@ -62,6 +67,13 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
     createBackend: (pool, instance) => createBackend(pool, instance, { metrics, logger }),
   });
   fleet.on('instance', (event) => logger.info(event, `instance ${event.type}`));
+  const discovery = config.pools.flatMap((pool) => {
+    if (!pool.discovery) return [];
+    const d = new DnsDiscovery({ pool: fleet.pool(pool.name)!, config: pool.discovery, resolve: options.resolveDns });
+    d.on('change', (change) => logger.info(change, `discovery: ${change.added.length} joined, ${change.removed.length} left (${change.members} discovered)`));
+    d.on('failed', ({ pool: name, dns, error }) => logger.warn({ pool: name, dns, err: error }, 'discovery: resolution failed; instances unchanged'));
+    return [d];
+  });
   const fallbackBackend: Backend | null = config.fallback ? createCartesiaBackend(config.fallback, { metrics, logger }) : null;
   if (fallbackBackend) metrics.registerProvider(FALLBACK_PROVIDER);
 
@@ -111,6 +123,7 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
   const closeAll = async () => {
     if (closed) return;
     closed = true;
+    for (const d of discovery) d.stop();
     await engine.close();
     await fleet.stop();
     await fallbackBackend?.close();
@@ -121,12 +134,15 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
     metrics,
     fleet,
     sessions,
+    discovery,
     engine: choice.name,
     get port() {
       return port;
     },
     async listen() {
       if (options.healthChecks !== false) fleet.startHealthChecks();
+      // The first DNS answer is in the ring before the first call arrives.
+      await Promise.all(discovery.map((d) => d.start()));
       port = await engine.listen();
       logger.info({ engine: choice.name, reason: choice.reason, host: config.server.host, port }, `listening on ${config.server.host}:${port} (engine ${choice.name})`);
       return port;
@@ -135,7 +151,8 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
       refusing = true;
       logger.info({ live: live.size, deadline_ms: deadlineMs }, 'draining: no new sessions, live calls finish their turn');
       await engine.stopListening();
-      const drained = Promise.all([...live].map((conn) => conn.data.session?.whenIdle() ?? Promise.resolve()));
+      // Every protocol's sessions: WebSocket calls and HTTP speech responses alike.
+      const drained = Promise.all([...sessions.live].map((session) => session.whenIdle()));
       let timer: NodeJS.Timeout | undefined;
       await Promise.race([drained, new Promise((r) => (timer = setTimeout(r, deadlineMs)))]);
       clearTimeout(timer);

@@ -44,7 +44,7 @@ describe('failover chaos', () => {
           model: 'kokoro',
           voices: ['af_heart'],
           instances: fleet.instances.map((i) => ({ id: i.id, url: i.url, max_concurrency: 40 })),
-          health: { interval_ms: 100, timeout_ms: 300, fall: 2, rise: 2, eject_after: 3, eject_base_ms: 1000 },
+          health: { interval_ms: 100, timeout_ms: 300, fall: 2, rise: 2, eject_after: 3, eject_base_ms: 500, eject_max_ms: 2000 },
           timeouts: { connect_ms: 300, first_audio_ms: 500, stall_ms: 500 },
         },
       ],
@@ -146,7 +146,9 @@ describe('failover chaos', () => {
     await Promise.all(clients.map((c) => c.close()));
 
     await Promise.all(fleet.instances.map((i) => i.start()));
-    await expect.poll(() => gateway.fleet.routers[0]!.instances.every((i) => i.healthy), { timeout: 5000, interval: 50 }).toBe(true);
+    // Back when active checks pass and, for instances ejected by traffic, the half-open probe
+    // synthesizes (the ejection doubled while they were down, capped at eject_max_ms).
+    await expect.poll(() => gateway.fleet.routers[0]!.instances.every((i) => i.healthy), { timeout: 8000, interval: 50 }).toBe(true);
     const back = await startCall('back-1');
     expect(fleet.instances.map((i) => i.id)).toContain((back.events[0] as Record<string, unknown>).instance);
     await back.close();

@@ -59,6 +59,7 @@ function setup(options: { keys?: boolean } = {}) {
   const sessions: FakeSession[] = [];
   const factory: SessionFactory = {
     fallback: null,
+    live: new Set(),
     create(request) {
       const fake: FakeSession = { sink: request.sink, request, calls: [] };
       sessions.push(fake);

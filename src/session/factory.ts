@@ -45,6 +45,8 @@ export interface SessionFactory {
   /** Throws ProtocolError (unknown_voice, no_capacity) when the session cannot start. */
   create(request: SessionRequest): Session;
   readonly fallback: FallbackProvider | null;
+  /** Every open session, whatever its protocol (graceful drain waits on them). */
+  readonly live: ReadonlySet<Session>;
 }
 
 function fallbackProvider(backend: Backend, config: FallbackConfig): FallbackProvider {
@@ -73,8 +75,11 @@ export function createSessionFactory(options: SessionFactoryOptions): SessionFac
   const { config, fleet, metrics } = options;
   const fallback = options.fallback && config.fallback ? fallbackProvider(options.fallback, config.fallback) : null;
   const retryBudget = new RetryBudget(options.retryBudget);
+  const live = new Set<Session>();
+  const onClose = (session: Session) => live.delete(session);
   return {
     fallback,
+    live,
     create(request) {
       const router =
         request.pool !== undefined
@@ -91,7 +96,7 @@ export function createSessionFactory(options: SessionFactoryOptions): SessionFac
       if (!pin && !fallback) throw new ProtocolError('no_capacity', `no instance of pool ${pool.name} can take a session and no fallback is configured`);
       const logger = options.logger.child({ session_id: request.id, instance: pin?.id ?? FALLBACK_PROVIDER });
       const language = request.language ?? pool.language;
-      return new Session(
+      const session = new Session(
         {
           id: request.id,
           key: request.key,
@@ -112,9 +117,12 @@ export function createSessionFactory(options: SessionFactoryOptions): SessionFac
           segmenter: options.createSegmenter({ language, eagerFirst: request.eagerFirst ?? config.session.eager_first }),
           createOutput: options.createOutput,
           normalize: options.normalize,
+          onClose,
         },
         pin,
       );
+      live.add(session);
+      return session;
     },
   };
 }

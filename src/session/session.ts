@@ -75,6 +75,8 @@ export interface SessionOptions {
   readonly createOutput: (format: OutputFormat, onFrame: (frame: Uint8Array) => void) => AudioOutputLike;
   /** Normalization applied to each segment before synthesis (markdown, emoji). */
   readonly normalize?: (text: string) => string;
+  /** Called once when the session closes (the factory's live-session registry). */
+  readonly onClose?: (session: Session) => void;
 }
 
 type QueueItem = Segment | { readonly kind: 'mark'; readonly name: string } | { readonly kind: 'turn_end' };
@@ -120,6 +122,7 @@ export class Session {
         fallback: options.fallback,
         voice: options.voice,
         language: options.language,
+        speed: options.speed,
         output: options.format,
         session: options.config,
         metrics: options.metrics,
@@ -223,6 +226,7 @@ export class Session {
     const pin = this.synth.pin;
     if (pin) this.options.router?.release(this.options.key, pin);
     this.notifyIdle();
+    this.options.onClose?.(this);
   }
 
   private enqueueTexts(texts: string[]): void {

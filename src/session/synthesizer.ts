@@ -32,6 +32,8 @@ export interface SynthesizerOptions {
   readonly fallback: FallbackProvider | null;
   readonly voice: string;
   readonly language: string | undefined;
+  /** Speaking rate (1 = normal), passed to every provider. */
+  readonly speed: number | undefined;
   readonly output: OutputFormat;
   readonly session: SessionConfig;
   readonly metrics: Metrics;
@@ -241,7 +243,7 @@ export class Synthesizer {
     const provider = target.provider;
     try {
       const stream = target.backend.synthesize(
-        { text: segment.text, voice: target.voice, language: this.options.language, output: this.options.output },
+        { text: segment.text, voice: target.voice, language: this.options.language, speed: this.options.speed, output: this.options.output },
         controller.signal,
       );
       for await (const audio of stream) {
