@@ -54,6 +54,28 @@ const InstanceSchema = z.object({
 
 const BACKENDS = ['openai', 'gradio', 'espeak', 'cartesia'] as const;
 
+/**
+ * DNS-based instance discovery (src/routing/discovery.ts, docs/deploy.md): a name resolving to
+ * one address per GPU server (a Kubernetes headless Service), re-resolved periodically;
+ * addresses that appear join the pool's ring, addresses that vanish leave it.
+ */
+const DiscoverySchema = z.object({
+  /** Hostname to resolve, e.g. tts-gpu.default.svc.cluster.local. */
+  dns: z.string().min(1),
+  /** Port of the TTS server on every address. */
+  port: z.number().int().min(1).max(65535),
+  /** URL scheme of the instances. */
+  scheme: z.enum(['http', 'https']).default('http'),
+  /** Re-resolution period. */
+  interval_ms: z.number().int().positive().default(10_000),
+  /** Address families asked for: any (A and AAAA), ipv4, ipv6. */
+  family: z.enum(['any', 'ipv4', 'ipv6']).default('any'),
+  /** Weight of every discovered instance. */
+  weight: z.number().positive().default(1),
+  /** max_concurrency of every discovered instance. */
+  max_concurrency: z.number().int().positive().default(4),
+});
+
 const PoolSchema = z.object({
   name: z.string().min(1),
   backend: z.enum(BACKENDS),
@@ -63,7 +85,10 @@ const PoolSchema = z.object({
   voices: z.array(z.string().min(1)).min(1),
   /** Default language when the client names none. */
   language: z.string().default('en'),
-  instances: z.array(InstanceSchema).min(1),
+  /** Static instances; may be empty when `discovery` finds them. */
+  instances: z.array(InstanceSchema).default([]),
+  /** Find instances through DNS as well (default: none, static instances only). */
+  discovery: DiscoverySchema.optional(),
   health: HealthSchema,
   timeouts: TimeoutsSchema,
   /** Bounded-loads slack: an instance pins at most ceil((1+ε)·average) sessions. */
@@ -72,6 +97,9 @@ const PoolSchema = z.object({
   queue_ms: z.number().int().min(0).default(250),
   /** Backend-specific options (e.g. openai response_format, gradio api_name, hf token). */
   options: z.record(z.string(), z.unknown()).default({}),
+}).refine((pool) => pool.instances.length > 0 || pool.discovery !== undefined, {
+  message: 'a pool needs at least one instance, or discovery',
+  path: ['instances'],
 });
 
 const FallbackSchema = z.object({
@@ -151,6 +179,7 @@ export type FallbackConfig = z.infer<typeof FallbackSchema>;
 export type SessionConfig = z.infer<typeof SessionSchema>;
 export type HealthConfig = z.infer<typeof HealthSchema>;
 export type TimeoutsConfig = z.infer<typeof TimeoutsSchema>;
+export type DiscoveryConfig = z.infer<typeof DiscoverySchema>;
 export { ENCODINGS, SAMPLE_RATES };
 
 export class ConfigError extends Error {

@@ -10,7 +10,13 @@ export type InstanceEventType =
   /** The ejection ended (its time passed and an active check passed). */
   | 'restored'
   | 'draining'
-  | 'undrained';
+  | 'undrained'
+  /** Added to the pool at run time (discovery): in the ring, takes new sessions. */
+  | 'joined'
+  /** Taken out of the ring at run time: no new sessions; pinned sessions carry on. */
+  | 'left'
+  /** A departed instance's last session and stream ended: checks stopped, backend closed. */
+  | 'removed';
 
 export interface InstanceEvent {
   readonly type: InstanceEventType;

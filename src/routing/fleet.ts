@@ -97,8 +97,13 @@ export class Fleet extends EventEmitter<FleetEvents> {
   async stop(): Promise<void> {
     for (const pool of this.routers) pool.stop();
     const backends: Backend[] = [];
-    for (const pool of this.routers) for (const inst of pool.instances) backends.push(inst.backend);
+    for (const pool of this.routers) for (const inst of pool.allInstances()) backends.push(inst.backend);
     await Promise.allSettled(backends.map((b) => b.close()));
+  }
+
+  /** The named pool itself (runtime membership: discovery, tools); undefined when unknown. */
+  pool(poolName: string): Pool | undefined {
+    return this.byName.get(poolName);
   }
 
   /** Every instance of every pool, for GET /admin/instances. */

@@ -47,6 +47,11 @@ export interface InstanceSnapshot {
   queued: number;
   /** While ejected: ms until the ejection may end. */
   ejected_for_ms?: number;
+  /**
+   * Removed from the pool (e.g. vanished from discovery) but still serving the sessions pinned
+   * to it; it leaves the list once they are gone. Absent for members.
+   */
+  retiring?: true;
 }
 
 interface Waiter {
@@ -70,6 +75,13 @@ export class PoolInstance implements Instance {
   /** Active checks say up. Optimistic: up at start (docs/routing.md). */
   activeUp = true;
   draining = false;
+  /**
+   * Out of the ring (removeInstance): no new sessions, not a failover candidate; pinned
+   * sessions and their streams carry on until they end.
+   */
+  retiring = false;
+  /** Gone for good: its last session and stream ended after retiring. */
+  removed = false;
   /** Distinct sessions pinned here (a session with two live connections counts once). */
   sessions = 0;
   /** Live connections per pinned session key. */
@@ -82,7 +94,7 @@ export class PoolInstance implements Instance {
   checker: ActiveHealthCheck | null = null;
   ejectTimer: ReturnType<typeof setTimeout> | null = null;
   readonly waiters: Waiter[] = [];
-  readonly gauges: { up: GaugeChild; draining: GaugeChild; sessions: GaugeChild; streams: GaugeChild };
+  gauges: { up: GaugeChild; draining: GaugeChild; sessions: GaugeChild; streams: GaugeChild };
 
   constructor(
     readonly pool: string,
@@ -117,12 +129,12 @@ export class PoolInstance implements Instance {
   }
 
   get healthy(): boolean {
-    return this.activeUp && !this.ejection.ejected;
+    return this.activeUp && !this.ejection.ejected && !this.removed;
   }
 
   /** Takes traffic for new sessions. */
   get available(): boolean {
-    return this.activeUp && !this.ejection.ejected && !this.draining;
+    return this.activeUp && !this.ejection.ejected && !this.draining && !this.retiring;
   }
 }
 
@@ -142,10 +154,15 @@ class StreamSlot implements Slot {
 
 export class Pool implements Router {
   readonly pool: string;
-  readonly instances: readonly PoolInstance[];
+  /** Ring members in ring index order. Replaced (never mutated) by addInstance/removeInstance. */
+  instances: readonly PoolInstance[];
   readonly config: PoolConfig;
+  /** Members and retiring instances. */
   private readonly byId = new Map<string, PoolInstance>();
-  private readonly ring: HashRing;
+  private ring: HashRing;
+  private readonly createBackend: PoolOptions['createBackend'];
+  private readonly metrics: Metrics | undefined;
+  private readonly vnodes: number | undefined;
   private readonly now: () => number;
   private readonly onEvent: (event: InstanceEvent) => void;
   private readonly epsilon: number;
@@ -181,7 +198,11 @@ export class Pool implements Router {
     this.now = options.now ?? Date.now;
     this.onEvent = options.onEvent ?? (() => {});
     this.epsilon = config.load_epsilon;
-    if (config.instances.length === 0) throw new RoutingError('NO_INSTANCES', `pool ${config.name} has no instances`);
+    this.createBackend = options.createBackend;
+    this.metrics = options.metrics;
+    this.vnodes = options.vnodes;
+    // A discovered pool may start empty: its members arrive with the first DNS answer.
+    if (config.instances.length === 0 && !config.discovery) throw new RoutingError('NO_INSTANCES', `pool ${config.name} has no instances`);
     this.instances = config.instances.map((inst, i) => {
       const spec: InstanceSpec = { ...inst, id: inst.id ?? (inst.url ? instanceIdFromUrl(inst.url) : `${config.name}-${i + 1}`) };
       if (this.byId.has(spec.id)) throw new RoutingError('DUPLICATE_INSTANCE', `pool ${config.name}: duplicate instance id ${spec.id}`);
@@ -229,6 +250,7 @@ export class Pool implements Router {
     inst.pinned.delete(sessionKey);
     this.countSession(inst, -1);
     if (this.live.get(sessionKey) === inst) this.live.delete(sessionKey);
+    if (inst.retiring) this.finishRetiring(inst);
   }
 
   repin(sessionKey: string, from: Instance | null, to: Instance): void {
@@ -315,6 +337,7 @@ export class Pool implements Router {
       return;
     }
     inst.gauges.streams.set(inst.streams);
+    if (inst.retiring) this.finishRetiring(inst);
   }
 
   /** Waiters on an instance that stopped taking traffic move on at once (null = try the next). */
@@ -402,16 +425,18 @@ export class Pool implements Router {
   startHealthChecks(): void {
     if (this.checking || this.stopped) return;
     this.checking = true;
+    for (const inst of this.instances) this.startChecker(inst);
+  }
+
+  private startChecker(inst: PoolInstance): void {
     const { interval_ms, timeout_ms } = this.config.health;
-    for (const inst of this.instances) {
-      inst.checker = new ActiveHealthCheck({
-        intervalMs: interval_ms,
-        timeoutMs: timeout_ms,
-        check: (signal) => inst.backend.check(signal),
-        onResult: (ok, error) => this.checkResult(inst, ok, error),
-      });
-      inst.checker.start();
-    }
+    inst.checker = new ActiveHealthCheck({
+      intervalMs: interval_ms,
+      timeoutMs: timeout_ms,
+      check: (signal) => inst.backend.check(signal),
+      onResult: (ok, error) => this.checkResult(inst, ok, error),
+    });
+    inst.checker.start();
   }
 
   // ---- operations ----------------------------------------------------------------------
@@ -427,9 +452,94 @@ export class Pool implements Router {
     return true;
   }
 
+  // ---- membership (runtime: discovery.ts, operators) -----------------------------------
+
+  /** Member ids in ring order (retiring instances excluded). */
+  memberIds(): string[] {
+    return this.instances.map((inst) => inst.id);
+  }
+
+  /**
+   * Adds an instance to the ring at run time. Only keys whose hash order now meets it first
+   * move (about 1/(N+1) of them, for their next pin); nobody else's pin changes. It starts up
+   * (optimistic, as at boot) and gets active checks if they are running. Re-adding an id that
+   * is still retiring brings that same instance back, with its sessions and state.
+   * Throws RoutingError DUPLICATE_INSTANCE when the id is already a member.
+   */
+  addInstance(config: InstanceConfig): PoolInstance {
+    const id = config.id ?? (config.url ? instanceIdFromUrl(config.url) : '');
+    if (!id) throw new RoutingError('NO_INSTANCES', `pool ${this.pool}: an added instance needs an id or a url`);
+    const existing = this.byId.get(id);
+    if (existing && !existing.retiring) throw new RoutingError('DUPLICATE_INSTANCE', `pool ${this.pool}: duplicate instance id ${id}`);
+    let inst: PoolInstance;
+    if (existing) {
+      inst = existing;
+      inst.retiring = false;
+    } else {
+      const spec: InstanceSpec = { ...config, id };
+      inst = new PoolInstance(this.pool, this.instances.length, spec, this.createBackend(this.config, spec), this.config, this.metrics);
+      this.byId.set(id, inst);
+      if (this.checking && !this.stopped) this.startChecker(inst);
+    }
+    this.setMembers([...this.instances, inst]);
+    this.afterHealthChange(inst, 'joined');
+    return inst;
+  }
+
+  /**
+   * Takes an instance out of the ring: no new sessions, no failover traffic. Sessions pinned
+   * to it carry on as on a drained instance (their segments still get slots there, and its
+   * active checks keep running, so if it is really gone they fail over by the usual health
+   * and timeout paths). Once its last session and stream end it is dropped for good: checks
+   * stop, its backend closes and its gauges leave /metrics. False when no member has the id.
+   */
+  removeInstance(id: string): boolean {
+    const inst = this.byId.get(id);
+    if (!inst || inst.retiring) return false;
+    inst.retiring = true;
+    this.setMembers(this.instances.filter((member) => member !== inst));
+    this.afterHealthChange(inst, 'left');
+    inst.gauges.draining.set(1); // dashboards show it as draining while its calls finish
+    this.finishRetiring(inst);
+    return true;
+  }
+
+  /** Rebuilds the ring over `members`; the ring knows ids and weights only. */
+  private setMembers(members: PoolInstance[]): void {
+    this.instances = members;
+    this.ring = new HashRing(members, { vnodes: this.vnodes });
+    this.recomputeWeight();
+  }
+
+  /** Drops a retiring instance once nothing uses it. */
+  private finishRetiring(inst: PoolInstance): void {
+    if (!inst.retiring || inst.removed || inst.sessions > 0 || inst.streams > 0 || inst.waiters.length > 0) return;
+    inst.removed = true;
+    inst.checker?.stop();
+    inst.checker = null;
+    if (inst.ejectTimer) clearTimeout(inst.ejectTimer);
+    inst.ejectTimer = null;
+    if (this.byId.get(inst.id) === inst) this.byId.delete(inst.id);
+    for (const [key, pinned] of this.live) if (pinned === inst) this.live.delete(key);
+    if (this.metrics) {
+      const labels = { pool: this.pool, instance: inst.id };
+      for (const gauge of [this.metrics.instanceUp, this.metrics.instanceDraining, this.metrics.instanceCapacity, this.metrics.instanceActiveStreams, this.metrics.instanceSessions]) gauge.remove(labels);
+    }
+    inst.gauges = { up: NO_GAUGE, draining: NO_GAUGE, sessions: NO_GAUGE, streams: NO_GAUGE };
+    this.onEvent({ type: 'removed', pool: this.pool, instance: inst.id, url: inst.url, healthy: false });
+    void inst.backend.close().catch(() => undefined);
+  }
+
+  /** Members and instances still retiring (e.g. to close every backend). */
+  allInstances(): PoolInstance[] {
+    return [...this.byId.values()];
+  }
+
   snapshot(): InstanceSnapshot[] {
     const now = this.now();
-    return this.instances.map((inst) => {
+    // Members first (ring order), then instances still retiring.
+    const listed = this.instances.length === this.byId.size ? this.instances : [...this.instances, ...[...this.byId.values()].filter((i) => i.retiring)];
+    return listed.map((inst) => {
       const snap: InstanceSnapshot = {
         pool: this.pool,
         id: inst.id,
@@ -444,6 +554,7 @@ export class Pool implements Router {
         queued: inst.waiters.length,
       };
       if (inst.ejection.ejected) snap.ejected_for_ms = Math.max(0, inst.ejection.until - now);
+      if (inst.retiring) snap.retiring = true;
       return snap;
     });
   }
@@ -451,7 +562,7 @@ export class Pool implements Router {
   /** Stops checks and timers; waiters get null. Backends are closed by the caller (Fleet). */
   stop(): void {
     this.stopped = true;
-    for (const inst of this.instances) {
+    for (const inst of this.byId.values()) {
       inst.checker?.stop();
       if (inst.ejectTimer) clearTimeout(inst.ejectTimer);
       inst.ejectTimer = null;
@@ -461,6 +572,8 @@ export class Pool implements Router {
 
   private own(instance: Instance): PoolInstance {
     const inst = this.byId.get(instance.id);
+    // A removed instance's stragglers (a late release or failure report) are harmless no-ops.
+    if (instance instanceof PoolInstance && instance.removed && instance.pool === this.pool) return instance;
     if (!inst || inst !== instance) {
       throw new RoutingError('UNKNOWN_INSTANCE', `instance ${instance.id} does not belong to pool ${this.pool}`);
     }
