@@ -182,8 +182,14 @@ for (const c of golden) {
   const intlGot = JSON.stringify(intlSegments(c.input, c.lang));
   const s = (score[c.lang] ??= { ours: 0, intl: 0, total: 0 });
   s.total++;
-  if (got === expected) (s.ours++, ours++);
-  if (intlGot === expected) (s.intl++, theirs++);
+  if (got === expected) {
+    s.ours++;
+    ours++;
+  }
+  if (intlGot === expected) {
+    s.intl++;
+    theirs++;
+  }
 }
 console.log(`\nGolden rules (exact match, segments trimmed)`);
 console.log('| language | cases | voicegate | Intl.Segmenter |');
