@@ -371,9 +371,9 @@ export class Pool implements Router {
    */
   private ejectionOver(inst: PoolInstance): void {
     inst.ejectTimer = null;
-    if (this.stopped || !inst.ejection.ejected) return;
+    if (this.stopped || inst.removed || !inst.ejection.ejected) return;
     void probeSynthesis(inst.backend, this.config.voices[0]!, this.config.timeouts.first_audio_ms).then((ok) => {
-      if (this.stopped || !inst.ejection.ejected) return;
+      if (this.stopped || inst.removed || !inst.ejection.ejected) return;
       if (ok) return this.restore(inst);
       const ms = inst.ejection.reopen(this.now());
       this.afterHealthChange(inst, 'ejected', { reason: 'half-open probe failed', durationMs: ms });
