@@ -150,12 +150,15 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
     async shutdown(deadlineMs = config.server.drain_timeout_ms) {
       refusing = true;
       logger.info({ live: live.size, deadline_ms: deadlineMs }, 'draining: no new sessions, live calls finish their turn');
-      await engine.stopListening();
+      // Keep listening while draining: load balancers' fresh health-check connections must see
+      // /ready answer 503 (a closed port only says "unreachable"), and a late call gets a 503
+      // with a reason rather than a connection refused (docs/deploy.md).
       // Every protocol's sessions: WebSocket calls and HTTP speech responses alike.
       const drained = Promise.all([...sessions.live].map((session) => session.whenIdle()));
       let timer: NodeJS.Timeout | undefined;
       await Promise.race([drained, new Promise((r) => (timer = setTimeout(r, deadlineMs)))]);
       clearTimeout(timer);
+      await engine.stopListening();
       for (const conn of live) conn.close(CLOSE_CODES.goingAway, 'server shutting down');
       await closeAll();
     },
