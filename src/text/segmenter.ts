@@ -274,8 +274,10 @@ class StreamingSegmenter implements Segmenter {
         if (r === NO) {
           this.moveTo(this.resumeAt);
           if (kind === P_NEWLINE) {
+            // A hard-wrapped line goes on: the line break is a space, and a word boundary.
             this.startLine();
             this.messyWs = true;
+            this.lastSpace = this.pendingAt;
           }
         } else {
           this.emit(r, out);
@@ -327,7 +329,7 @@ class StreamingSegmenter implements Segmenter {
           if (c !== SPACE || prevKind === K_SPACE) this.messyWs = true;
           this.lastSpace = pos;
           if (!this.firstTokenChecked) this.checkFirstToken(pos);
-          if (prevKind === K_CLAUSE || prevKind === K_DASH || (prev === 45 && pos >= 2 && isSpace(b.charCodeAt(pos - 2)))) {
+          if (prevKind === K_CLAUSE || prevKind === K_DASH || (prev === 45 && pos - 2 >= this.segStart && isSpace(b.charCodeAt(pos - 2)))) {
             this.clausePoint(pos, out);
           }
           break;
