@@ -1,0 +1,495 @@
+/**
+ * Call load benchmark (issue 11): N concurrent calls streaming LLM-like turns over
+ * /v1/stream, through voicegate and straight to the simulator, side by side in one run.
+ * Measures time to first audio per turn, playout stalls, completeness (every segment once, in
+ * order; turn_end per turn; cancelled after a cancel and nothing after it), the gateway's CPU
+ * and RSS, and a scaling curve. See docs/benchmarks.md for definitions.
+ *
+ *   npx tsx bench/calls.ts --help
+ */
+import { cpus, loadavg, totalmem } from 'node:os';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { Pool } from 'undici';
+import { DirectCall, GatewayCall, type CallBase } from './calls/call.ts';
+import { childGc, cpuSeconds, killAllChildren, rssBytes, startChild, stopChild, type Child } from './calls/procs.ts';
+import type { GatewayChildConfig } from './calls/gateway-child.ts';
+import type { SimChildConfig } from './calls/sim-child.ts';
+import { RunStats, round, summarize, type Summary } from './calls/stats.ts';
+import { scalingSvg, type ScalingPoint } from './calls/svg.ts';
+
+const HELP = `voicegate call load benchmark: concurrent LLM-driven calls through the gateway and
+straight to the simulator, side by side in one run.
+
+Usage: npx tsx bench/calls.ts [options]
+
+Plan (default ≈ 8 minutes on 2 cores)
+  --levels <list>         concurrent calls per level                [100,500,1000,2000,5000]
+  --compare-level <n>     level at which every engine runs          [1000]
+  --engines <list>        engines compared at that level            [uws,ws]
+  --scale-engine <e>      engine of the scaling curve               [uws]
+  --idle-level <n>        idle sessions checked per engine (0 = off) [5000]
+  --duration <s>          talking time per run                      [30]
+  --quick                 levels 50,200, compare at 200, 8 s, idle 500 (a smoke run)
+
+Calls
+  --token-rate <n>        LLM tokens per second (≈4 chars each)      [50]
+  --cancel-share <x>      share of turns interrupted (barge-in)     [0.2]
+  --encoding <e>          client audio encoding                     [pcm_s16le]
+  --sample-rate <hz>      client sample rate                        [24000]
+  --frame-ms <ms>         client frame size (0 = as produced)       [0]
+  --stall-ms <ms>         playout gap counted as a stall            [20]
+
+Simulator (child process; fixed latency so it is not the bottleneck)
+  --sim-instances <n>     fake GPU instances                        [32]
+  --first-audio-ms <ms>   request → first audio                     [150]
+  --rtf <x>               wall seconds per second of audio          [0.05]
+  --chunk-ms <ms>         audio per streamed chunk                  [200]
+
+Output
+  --out <dir>             results directory                         [bench/calls-results]
+  --cpu-prof              run each gateway child with --cpu-prof (profiles in <out>/profiles)
+  -h, --help
+
+Processes: this script (load generator), one simulator child and one gateway child per run,
+all on the same machine. Raise the open-files limit for 5,000 calls if it is below ~12,000
+(\`ulimit -n 65536\` in the shell before running).`;
+
+const { values } = parseArgs({
+  options: {
+    help: { type: 'boolean', short: 'h' },
+    quick: { type: 'boolean', default: false },
+    levels: { type: 'string' },
+    'compare-level': { type: 'string' },
+    engines: { type: 'string', default: 'uws,ws' },
+    'scale-engine': { type: 'string', default: 'uws' },
+    'idle-level': { type: 'string' },
+    duration: { type: 'string' },
+    'token-rate': { type: 'string', default: '50' },
+    'cancel-share': { type: 'string', default: '0.2' },
+    encoding: { type: 'string', default: 'pcm_s16le' },
+    'sample-rate': { type: 'string', default: '24000' },
+    'frame-ms': { type: 'string', default: '0' },
+    'stall-ms': { type: 'string', default: '20' },
+    'sim-instances': { type: 'string', default: '32' },
+    'first-audio-ms': { type: 'string', default: '150' },
+    rtf: { type: 'string', default: '0.05' },
+    'chunk-ms': { type: 'string', default: '200' },
+    out: { type: 'string', default: fileURLToPath(new URL('./calls-results', import.meta.url)) },
+    'cpu-prof': { type: 'boolean', default: false },
+  },
+  strict: true,
+});
+if (values.help) {
+  process.stdout.write(`${HELP}\n`);
+  process.exit(0);
+}
+
+type Engine = 'uws' | 'ws';
+type Target = 'direct' | Engine;
+const quick = values.quick!;
+const numberList = (s: string) => s.split(',').map((x) => Number(x.trim())).filter((x) => x > 0);
+const levels = numberList(values.levels ?? (quick ? '50,200' : '100,500,1000,2000,5000'));
+const compareLevel = Number(values['compare-level'] ?? (quick ? 200 : 1000));
+const engines = values.engines!.split(',').map((e) => e.trim()) as Engine[];
+const scaleEngine = values['scale-engine'] as Engine;
+const idleLevel = Number(values['idle-level'] ?? (quick ? 500 : 5000));
+const durationS = Number(values.duration ?? (quick ? 8 : 30));
+const tokenIntervalMs = 1000 / Number(values['token-rate']);
+const cancelShare = Number(values['cancel-share']);
+const encoding = values.encoding!;
+const sampleRate = Number(values['sample-rate']);
+const frameMs = Number(values['frame-ms']);
+const stallMs = Number(values['stall-ms']);
+const sim: SimChildConfig = {
+  count: Number(values['sim-instances']),
+  firstAudioMs: Number(values['first-audio-ms']),
+  rtf: Number(values.rtf),
+  chunkMs: Number(values['chunk-ms']),
+};
+const outDir = values.out!;
+for (const e of [...engines, scaleEngine]) if (e !== 'uws' && e !== 'ws') throw new Error(`unknown engine ${e}`);
+
+interface RunPlan {
+  calls: number;
+  target: Target;
+  /** Only open the sessions and measure memory (no talking). */
+  idleOnly: boolean;
+}
+
+const plan: RunPlan[] = [];
+for (const calls of levels) {
+  plan.push({ calls, target: 'direct', idleOnly: false });
+  const here = calls === compareLevel ? [...new Set([scaleEngine, ...engines])] : [scaleEngine];
+  for (const target of here) plan.push({ calls, target, idleOnly: false });
+}
+if (idleLevel > 0) {
+  const topLevel = Math.max(...levels);
+  for (const engine of new Set([scaleEngine, ...engines])) {
+    const covered = plan.some((p) => p.target === engine && p.calls === idleLevel) || (idleLevel === topLevel && engine === scaleEngine);
+    if (!covered) plan.push({ calls: idleLevel, target: engine, idleOnly: true });
+  }
+}
+
+interface GatewayFigures {
+  engine: string;
+  rss_base_mb: number;
+  rss_idle_mb: number;
+  rss_active_max_mb: number | null;
+  heap_base_mb: number | null;
+  heap_idle_mb: number | null;
+  rss_per_1k_idle_mb: number;
+  rss_per_1k_active_mb: number | null;
+  cpu_s: number | null;
+  cores: number | null;
+  cpu_s_per_call_minute: number | null;
+}
+
+interface RunResult {
+  calls: number;
+  target: Target;
+  idle_only: boolean;
+  window_s: number;
+  connect_s: number;
+  calls_failed: number;
+  turns_started: number;
+  turns_completed: number;
+  turns_per_call: number;
+  cancels_sent: number;
+  cancels_confirmed: number;
+  turns_timed_out: number;
+  segments: number;
+  audio_s: number;
+  problems: number;
+  problem_samples: string[];
+  failovers: number;
+  stalls: number;
+  stalled_turns: number;
+  stall_ms_total: number;
+  max_stall_ms: number;
+  ttfa_ms: Summary;
+  /** Through-gateway minus direct at the same level, per percentile. */
+  gateway_added_ms: { p50: number; p90: number; p99: number } | null;
+  gateway: GatewayFigures | null;
+  sim_cores: number | null;
+  loadgen_cores: number | null;
+  loadavg_start: number[];
+  loadavg_end: number[];
+}
+
+const mb = (bytes: number) => round(bytes / 1048576, 1);
+const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+
+function openFilesLimit(): number {
+  try {
+    const match = /Max open files\s+(\d+)/.exec(readFileSync('/proc/self/limits', 'utf8'));
+    return match ? Number(match[1]) : Number.NaN;
+  } catch {
+    return Number.NaN;
+  }
+}
+
+/** Runs `fn` over `items` with at most `limit` in flight. */
+async function eachLimited<T>(items: T[], limit: number, fn: (item: T) => Promise<void>): Promise<void> {
+  let next = 0;
+  const worker = async () => {
+    while (next < items.length) await fn(items[next++]!);
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+}
+
+const progressEnabled = true;
+function progress(line: string): void {
+  if (progressEnabled) process.stderr.write(`\r${line.padEnd(118).slice(0, 118)}`);
+}
+
+async function main(): Promise<void> {
+  mkdirSync(outDir, { recursive: true });
+  const limit = openFilesLimit();
+  const needed = Math.max(...plan.map((p) => p.calls)) * 2 + 500;
+  if (limit < needed) {
+    process.stderr.write(`open-files limit ${limit} is below the ~${needed} this plan needs: run \`ulimit -n 65536\` first\n`);
+    process.exit(2);
+  }
+  const started = new Date();
+  process.stderr.write(`calls bench: ${plan.length} runs, ${durationS} s talking each; load ${loadavg().map((x) => x.toFixed(2)).join(' ')}\n`);
+
+  const simChild = await startChild('sim', './sim-child.ts', { CALLS_SIM: JSON.stringify(sim) });
+  const urls = simChild.info.urls as string[];
+  const pools = urls.map((url) => new Pool(url, { keepAliveTimeout: 30_000, headersTimeout: 0, bodyTimeout: 0 }));
+  const results: RunResult[] = [];
+  try {
+    for (let i = 0; i < plan.length; i++) {
+      const run = plan[i]!;
+      const result = await runOne(run, `[${i + 1}/${plan.length}]`, simChild, urls, pools);
+      const direct = results.find((r) => r.calls === run.calls && r.target === 'direct' && !r.idle_only);
+      if (run.target !== 'direct' && direct && !run.idleOnly) {
+        result.gateway_added_ms = {
+          p50: round(result.ttfa_ms.p50 - direct.ttfa_ms.p50, 2),
+          p90: round(result.ttfa_ms.p90 - direct.ttfa_ms.p90, 2),
+          p99: round(result.ttfa_ms.p99 - direct.ttfa_ms.p99, 2),
+        };
+      }
+      results.push(result);
+      process.stderr.write(`\r${' '.repeat(118)}\r${describe(result)}\n`);
+    }
+  } finally {
+    await Promise.all(pools.map((p) => p.close()));
+    await stopChild(simChild);
+  }
+
+  const stamp = started.toISOString().replace(/[:.]/g, '-').slice(0, 19);
+  const tag = quick ? `quick-${stamp}` : stamp;
+  const machine = {
+    cores: cpus().length,
+    cpu: cpus()[0]?.model ?? 'unknown',
+    memory_gb: round(totalmem() / 2 ** 30, 1),
+    node: process.version,
+    open_files_limit: limit,
+  };
+  const settings = {
+    duration_s: durationS,
+    token_rate: 1000 / tokenIntervalMs,
+    cancel_share: cancelShare,
+    format: { encoding, sample_rate: sampleRate, frame_ms: frameMs },
+    stall_threshold_ms: stallMs,
+    sim,
+    gateway: { lookahead: 2, eager_first: true, max_concurrency_per_instance: 100_000 },
+  };
+  const json = { bench: 'calls', date: started.toISOString(), command: `npx tsx bench/calls.ts ${process.argv.slice(2).join(' ')}`.trim(), machine, settings, runs: results };
+  const jsonPath = `${outDir}/calls-${tag}.json`;
+  writeFileSync(jsonPath, `${JSON.stringify(json, null, 2)}\n`);
+
+  const scaling: ScalingPoint[] = results
+    .filter((r) => r.target === scaleEngine && r.gateway_added_ms && r.gateway?.cores != null)
+    .map((r) => ({ calls: r.calls, addedP50: r.gateway_added_ms!.p50, addedP99: r.gateway_added_ms!.p99, cores: r.gateway!.cores! }));
+  let svgPath = '';
+  if (scaling.length >= 2) {
+    svgPath = `${outDir}/scaling-${tag}.svg`;
+    writeFileSync(
+      svgPath,
+      scalingSvg(scaling, `voicegate (${scaleEngine}): gateway-added time to first audio and CPU vs concurrent calls`, `${machine.cores} cores shared by load generator, simulator and gateway; ${started.toISOString().slice(0, 10)}; ${durationS} s per level`),
+    );
+  }
+  console.log(table(results));
+  console.log(`\nresults: ${jsonPath}${svgPath ? `\nplot: ${svgPath}` : ''}`);
+}
+
+function describe(r: RunResult): string {
+  const who = r.target === 'direct' ? 'direct' : `gateway ${r.target}`;
+  if (r.idle_only) return `${who} × ${r.calls} idle: RSS ${r.gateway?.rss_idle_mb} MB (base ${r.gateway?.rss_base_mb} MB)`;
+  return `${who} × ${r.calls}: ${r.turns_started} turns, ${r.segments} segments, TTFA p50 ${r.ttfa_ms.p50.toFixed(1)} p99 ${r.ttfa_ms.p99.toFixed(1)} ms, ${r.stalls} stalls, ${r.problems} problems`;
+}
+
+function table(results: RunResult[]): string {
+  const head = ['calls', 'target', 'turns', 'cancels', 'segments', 'problems', 'stalls (turns)', 'TTFA p50', 'p90', 'p99', 'added p50', 'added p99', 'gw cores', 'gw CPU s/call-min', 'sim cores', 'loadgen cores', 'RSS MB idle / active', 'RSS MB per 1k idle / active'];
+  const rows = results.map((r) => {
+    const g = r.gateway;
+    const f = (x: number | null | undefined, d = 1) => (x == null || !Number.isFinite(x) ? '' : x.toFixed(d));
+    if (r.idle_only) return [r.calls, r.target, '', '', '', r.calls_failed ? `${r.calls_failed} failed` : '0', '', '', '', '', '', '', '', '', '', '', `${f(g?.rss_idle_mb)} / –`, `${f(g?.rss_per_1k_idle_mb)} / –`];
+    return [
+      r.calls,
+      r.target,
+      r.turns_started,
+      `${r.cancels_confirmed}/${r.cancels_sent}`,
+      r.segments,
+      r.problems + r.calls_failed,
+      `${r.stalls} (${r.stalled_turns})`,
+      f(r.ttfa_ms.p50),
+      f(r.ttfa_ms.p90),
+      f(r.ttfa_ms.p99),
+      f(r.gateway_added_ms?.p50, 2),
+      f(r.gateway_added_ms?.p99, 2),
+      f(g?.cores, 2),
+      f(g?.cpu_s_per_call_minute, 4),
+      f(r.sim_cores, 2),
+      f(r.loadgen_cores, 2),
+      g ? `${f(g.rss_idle_mb)} / ${f(g.rss_active_max_mb)}` : '',
+      g ? `${f(g.rss_per_1k_idle_mb)} / ${f(g.rss_per_1k_active_mb)}` : '',
+    ];
+  });
+  return [`| ${head.join(' | ')} |`, `|${head.map(() => '---').join('|')}|`, ...rows.map((row) => `| ${row.join(' | ')} |`)].join('\n');
+}
+
+async function runOne(run: RunPlan, label: string, simChild: Child, urls: string[], pools: Pool[]): Promise<RunResult> {
+  const loadStart = loadavg().map((x) => round(x, 2));
+  const stats = new RunStats();
+  let gateway: Child | null = null;
+  const who = run.target === 'direct' ? 'direct' : run.target;
+  progress(`${label} ${who} × ${run.calls}: starting`);
+  if (run.target !== 'direct') {
+    const config: GatewayChildConfig = { engine: run.target, urls, maxConcurrency: 100_000 };
+    const prof = values['cpu-prof'] && !run.idleOnly ? ['--cpu-prof', `--cpu-prof-dir=${outDir}/profiles`, `--cpu-prof-name=gateway-${run.target}-${run.calls}.cpuprofile`] : [];
+    gateway = await startChild(`gateway-${run.target}`, './gateway-child.ts', { CALLS_GATEWAY: JSON.stringify(config) }, prof);
+  }
+  const common = { tokenIntervalMs, cancelShare, stallThresholdMs: stallMs };
+  const makeCall = (id: string, seed: number, s: RunStats, extra: { maxTurns?: number; cancelShare?: number } = {}): CallBase =>
+    gateway
+      ? new GatewayCall(id, { ...common, ...extra, stats: s, seed, url: `ws://127.0.0.1:${gateway.info.port as number}/v1/stream`, encoding, sampleRate, frameMs })
+      : new DirectCall(id, { ...common, ...extra, stats: s, seed, pool: pools[seed % pools.length]! });
+  const connect = async (call: CallBase, s: RunStats) => {
+    if (!(call instanceof GatewayCall)) return true;
+    try {
+      await call.connect();
+      return true;
+    } catch (err) {
+      s.callsFailed++;
+      s.problem(call.id, `connect: ${(err as Error).message}`);
+      return false;
+    }
+  };
+
+  // Baseline before any session (after the warm-up the heap holds more than before; the
+  // difference is charged to the sessions, which errs on the high side).
+  const base = gateway ? await childGc(gateway) : null;
+  const rssBase = gateway ? rssBytes(gateway.pid) : 0;
+
+  // Warm-up (JIT, connection pools): 20 one-turn calls, not counted.
+  if (!run.idleOnly) {
+    const warm = new RunStats();
+    const warmCalls = Array.from({ length: 20 }, (_, i) => makeCall(`warm-${who}-${run.calls}-${i}`, 1_000_000 + i, warm, { maxTurns: 1, cancelShare: 0 }));
+    await Promise.all(warmCalls.map(async (c) => (await connect(c, warm)) && c.run(performance.now() + 60_000)));
+    for (const c of warmCalls) c.close();
+    await sleep(300);
+  }
+
+  // Open every session (start → ready): N idle calls.
+  const calls = Array.from({ length: run.calls }, (_, i) => makeCall(`call-${who}-${run.calls}-${i}`, i, stats));
+  const connectStart = performance.now();
+  let connected = 0;
+  const ticker = setInterval(() => progress(`${label} ${who} × ${run.calls}: connecting ${connected}/${run.calls}`), 250);
+  const ok: CallBase[] = [];
+  await eachLimited(calls, 200, async (call) => {
+    if (await connect(call, stats)) ok.push(call);
+    connected++;
+  });
+  clearInterval(ticker);
+  const connectS = (performance.now() - connectStart) / 1000;
+  await sleep(1000);
+  const idle = gateway ? await childGc(gateway) : null;
+  const rssIdle = gateway ? rssBytes(gateway.pid) : 0;
+
+  let windowS = 0;
+  let gwCpu: number | null = null;
+  let simCpu: number | null = null;
+  let loadgenCpu: number | null = null;
+  let rssActiveMax = 0;
+  if (!run.idleOnly) {
+    const t0 = performance.now();
+    const deadline = t0 + durationS * 1000;
+    const cpu0 = { gw: gateway ? cpuSeconds(gateway.pid) : 0, sim: cpuSeconds(simChild.pid), self: process.cpuUsage() };
+    // Calls begin their first turn spread over about one turn's length, as real calls arrive at
+    // random: a synchronized start would measure one burst, not a steady load.
+    const stagger = Math.min(10_000, (durationS * 1000) / 3);
+    let finished = 0;
+    const sampler = setInterval(() => {
+      if (gateway) rssActiveMax = Math.max(rssActiveMax, rssBytes(gateway.pid));
+    }, 1000);
+    const bar = setInterval(() => {
+      const elapsed = (performance.now() - t0) / 1000;
+      const done = Math.min(1, elapsed / durationS);
+      const width = 20;
+      const filled = Math.round(done * width);
+      const p50 = stats.ttfa.length ? summarize(stats.ttfa.slice(-2000)).p50.toFixed(0) : '–';
+      progress(
+        `${label} ${who} × ${run.calls} [${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${elapsed.toFixed(0)}/${durationS} s` +
+          `  turns ${stats.turnsStarted} seg ${stats.segments} ttfa p50 ${p50} ms stalls ${stats.stalls} problems ${stats.problems}${elapsed > durationS ? ` finishing ${ok.length - finished}` : ''}`,
+      );
+    }, 250);
+    const cap = sleep(durationS * 1000 + 45_000).then(() => 'cap' as const);
+    await Promise.race([
+      Promise.all(
+        ok.map(async (call, i) => {
+          await sleep(((i * 7919) % 1000) / 1000 * stagger);
+          await call.run(deadline);
+          finished++;
+        }),
+      ),
+      cap,
+    ]);
+    clearInterval(bar);
+    clearInterval(sampler);
+    windowS = (performance.now() - t0) / 1000;
+    if (gateway) {
+      gwCpu = cpuSeconds(gateway.pid) - cpu0.gw;
+      rssActiveMax = Math.max(rssActiveMax, rssBytes(gateway.pid));
+    }
+    simCpu = cpuSeconds(simChild.pid) - cpu0.sim;
+    const self = process.cpuUsage(cpu0.self);
+    loadgenCpu = (self.user + self.system) / 1e6;
+  }
+
+  progress(`${label} ${who} × ${run.calls}: closing`);
+  for (const call of ok) call.close();
+  await sleep(500);
+  for (const call of ok) if (call instanceof GatewayCall) call.terminate();
+  if (gateway) await stopChild(gateway);
+  await sleep(500);
+
+  const callMinutes = (ok.length * windowS) / 60;
+  const gw: GatewayFigures | null = gateway
+    ? {
+        engine: String(gateway.info.engine),
+        rss_base_mb: mb(rssBase),
+        rss_idle_mb: mb(rssIdle),
+        rss_active_max_mb: run.idleOnly ? null : mb(rssActiveMax),
+        heap_base_mb: base ? mb(base.heapUsed) : null,
+        heap_idle_mb: idle ? mb(idle.heapUsed) : null,
+        rss_per_1k_idle_mb: round(((rssIdle - rssBase) / 1048576 / Math.max(1, ok.length)) * 1000, 1),
+        rss_per_1k_active_mb: run.idleOnly ? null : round(((rssActiveMax - rssBase) / 1048576 / Math.max(1, ok.length)) * 1000, 1),
+        cpu_s: gwCpu === null ? null : round(gwCpu, 2),
+        cores: gwCpu === null || windowS === 0 ? null : round(gwCpu / windowS, 3),
+        cpu_s_per_call_minute: gwCpu === null || callMinutes === 0 ? null : round(gwCpu / callMinutes, 5),
+      }
+    : null;
+  return {
+    calls: run.calls,
+    target: run.target,
+    idle_only: run.idleOnly,
+    window_s: round(windowS, 1),
+    connect_s: round(connectS, 2),
+    calls_failed: stats.callsFailed,
+    turns_started: stats.turnsStarted,
+    turns_completed: stats.turnsCompleted,
+    turns_per_call: round(stats.turnsStarted / Math.max(1, ok.length), 2),
+    cancels_sent: stats.cancelsSent,
+    cancels_confirmed: stats.cancelsConfirmed,
+    turns_timed_out: stats.turnsTimedOut,
+    segments: stats.segments,
+    audio_s: round(stats.audioMs / 1000, 0),
+    problems: stats.problems,
+    problem_samples: stats.problemSamples,
+    failovers: stats.failovers,
+    stalls: stats.stalls,
+    stalled_turns: stats.stalledTurns,
+    stall_ms_total: round(stats.stallMs, 0),
+    max_stall_ms: round(stats.maxStallMs, 1),
+    ttfa_ms: roundSummary(summarize(stats.ttfa)),
+    gateway_added_ms: null,
+    gateway: gw,
+    sim_cores: simCpu === null || windowS === 0 ? null : round(simCpu / windowS, 3),
+    loadgen_cores: loadgenCpu === null || windowS === 0 ? null : round(loadgenCpu / windowS, 3),
+    loadavg_start: loadStart,
+    loadavg_end: loadavg().map((x) => round(x, 2)),
+  };
+}
+
+function roundSummary(s: Summary): Summary {
+  return { n: s.n, p50: round(s.p50, 2), p90: round(s.p90, 2), p99: round(s.p99, 2), max: round(s.max, 2), mean: round(s.mean, 2) };
+}
+
+process.on('SIGINT', () => {
+  process.stderr.write('\ninterrupted: stopping children\n');
+  killAllChildren();
+  process.exit(130);
+});
+
+main().then(
+  () => process.exit(0),
+  (err: unknown) => {
+    process.stderr.write(`\ncalls bench failed: ${(err as Error)?.stack ?? err}\n`);
+    killAllChildren();
+    process.exit(1);
+  },
+);

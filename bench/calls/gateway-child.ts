@@ -1,0 +1,36 @@
+/**
+ * The gateway child of bench/calls.ts: voicegate alone in its own process, so its CPU and
+ * memory can be read from /proc without the load generator's. Configured by CALLS_GATEWAY
+ * (JSON GatewayChildConfig); replies `{type:'ready', port, engine}` over IPC.
+ */
+import { parseConfig } from '../../src/config.ts';
+import { createGateway } from '../../src/gateway.ts';
+import { serveChildIpc } from './child-ipc.ts';
+
+export interface GatewayChildConfig {
+  engine: 'uws' | 'ws';
+  /** Simulator instance URLs: one pool, one instance each. */
+  urls: string[];
+  /** Streams each instance may take (high: the fleet must not be the limit). */
+  maxConcurrency: number;
+}
+
+const config = JSON.parse(process.env.CALLS_GATEWAY ?? '{}') as GatewayChildConfig;
+const gateway = await createGateway({
+  config: parseConfig({
+    server: { host: '127.0.0.1', port: 0, engine: config.engine },
+    pools: [
+      {
+        name: 'sim',
+        backend: 'openai',
+        model: 'kokoro',
+        voices: ['af_heart'],
+        instances: config.urls.map((url, i) => ({ id: `sim-${i + 1}`, url, max_concurrency: config.maxConcurrency })),
+      },
+    ],
+    log: { level: 'silent' },
+  }),
+});
+const port = await gateway.listen();
+serveChildIpc(() => gateway.close());
+process.send!({ type: 'ready', port, engine: gateway.engine });
