@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { ProtocolError, parseClientMessage } from './stream.ts';
+import { parseClientMessage, type ProtocolError } from './stream.ts';
 
 const codeOf = (frame: string) => {
   try {

@@ -2,6 +2,7 @@
  * The transport conformance suite: every Engine implementation runs it (uws.test.ts,
  * ws.test.ts), so the gateway above behaves the same on either.
  */
+import type { Socket } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import type { Connection, Engine, EngineOptions } from './engine.ts';
@@ -221,7 +222,7 @@ export function runEngineConformance(name: string, create: <T>(options: EngineOp
 
     it('shows buffered bytes toward a slow client and reports drain', async () => {
       const { ws } = await connect('/v1/stream?user=slow');
-      const raw = (ws as unknown as { _socket: import('node:net').Socket })._socket;
+      const raw = (ws as unknown as { _socket: Socket })._socket;
       raw.pause();
       ws.send('flood');
       await new Promise((r) => setTimeout(r, 200));

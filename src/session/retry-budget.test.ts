@@ -3,7 +3,7 @@ import { RetryBudget } from './retry-budget.ts';
 
 describe('RetryBudget', () => {
   it('allows the floor of minPerSecond × window when traffic is low', () => {
-    let now = 0;
+    const now = 0;
     const budget = new RetryBudget({ ratio: 0.2, minPerSecond: 3, windowSeconds: 10, now: () => now });
     let granted = 0;
     for (let i = 0; i < 100; i++) if (budget.tryRetry()) granted++;
@@ -11,7 +11,7 @@ describe('RetryBudget', () => {
   });
 
   it('allows ratio × requests when traffic is high', () => {
-    let now = 0;
+    const now = 0;
     const budget = new RetryBudget({ ratio: 0.2, minPerSecond: 3, windowSeconds: 10, now: () => now });
     for (let i = 0; i < 1000; i++) budget.request();
     let granted = 0;
