@@ -71,7 +71,6 @@ for (let round = 0; round < ROUNDS; round++) {
   for (const c of pinned) {
     const next = c.times.findIndex((t, i) => t > killedAt && c.events[i]!.type === 'audio');
     if (next >= 0) resume.push(c.times[next]! - killedAt);
-    if (process.env.DEBUG_SLOW && next >= 0 && c.times[next]! - killedAt > 1000) console.log("slow", (c.times[next]! - killedAt).toFixed(0), JSON.stringify(c.ofType("failover")));
   }
   for (const [i, c] of clients.entries()) {
     const report = checkCall(c, SENTENCES, 32, null);
