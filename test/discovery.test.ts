@@ -5,28 +5,17 @@
  * leaves the ring while survivors keep their pins; a call pinned to a vanished instance that
  * also dies fails over by the usual paths. Loopback only, no real DNS.
  */
-import { createServer } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { instanceIdFromUrl, parseConfig } from '../src/config.ts';
 import { createGateway, type Gateway } from '../src/gateway.ts';
 import type { InstanceSnapshot } from '../src/routing/pool.ts';
 import { startSimFleet, type SimFleet } from '../src/sim/fleet.ts';
 import { StreamClient } from './helpers/stream-client.ts';
+import { freePort } from './helpers/ports.ts';
 
 const DNS = 'tts-gpu.voicegate.svc.cluster.local';
 const ADDRS = ['127.0.0.2', '127.0.0.3', '127.0.0.4'];
 const KEYS = Array.from({ length: 300 }, (_, i) => `call-${i}`);
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-  });
-}
 
 describe('DNS discovery through the gateway', () => {
   const sims = new Map<string, SimFleet>();

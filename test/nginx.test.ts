@@ -10,7 +10,6 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { request as httpRequest } from 'node:http';
 import { request as httpsRequest } from 'node:https';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -18,6 +17,7 @@ import WebSocket from 'ws';
 import { parseConfig } from '../src/config.ts';
 import { createGateway, type Gateway } from '../src/gateway.ts';
 import { startSimFleet, type SimFleet } from '../src/sim/fleet.ts';
+import { freePort } from './helpers/ports.ts';
 
 const ROOT = new URL('..', import.meta.url).pathname;
 const NGINX_DIR = join(ROOT, 'deploy/nginx');
@@ -27,17 +27,6 @@ function findBinary(name: string): string | null {
     if (dir && existsSync(join(dir, name))) return join(dir, name);
   }
   return null;
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-  });
 }
 
 /** Replaces `from` (which must occur exactly once) by `to`. */

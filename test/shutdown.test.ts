@@ -7,27 +7,16 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { get } from 'node:http';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { stringify } from 'yaml';
 import { startSimFleet, type SimFleet } from '../src/sim/fleet.ts';
 import { StreamClient } from './helpers/stream-client.ts';
+import { freePort } from './helpers/ports.ts';
 
 const ROOT = new URL('..', import.meta.url).pathname;
 const SENTENCES = 'The order shipped yesterday from the warehouse. It should arrive on Thursday. Anything else I can do?';
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-  });
-}
 
 /** Status and body over a fresh connection (no keep-alive pool), as a load balancer's probe sees it. */
 function probe(url: string): Promise<{ status: number; body: string } | null> {
