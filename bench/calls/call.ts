@@ -12,7 +12,7 @@
  * turn's first audio byte. Both paths run the same segmenter on the same deltas, so t0 is the
  * earliest moment either side could start synthesis.
  */
-import { Pool } from 'undici';
+import type { Pool } from 'undici';
 import WebSocket from 'ws';
 import { textDurationMs } from '../../src/sim/audio.ts';
 import { normalizeForSpeech } from '../../src/text/normalize.ts';
