@@ -1,0 +1,72 @@
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { ConfigError, instanceIdFromUrl, loadConfig, parseConfig } from './config.ts';
+
+const pool = { name: 'p', backend: 'openai', voices: ['v'], instances: [{ url: 'http://10.0.0.1:8880' }] };
+
+describe('config', () => {
+  it('loads config/default.yaml: the embedded engine on port 8080, no GPU', () => {
+    const config = loadConfig({});
+    expect(config.server.port).toBe(8080);
+    expect(config.server.engine).toBe('auto');
+    expect(config.pools[0]!.backend).toBe('espeak');
+    expect(config.pools[0]!.instances.length).toBeGreaterThan(0);
+    expect(config.fallback).toBeUndefined();
+  });
+
+  it('fills every default from the schema', () => {
+    const config = parseConfig({ pools: [pool] });
+    const p = config.pools[0]!;
+    expect(p.timeouts).toEqual({ connect_ms: 1000, first_audio_ms: 1500, stall_ms: 2000 });
+    expect(p.queue_ms).toBe(250);
+    expect(p.load_epsilon).toBe(0.25);
+    expect(p.instances[0]!.max_concurrency).toBe(4);
+    expect(config.session.lookahead).toBe(2);
+    expect(config.auth.api_keys).toEqual([]);
+  });
+
+  it('lets PORT, LOG_LEVEL and VOICEGATE_INSTANCES override the file', () => {
+    const config = parseConfig({ pools: [{ ...pool, instances: [{ url: 'http://x:1', max_concurrency: 6 }] }] }, { PORT: '9999', LOG_LEVEL: 'debug', VOICEGATE_INSTANCES: 'http://10.0.0.11:8880, http://10.0.0.12:8880' });
+    expect(config.server.port).toBe(9999);
+    expect(config.log.level).toBe('debug');
+    expect(config.pools[0]!.instances.map((i) => i.url)).toEqual(['http://10.0.0.11:8880', 'http://10.0.0.12:8880']);
+    expect(config.pools[0]!.instances.map((i) => i.max_concurrency)).toEqual([6, 6]);
+  });
+
+  it('derives stable instance ids from URLs', () => {
+    const a = instanceIdFromUrl('http://10.0.0.11:8880');
+    expect(a).toBe(instanceIdFromUrl('http://10.0.0.11:8880'));
+    expect(a).toMatch(/^10\.0\.0\.11-8880-[0-9a-f]{6}$/);
+    expect(a).not.toBe(instanceIdFromUrl('http://10.0.0.12:8880'));
+    const config = parseConfig({ pools: [pool] });
+    expect(config.pools[0]!.instances[0]!.id).toBe(instanceIdFromUrl('http://10.0.0.1:8880'));
+  });
+
+  it('expands ${VAR} from the environment', () => {
+    const config = parseConfig({ pools: [pool], fallback: { backend: 'cartesia', api_key: '${CARTESIA_API_KEY}' } }, { CARTESIA_API_KEY: 'sk-123' });
+    expect(config.fallback!.api_key).toBe('sk-123');
+  });
+
+  it('names the field and what was expected when the config is bad', () => {
+    const bad = (raw: unknown, pattern: RegExp) => {
+      expect(() => parseConfig(raw, {}, 'my.yaml')).toThrow(ConfigError);
+      expect(() => parseConfig(raw, {}, 'my.yaml')).toThrow(pattern);
+    };
+    bad({ pools: [{ ...pool, instances: [{ url: 'http://a', max_concurrency: 'four' }] }] }, /my\.yaml[\s\S]*pools\.0\.instances\.0\.max_concurrency: .*number/);
+    bad({ server: { engine: 'turbo' }, pools: [pool] }, /server\.engine: .*(uws|auto)/);
+    bad({ pools: [] }, /pools: /);
+    bad({ pools: [{ ...pool, backend: 'gpu-magic' }] }, /pools\.0\.backend/);
+    bad({ pools: [{ ...pool, instances: [{}] }] }, /pools\.p\.instances\.0\.url: required for backend openai/);
+    bad({ pools: [pool, pool] }, /duplicate pool name p/);
+  });
+
+  it('reports a missing file and invalid YAML clearly', () => {
+    expect(() => loadConfig({ VOICEGATE_CONFIG: '/nonexistent/voicegate.yaml' })).toThrow(/cannot read config file \/nonexistent\/voicegate\.yaml/);
+    const dir = mkdtempSync(join(tmpdir(), 'vg-config-'));
+    const file = join(dir, 'bad.yaml');
+    writeFileSync(file, 'pools: [\n  - name: x\n    voices: [a\n');
+    expect(() => loadConfig({ VOICEGATE_CONFIG: file })).toThrow(/not valid YAML/);
+  });
+});
