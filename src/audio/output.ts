@@ -7,6 +7,7 @@ import { bytesPerSample, isPcm } from './format.ts';
 import { encodeInto, silenceByte } from './encode.ts';
 import { createPcmDecoder, type PcmStreamDecoder } from './pcm-decoder.ts';
 import { createResampler, type Resampler, type ResamplerQuality } from './resampler.ts';
+import { WasmResampler, type G711Encoding } from './wasm-resampler.ts';
 
 export interface AudioOutput {
   /** Converts (resample → encode) and frames one backend chunk; calls the sink per finished frame (or once per chunk when frameMs = 0). */
@@ -46,6 +47,8 @@ class Output implements AudioOutput {
   private decoder: PcmStreamDecoder | null = null;
   private decoderKey = '';
   private scratch = new Int16Array(4096);
+  /** Set when the resampler is the WASM kernel and the output is G.711: it encodes too. */
+  private fusedG711: G711Encoding | null = null;
   /** The frame being filled (fresh per frame: the sink keeps it). */
   private frame: Uint8Array | null = null;
   private frameFill = 0;
@@ -115,8 +118,20 @@ class Output implements AudioOutput {
       // A new provider at another rate: finish what the old filter holds, then switch.
       this.flushResampler();
       this.resampler = createResampler(pcm.sampleRate, this.rate, this.quality);
+      const g711 = this.encoding === 'pcm_mulaw' || this.encoding === 'pcm_alaw';
+      this.fusedG711 = g711 && this.resampler instanceof WasmResampler ? (this.encoding as G711Encoding) : null;
     }
     const need = this.resampler.maxOutput(samples.length);
+    if (this.fusedG711 !== null) {
+      const wasm = this.resampler as WasmResampler;
+      const max = wasm.maxChunk;
+      for (let pos = 0; pos < samples.length; pos += max) {
+        const count = wasm.processG711(samples.length <= max ? samples : samples.subarray(pos, pos + max), this.fusedG711);
+        this.writeEncodedCount(wasm.outputBytes, wasm.outputOffset, count);
+      }
+      this.resamplerPrimed = true;
+      return;
+    }
     if (this.scratch.length < need) this.scratch = new Int16Array(need + 1024);
     const count = this.resampler.processInto(samples, this.scratch);
     this.resamplerPrimed = true;
@@ -126,6 +141,11 @@ class Output implements AudioOutput {
   private flushResampler(): void {
     if (this.resampler === null || !this.resamplerPrimed) return;
     this.resamplerPrimed = false;
+    if (this.fusedG711 !== null) {
+      const tail = (this.resampler as WasmResampler).flushG711(this.fusedG711);
+      this.writeEncodedCount(tail, 0, tail.length);
+      return;
+    }
     const tail = this.resampler.flush();
     if (tail.length > 0) this.writeSamples(tail, tail.length);
   }
@@ -154,6 +174,38 @@ class Output implements AudioOutput {
         this.emit(this.frame);
         this.frame = null;
         this.frameFill = 0;
+      }
+    }
+  }
+
+  /**
+   * Frames `count` encoded bytes at `bytes[start …]` (kernel memory or a tail buffer), copied
+   * byte by byte: for ~80 bytes a JIT loop beats TypedArray#set plus its subarray.
+   */
+  private writeEncodedCount(bytes: Uint8Array, start: number, count: number): void {
+    if (count === 0) return;
+    if (this.frameBytes === 0) {
+      this.emit(bytes.slice(start, start + count));
+      return;
+    }
+    const frameBytes = this.frameBytes;
+    let offset = start;
+    const stop = start + count;
+    while (offset < stop) {
+      let frame = this.frame;
+      if (frame === null) {
+        frame = this.frame = new Uint8Array(frameBytes);
+        this.frameFill = 0;
+      }
+      let fill = this.frameFill;
+      const end = Math.min(stop, offset + frameBytes - fill);
+      while (offset < end) frame[fill++] = bytes[offset++];
+      if (fill === frameBytes) {
+        this.emit(frame);
+        this.frame = null;
+        this.frameFill = 0;
+      } else {
+        this.frameFill = fill;
       }
     }
   }

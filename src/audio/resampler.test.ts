@@ -4,6 +4,7 @@ import { measureResampler, sine } from './analysis.ts';
 import { SAMPLE_RATES } from './format.ts';
 import { createResampler, polyphaseTable, type ResamplerQuality } from './resampler.ts';
 import { IirDecimator } from './iir-decimator.ts';
+import { WasmResampler, wasmResamplerAvailable } from './wasm-resampler.ts';
 
 function oneShot(input: Int16Array, from: number, to: number, quality?: ResamplerQuality): Int16Array {
   const r = createResampler(from, to, quality);
@@ -15,8 +16,8 @@ function oneShot(input: Int16Array, from: number, to: number, quality?: Resample
   return out;
 }
 
-function chunked(input: Int16Array, from: number, to: number, sizes: number[]): Int16Array {
-  const r = createResampler(from, to);
+function chunked(input: Int16Array, from: number, to: number, sizes: number[], quality?: ResamplerQuality): Int16Array {
+  const r = createResampler(from, to, quality);
   const parts: Int16Array[] = [];
   let pos = 0;
   for (let i = 0; pos < input.length; i++) {
@@ -34,43 +35,64 @@ function chunked(input: Int16Array, from: number, to: number, sizes: number[]): 
   return out;
 }
 
-describe('resampler quality', () => {
+const FILTERS = ['wasm', 'iir', 'fir'] as const;
+
+describe.each(FILTERS)('resampler quality, filter %s', (filter) => {
+  const q = (from: number, to: number, step: number) =>
+    measureResampler((x) => oneShot(x, from, to, { filter }), from, to, 3400, step, 0.15);
+
+  it('runs on the requested implementation', () => {
+    const r = createResampler(24000, 8000, { filter });
+    expect(r instanceof WasmResampler).toBe(filter === 'wasm');
+    expect(r instanceof IirDecimator).toBe(filter === 'iir');
+  });
+
   it('24 kHz → 8 kHz: in-band SNR ≥ 60 dB up to 3.4 kHz, content above 4 kHz down ≥ 50 dB', () => {
-    const q = measureResampler((x) => oneShot(x, 24000, 8000), 24000, 8000, 3400, 100, 0.15);
-    expect(q.inBandSnrDb).toBeGreaterThanOrEqual(60);
-    expect(q.aliasRejectionDb).toBeLessThanOrEqual(-50);
-    expect(q.passbandRippleDb).toBeLessThan(0.1);
+    const m = q(24000, 8000, 100);
+    expect(m.inBandSnrDb).toBeGreaterThanOrEqual(60);
+    expect(m.aliasRejectionDb).toBeLessThanOrEqual(-50);
+    expect(m.passbandRippleDb).toBeLessThan(0.1);
   });
 
-  it('24 kHz → 8 kHz through the linear-phase FIR meets the same figures', () => {
-    const q = measureResampler((x) => oneShot(x, 24000, 8000, { filter: 'fir' }), 24000, 8000, 3400, 100, 0.15);
-    expect(q.inBandSnrDb).toBeGreaterThanOrEqual(60);
-    expect(q.aliasRejectionDb).toBeLessThanOrEqual(-50);
-    expect(q.passbandRippleDb).toBeLessThan(0.1);
-  });
-
-  it('48 kHz → 8 kHz and 16 kHz → 8 kHz (IIR ÷6, ÷2) meet the same figures', () => {
-    expect(createResampler(48000, 8000)).toBeInstanceOf(IirDecimator);
+  it('48 kHz → 8 kHz and 16 kHz → 8 kHz meet the same figures', () => {
     for (const from of [48000, 16000]) {
-      const q = measureResampler((x) => oneShot(x, from, 8000), from, 8000, 3400, 150, 0.15);
-      expect(q.inBandSnrDb).toBeGreaterThanOrEqual(60);
-      expect(q.aliasRejectionDb).toBeLessThanOrEqual(-50);
-      expect(q.passbandRippleDb).toBeLessThan(0.1);
+      const m = q(from, 8000, 150);
+      expect(m.inBandSnrDb).toBeGreaterThanOrEqual(60);
+      expect(m.aliasRejectionDb).toBeLessThanOrEqual(-50);
+      expect(m.passbandRippleDb).toBeLessThan(0.1);
     }
   });
 
-  it('22.05 kHz → 8 kHz (a 160/441 ratio) meets the same figures', () => {
-    const q = measureResampler((x) => oneShot(x, 22050, 8000), 22050, 8000, 3400, 150, 0.15);
-    expect(q.inBandSnrDb).toBeGreaterThanOrEqual(60);
-    expect(q.aliasRejectionDb).toBeLessThanOrEqual(-50);
+  it('22.05 kHz → 8 kHz (a 160/441 ratio, FIR on every path) meets the same figures', () => {
+    const m = q(22050, 8000, 150);
+    expect(m.inBandSnrDb).toBeGreaterThanOrEqual(60);
+    expect(m.aliasRejectionDb).toBeLessThanOrEqual(-50);
   });
 
   it('upsampling 8 kHz → 24 kHz keeps images of the band ≥ 50 dB down', () => {
     // A 1 kHz tone at 8 kHz has images at 7 and 9 kHz; only the tone may remain at 24 kHz.
-    const out = oneShot(sine(1000, 8000, 2000), 8000, 24000);
-    const q = measureResampler((x) => oneShot(x, 8000, 24000), 8000, 24000, 3400, 200, 0.15);
-    expect(q.inBandSnrDb).toBeGreaterThanOrEqual(55);
+    const out = oneShot(sine(1000, 8000, 2000), 8000, 24000, { filter });
+    expect(q(8000, 24000, 200).inBandSnrDb).toBeGreaterThanOrEqual(55);
     expect(out.length).toBe(6000);
+  });
+});
+
+describe('resampler selection', () => {
+  it("'auto' picks the WASM SIMD kernel on Node 20 for every rate pair", () => {
+    expect(wasmResamplerAvailable()).toBe(true);
+    for (const [a, b] of [[24000, 8000], [22050, 8000], [48000, 8000], [8000, 48000]] as const) {
+      expect(createResampler(a, b)).toBeInstanceOf(WasmResampler);
+    }
+  });
+
+  it('the WASM and JS FIRs agree within 1 LSB (same table, f32 vs f64)', () => {
+    const input = sine(1234, 24000, 9000, 32000);
+    const w = oneShot(input, 24000, 8000, { filter: 'wasm' });
+    const f = oneShot(input, 24000, 8000, { filter: 'fir' });
+    expect(w.length).toBe(f.length);
+    let maxDiff = 0;
+    for (let i = 0; i < w.length; i++) maxDiff = Math.max(maxDiff, Math.abs(w[i] - f[i]));
+    expect(maxDiff).toBeLessThanOrEqual(1);
   });
 });
 
@@ -91,7 +113,7 @@ describe('resampler streaming', () => {
     expect(maxErr).toBeLessThan(40); // passband gain error ≈ 0.1 % of 29491
   });
 
-  it('chunked equals one-shot within 1 LSB for random chunk sizes, every rate pair', () => {
+  it.each(['wasm', 'fir', 'iir'] as const)('chunked equals one-shot within 1 LSB for random chunk sizes, every rate pair (%s)', (filter) => {
     const input = new Int16Array(6000);
     let seed = 12345;
     for (let i = 0; i < input.length; i++) {
@@ -100,11 +122,11 @@ describe('resampler streaming', () => {
     }
     for (const a of SAMPLE_RATES) {
       for (const b of SAMPLE_RATES) {
-        const reference = oneShot(input, a, b);
+        const reference = oneShot(input, a, b, { filter });
         const sizes = fc.array(fc.integer({ min: 1, max: 700 }), { minLength: 1, maxLength: 20 });
         fc.assert(
           fc.property(sizes, (sizes) => {
-            const got = chunked(input, a, b, sizes);
+            const got = chunked(input, a, b, sizes, { filter });
             if (got.length !== reference.length) return false;
             for (let i = 0; i < got.length; i++) if (Math.abs(got[i] - reference[i]) > 1) return false;
             return true;
@@ -116,7 +138,7 @@ describe('resampler streaming', () => {
   });
 
   it('reset starts a new stream (no history leaks into it)', () => {
-    for (const filter of ['auto', 'fir'] as const) {
+    for (const filter of ['wasm', 'iir', 'fir'] as const) {
       const r = createResampler(24000, 8000, { filter });
       r.process(sine(1000, 24000, 1000));
       r.reset();

@@ -17,6 +17,7 @@
  */
 import { AudioFormatError } from './errors.ts';
 import { IirDecimator, hasIirDecimator } from './iir-decimator.ts';
+import { WasmResampler } from './wasm-resampler.ts';
 
 /** Filter design knobs. The defaults meet the acceptance figures (docs/audio.md). */
 export interface ResamplerQuality {
@@ -31,11 +32,16 @@ export interface ResamplerQuality {
    */
   readonly passband?: number;
   /**
-   * 'auto' (default): ÷2, ÷3 and ÷6 downsampling with default quality use the elliptic IIR
-   * decimator (iir-decimator.ts, ~4× cheaper, non-linear phase); everything else the
-   * polyphase FIR. 'fir': always the linear-phase polyphase FIR.
+   * Which implementation runs the filter.
+   * - 'auto' (default): the polyphase FIR on the WebAssembly SIMD kernel (wasm-resampler.ts,
+   *   the fastest); where WASM SIMD is unavailable, ÷2, ÷3 and ÷6 downsampling with default
+   *   quality use the JS elliptic IIR decimator (iir-decimator.ts) and the rest the JS FIR.
+   * - 'wasm': the WASM SIMD FIR (falls back like 'auto' when unavailable).
+   * - 'fir': the linear-phase polyphase FIR in JavaScript (f64).
+   * - 'iir': the JS elliptic IIR decimator where one exists for the pair (÷2, ÷3, ÷6 with
+   *   default quality), else the JS FIR.
    */
-  readonly filter?: 'auto' | 'fir';
+  readonly filter?: 'auto' | 'wasm' | 'fir' | 'iir';
 }
 
 /** One rate pair's polyphase filter bank (immutable, shared). */
@@ -327,9 +333,13 @@ export function createResampler(inputRate: number, outputRate: number, quality?:
     if (!Number.isInteger(inputRate) || inputRate <= 0) throw new AudioFormatError('unsupported_rate', `bad sample rate ${inputRate}`);
     return new PassThrough(inputRate, outputRate);
   }
-  const defaults = quality === undefined || (quality.stopbandDb === undefined && quality.passband === undefined);
-  if ((quality?.filter ?? 'auto') === 'auto' && defaults && hasIirDecimator(inputRate, outputRate)) {
-    return new IirDecimator(inputRate, outputRate);
+  const filter = quality?.filter ?? 'auto';
+  const table = polyphaseTable(inputRate, outputRate, quality);
+  if (filter === 'auto' || filter === 'wasm') {
+    const wasm = WasmResampler.create(table);
+    if (wasm !== null) return wasm;
   }
-  return new PolyphaseResampler(polyphaseTable(inputRate, outputRate, quality));
+  const defaults = quality === undefined || (quality.stopbandDb === undefined && quality.passband === undefined);
+  if (filter !== 'fir' && defaults && hasIirDecimator(inputRate, outputRate)) return new IirDecimator(inputRate, outputRate);
+  return new PolyphaseResampler(table);
 }
