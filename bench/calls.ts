@@ -30,7 +30,7 @@ Plan (default ≈ 8 minutes on 2 cores)
   --engines <list>        engines compared at that level            [uws,ws]
   --scale-engine <e>      engine of the scaling curve               [uws]
   --idle-level <n>        idle sessions checked per engine (0 = off) [5000]
-  --duration <s>          talking time per run                      [30]
+  --duration <s>          talking time per run                      [25]
   --quick                 levels 50,200, compare at 200, 8 s, idle 500 (a smoke run)
 
 Calls
@@ -40,6 +40,7 @@ Calls
   --sample-rate <hz>      client sample rate                        [24000]
   --frame-ms <ms>         client frame size (0 = as produced)       [0]
   --stall-ms <ms>         playout gap counted as a stall            [20]
+  --think-ms <lo,hi>      caller's reply between bot turns, ms      [2000,5000]
 
 Simulator (child process; fixed latency so it is not the bottleneck)
   --sim-instances <n>     fake GPU instances                        [32]
@@ -49,7 +50,8 @@ Simulator (child process; fixed latency so it is not the bottleneck)
 
 Output
   --out <dir>             results directory                         [bench/calls-results]
-  --cpu-prof              run each gateway child with --cpu-prof (profiles in <out>/profiles)
+  --cpu-prof              run each gateway child with --cpu-prof (profiles in
+                          <out>/profiles/gateway-<engine>-<calls>/, one per thread)
   -h, --help
 
 Processes: this script (load generator), one simulator child and one gateway child per run,
@@ -72,6 +74,7 @@ const { values } = parseArgs({
     'sample-rate': { type: 'string', default: '24000' },
     'frame-ms': { type: 'string', default: '0' },
     'stall-ms': { type: 'string', default: '20' },
+    'think-ms': { type: 'string', default: '2000,5000' },
     'sim-instances': { type: 'string', default: '32' },
     'first-audio-ms': { type: 'string', default: '150' },
     rtf: { type: 'string', default: '0.05' },
@@ -95,13 +98,15 @@ const compareLevel = Number(values['compare-level'] ?? (quick ? 200 : 1000));
 const engines = values.engines!.split(',').map((e) => e.trim()) as Engine[];
 const scaleEngine = values['scale-engine'] as Engine;
 const idleLevel = Number(values['idle-level'] ?? (quick ? 500 : 5000));
-const durationS = Number(values.duration ?? (quick ? 8 : 30));
+const durationS = Number(values.duration ?? (quick ? 8 : 25));
 const tokenIntervalMs = 1000 / Number(values['token-rate']);
 const cancelShare = Number(values['cancel-share']);
 const encoding = values.encoding!;
 const sampleRate = Number(values['sample-rate']);
 const frameMs = Number(values['frame-ms']);
 const stallMs = Number(values['stall-ms']);
+const thinkMs = values['think-ms']!.split(',').map(Number) as [number, number];
+if (thinkMs.length !== 2 || !thinkMs.every((x) => x >= 0)) throw new Error('--think-ms needs lo,hi');
 const sim: SimChildConfig = {
   count: Number(values['sim-instances']),
   firstAudioMs: Number(values['first-audio-ms']),
@@ -161,6 +166,8 @@ interface RunResult {
   turns_timed_out: number;
   segments: number;
   audio_s: number;
+  /** Audio delivered per call per second of the window: the share of time the bot speaks. */
+  speaking_share: number;
   problems: number;
   problem_samples: string[];
   failovers: number;
@@ -254,6 +261,7 @@ async function main(): Promise<void> {
     cancel_share: cancelShare,
     format: { encoding, sample_rate: sampleRate, frame_ms: frameMs },
     stall_threshold_ms: stallMs,
+    think_ms: thinkMs,
     sim,
     gateway: { lookahead: 2, eager_first: true, max_concurrency_per_instance: 100_000 },
   };
@@ -320,10 +328,10 @@ async function runOne(run: RunPlan, label: string, simChild: Child, urls: string
   progress(`${label} ${who} × ${run.calls}: starting`);
   if (run.target !== 'direct') {
     const config: GatewayChildConfig = { engine: run.target, urls, maxConcurrency: 100_000 };
-    const prof = values['cpu-prof'] && !run.idleOnly ? ['--cpu-prof', `--cpu-prof-dir=${outDir}/profiles`, `--cpu-prof-name=gateway-${run.target}-${run.calls}.cpuprofile`] : [];
+    const prof = values['cpu-prof'] && !run.idleOnly ? ['--cpu-prof', `--cpu-prof-dir=${outDir}/profiles/gateway-${run.target}-${run.calls}`] : [];
     gateway = await startChild(`gateway-${run.target}`, './gateway-child.ts', { CALLS_GATEWAY: JSON.stringify(config) }, prof);
   }
-  const common = { tokenIntervalMs, cancelShare, stallThresholdMs: stallMs };
+  const common = { tokenIntervalMs, cancelShare, stallThresholdMs: stallMs, thinkMs };
   const makeCall = (id: string, seed: number, s: RunStats, extra: { maxTurns?: number; cancelShare?: number } = {}): CallBase =>
     gateway
       ? new GatewayCall(id, { ...common, ...extra, stats: s, seed, url: `ws://127.0.0.1:${gateway.info.port as number}/v1/stream`, encoding, sampleRate, frameMs })
@@ -458,6 +466,7 @@ async function runOne(run: RunPlan, label: string, simChild: Child, urls: string
     turns_timed_out: stats.turnsTimedOut,
     segments: stats.segments,
     audio_s: round(stats.audioMs / 1000, 0),
+    speaking_share: round(stats.audioMs / 1000 / Math.max(1, ok.length) / Math.max(1e-9, windowS), 2),
     problems: stats.problems,
     problem_samples: stats.problemSamples,
     failovers: stats.failovers,
