@@ -2,7 +2,9 @@
  * Audio pipeline benchmark: `npx tsx bench/audio.ts` (about a minute on 2 cores).
  *
  * 1. The session's output path, 24 kHz s16le → 8 kHz μ-law in 20 ms frames, fed in 10 ms
- *    chunks: real-time streams per core (audio seconds produced per CPU second).
+ *    chunks: real-time streams per core (audio seconds produced per CPU second), for each
+ *    filter implementation (WASM SIMD FIR = 'auto', JS IIR, JS FIR) measured in alternating
+ *    rounds (median of 3) so machine load hits them alike; then other format pairs.
  * 2. Resampler alone, ours vs libsamplerate (WASM) SRC_SINC_FASTEST and SRC_SINC_MEDIUM_QUALITY,
  *    same chunking, speed and quality with the same ruler (src/audio/analysis.ts).
  * 3. G.711 encode: our table codec vs the alawmulaw package.
@@ -65,10 +67,10 @@ function row(...cells: Array<string | number>): void {
 
 // ---------- 1. the output pipeline ----------
 console.log('\n# 1. Output pipeline (resample → encode → frame), 10 ms input chunks, 100 interleaved streams');
-function pipelineCase(inRate: number, encoding: Encoding, outRate: SampleRate, frameMs: number): number {
+function pipelineCase(inRate: number, encoding: Encoding, outRate: SampleRate, frameMs: number, filter: Filter = 'auto'): number {
   const signal = testSignal(inRate, 1);
   const chunk = inRate / 100;
-  const streams = Array.from({ length: 100 }, () => createAudioOutput({ encoding, sampleRate: outRate, frameMs }, () => {}));
+  const streams = Array.from({ length: 100 }, () => createAudioOutput({ encoding, sampleRate: outRate, frameMs }, () => {}, { quality: { filter } }));
   let pos = 0;
   let s = 0;
   return streamsPerCore(0.01, () => {
@@ -77,8 +79,22 @@ function pipelineCase(inRate: number, encoding: Encoding, outRate: SampleRate, f
     if (s === 0) pos = pos + chunk >= signal.length ? 0 : pos + chunk;
   });
 }
+type Filter = 'auto' | 'wasm' | 'fir' | 'iir';
+const headline: Array<[string, Filter]> = [
+  ['WASM SIMD FIR + fused μ-law (auto)', 'auto'],
+  ['JS elliptic IIR', 'iir'],
+  ['JS polyphase FIR', 'fir'],
+];
+const headlineRuns: number[][] = headline.map(() => []);
+for (let round = 0; round < 3; round++) {
+  headline.forEach(([, filter], i) => headlineRuns[i].push(pipelineCase(24000, 'pcm_mulaw', 8000, 20, filter)));
+}
+headline.forEach(([name], i) => {
+  const runs = headlineRuns[i].slice().sort((a, b) => a - b);
+  const spc = runs[1];
+  row('pipeline', `24000 s16 → 8000 pcm_mulaw 20 ms, ${name}`, `${Math.round(spc)} streams/core`, `${((1000 / spc) * 100).toFixed(1)} % of a core per 1,000 calls`, `runs ${runs.map(Math.round).join(' / ')}`);
+});
 const pipelineCases: Array<[number, Encoding, SampleRate, number]> = [
-  [24000, 'pcm_mulaw', 8000, 20],
   [22050, 'pcm_mulaw', 8000, 20],
   [24000, 'pcm_s16le', 16000, 20],
   [24000, 'pcm_s16le', 24000, 20],
@@ -94,7 +110,7 @@ console.log('\n# 2. Resampler 24 kHz → 8 kHz, 10 ms chunks: speed and quality 
 const IN = 24000;
 const OUT = 8000;
 const chunk24 = testSignal(IN, 1);
-function oneShotWith(filter: 'auto' | 'fir') {
+function oneShotWith(filter: Filter) {
   return (x: Int16Array): Int16Array => {
     const r = createResampler(IN, OUT, { filter });
     const a = r.process(x);
@@ -117,8 +133,9 @@ const report = (name: string, speed: number, q: ResampleQualityReport): void =>
   );
 const t = polyphaseTable(IN, OUT);
 for (const [name, filter] of [
-  ['voicegate elliptic IIR ÷3 (default)', 'auto'],
-  [`voicegate polyphase FIR (${t.taps} taps/output)`, 'fir'],
+  [`voicegate WASM SIMD polyphase FIR (${t.taps} taps/output, default)`, 'wasm'],
+  ['voicegate JS elliptic IIR ÷3', 'iir'],
+  [`voicegate JS polyphase FIR (${t.taps} taps/output)`, 'fir'],
 ] as const) {
   const ours = createResampler(IN, OUT, { filter });
   const oursOut = new Int16Array(ours.maxOutput(240));
