@@ -49,6 +49,7 @@ beforeAll(async () => {
     metrics.registerInstance('kokoro', instance, 4);
     metrics.instanceUp.set({ pool: 'kokoro', instance }, 1);
   }
+  metrics.registerProvider('cartesia'); // as the gateway does when a fallback is configured
   metrics.instanceDraining.set({ pool: 'kokoro', instance: 'gpu-3' }, 1);
   metrics.instanceActiveStreams.set({ pool: 'kokoro', instance: 'gpu-1' }, 3);
   metrics.instanceActiveStreams.set({ pool: 'kokoro', instance: 'gpu-2' }, 1);
