@@ -42,7 +42,7 @@ describe.each([true, false])('overflow with return_after_spill %s', (returnAfter
   it('spills the segment that found the pin full, and delivers every segment in order', async () => {
     const client = await StreamClient.connect(`${url}?session_id=spill-${returnAfterSpill}`);
     client.send({ type: 'start', format: { encoding: 'pcm_s16le', sample_rate: 24000 } });
-    expect((await client.waitType('ready')).instance).toBe('gpu-1');
+    expect(((await client.waitType('ready')) as Record<string, unknown>).instance).toBe('gpu-1');
     client.send({ type: 'text', text: SENTENCES.join(' ') });
     client.send({ type: 'flush' });
     await client.waitType('turn_end', 15_000);
