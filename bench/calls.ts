@@ -149,6 +149,38 @@ interface GatewayFigures {
   cpu_s: number | null;
   cores: number | null;
   cpu_s_per_call_minute: number | null;
+  metrics: GatewayMetrics | null;
+}
+
+/** Read from the gateway's /metrics at the end of a run (whole-run averages, ms). */
+interface GatewayMetrics {
+  eventloop_lag_p99_ms: number;
+  eventloop_lag_max_ms: number;
+  backend_ttfb_mean_ms: number;
+  ttfa_mean_ms: number;
+  failovers: number;
+}
+
+async function scrapeGateway(port: number): Promise<GatewayMetrics | null> {
+  try {
+    const res = await fetch(`http://127.0.0.1:${port}/metrics`, { signal: AbortSignal.timeout(10_000) });
+    const text = await res.text();
+    const sum = (name: string): number => {
+      let total = 0;
+      for (const line of text.split('\n')) if (line.startsWith(name) && (line[name.length] === '{' || line[name.length] === ' ')) total += Number(line.slice(line.lastIndexOf(' ') + 1));
+      return total;
+    };
+    const mean = (base: string) => round((sum(`${base}_sum`) / Math.max(1, sum(`${base}_count`))) * 1000, 1);
+    return {
+      eventloop_lag_p99_ms: round(sum('nodejs_eventloop_lag_p99_seconds') * 1000, 1),
+      eventloop_lag_max_ms: round(sum('nodejs_eventloop_lag_max_seconds') * 1000, 1),
+      backend_ttfb_mean_ms: mean('voicegate_tts_ttfb_seconds'),
+      ttfa_mean_ms: mean('voicegate_ttfa_seconds'),
+      failovers: sum('voicegate_failovers_total'),
+    };
+  } catch {
+    return null;
+  }
 }
 
 interface RunResult {
@@ -428,6 +460,8 @@ async function runOne(run: RunPlan, label: string, simChild: Child, urls: string
     loadgenCpu = (self.user + self.system) / 1e6;
   }
 
+  // The gateway's own view (its /metrics): event-loop lag, backend time to first byte, TTFA.
+  const gwMetrics = gateway && !run.idleOnly ? await scrapeGateway(gateway.info.port as number) : null;
   progress(`${label} ${who} × ${run.calls}: closing`);
   for (const call of ok) call.close();
   await sleep(500);
@@ -449,6 +483,7 @@ async function runOne(run: RunPlan, label: string, simChild: Child, urls: string
         cpu_s: gwCpu === null ? null : round(gwCpu, 2),
         cores: gwCpu === null || windowS === 0 ? null : round(gwCpu / windowS, 3),
         cpu_s_per_call_minute: gwCpu === null || callMinutes === 0 ? null : round(gwCpu / callMinutes, 5),
+        metrics: gwMetrics,
       }
     : null;
   return {
