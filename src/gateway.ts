@@ -12,6 +12,7 @@ import { silentLogger, type Logger } from './log.ts';
 import { Metrics } from './metrics.ts';
 import { DnsDiscovery, type Resolver } from './routing/discovery.ts';
 import { Fleet } from './routing/fleet.ts';
+import { LoopLagMonitor } from './routing/loop-lag.ts';
 import { adminRoutes } from './server/admin.ts';
 import { createAuthorizer } from './server/auth.ts';
 import type { Connection, Engine, HttpRoute } from './server/engine.ts';
@@ -61,9 +62,12 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
   const { config } = options;
   const logger = options.logger ?? silentLogger;
   const metrics = options.metrics ?? new Metrics();
+  // Passive health must not blame GPUs for timeouts the gateway's own overload caused.
+  const loopLag = new LoopLagMonitor();
   const fleet = new Fleet({
     pools: config.pools,
     metrics,
+    overloaded: () => loopLag.overloaded,
     createBackend: (pool, instance) => createBackend(pool, instance, { metrics, logger }),
   });
   fleet.on('instance', (event) => logger.info(event, `instance ${event.type}`));
@@ -124,6 +128,7 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
     if (closed) return;
     closed = true;
     for (const d of discovery) d.stop();
+    loopLag.stop();
     await engine.close();
     await fleet.stop();
     await fallbackBackend?.close();

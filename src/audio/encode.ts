@@ -2,6 +2,7 @@
 import type { Encoding } from './format.ts';
 import { bytesPerSample } from './format.ts';
 import { ALAW_SILENCE, MULAW_SILENCE, alawEncodeInto, mulawEncodeInto } from './g711.ts';
+import { LITTLE_ENDIAN } from './samples.ts';
 
 /**
  * Encodes `count` samples of `src` starting at `srcOffset` into `dst` at byte `dstOffset`.
@@ -16,6 +17,10 @@ export function encodeInto(encoding: Encoding, src: Int16Array, srcOffset: numbe
       alawEncodeInto(src, srcOffset, count, dst, dstOffset);
       return;
     case 'pcm_s16le':
+      if (LITTLE_ENDIAN) {
+        dst.set(new Uint8Array(src.buffer, src.byteOffset + srcOffset * 2, count * 2), dstOffset);
+        return;
+      }
       for (let i = 0, o = dstOffset; i < count; i++, o += 2) {
         const s = src[srcOffset + i];
         dst[o] = s;

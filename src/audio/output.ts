@@ -114,6 +114,13 @@ class Output implements AudioOutput {
   private writePcm(pcm: Pcm): void {
     const samples = pcm.samples;
     if (samples.length === 0) return;
+    if (pcm.sampleRate === this.rate) {
+      // Same rate (the common voicebot case): no filter, no copy through a scratch buffer.
+      this.flushResampler();
+      this.resampler = null;
+      this.writeSamples(samples, samples.length);
+      return;
+    }
     if (this.resampler === null || this.resampler.inputRate !== pcm.sampleRate) {
       // A new provider at another rate: finish what the old filter holds, then switch.
       this.flushResampler();

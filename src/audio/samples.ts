@@ -16,6 +16,9 @@ export interface SampleLayout {
   readonly channels: number;
 }
 
+/** x86 and ARM as Node runs them: bytes of s16le are the Int16Array's own layout. */
+export const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
+
 /** Float full scale ↔ Int16: ×32768 so that s16 → f32 → s16 round-trips exactly. */
 export function floatToS16(value: number): number {
   const scaled = Math.round(value * 32768);
@@ -55,6 +58,12 @@ export type FrameDecoder = (src: Uint8Array, srcOffset: number, frames: number, 
  */
 export function createFrameDecoder(layout: SampleLayout): FrameDecoder {
   const { channels, bytesPerSample, kind } = layout;
+  if (channels === 1 && kind === 'int' && bytesPerSample === 2 && LITTLE_ENDIAN) {
+    // The hot case (raw PCM from a GPU server): a native memcpy, not a loop per sample.
+    return (src, srcOffset, frames, dst, dstOffset) => {
+      new Uint8Array(dst.buffer, dst.byteOffset + dstOffset * 2, frames * 2).set(src.subarray(srcOffset, srcOffset + frames * 2));
+    };
+  }
   if (channels === 1 && kind === 'int' && bytesPerSample === 2) {
     return (src, srcOffset, frames, dst, dstOffset) => {
       for (let i = 0, p = srcOffset; i < frames; i++, p += 2) dst[dstOffset + i] = ((src[p + 1] << 24) >> 16) | src[p];

@@ -27,6 +27,8 @@ export interface FleetOptions {
   readonly now?: () => number;
   /** Ring virtual nodes per unit of weight. Default 320 (ring.ts). */
   readonly vnodes?: number;
+  /** See PoolOptions.overloaded. */
+  readonly overloaded?: () => boolean;
 }
 
 export class Fleet extends EventEmitter<FleetEvents> {
@@ -40,7 +42,7 @@ export class Fleet extends EventEmitter<FleetEvents> {
     };
     this.routers = opts.pools.map((config) => {
       if (this.byName.has(config.name)) throw new RoutingError('DUPLICATE_POOL', `duplicate pool name ${config.name}`);
-      const pool = new Pool({ config, createBackend: opts.createBackend, metrics: opts.metrics, now: opts.now, onEvent, vnodes: opts.vnodes });
+      const pool = new Pool({ config, createBackend: opts.createBackend, metrics: opts.metrics, now: opts.now, onEvent, vnodes: opts.vnodes, overloaded: opts.overloaded });
       this.byName.set(config.name, pool);
       return pool;
     });

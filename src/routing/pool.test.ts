@@ -379,6 +379,21 @@ describe('Pool health', () => {
     pool.stop();
   });
 
+  it('does not hold timeouts against an instance while the gateway itself is overloaded', () => {
+    let overloaded = true;
+    const pool = new Pool({ config: testPoolConfig({ instances: 2 }), createBackend: () => new FakeBackend(), overloaded: () => overloaded });
+    const inst = pool.instance('gpu-0')!;
+    for (let i = 0; i < 5; i++) pool.reportFailure(inst, 'timeout');
+    expect(inst.healthy).toBe(true);
+    for (let i = 0; i < 3; i++) pool.reportFailure(inst, 'http_5xx'); // not our fault: counts
+    expect(inst.healthy).toBe(false);
+    overloaded = false;
+    const other = pool.instance('gpu-1')!;
+    for (let i = 0; i < 3; i++) pool.reportFailure(other, 'timeout');
+    expect(other.healthy).toBe(false);
+    pool.stop();
+  });
+
   it('a hanging half-open probe counts as failed after first_audio_ms', async () => {
     vi.useFakeTimers();
     const { pool, backends, events, byId } = makePool({ instances: 2, health: { ...health, fall: 100 } });

@@ -28,6 +28,11 @@ export interface PoolOptions {
   readonly onEvent?: (event: InstanceEvent) => void;
   /** Ring virtual nodes per unit of weight. Default 320 (ring.ts). */
   readonly vnodes?: number;
+  /**
+   * True while the gateway itself is overloaded (its event loop lags): timeouts are then not
+   * held against instances. Default: never overloaded.
+   */
+  readonly overloaded?: () => boolean;
 }
 
 /** What GET /admin/instances shows of one instance. */
@@ -163,6 +168,7 @@ export class Pool implements Router {
   private readonly createBackend: PoolOptions['createBackend'];
   private readonly metrics: Metrics | undefined;
   private readonly vnodes: number | undefined;
+  private readonly overloaded: () => boolean;
   private readonly now: () => number;
   private readonly onEvent: (event: InstanceEvent) => void;
   private readonly epsilon: number;
@@ -201,6 +207,7 @@ export class Pool implements Router {
     this.createBackend = options.createBackend;
     this.metrics = options.metrics;
     this.vnodes = options.vnodes;
+    this.overloaded = options.overloaded ?? (() => false);
     // A discovered pool may start empty: its members arrive with the first DNS answer.
     if (config.instances.length === 0 && !config.discovery) throw new RoutingError('NO_INSTANCES', `pool ${config.name} has no instances`);
     this.instances = config.instances.map((inst, i) => {
@@ -349,8 +356,10 @@ export class Pool implements Router {
   // ---- health --------------------------------------------------------------------------
 
   reportFailure(instance: Instance, kind: string): void {
-    // Our own cancellation and a refusal of our input say nothing about the instance.
+    // Our own cancellation and a refusal of our input say nothing about the instance; nor
+    // does a timeout while our own event loop lags (the audio may be unread in our socket).
     if (kind === 'aborted' || kind === 'http_4xx' || this.stopped) return;
+    if (kind === 'timeout' && this.overloaded()) return;
     const inst = this.own(instance);
     const now = this.now();
     const ms = inst.ejection.failure(now);

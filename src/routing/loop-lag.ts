@@ -1,0 +1,53 @@
+/**
+ * Is the gateway itself overloaded? When its own event loop lags, a timeout on a backend says
+ * more about us than about the GPU: the audio may have been sitting unread in our socket.
+ * Passive health then must not eject instances for timeouts (an overloaded gateway would
+ * otherwise eject a healthy fleet one instance after another and lose segments).
+ *
+ * Lag is measured as timer drift: how late a periodic timer fires. (perf_hooks'
+ * monitorEventLoopDelay did not register a 300 ms synchronous block on Node 20 here.)
+ */
+
+export interface LoopLagOptions {
+  /** Period of the probe timer. Default 100 ms. */
+  intervalMs?: number;
+  /** A probe this late marks the loop as lagging. Default 100 ms. */
+  lagMs?: number;
+  /**
+   * How long `overloaded` stays true after a lagging probe. A request delayed by lag can time
+   * out up to first_audio_ms later, so this outlasts the default first_audio_ms.
+   * Default 2000 ms.
+   */
+  holdMs?: number;
+}
+
+export class LoopLagMonitor {
+  private readonly timer: NodeJS.Timeout;
+  private readonly holdMs: number;
+  private laggedAt = Number.NEGATIVE_INFINITY;
+  /** Drift of the last probe, ms. */
+  lastLagMs = 0;
+
+  constructor(options: LoopLagOptions = {}) {
+    const intervalMs = options.intervalMs ?? 100;
+    const lagMs = options.lagMs ?? 100;
+    this.holdMs = options.holdMs ?? 2000;
+    let expected = performance.now() + intervalMs;
+    this.timer = setInterval(() => {
+      const now = performance.now();
+      this.lastLagMs = Math.max(0, now - expected);
+      if (this.lastLagMs > lagMs) this.laggedAt = now;
+      expected = now + intervalMs;
+    }, intervalMs);
+    this.timer.unref();
+  }
+
+  /** True while the gateway's own event loop lags, and for holdMs after. */
+  get overloaded(): boolean {
+    return performance.now() - this.laggedAt < this.holdMs;
+  }
+
+  stop(): void {
+    clearInterval(this.timer);
+  }
+}
