@@ -7,24 +7,15 @@
 
 import { readFileSync } from 'node:fs';
 import { createSegmenter, type SegmenterOptions } from '../src/text/segmenter.ts';
+import { createRng } from './calls/script.ts';
 
 const TARGET_MB = Number(process.env.SEGMENTER_BENCH_MB ?? 10);
 const RUNS = 3;
 
 // ---- deterministic text ----
 
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
-const rand = mulberry32(20240601);
+const rand = createRng(20240601);
 const pick = <T>(list: readonly T[]): T => list[Math.floor(rand() * list.length)];
 const int = (max: number): number => Math.floor(rand() * max);
 
@@ -121,7 +112,7 @@ function fingerprint(segments: readonly string[]): string {
 
 const text = generateText(TARGET_MB);
 const mb = Buffer.byteLength(text) / (1024 * 1024);
-const chunkRand = mulberry32(7);
+const chunkRand = createRng(7);
 const chunks: string[] = [];
 for (let i = 0; i < text.length; ) {
   const size = 1 + Math.floor(chunkRand() * 8);
