@@ -33,4 +33,14 @@ const gateway = await createGateway({
 });
 const port = await gateway.listen();
 serveChildIpc(() => gateway.close());
+if (process.env.CALLS_LAG_LOG) {
+  // Timer drift over 50 ms, with the time since the child started (to line up with phases).
+  const t0 = performance.now();
+  let expected = t0 + 20;
+  setInterval(() => {
+    const now = performance.now();
+    if (now - expected > 50) process.stderr.write(`lag ${(now - expected).toFixed(0)} ms at ${((now - t0) / 1000).toFixed(1)} s\n`);
+    expected = now + 20;
+  }, 20).unref();
+}
 process.send!({ type: 'ready', port, engine: gateway.engine });
