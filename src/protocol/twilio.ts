@@ -37,6 +37,3 @@ export function twilioMarkMessage(streamSid: string, name: string): string {
   return JSON.stringify({ event: 'mark', streamSid, mark: { name } });
 }
 
-export function twilioClearMessage(streamSid: string): string {
-  return JSON.stringify({ event: 'clear', streamSid });
-}

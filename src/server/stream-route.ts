@@ -33,8 +33,6 @@ export interface StreamState {
   readonly openedAt: number;
   session: Session | null;
   pool: string;
-  /** Closed by the client or the server; set before the session's final log line. */
-  ended: boolean;
 }
 
 export interface StreamRouteOptions {
@@ -109,7 +107,7 @@ export function streamHandlers(options: StreamRouteOptions): WebSocketHandlers<S
       const id = randomUUID();
       const sessionId = req.query.get('session_id');
       const key = sessionId && sessionId.length <= 200 ? sessionId : id;
-      return { accept: true, data: { id: key, key, openedAt: performance.now(), session: null, pool: '', ended: false } };
+      return { accept: true, data: { id: key, key, openedAt: performance.now(), session: null, pool: '' } };
     },
 
     open(conn) {
@@ -164,7 +162,6 @@ export function streamHandlers(options: StreamRouteOptions): WebSocketHandlers<S
     close(conn, code) {
       options.live.delete(conn);
       const state = conn.data;
-      state.ended = true;
       const session = state.session;
       if (!session) return;
       session.close();

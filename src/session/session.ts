@@ -147,15 +147,6 @@ export class Session {
     return this.options.voice;
   }
 
-  get pin(): Instance | null {
-    return this.synth.pin;
-  }
-
-  /** Whether nothing is queued or playing. */
-  get idle(): boolean {
-    return this.queue.length === 0;
-  }
-
   text(delta: string): void {
     if (this.closed || delta.length === 0) return;
     if (this.turnChars + delta.length > this.options.config.max_turn_chars) {
@@ -240,6 +231,7 @@ export class Session {
       if (text.trim().length === 0) continue;
       this.queue.push(new Segment(this.nextIndex++, text, now, this.epoch.signal));
     }
+    this.startSynthesis();
     this.pump();
   }
 
@@ -263,6 +255,7 @@ export class Session {
     if (segment.signal.aborted || this.closed) return;
     if (segment.state === 'done' || segment.state === 'failed') {
       this.synthesizing--;
+      this.startSynthesis();
     }
     if (this.queue[0] === segment || segment.state === 'done' || segment.state === 'failed') this.pump();
   }
@@ -286,7 +279,6 @@ export class Session {
     if (this.pumping || this.closed) return;
     this.pumping = true;
     try {
-      this.startSynthesis();
       const { sink } = this.options;
       const limit = this.options.config.max_buffered_bytes;
       while (this.queue.length > 0) {
