@@ -11,7 +11,7 @@
  */
 import libsamplerate from '@alexanderolsen/libsamplerate-js';
 import * as alawmulawNs from 'alawmulaw';
-import { measureResampler, type ResampleQualityReport } from '../src/audio/analysis.ts';
+import { measureResampler, resampleOneShot, type ResampleQualityReport } from '../src/audio/analysis.ts';
 import { alawEncode, mulawEncode } from '../src/audio/g711.ts';
 import { createAudioOutput } from '../src/audio/output.ts';
 import { createResampler, polyphaseTable } from '../src/audio/resampler.ts';
@@ -111,15 +111,7 @@ const IN = 24000;
 const OUT = 8000;
 const chunk24 = testSignal(IN, 1);
 function oneShotWith(filter: Filter) {
-  return (x: Int16Array): Int16Array => {
-    const r = createResampler(IN, OUT, { filter });
-    const a = r.process(x);
-    const b = r.flush();
-    const out = new Int16Array(a.length + b.length);
-    out.set(a);
-    out.set(b, a.length);
-    return out;
-  };
+  return (x: Int16Array): Int16Array => resampleOneShot(x, IN, OUT, { filter });
 }
 const report = (name: string, speed: number, q: ResampleQualityReport): void =>
   row(

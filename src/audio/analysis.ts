@@ -2,6 +2,7 @@
  * Measurement helpers for resampler quality (used by the tests and bench/audio.ts so both
  * resamplers are judged by exactly the same ruler).
  */
+import { createResampler, type ResamplerQuality } from './resampler.ts';
 
 /** A sine of `freq` Hz at `rate` Hz, `amplitude` in 16-bit units, rounded to Int16. */
 export function sine(freq: number, rate: number, length: number, amplitude = 29491): Int16Array {
@@ -125,3 +126,15 @@ export function measureResampler(
   }
   return { inBandSnrDb, worstInBandHz, passbandRippleDb: maxGain - minGain, aliasRejectionDb, worstAliasHz };
 }
+
+/** Resamples a whole signal at once: process, then flush the filter's tail. */
+export function resampleOneShot(input: Int16Array, from: number, to: number, quality?: ResamplerQuality): Int16Array {
+  const r = createResampler(from, to, quality);
+  const body = r.process(input);
+  const tail = r.flush();
+  const out = new Int16Array(body.length + tail.length);
+  out.set(body);
+  out.set(tail, body.length);
+  return out;
+}
+

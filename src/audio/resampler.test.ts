@@ -1,20 +1,11 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { measureResampler, sine } from './analysis.ts';
+import { measureResampler, resampleOneShot, sine } from './analysis.ts';
 import { SAMPLE_RATES } from './format.ts';
 import { createResampler, polyphaseTable, type ResamplerQuality } from './resampler.ts';
 import { IirDecimator } from './iir-decimator.ts';
 import { WasmResampler, wasmResamplerAvailable } from './wasm-resampler.ts';
 
-function oneShot(input: Int16Array, from: number, to: number, quality?: ResamplerQuality): Int16Array {
-  const r = createResampler(from, to, quality);
-  const body = r.process(input);
-  const tail = r.flush();
-  const out = new Int16Array(body.length + tail.length);
-  out.set(body);
-  out.set(tail, body.length);
-  return out;
-}
 
 function chunked(input: Int16Array, from: number, to: number, sizes: number[], quality?: ResamplerQuality): Int16Array {
   const r = createResampler(from, to, quality);
@@ -39,7 +30,7 @@ const FILTERS = ['wasm', 'iir', 'fir'] as const;
 
 describe.each(FILTERS)('resampler quality, filter %s', (filter) => {
   const q = (from: number, to: number, step: number) =>
-    measureResampler((x) => oneShot(x, from, to, { filter }), from, to, 3400, step, 0.15);
+    measureResampler((x) => resampleOneShot(x, from, to, { filter }), from, to, 3400, step, 0.15);
 
   it('runs on the requested implementation', () => {
     const r = createResampler(24000, 8000, { filter });
@@ -71,7 +62,7 @@ describe.each(FILTERS)('resampler quality, filter %s', (filter) => {
 
   it('upsampling 8 kHz → 24 kHz keeps images of the band ≥ 50 dB down', () => {
     // A 1 kHz tone at 8 kHz has images at 7 and 9 kHz; only the tone may remain at 24 kHz.
-    const out = oneShot(sine(1000, 8000, 2000), 8000, 24000, { filter });
+    const out = resampleOneShot(sine(1000, 8000, 2000), 8000, 24000, { filter });
     expect(q(8000, 24000, 200).inBandSnrDb).toBeGreaterThanOrEqual(55);
     expect(out.length).toBe(6000);
   });
@@ -87,8 +78,8 @@ describe('resampler selection', () => {
 
   it('the WASM and JS FIRs agree within 1 LSB (same table, f32 vs f64)', () => {
     const input = sine(1234, 24000, 9000, 32000);
-    const w = oneShot(input, 24000, 8000, { filter: 'wasm' });
-    const f = oneShot(input, 24000, 8000, { filter: 'fir' });
+    const w = resampleOneShot(input, 24000, 8000, { filter: 'wasm' });
+    const f = resampleOneShot(input, 24000, 8000, { filter: 'fir' });
     expect(w.length).toBe(f.length);
     let maxDiff = 0;
     for (let i = 0; i < w.length; i++) maxDiff = Math.max(maxDiff, Math.abs(w[i] - f[i]));
@@ -100,13 +91,13 @@ describe('resampler streaming', () => {
   it('gives round-up(n·out/in) samples, time-aligned with the input', () => {
     for (const [a, b] of [[24000, 8000], [22050, 8000], [8000, 48000], [44100, 48000]] as const) {
       for (const n of [1, 7, 480, 4410, 10001]) {
-        const out = oneShot(sine(300, a, n), a, b);
+        const out = resampleOneShot(sine(300, a, n), a, b);
         expect(out.length, `${a}→${b} n=${n}`).toBe(Math.ceil((n * b) / a));
       }
     }
     // alignment: a 300 Hz tone keeps its phase (peak positions match within a sample)
     const input = sine(250, 24000, 24000);
-    const out = oneShot(input, 24000, 8000, { filter: 'fir' });
+    const out = resampleOneShot(input, 24000, 8000, { filter: 'fir' });
     const expected = sine(250, 8000, 8000);
     let maxErr = 0;
     for (let i = 100; i < 7900; i++) maxErr = Math.max(maxErr, Math.abs(out[i] - expected[i]));
@@ -122,7 +113,7 @@ describe('resampler streaming', () => {
     }
     for (const a of SAMPLE_RATES) {
       for (const b of SAMPLE_RATES) {
-        const reference = oneShot(input, a, b, { filter });
+        const reference = resampleOneShot(input, a, b, { filter });
         const sizes = fc.array(fc.integer({ min: 1, max: 700 }), { minLength: 1, maxLength: 20 });
         fc.assert(
           fc.property(sizes, (sizes) => {
@@ -156,7 +147,7 @@ describe('resampler streaming', () => {
 
   it('equal rates pass through unchanged', () => {
     const input = sine(440, 16000, 321);
-    expect(Array.from(oneShot(input, 16000, 16000))).toEqual(Array.from(input));
+    expect(Array.from(resampleOneShot(input, 16000, 16000))).toEqual(Array.from(input));
   });
 
   it('rejects nonsense rates', () => {
