@@ -204,12 +204,10 @@ export function createWsEngine<T>(options: EngineOptions<T>): Engine {
     stopListening() {
       if (!listening) return Promise.resolve();
       listening = false;
-      return new Promise((resolve) => {
-        server.close(() => resolve());
-        // server.close waits for keep-alive sockets; idle ones can go now.
-        server.closeIdleConnections();
-        resolve();
-      });
+      // Stop accepting now; live calls and in-flight responses carry on (close() ends them).
+      server.close();
+      server.closeIdleConnections();
+      return Promise.resolve();
     },
     async close() {
       for (const conn of connections) conn.close(1001, 'server shutting down');
