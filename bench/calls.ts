@@ -30,8 +30,11 @@ Plan (default ≈ 8 minutes on 2 cores)
   --engines <list>        engines compared at that level            [uws,ws]
   --scale-engine <e>      engine of the scaling curve               [uws]
   --idle-level <n>        idle sessions checked per engine (0 = off) [5000]
-  --duration <s>          talking time per run                      [25]
-  --quick                 levels 50,200, compare at 200, 8 s, idle 500 (a smoke run)
+  --ramp <s>              calls start their first turn spread over this
+                          (about one turn cycle: the load is steady after it);
+                          turns started in the ramp are checked, not timed  [20]
+  --duration <s>          measured time per run, after the ramp       [30]
+  --quick                 levels 50,200, compare at 200, ramp 4 s, 8 s, idle 500 (a smoke run)
 
 Calls
   --token-rate <n>        LLM tokens per second (≈4 chars each)      [50]
@@ -68,6 +71,7 @@ const { values } = parseArgs({
     'scale-engine': { type: 'string', default: 'uws' },
     'idle-level': { type: 'string' },
     duration: { type: 'string' },
+    ramp: { type: 'string' },
     'token-rate': { type: 'string', default: '50' },
     'cancel-share': { type: 'string', default: '0.2' },
     encoding: { type: 'string', default: 'pcm_s16le' },
@@ -98,7 +102,8 @@ const compareLevel = Number(values['compare-level'] ?? (quick ? 200 : 1000));
 const engines = values.engines!.split(',').map((e) => e.trim()) as Engine[];
 const scaleEngine = values['scale-engine'] as Engine;
 const idleLevel = Number(values['idle-level'] ?? (quick ? 500 : 5000));
-const durationS = Number(values.duration ?? (quick ? 8 : 25));
+const durationS = Number(values.duration ?? (quick ? 8 : 30));
+const rampS = Number(values.ramp ?? (quick ? 4 : 20));
 const tokenIntervalMs = 1000 / Number(values['token-rate']);
 const cancelShare = Number(values['cancel-share']);
 const encoding = values.encoding!;
@@ -193,6 +198,8 @@ interface RunResult {
   turns_started: number;
   turns_completed: number;
   turns_per_call: number;
+  /** Turns started during the ramp: checked for completeness, not timed. */
+  warmup_turns: number;
   cancels_sent: number;
   cancels_confirmed: number;
   turns_timed_out: number;
@@ -252,7 +259,7 @@ async function main(): Promise<void> {
     process.exit(2);
   }
   const started = new Date();
-  process.stderr.write(`calls bench: ${plan.length} runs, ${durationS} s talking each; load ${loadavg().map((x) => x.toFixed(2)).join(' ')}\n`);
+  process.stderr.write(`calls bench: ${plan.length} runs, ${rampS} s ramp + ${durationS} s measured each; load ${loadavg().map((x) => x.toFixed(2)).join(' ')}\n`);
 
   const simChild = await startChild('sim', './sim-child.ts', { CALLS_SIM: JSON.stringify(sim) });
   const urls = simChild.info.urls as string[];
@@ -289,6 +296,7 @@ async function main(): Promise<void> {
   };
   const settings = {
     duration_s: durationS,
+    ramp_s: rampS,
     token_rate: 1000 / tokenIntervalMs,
     cancel_share: cancelShare,
     format: { encoding, sample_rate: sampleRate, frame_ms: frameMs },
@@ -309,7 +317,7 @@ async function main(): Promise<void> {
     svgPath = `${outDir}/scaling-${tag}.svg`;
     writeFileSync(
       svgPath,
-      scalingSvg(scaling, `voicegate (${scaleEngine}): gateway-added time to first audio and CPU vs concurrent calls`, `${machine.cores} cores shared by load generator, simulator and gateway; ${started.toISOString().slice(0, 10)}; ${durationS} s per level`),
+      scalingSvg(scaling, `voicegate (${scaleEngine}): gateway-added time to first audio and CPU vs concurrent calls`, `${machine.cores} cores shared by load generator, simulator and gateway; ${started.toISOString().slice(0, 10)}; ${rampS} s ramp + ${durationS} s measured per level`),
     );
   }
   console.log(table(results));
@@ -417,47 +425,63 @@ async function runOne(run: RunPlan, label: string, simChild: Child, urls: string
   let rssActiveMax = 0;
   if (!run.idleOnly) {
     const t0 = performance.now();
-    const deadline = t0 + durationS * 1000;
-    const cpu0 = { gw: gateway ? cpuSeconds(gateway.pid) : 0, sim: cpuSeconds(simChild.pid), self: process.cpuUsage() };
-    // Calls begin their first turn spread over about one turn's length, as real calls arrive at
-    // random: a synchronized start would measure one burst, not a steady load.
-    const stagger = Math.min(10_000, (durationS * 1000) / 3);
+    const measureFrom = t0 + rampS * 1000;
+    const deadline = measureFrom + durationS * 1000;
+    stats.measureFrom = measureFrom;
+    // Calls begin their first turn spread evenly (in a scrambled order) over the ramp, about
+    // one turn cycle, as real calls arrive at random: a synchronized start would measure one
+    // burst of first turns, not N calls in their steady state.
+    const n = ok.length;
+    const startOffset = (i: number): number => ((((i * 7919) % n) + 0.5) / n) * rampS * 1000;
+    // CPU is read over the measured window only: from the end of the ramp to the deadline.
+    let cpu0: { gw: number; sim: number; self: NodeJS.CpuUsage } | null = null;
+    const readCpu = () => ({ gw: gateway ? cpuSeconds(gateway.pid) : 0, sim: cpuSeconds(simChild.pid), self: process.cpuUsage() });
+    const windowStart = setTimeout(() => (cpu0 = readCpu()), rampS * 1000);
+    const windowEnd = new Promise<void>((resolve) =>
+      setTimeout(() => {
+        if (cpu0 !== null) {
+          windowS = (performance.now() - measureFrom) / 1000;
+          if (gateway) gwCpu = cpuSeconds(gateway.pid) - cpu0.gw;
+          simCpu = cpuSeconds(simChild.pid) - cpu0.sim;
+          const self = process.cpuUsage(cpu0.self);
+          loadgenCpu = (self.user + self.system) / 1e6;
+        }
+        resolve();
+      }, (rampS + durationS) * 1000),
+    );
     let finished = 0;
     const sampler = setInterval(() => {
-      if (gateway) rssActiveMax = Math.max(rssActiveMax, rssBytes(gateway.pid));
+      if (gateway && performance.now() >= measureFrom) rssActiveMax = Math.max(rssActiveMax, rssBytes(gateway.pid));
     }, 1000);
+    const total = rampS + durationS;
     const bar = setInterval(() => {
       const elapsed = (performance.now() - t0) / 1000;
-      const done = Math.min(1, elapsed / durationS);
+      const done = Math.min(1, elapsed / total);
       const width = 20;
       const filled = Math.round(done * width);
       const p50 = stats.ttfa.length ? summarize(stats.ttfa.slice(-2000)).p50.toFixed(0) : '–';
+      const phase = elapsed < rampS ? 'ramp' : elapsed <= total ? 'measuring' : `finishing ${ok.length - finished}`;
       progress(
-        `${label} ${who} × ${run.calls} [${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${elapsed.toFixed(0)}/${durationS} s` +
-          `  turns ${stats.turnsStarted} seg ${stats.segments} ttfa p50 ${p50} ms stalls ${stats.stalls} problems ${stats.problems}${elapsed > durationS ? ` finishing ${ok.length - finished}` : ''}`,
+        `${label} ${who} × ${run.calls} [${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${elapsed.toFixed(0)}/${total} s ${phase}` +
+          `  turns ${stats.turnsStarted} seg ${stats.segments} ttfa p50 ${p50} ms stalls ${stats.stalls} problems ${stats.problems}`,
       );
     }, 250);
-    const cap = sleep(durationS * 1000 + 45_000).then(() => 'cap' as const);
+    const cap = sleep(total * 1000 + 45_000).then(() => 'cap' as const);
     await Promise.race([
       Promise.all(
         ok.map(async (call, i) => {
-          await sleep(((i * 7919) % 1000) / 1000 * stagger);
+          await sleep(startOffset(i));
           await call.run(deadline);
           finished++;
         }),
       ),
       cap,
     ]);
+    await windowEnd;
+    clearTimeout(windowStart);
     clearInterval(bar);
     clearInterval(sampler);
-    windowS = (performance.now() - t0) / 1000;
-    if (gateway) {
-      gwCpu = cpuSeconds(gateway.pid) - cpu0.gw;
-      rssActiveMax = Math.max(rssActiveMax, rssBytes(gateway.pid));
-    }
-    simCpu = cpuSeconds(simChild.pid) - cpu0.sim;
-    const self = process.cpuUsage(cpu0.self);
-    loadgenCpu = (self.user + self.system) / 1e6;
+    if (gateway) rssActiveMax = Math.max(rssActiveMax, rssBytes(gateway.pid));
   }
 
   // The gateway's own view (its /metrics): event-loop lag, backend time to first byte, TTFA.
@@ -496,6 +520,7 @@ async function runOne(run: RunPlan, label: string, simChild: Child, urls: string
     turns_started: stats.turnsStarted,
     turns_completed: stats.turnsCompleted,
     turns_per_call: round(stats.turnsStarted / Math.max(1, ok.length), 2),
+    warmup_turns: stats.warmupTurns,
     cancels_sent: stats.cancelsSent,
     cancels_confirmed: stats.cancelsConfirmed,
     turns_timed_out: stats.turnsTimedOut,

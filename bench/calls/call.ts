@@ -66,6 +66,8 @@ export abstract class CallBase {
   protected flushed = false;
   private turnT0 = 0;
   private firstAudioSeen = false;
+  /** The current turn started at or after stats.measureFrom (it is timed). */
+  protected measured = true;
   private cancelAfter = -1;
   private cancelTimer: NodeJS.Timeout | undefined;
   private finishTurn: ((how: 'done' | 'cancelled') => void) | null = null;
@@ -121,7 +123,9 @@ export abstract class CallBase {
     this.turnBase = this.cutTotal;
     this.playout.reset();
     this.stallsBefore = this.playout.stalls;
-    this.stats.turnsStarted++;
+    this.measured = performance.now() >= this.stats.measureFrom;
+    if (this.measured) this.stats.turnsStarted++;
+    else this.stats.warmupTurns++;
     const finished = new Promise<'done' | 'cancelled'>((resolve) => (this.finishTurn = resolve));
     const interval = this.options.tokenIntervalMs ?? 20;
     let i = 0;
@@ -152,11 +156,11 @@ export abstract class CallBase {
     await streamed;
     this.inTurn = false;
     this.finishTurn = null;
-    if (this.playout.stalls > this.stallsBefore) this.stats.stalledTurns++;
+    if (this.measured && this.playout.stalls > this.stallsBefore) this.stats.stalledTurns++;
     if (how === 'timeout') {
       this.stats.turnsTimedOut++;
       this.stats.problem(this.id, `turn starting at segment ${this.turnBase} did not finish in time`);
-    } else if (how === 'done') this.stats.turnsCompleted++;
+    } else if (how === 'done' && this.measured) this.stats.turnsCompleted++;
     return how;
   }
 
@@ -178,12 +182,12 @@ export abstract class CallBase {
   protected audio(now: number, ms: number): void {
     if (!this.firstAudioSeen) {
       this.firstAudioSeen = true;
-      this.stats.ttfa.push(now - this.turnT0);
+      if (this.measured) this.stats.ttfa.push(now - this.turnT0);
       if (this.cancelAfter >= 0) this.cancelTimer = setTimeout(() => this.bargeIn(), this.cancelAfter);
     }
     const before = this.playout.stalls;
     this.playout.frame(now, ms);
-    if (this.playout.stalls !== before) {
+    if (this.playout.stalls !== before && this.measured) {
       const gap = this.playout.lastStallMs;
       this.stats.stalls++;
       this.stats.stallMs += gap;
@@ -335,7 +339,7 @@ export class GatewayCall extends CallBase {
         this.expected.shift();
         this.open = null;
         this.stats.segments++;
-        this.stats.audioMs += audioMs;
+        if (this.measured) this.stats.audioMs += audioMs;
         return;
       }
       case 'turn_end': {
@@ -502,7 +506,7 @@ export class DirectCall extends CallBase {
       if (Math.abs(head.bytes / SIM_BYTES_PER_MS - head.ms) > 2) this.stats.problem(this.id, `segment ${head.index}: ${head.bytes} bytes, expected ${head.ms} ms`);
       else {
         this.stats.segments++;
-        this.stats.audioMs += head.ms;
+        if (this.measured) this.stats.audioMs += head.ms;
       }
       this.queue.shift();
       this.startRequests();

@@ -1,10 +1,19 @@
 /** Counters and samples one benchmark run collects from all of its calls. */
 
 export class RunStats {
-  /** Time to first audio of each turn, ms (definition: docs/benchmarks.md). */
+  /**
+   * performance.now() from which turns are measured: latency and stall figures come only from
+   * turns that start at or after it (the ramp before it is warm-up, at a load still growing).
+   * Completeness (segments, problems, cancels) is checked over every turn. Default 0: all.
+   */
+  measureFrom = 0;
+  /** Time to first audio of each measured turn, ms (definition: docs/benchmarks.md). */
   readonly ttfa: number[] = [];
+  /** Measured turns started. */
   turnsStarted = 0;
-  /** Turns that ended with every segment delivered and their turn end. */
+  /** Turns started before measureFrom (checked for completeness, not timed). */
+  warmupTurns = 0;
+  /** Measured turns that ended with every segment delivered and their turn end. */
   turnsCompleted = 0;
   /** Turns the caller interrupted (cancel sent). */
   cancelsSent = 0;
@@ -12,12 +21,13 @@ export class RunStats {
   cancelsConfirmed = 0;
   /** Segments delivered whole (segment … segment_end with the audio they announce). */
   segments = 0;
-  /** Audio delivered, ms. */
+  /** Audio delivered in measured turns, ms. */
   audioMs = 0;
+  /** Playout gaps in measured turns. */
   stalls = 0;
   stallMs = 0;
   maxStallMs = 0;
-  /** Turns with at least one stall. */
+  /** Measured turns with at least one stall. */
   stalledTurns = 0;
   failovers = 0;
   /** Breaches of the contract (lost, duplicated or reordered segments, stray audio, errors). */

@@ -9,7 +9,11 @@ export type Encoding = (typeof ENCODINGS)[number];
 export const SAMPLE_RATES = [8000, 16000, 22050, 24000, 44100, 48000] as const;
 export type SampleRate = (typeof SAMPLE_RATES)[number];
 
-/** Signed 16-bit mono samples at `sampleRate`: the gateway's internal currency. */
+/**
+ * Signed 16-bit mono samples at `sampleRate`: the gateway's internal currency. A Pcm is
+ * handed over: nobody writes into `samples` once it is passed on, so the output path may send
+ * views of it to the client instead of copies (src/audio/output.ts).
+ */
 export interface Pcm {
   readonly samples: Int16Array;
   readonly sampleRate: number;

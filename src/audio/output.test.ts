@@ -43,16 +43,39 @@ describe('audio output', () => {
     else expect(frames[frames.length - 1].at(-1)).toBe(0);
   });
 
-  it('frame_ms 0 emits once per chunk, and every frame is a fresh buffer', () => {
+  it('frame_ms 0: a same-format chunk goes out as a view of the backend chunk, once per chunk', () => {
     const { frames, out } = collect({ encoding: 'pcm_s16le', sampleRate: 24000, frameMs: 0 });
-    const chunk = sine(300, 24000, 480);
-    out.write({ samples: chunk, sampleRate: 24000 });
-    out.write({ samples: chunk, sampleRate: 24000 });
+    const a = sine(300, 24000, 480);
+    const b = sine(700, 24000, 480);
+    out.write({ samples: a, sampleRate: 24000 });
+    out.write({ samples: b, sampleRate: 24000 });
     out.end();
     expect(frames.length).toBe(2);
     expect(frames[0].length).toBe(960);
-    expect(frames[0].buffer).not.toBe(frames[1].buffer);
-    expect(Buffer.from(frames[0]).readInt16LE(20)).toBe(chunk[10]);
+    // no copy: the bytes are the chunk's own (backends hand their chunks over)
+    expect(frames[0].buffer).toBe(a.buffer);
+    expect(Buffer.from(frames[0]).readInt16LE(20)).toBe(a[10]);
+    expect(Buffer.from(frames[1]).readInt16LE(20)).toBe(b[10]);
+  });
+
+  it('s16 framing: whole frames are views, frames across chunks are copied, none is written after it is emitted', () => {
+    const { frames, out } = collect({ encoding: 'pcm_s16le', sampleRate: 24000, frameMs: 20 }); // 480 samples
+    const input = sine(440, 24000, 480 * 5 + 100);
+    const cuts = [0, 700, 1500, 1980, input.length]; // chunks of 700, 800, 480, 520 samples
+    const seen: Buffer[] = [];
+    for (let i = 0; i + 1 < cuts.length; i++) {
+      out.write({ samples: input.subarray(cuts[i], cuts[i + 1]), sampleRate: 24000 });
+      for (let f = seen.length; f < frames.length; f++) seen.push(Buffer.from(frames[f]));
+    }
+    out.end();
+    for (let f = seen.length; f < frames.length; f++) seen.push(Buffer.from(frames[f]));
+    expect(frames.map((f) => f.length)).toEqual(Array(6).fill(960));
+    expect(frames[0].buffer).toBe(input.buffer); // first chunk, first frame: a view
+    // later writes never touched an emitted frame, and the stream is the input plus padding
+    frames.forEach((f, i) => expect(Buffer.from(f).equals(seen[i])).toBe(true));
+    const expected = Buffer.alloc(960 * 6);
+    Buffer.from(input.buffer, input.byteOffset, input.byteLength).copy(expected);
+    expect(Buffer.concat(frames).equals(expected)).toBe(true);
   });
 
   it('frames μ-law 8 kHz EncodedAudio without touching the bytes (Cartesia)', () => {

@@ -5,6 +5,7 @@
 import type { BackendAudio, Encoding, OutputFormat, Pcm } from './format.ts';
 import { bytesPerSample, isPcm } from './format.ts';
 import { encodeInto, silenceByte } from './encode.ts';
+import { LITTLE_ENDIAN } from './samples.ts';
 import { createPcmDecoder, type PcmStreamDecoder } from './pcm-decoder.ts';
 import { createResampler, type Resampler, type ResamplerQuality } from './resampler.ts';
 import { WasmResampler, type G711Encoding } from './wasm-resampler.ts';
@@ -118,7 +119,7 @@ class Output implements AudioOutput {
       // Same rate (the common voicebot case): no filter, no copy through a scratch buffer.
       this.flushResampler();
       this.resampler = null;
-      this.writeSamples(samples, samples.length);
+      this.writeSamples(samples, samples.length, true);
       return;
     }
     if (this.resampler === null || this.resampler.inputRate !== pcm.sampleRate) {
@@ -157,17 +158,35 @@ class Output implements AudioOutput {
     if (tail.length > 0) this.writeSamples(tail, tail.length);
   }
 
-  private writeSamples(samples: Int16Array, count: number): void {
+  /**
+   * Encodes and frames `samples[0, count)`. `handedOver`: the samples are the backend's own
+   * chunk (never written again), so s16le output can send views of them instead of copies;
+   * false for the resampler's scratch buffer, which the next chunk overwrites.
+   */
+  private writeSamples(samples: Int16Array, count: number, handedOver = false): void {
     if (count === 0) return;
     const bps = this.bps;
+    const asIs = handedOver && this.encoding === 'pcm_s16le' && LITTLE_ENDIAN;
     if (this.frameBytes === 0) {
+      if (asIs) {
+        this.emit(new Uint8Array(samples.buffer, samples.byteOffset, count * 2));
+        return;
+      }
       const out = new Uint8Array(count * bps);
       encodeInto(this.encoding, samples, 0, count, out, 0);
       this.emit(out);
       return;
     }
+    const frameSamples = this.frameBytes / bps;
     let offset = 0;
     while (offset < count) {
+      if (asIs && this.frame === null && count - offset >= frameSamples) {
+        // A whole frame on a frame boundary goes out as a view; only frames that straddle
+        // two chunks are copied.
+        this.emit(new Uint8Array(samples.buffer, samples.byteOffset + offset * 2, this.frameBytes));
+        offset += frameSamples;
+        continue;
+      }
       if (this.frame === null) {
         this.frame = new Uint8Array(this.frameBytes);
         this.frameFill = 0;

@@ -26,6 +26,22 @@ describe('raw PCM decoders', () => {
     expect(Array.from(d.push(Uint8Array.of(0x01, 0x00))!.samples)).toEqual([1]);
   });
 
+  it('s16le whole samples on a 2-byte boundary are a view of the pushed bytes; misaligned ones a copy', () => {
+    const bytes = encodeSamples('pcm_s16le', Int16Array.from([1, 2, 3, 4, 5]));
+    const d = createPcmS16Decoder(24000);
+    const aligned = d.push(bytes.subarray(0, 5))!; // 2 samples + 1 byte carried
+    expect(aligned.samples.buffer).toBe(bytes.buffer);
+    expect(Array.from(aligned.samples)).toEqual([1, 2]);
+    const afterCarry = d.push(bytes.subarray(5))!; // carry completes sample 3: copied
+    expect(afterCarry.samples.buffer).not.toBe(bytes.buffer);
+    expect(Array.from(afterCarry.samples)).toEqual([3, 4, 5]);
+    const odd = new Uint8Array(11);
+    odd.set(bytes.subarray(0, 10), 1);
+    const copied = createPcmS16Decoder(24000).push(odd.subarray(1))!;
+    expect(copied.samples.buffer).not.toBe(odd.buffer);
+    expect(Array.from(copied.samples)).toEqual([1, 2, 3, 4, 5]);
+  });
+
   it('decodes f32le split inside a sample', () => {
     const bytes = encodeSamples('pcm_f32le', Int16Array.from([100, -200, 30000]));
     const d = createPcmDecoder('pcm_f32le', 16000);

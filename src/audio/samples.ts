@@ -90,17 +90,26 @@ export function createFrameDecoder(layout: SampleLayout): FrameDecoder {
 /**
  * Incremental frame assembler: turns arbitrary byte chunks into whole decoded frames,
  * carrying a partial frame (at most frameBytes − 1 bytes) to the next push.
+ *
+ * Mono s16le on a little-endian host is returned as a view of the pushed bytes, without a
+ * copy, whenever they are whole samples on a 2-byte boundary (the common case for a GPU
+ * server's raw PCM): at 1,000 calls a copy per network chunk is ~50 MB/s of short-lived
+ * ArrayBuffers, and their GC cost more CPU than all the audio processing. Callers therefore
+ * hand over the bytes they push: they must not modify them afterwards (network reads never
+ * are).
  */
 export class FrameAssembler {
   private readonly decode: FrameDecoder;
   private readonly frameBytes: number;
   private readonly carry: Uint8Array;
   private carryLength = 0;
+  private readonly viewable: boolean;
 
   constructor(layout: SampleLayout) {
     this.decode = createFrameDecoder(layout);
     this.frameBytes = layout.channels * layout.bytesPerSample;
     this.carry = new Uint8Array(this.frameBytes);
+    this.viewable = layout.channels === 1 && layout.kind === 'int' && layout.bytesPerSample === 2 && LITTLE_ENDIAN;
   }
 
   /** Bytes of an incomplete frame waiting for the next push. */
@@ -117,6 +126,14 @@ export class FrameAssembler {
       this.carry.set(bytes.subarray(start, end), this.carryLength);
       this.carryLength += end - start;
       return null;
+    }
+    if (this.viewable && this.carryLength === 0 && ((bytes.byteOffset + start) & 1) === 0) {
+      const whole = frames * 2;
+      if (start + whole < end) {
+        this.carry[0] = bytes[start + whole];
+        this.carryLength = 1;
+      }
+      return new Int16Array(bytes.buffer, bytes.byteOffset + start, frames);
     }
     const out = new Int16Array(frames);
     let o = 0;
