@@ -369,6 +369,8 @@ async function runOne(run: RunPlan, label: string, simChild: Child, urls: string
   if (run.target !== 'direct') {
     const config: GatewayChildConfig = { engine: run.target, urls, maxConcurrency: 100_000 };
     const prof = values['cpu-prof'] && !run.idleOnly ? ['--cpu-prof', `--cpu-prof-dir=${outDir}/profiles/gateway-${run.target}-${run.calls}`] : [];
+    // Diagnostics for the gateway child only, e.g. CALLS_GATEWAY_NODE_ARGS=--trace-gc.
+    if (process.env.CALLS_GATEWAY_NODE_ARGS) prof.push(...process.env.CALLS_GATEWAY_NODE_ARGS.split(' ').filter(Boolean));
     gateway = await startChild(`gateway-${run.target}`, './gateway-child.ts', { CALLS_GATEWAY: JSON.stringify(config) }, prof);
   }
   const common = { tokenIntervalMs, cancelShare, stallThresholdMs: stallMs, thinkMs };

@@ -50,6 +50,18 @@ export function runEngineConformance(name: string, create: <T>(options: EngineOp
               conn.send(JSON.stringify({ buffered: conn.bufferedAmount() }), false);
               return;
             }
+            if (text === 'corked') {
+              // As the session sends: from a timer (not inside the engine's callback), a
+              // segment message, ten 20 ms frames and an end message in one cork.
+              setTimeout(() =>
+                conn.cork(() => {
+                  conn.send('first', false);
+                  for (let i = 0; i < 10; i++) conn.send(Buffer.alloc(960, i), true);
+                  conn.send('last', false);
+                }),
+              );
+              return;
+            }
             conn.send(`echo:${text}`, false);
           },
           drain(conn) {
@@ -203,6 +215,21 @@ export function runEngineConformance(name: string, create: <T>(options: EngineOp
       const bin = await next(ws);
       expect(bin.isBinary).toBe(true);
       expect([...bin.data]).toEqual([1, 2, 3, 250]);
+      ws.close();
+    });
+
+    it('delivers sends made inside cork() in order, text and binary alike', async () => {
+      const { ws } = await connect('/v1/stream?user=cork');
+      const got: string[] = [];
+      const done = new Promise<void>((resolve) =>
+        ws.on('message', (data: Buffer, isBinary: boolean) => {
+          got.push(isBinary ? `bin${data.length}:${data[0]}:${data[959]}` : String(data));
+          if (!isBinary && String(data) === 'last') resolve();
+        }),
+      );
+      ws.send('corked');
+      await done;
+      expect(got).toEqual(['first', ...Array.from({ length: 10 }, (_, i) => `bin960:${i}:${i}`), 'last']);
       ws.close();
     });
 

@@ -68,6 +68,7 @@ function wsSink(conn: Connection<StreamState>): SessionSink {
     mark: (name) => conn.send(markMessage(name), false),
     error: (code, message) => conn.send(errorMessage(code, message, false), false),
     bufferedAmount: () => conn.bufferedAmount(),
+    cork: (fn) => conn.cork(fn),
   };
 }
 

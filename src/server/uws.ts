@@ -135,6 +135,12 @@ class UwsConnection<T> implements Connection<T> {
     return this.closed ? 0 : this.ws.getBufferedAmount();
   }
 
+  cork(fn: () => void): void {
+    // Outside uWS's own callbacks every send is a write(2) unless corked.
+    if (this.closed) fn();
+    else this.ws.cork(fn);
+  }
+
   close(code: number, reason: string): void {
     if (this.closed) return;
     this.ws.end(code, reason);

@@ -42,6 +42,16 @@ class WsConnection<T> implements Connection<T> {
     return this.socket.bufferedAmount;
   }
 
+  cork(fn: () => void): void {
+    // ws writes each frame as header + payload; corked, they leave in one writev.
+    this.raw.cork();
+    try {
+      fn();
+    } finally {
+      this.raw.uncork();
+    }
+  }
+
   close(code: number, reason: string): void {
     if (this.closed) return;
     this.socket.close(code, reason);
