@@ -13,7 +13,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { Pool } from 'undici';
 import { DirectCall, GatewayCall, type CallBase } from './calls/call.ts';
-import { childGc, cpuSeconds, killAllChildren, rssBytes, startChild, stopChild, type Child } from './calls/procs.ts';
+import { childGc, cpuSeconds, killAllChildren, pinToCpus, rssBytes, runQueueWaitSeconds, startChild, stopChild, type Child } from './calls/procs.ts';
 import type { GatewayChildConfig } from './calls/gateway-child.ts';
 import type { SimChildConfig } from './calls/sim-child.ts';
 import { RunStats, round, summarize, type Summary } from './calls/stats.ts';
@@ -53,6 +53,9 @@ Simulator (child process; fixed latency so it is not the bottleneck)
 
 Output
   --out <dir>             results directory                         [bench/calls-results]
+  --pin                   the gateway child on CPU 1, load generator and simulator on
+                          CPU 0 (as in production, where callers and GPUs are other
+                          machines): the gateway never waits behind them for a core
   --cpu-prof              run each gateway child with --cpu-prof (profiles in
                           <out>/profiles/gateway-<engine>-<calls>/, one per thread)
   -h, --help
@@ -85,6 +88,7 @@ const { values } = parseArgs({
     'chunk-ms': { type: 'string', default: '200' },
     out: { type: 'string', default: fileURLToPath(new URL('./calls-results', import.meta.url)) },
     'cpu-prof': { type: 'boolean', default: false },
+    pin: { type: 'boolean', default: false },
   },
   strict: true,
 });
@@ -200,6 +204,11 @@ interface RunResult {
   turns_per_call: number;
   /** Turns started during the ramp: checked for completeness, not timed. */
   warmup_turns: number;
+  /**
+   * Per process, ms per second of the measured window its main thread was runnable but
+   * waiting for a CPU (schedstat): what sharing the cores cost it.
+   */
+  run_queue_wait_ms_per_s: { gateway: number | null; sim: number; loadgen: number } | null;
   cancels_sent: number;
   cancels_confirmed: number;
   turns_timed_out: number;
@@ -262,6 +271,10 @@ async function main(): Promise<void> {
   process.stderr.write(`calls bench: ${plan.length} runs, ${rampS} s ramp + ${durationS} s measured each; load ${loadavg().map((x) => x.toFixed(2)).join(' ')}\n`);
 
   const simChild = await startChild('sim', './sim-child.ts', { CALLS_SIM: JSON.stringify(sim) });
+  if (values.pin) {
+    pinToCpus(process.pid, '0');
+    pinToCpus(simChild.pid, '0');
+  }
   const urls = simChild.info.urls as string[];
   const pools = urls.map((url) => new Pool(url, { keepAliveTimeout: 30_000, headersTimeout: 0, bodyTimeout: 0 }));
   const results: RunResult[] = [];
@@ -331,11 +344,11 @@ function describe(r: RunResult): string {
 }
 
 function table(results: RunResult[]): string {
-  const head = ['calls', 'target', 'turns', 'cancels', 'segments', 'problems', 'stalls (turns)', 'TTFA p50', 'p90', 'p99', 'added p50', 'added p99', 'gw cores', 'gw CPU s/call-min', 'sim cores', 'loadgen cores', 'RSS MB idle / active', 'RSS MB per 1k idle / active'];
+  const head = ['calls', 'target', 'turns', 'cancels', 'segments', 'problems', 'stalls (turns)', 'TTFA p50', 'p90', 'p99', 'added p50', 'added p90', 'added p99', 'gw cores', 'run-queue wait ms/s gw / sim / loadgen', 'gw CPU s/call-min', 'sim cores', 'loadgen cores', 'RSS MB idle / active', 'RSS MB per 1k idle / active'];
   const rows = results.map((r) => {
     const g = r.gateway;
     const f = (x: number | null | undefined, d = 1) => (x == null || !Number.isFinite(x) ? '' : x.toFixed(d));
-    if (r.idle_only) return [r.calls, r.target, '', '', '', r.calls_failed ? `${r.calls_failed} failed` : '0', '', '', '', '', '', '', '', '', '', '', `${f(g?.rss_idle_mb)} / –`, `${f(g?.rss_per_1k_idle_mb)} / –`];
+    if (r.idle_only) return [r.calls, r.target, '', '', '', r.calls_failed ? `${r.calls_failed} failed` : '0', '', '', '', '', '', '', '', '', '', '', '', '', `${f(g?.rss_idle_mb)} / –`, `${f(g?.rss_per_1k_idle_mb)} / –`];
     return [
       r.calls,
       r.target,
@@ -348,8 +361,10 @@ function table(results: RunResult[]): string {
       f(r.ttfa_ms.p90),
       f(r.ttfa_ms.p99),
       f(r.gateway_added_ms?.p50, 2),
+      f(r.gateway_added_ms?.p90, 2),
       f(r.gateway_added_ms?.p99, 2),
       f(g?.cores, 2),
+      r.run_queue_wait_ms_per_s ? `${f(r.run_queue_wait_ms_per_s.gateway)} / ${f(r.run_queue_wait_ms_per_s.sim)} / ${f(r.run_queue_wait_ms_per_s.loadgen)}` : '',
       f(g?.cpu_s_per_call_minute, 4),
       f(r.sim_cores, 2),
       f(r.loadgen_cores, 2),
@@ -372,6 +387,7 @@ async function runOne(run: RunPlan, label: string, simChild: Child, urls: string
     // Diagnostics for the gateway child only, e.g. CALLS_GATEWAY_NODE_ARGS=--trace-gc.
     if (process.env.CALLS_GATEWAY_NODE_ARGS) prof.push(...process.env.CALLS_GATEWAY_NODE_ARGS.split(' ').filter(Boolean));
     gateway = await startChild(`gateway-${run.target}`, './gateway-child.ts', { CALLS_GATEWAY: JSON.stringify(config) }, prof);
+    if (values.pin) pinToCpus(gateway.pid, '1');
   }
   const common = { tokenIntervalMs, cancelShare, stallThresholdMs: stallMs, thinkMs };
   const makeCall = (id: string, seed: number, s: RunStats, extra: { maxTurns?: number; cancelShare?: number } = {}): CallBase =>
@@ -425,6 +441,7 @@ async function runOne(run: RunPlan, label: string, simChild: Child, urls: string
   let simCpu: number | null = null;
   let loadgenCpu: number | null = null;
   let rssActiveMax = 0;
+  let runQueueWait: RunResult['run_queue_wait_ms_per_s'] = null;
   if (!run.idleOnly) {
     const t0 = performance.now();
     const measureFrom = t0 + rampS * 1000;
@@ -436,8 +453,14 @@ async function runOne(run: RunPlan, label: string, simChild: Child, urls: string
     const n = ok.length;
     const startOffset = (i: number): number => ((((i * 7919) % n) + 0.5) / n) * rampS * 1000;
     // CPU is read over the measured window only: from the end of the ramp to the deadline.
-    let cpu0: { gw: number; sim: number; self: NodeJS.CpuUsage } | null = null;
-    const readCpu = () => ({ gw: gateway ? cpuSeconds(gateway.pid) : 0, sim: cpuSeconds(simChild.pid), self: process.cpuUsage() });
+    let cpu0: { gw: number; sim: number; self: NodeJS.CpuUsage; waits: number[] } | null = null;
+    const waitPids = [gateway?.pid ?? -1, simChild.pid, process.pid];
+    const readCpu = () => ({
+      gw: gateway ? cpuSeconds(gateway.pid) : 0,
+      sim: cpuSeconds(simChild.pid),
+      self: process.cpuUsage(),
+      waits: waitPids.map((pid) => (pid > 0 ? runQueueWaitSeconds(pid) : Number.NaN)),
+    });
     const windowStart = setTimeout(() => (cpu0 = readCpu()), rampS * 1000);
     const windowEnd = new Promise<void>((resolve) =>
       setTimeout(() => {
@@ -447,6 +470,9 @@ async function runOne(run: RunPlan, label: string, simChild: Child, urls: string
           simCpu = cpuSeconds(simChild.pid) - cpu0.sim;
           const self = process.cpuUsage(cpu0.self);
           loadgenCpu = (self.user + self.system) / 1e6;
+          const w0 = cpu0.waits;
+          const waitMsPerS = (i: number) => round(((runQueueWaitSeconds(waitPids[i]!) - w0[i]!) * 1000) / windowS, 1);
+          runQueueWait = { gateway: gateway ? waitMsPerS(0) : null, sim: waitMsPerS(1), loadgen: waitMsPerS(2) };
         }
         resolve();
       }, (rampS + durationS) * 1000),
@@ -523,6 +549,7 @@ async function runOne(run: RunPlan, label: string, simChild: Child, urls: string
     turns_completed: stats.turnsCompleted,
     turns_per_call: round(stats.turnsStarted / Math.max(1, ok.length), 2),
     warmup_turns: stats.warmupTurns,
+    run_queue_wait_ms_per_s: runQueueWait,
     cancels_sent: stats.cancelsSent,
     cancels_confirmed: stats.cancelsConfirmed,
     turns_timed_out: stats.turnsTimedOut,

@@ -43,4 +43,25 @@ if (process.env.CALLS_LAG_LOG) {
     expected = now + 20;
   }, 20).unref();
 }
+if (process.env.CALLS_HEAP_SAMPLE) {
+  // Allocation sampling including what the GC already collected (the garbage is the point),
+  // from CALLS_HEAP_SAMPLE="<start s>,<seconds>,<file>" after the child is ready.
+  const [startS, seconds, file] = process.env.CALLS_HEAP_SAMPLE.split(',');
+  const { Session } = await import('node:inspector/promises');
+  const { writeFileSync } = await import('node:fs');
+  const session = new Session();
+  session.connect();
+  setTimeout(() => {
+    void (async () => {
+      await session.post('HeapProfiler.startSampling', { samplingInterval: 16384, includeObjectsCollectedByMajorGC: true, includeObjectsCollectedByMinorGC: true } as never);
+      setTimeout(() => {
+        void (async () => {
+          const { profile } = (await session.post('HeapProfiler.stopSampling')) as { profile: unknown };
+          writeFileSync(file!, JSON.stringify(profile));
+          process.stderr.write(`heap sample written to ${file}\n`);
+        })();
+      }, Number(seconds) * 1000);
+    })();
+  }, Number(startS) * 1000);
+}
 process.send!({ type: 'ready', port, engine: gateway.engine });

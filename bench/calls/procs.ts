@@ -2,7 +2,7 @@
  * Child processes of the call benchmark (gateway, simulator): started with `node --import tsx`
  * over IPC, measured from /proc (CPU and RSS without asking the busy child), stopped by pid.
  */
-import { fork, type ChildProcess } from 'node:child_process';
+import { execFileSync, fork, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import type { ChildMemory } from './child-ipc.ts';
@@ -65,6 +65,23 @@ export function cpuSeconds(pid: number): number {
   // Fields after the parenthesised command name; utime and stime are fields 14 and 15.
   const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
   return (Number(fields[11]) + Number(fields[12])) / CLK_TCK;
+}
+
+/**
+ * Seconds the process's main thread spent runnable but waiting for a CPU (field 2 of
+ * /proc/<pid>/task/<pid>/schedstat): the delay the machine, not the process, added.
+ */
+export function runQueueWaitSeconds(pid: number): number {
+  try {
+    return Number(readFileSync(`/proc/${pid}/task/${pid}/schedstat`, 'utf8').split(' ')[1]) / 1e9;
+  } catch {
+    return Number.NaN;
+  }
+}
+
+/** Restricts every thread of `pid` (and threads it starts later) to the CPUs listed, e.g. "1". */
+export function pinToCpus(pid: number, cpuList: string): void {
+  execFileSync('taskset', ['-a', '-p', '-c', cpuList, String(pid)], { stdio: 'ignore' });
 }
 
 /** Resident set size in bytes, from VmRSS in /proc/<pid>/status. */
