@@ -322,15 +322,22 @@ async function main(): Promise<void> {
   const jsonPath = `${outDir}/calls-${tag}.json`;
   writeFileSync(jsonPath, `${JSON.stringify(json, null, 2)}\n`);
 
-  const scaling: ScalingPoint[] = results
-    .filter((r) => r.target === scaleEngine && r.gateway_added_ms && r.gateway?.cores != null)
-    .map((r) => ({ calls: r.calls, addedP50: r.gateway_added_ms!.p50, addedP99: r.gateway_added_ms!.p99, cores: r.gateway!.cores! }));
+  const scaled = results.filter((r) => r.target === scaleEngine && !r.idle_only && r.gateway_added_ms && r.gateway?.cores != null);
+  // A level where no measured turn got audio has no added latency to plot: the subtitle says so.
+  const plotted = scaled.filter((r) => Number.isFinite(r.gateway_added_ms!.p50 ?? Number.NaN));
+  const overloaded = scaled.filter((r) => !plotted.includes(r)).map((r) => r.calls);
+  const scaling: ScalingPoint[] = plotted.map((r) => ({ calls: r.calls, addedP50: r.gateway_added_ms!.p50, addedP99: r.gateway_added_ms!.p99, cores: r.gateway!.cores! }));
   let svgPath = '';
   if (scaling.length >= 2) {
     svgPath = `${outDir}/scaling-${tag}.svg`;
+    const notPlotted = overloaded.length ? `; not plotted (no measured turn got audio): ${overloaded.join(', ')} calls` : '';
     writeFileSync(
       svgPath,
-      scalingSvg(scaling, `voicegate (${scaleEngine}): gateway-added time to first audio and CPU vs concurrent calls`, `${machine.cores} cores shared by load generator, simulator and gateway; ${started.toISOString().slice(0, 10)}; ${rampS} s ramp + ${durationS} s measured per level`),
+      scalingSvg(
+        scaling,
+        `voicegate (${scaleEngine}): gateway-added time to first audio and CPU vs concurrent calls`,
+        `${machine.cores} cores shared by load generator, simulator and gateway; ${started.toISOString().slice(0, 10)}; ${rampS} s ramp + ${durationS} s measured${notPlotted}`,
+      ),
     );
   }
   console.log(table(results));
