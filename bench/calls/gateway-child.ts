@@ -5,6 +5,7 @@
  */
 import { parseConfig } from '../../src/config.ts';
 import { createGateway } from '../../src/gateway.ts';
+import { LoopLagMonitor } from '../../src/routing/loop-lag.ts';
 import { serveChildIpc } from './child-ipc.ts';
 
 export interface GatewayChildConfig {
@@ -36,32 +37,30 @@ serveChildIpc(() => gateway.close());
 if (process.env.CALLS_LAG_LOG) {
   // Timer drift over 50 ms, with the time since the child started (to line up with phases).
   const t0 = performance.now();
-  let expected = t0 + 20;
-  setInterval(() => {
-    const now = performance.now();
-    if (now - expected > 50) process.stderr.write(`lag ${(now - expected).toFixed(0)} ms at ${((now - t0) / 1000).toFixed(1)} s\n`);
-    expected = now + 20;
-  }, 20).unref();
+  new LoopLagMonitor({
+    intervalMs: 20,
+    lagMs: 50,
+    onLag: (ms) => process.stderr.write(`lag ${ms.toFixed(0)} ms at ${((performance.now() - t0) / 1000).toFixed(1)} s\n`),
+  });
 }
-if (process.env.CALLS_HEAP_SAMPLE) {
-  // Allocation sampling including what the GC already collected (the garbage is the point),
-  // from CALLS_HEAP_SAMPLE="<start s>,<seconds>,<file>" after the child is ready.
-  const [startS, seconds, file] = process.env.CALLS_HEAP_SAMPLE.split(',');
+if (process.env.CALLS_HEAP_SAMPLE) void sampleAllocations(process.env.CALLS_HEAP_SAMPLE);
+
+/**
+ * Allocation sampling including what the GC already collected (the garbage is the point),
+ * from CALLS_HEAP_SAMPLE="<start s>,<seconds>,<file>" after the child is ready.
+ */
+async function sampleAllocations(spec: string): Promise<void> {
+  const [startS, seconds, file] = spec.split(',');
   const { Session } = await import('node:inspector/promises');
+  const { setTimeout: sleep } = await import('node:timers/promises');
   const { writeFileSync } = await import('node:fs');
   const session = new Session();
   session.connect();
-  setTimeout(() => {
-    void (async () => {
-      await session.post('HeapProfiler.startSampling', { samplingInterval: 16384, includeObjectsCollectedByMajorGC: true, includeObjectsCollectedByMinorGC: true } as never);
-      setTimeout(() => {
-        void (async () => {
-          const { profile } = (await session.post('HeapProfiler.stopSampling')) as { profile: unknown };
-          writeFileSync(file!, JSON.stringify(profile));
-          process.stderr.write(`heap sample written to ${file}\n`);
-        })();
-      }, Number(seconds) * 1000);
-    })();
-  }, Number(startS) * 1000);
+  await sleep(Number(startS) * 1000);
+  await session.post('HeapProfiler.startSampling', { samplingInterval: 16384, includeObjectsCollectedByMajorGC: true, includeObjectsCollectedByMinorGC: true } as never);
+  await sleep(Number(seconds) * 1000);
+  const { profile } = (await session.post('HeapProfiler.stopSampling')) as { profile: unknown };
+  writeFileSync(file!, JSON.stringify(profile));
+  process.stderr.write(`heap sample written to ${file}\n`);
 }
 process.send!({ type: 'ready', port, engine: gateway.engine });

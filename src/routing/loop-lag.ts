@@ -20,6 +20,8 @@ export interface LoopLagOptions {
    * Default 2000 ms.
    */
   holdMs?: number;
+  /** Called with the drift of each probe later than lagMs (diagnostics). Default none. */
+  onLag?: (lagMs: number) => void;
 }
 
 export class LoopLagMonitor {
@@ -33,11 +35,15 @@ export class LoopLagMonitor {
     const intervalMs = options.intervalMs ?? 100;
     const lagMs = options.lagMs ?? 100;
     this.holdMs = options.holdMs ?? 2000;
+    const onLag = options.onLag;
     let expected = performance.now() + intervalMs;
     this.timer = setInterval(() => {
       const now = performance.now();
       this.lastLagMs = Math.max(0, now - expected);
-      if (this.lastLagMs > lagMs) this.laggedAt = now;
+      if (this.lastLagMs > lagMs) {
+        this.laggedAt = now;
+        onLag?.(this.lastLagMs);
+      }
       expected = now + intervalMs;
     }, intervalMs);
     this.timer.unref();
