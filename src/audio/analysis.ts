@@ -3,6 +3,7 @@
  * resamplers are judged by exactly the same ruler).
  */
 import { createResampler, type ResamplerQuality } from './resampler.ts';
+import { concatSamples } from './samples.ts';
 
 /** A sine of `freq` Hz at `rate` Hz, `amplitude` in 16-bit units, rounded to Int16. */
 export function sine(freq: number, rate: number, length: number, amplitude = 29491): Int16Array {
@@ -130,11 +131,6 @@ export function measureResampler(
 /** Resamples a whole signal at once: process, then flush the filter's tail. */
 export function resampleOneShot(input: Int16Array, from: number, to: number, quality?: ResamplerQuality): Int16Array {
   const r = createResampler(from, to, quality);
-  const body = r.process(input);
-  const tail = r.flush();
-  const out = new Int16Array(body.length + tail.length);
-  out.set(body);
-  out.set(tail, body.length);
-  return out;
+  return concatSamples([r.process(input), r.flush()]);
 }
 

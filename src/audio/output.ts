@@ -46,7 +46,8 @@ class Output implements AudioOutput {
   /** True while the resampler holds samples of the current segment (its group delay). */
   private resamplerPrimed = false;
   private decoder: PcmStreamDecoder | null = null;
-  private decoderKey = '';
+  private decoderEncoding: Encoding | null = null;
+  private decoderRate = 0;
   private scratch = new Int16Array(4096);
   /** Set when the resampler is the WASM kernel and the output is G.711: it encodes too. */
   private fusedG711: G711Encoding | null = null;
@@ -81,13 +82,13 @@ class Output implements AudioOutput {
     if (chunk.encoding === this.encoding && chunk.sampleRate === this.rate) {
       // Already in the client's format (e.g. Cartesia μ-law 8 kHz): frame the bytes as they are.
       this.flushResampler();
-      this.writeEncoded(chunk.bytes);
+      this.writeEncodedCount(chunk.bytes, 0, chunk.bytes.length);
       return;
     }
-    const key = `${chunk.encoding}:${chunk.sampleRate}`;
-    if (this.decoder === null || this.decoderKey !== key) {
+    if (this.decoder === null || this.decoderEncoding !== chunk.encoding || this.decoderRate !== chunk.sampleRate) {
       this.decoder = createPcmDecoder(chunk.encoding, chunk.sampleRate);
-      this.decoderKey = key;
+      this.decoderEncoding = chunk.encoding;
+      this.decoderRate = chunk.sampleRate;
     }
     const pcm = this.decoder.push(chunk.bytes);
     if (pcm !== null) this.writePcm(pcm);
@@ -129,7 +130,6 @@ class Output implements AudioOutput {
       const g711 = this.encoding === 'pcm_mulaw' || this.encoding === 'pcm_alaw';
       this.fusedG711 = g711 && this.resampler instanceof WasmResampler ? (this.encoding as G711Encoding) : null;
     }
-    const need = this.resampler.maxOutput(samples.length);
     if (this.fusedG711 !== null) {
       const wasm = this.resampler as WasmResampler;
       const max = wasm.maxChunk;
@@ -140,6 +140,7 @@ class Output implements AudioOutput {
       this.resamplerPrimed = true;
       return;
     }
+    const need = this.resampler.maxOutput(samples.length);
     if (this.scratch.length < need) this.scratch = new Int16Array(need + 1024);
     const count = this.resampler.processInto(samples, this.scratch);
     this.resamplerPrimed = true;
@@ -205,8 +206,9 @@ class Output implements AudioOutput {
   }
 
   /**
-   * Frames `count` encoded bytes at `bytes[start …]` (kernel memory or a tail buffer), copied
-   * byte by byte: for ~80 bytes a JIT loop beats TypedArray#set plus its subarray.
+   * Frames `count` encoded bytes at `bytes[start …]` (kernel memory, a tail buffer, or
+   * EncodedAudio already in the client's format). Short runs are copied byte by byte: for
+   * ~80 bytes a JIT loop beats TypedArray#set plus its subarray; longer ones use set.
    */
   private writeEncodedCount(bytes: Uint8Array, start: number, count: number): void {
     if (count === 0) return;
@@ -225,37 +227,19 @@ class Output implements AudioOutput {
       }
       let fill = this.frameFill;
       const end = Math.min(stop, offset + frameBytes - fill);
-      while (offset < end) frame[fill++] = bytes[offset++];
+      if (end - offset >= 256) {
+        frame.set(bytes.subarray(offset, end), fill);
+        fill += end - offset;
+        offset = end;
+      } else {
+        while (offset < end) frame[fill++] = bytes[offset++];
+      }
       if (fill === frameBytes) {
         this.emit(frame);
         this.frame = null;
         this.frameFill = 0;
       } else {
         this.frameFill = fill;
-      }
-    }
-  }
-
-  private writeEncoded(bytes: Uint8Array): void {
-    if (bytes.length === 0) return;
-    if (this.frameBytes === 0) {
-      this.emit(bytes.slice());
-      return;
-    }
-    let offset = 0;
-    while (offset < bytes.length) {
-      if (this.frame === null) {
-        this.frame = new Uint8Array(this.frameBytes);
-        this.frameFill = 0;
-      }
-      const n = Math.min(this.frameBytes - this.frameFill, bytes.length - offset);
-      this.frame.set(bytes.subarray(offset, offset + n), this.frameFill);
-      this.frameFill += n;
-      offset += n;
-      if (this.frameFill === this.frameBytes) {
-        this.emit(this.frame);
-        this.frame = null;
-        this.frameFill = 0;
       }
     }
   }

@@ -3,7 +3,6 @@
  * `response_format: "pcm"` (s16le, usually 24 kHz), or EncodedAudio in a non-output format.
  */
 import type { Encoding, Pcm } from './format.ts';
-import { bytesPerSample } from './format.ts';
 import { FrameAssembler, type SampleLayout } from './samples.ts';
 
 /** Incremental raw PCM decoder: byte chunks in, Pcm out; partial samples carry over. */
@@ -56,8 +55,8 @@ export function createPcmS16Decoder(sampleRate: number): PcmStreamDecoder {
 }
 
 /**
- * One-shot decode of whole samples in `encoding` (trailing partial sample ignored).
- * Used for EncodedAudio chunks, which carry whole samples.
+ * One-shot decode of whole samples in `encoding` (trailing partial sample ignored), for
+ * whole buffers (tests and tools); streams go through createPcmDecoder.
  */
 export function decodeToPcm(encoding: Encoding, sampleRate: number, bytes: Uint8Array): Pcm {
   const assembler = new FrameAssembler(layoutOf(encoding));
@@ -65,7 +64,3 @@ export function decodeToPcm(encoding: Encoding, sampleRate: number, bytes: Uint8
   return { samples, sampleRate };
 }
 
-/** Number of whole samples in `byteLength` bytes of `encoding`. */
-export function sampleCount(encoding: Encoding, byteLength: number): number {
-  return Math.floor(byteLength / bytesPerSample(encoding));
-}

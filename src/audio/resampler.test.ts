@@ -5,6 +5,7 @@ import { SAMPLE_RATES } from './format.ts';
 import { createResampler, polyphaseTable, type ResamplerQuality } from './resampler.ts';
 import { IirDecimator } from './iir-decimator.ts';
 import { WasmResampler, wasmResamplerAvailable } from './wasm-resampler.ts';
+import { concatSamples } from './samples.ts';
 
 
 function chunked(input: Int16Array, from: number, to: number, sizes: number[], quality?: ResamplerQuality): Int16Array {
@@ -17,13 +18,7 @@ function chunked(input: Int16Array, from: number, to: number, sizes: number[], q
     pos += n;
   }
   parts.push(r.flush());
-  const out = new Int16Array(parts.reduce((a, p) => a + p.length, 0));
-  let o = 0;
-  for (const p of parts) {
-    out.set(p, o);
-    o += p.length;
-  }
-  return out;
+  return concatSamples(parts);
 }
 
 const FILTERS = ['wasm', 'iir', 'fir'] as const;

@@ -240,11 +240,7 @@ class PolyphaseResampler implements Resampler {
 
   processInto(input: Int16Array, out: Int16Array): number {
     const n = input.length;
-    if (this.historyLength + n > this.history.length) {
-      const grown = new Float64Array(this.historyLength + n + 4096);
-      grown.set(this.history.subarray(0, this.historyLength));
-      this.history = grown;
-    }
+    if (this.historyLength + n > this.history.length) this.grow(this.historyLength + n + 4096);
     const h = this.history;
     let len = this.historyLength;
     for (let i = 0; i < n; i++) h[len++] = input[i];

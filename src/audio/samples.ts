@@ -25,6 +25,19 @@ export function floatToS16(value: number): number {
   return scaled > 32767 ? 32767 : scaled < -32768 ? -32768 : scaled | 0;
 }
 
+/** The parts one after another in one new array. */
+export function concatSamples(parts: readonly Int16Array[]): Int16Array {
+  let total = 0;
+  for (const p of parts) total += p.length;
+  const out = new Int16Array(total);
+  let o = 0;
+  for (const p of parts) {
+    out.set(p, o);
+    o += p.length;
+  }
+  return out;
+}
+
 /** Reads sample `index` of the frame starting at byte `p`, as a signed 16-bit value. */
 type SampleReader = (src: Uint8Array, view: DataView, p: number) => number;
 
@@ -56,9 +69,14 @@ export type FrameDecoder = (src: Uint8Array, srcOffset: number, frames: number, 
  * Builds the decoder for one layout. Mono 16-bit and mono G.711 (the common cases) get
  * straight loops; other layouts go through a per-sample reader and average the channels.
  */
+/** Mono s16le on a little-endian host: the bytes are already the Int16Array's layout. */
+function isNativeS16(layout: SampleLayout): boolean {
+  return layout.channels === 1 && layout.kind === 'int' && layout.bytesPerSample === 2 && LITTLE_ENDIAN;
+}
+
 export function createFrameDecoder(layout: SampleLayout): FrameDecoder {
   const { channels, bytesPerSample, kind } = layout;
-  if (channels === 1 && kind === 'int' && bytesPerSample === 2 && LITTLE_ENDIAN) {
+  if (isNativeS16(layout)) {
     // The hot case (raw PCM from a GPU server): a native memcpy, not a loop per sample.
     return (src, srcOffset, frames, dst, dstOffset) => {
       new Uint8Array(dst.buffer, dst.byteOffset + dstOffset * 2, frames * 2).set(src.subarray(srcOffset, srcOffset + frames * 2));
@@ -109,7 +127,7 @@ export class FrameAssembler {
     this.decode = createFrameDecoder(layout);
     this.frameBytes = layout.channels * layout.bytesPerSample;
     this.carry = new Uint8Array(this.frameBytes);
-    this.viewable = layout.channels === 1 && layout.kind === 'int' && layout.bytesPerSample === 2 && LITTLE_ENDIAN;
+    this.viewable = isNativeS16(layout);
   }
 
   /** Bytes of an incomplete frame waiting for the next push. */

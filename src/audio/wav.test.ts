@@ -1,17 +1,11 @@
 import { describe, expect, it } from 'vitest';
 import { AudioFormatError } from './errors.ts';
 import type { Pcm } from './format.ts';
+import { concatSamples } from './samples.ts';
 import { createWavDecoder, decodeWav, encodeWav, wavHeader, type WavDecoder } from './wav.ts';
 
 function concat(parts: Pcm[]): Int16Array {
-  const total = parts.reduce((n, p) => n + p.samples.length, 0);
-  const out = new Int16Array(total);
-  let o = 0;
-  for (const p of parts) {
-    out.set(p.samples, o);
-    o += p.samples.length;
-  }
-  return out;
+  return concatSamples(parts.map((p) => p.samples));
 }
 
 function ramp(n: number, seed = 1): Int16Array {

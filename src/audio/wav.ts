@@ -11,7 +11,7 @@ import { AudioFormatError } from './errors.ts';
 import type { Encoding, Pcm } from './format.ts';
 import { bytesPerSample } from './format.ts';
 import { encodeInto } from './encode.ts';
-import { FrameAssembler, type SampleKind } from './samples.ts';
+import { concatSamples, FrameAssembler, type SampleKind } from './samples.ts';
 
 /** WAVE_FORMAT_* tags we read and write. */
 export const WAVE_FORMAT = { PCM: 1, IEEE_FLOAT: 3, ALAW: 6, MULAW: 7, EXTENSIBLE: 0xfffe } as const;
@@ -242,14 +242,7 @@ export function decodeWav(bytes: Uint8Array): Pcm {
   decoder.end();
   const rate = decoder.format!.sampleRate;
   if (parts.length === 1) return parts[0];
-  const total = parts.reduce((n, p) => n + p.samples.length, 0);
-  const samples = new Int16Array(total);
-  let o = 0;
-  for (const p of parts) {
-    samples.set(p.samples, o);
-    o += p.samples.length;
-  }
-  return { samples, sampleRate: rate };
+  return { samples: concatSamples(parts.map((p) => p.samples)), sampleRate: rate };
 }
 
 const STREAMING_SIZE = 0xffffffff;

@@ -125,10 +125,6 @@ export function isDigit(c: number): boolean {
   return (c >= 48 && c <= 57) || (c >= 0xff10 && c <= 0xff19);
 }
 
-export function isAsciiLetter(c: number): boolean {
-  return (c >= 65 && c <= 90) || (c >= 97 && c <= 122);
-}
-
 export function isUpper(c: number): boolean {
   if (c < 128) return c >= 65 && c <= 90;
   if (c < 0xc0 || isCjk(c)) return false;

@@ -38,6 +38,7 @@ const STRAY_SYMBOLS = /[•◦▪▫‣⁃●○■□▶►◆◇\u2500-\u259F]
 const INVISIBLE = /[\u200B\u2060\uFEFF\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F]/g;
 const WHITESPACE = /\s+/g;
 const SPEAKABLE = /[\p{L}\p{N}]/u;
+const WHITESPACE_CHAR = /\s/;
 
 /**
  * Returns the text as it should be spoken: markdown syntax removed (emphasis markers,
@@ -130,8 +131,8 @@ function stripEmphasis(s: string): string {
     const before = i > 0 ? s[i - 1] : '';
     const after = r < n ? s[r] : '';
     const runLength = r - i;
-    const opens = after !== '' && !/\s/.test(after);
-    const closes = before !== '' && !/\s/.test(before);
+    const opens = after !== '' && !WHITESPACE_CHAR.test(after);
+    const closes = before !== '' && !WHITESPACE_CHAR.test(before);
     let remove = opens || closes;
     if (c === '~' && runLength < 2) remove = false;
     else if (isWordChar(before) && isWordChar(after) && (c === '_' || runLength === 1)) remove = false;
@@ -145,5 +146,5 @@ function stripEmphasis(s: string): string {
 }
 
 function isWordChar(ch: string): boolean {
-  return ch !== '' && /[\p{L}\p{N}]/u.test(ch);
+  return ch !== '' && SPEAKABLE.test(ch);
 }

@@ -646,8 +646,7 @@ class StreamingSegmenter implements Segmenter {
     if (!wordBefore) return NO;
     if (k + 1 >= n) return final ? NO : this.need(k + 2, -1);
     if (!isLower(b.charCodeAt(k + 1))) return NO;
-    let ws = i;
-    while (ws > segStart && !isSpace(b.charCodeAt(ws - 1))) ws--;
+    const ws = this.wordStart(i);
     const te = this.tokenEnd(k, final);
     if (te === NEED) return NEED;
     for (let p = ws; p < te; p++) {
@@ -665,9 +664,7 @@ class StreamingSegmenter implements Segmenter {
   private decidePeriod(i: number, end: number, f: number, nf: number, final: boolean): number {
     const b = this.buf;
     const rules = this.rules;
-    const segStart = this.segStart;
-    let ws = i;
-    while (ws > segStart && !isSpace(b.charCodeAt(ws - 1))) ws--;
+    const ws = this.wordStart(i);
     let wa = ws;
     while (wa < i && (isOpener(b.charCodeAt(wa)) || kindOf(b.charCodeAt(wa)) === K_BULLET)) wa++;
     if (wa === i) return end;
@@ -860,11 +857,18 @@ class StreamingSegmenter implements Segmenter {
     }
   }
 
+  /** Start of the word that ends at `i` (back to a space or the segment's start). */
+  private wordStart(i: number): number {
+    const b = this.buf;
+    let ws = i;
+    while (ws > this.segStart && !isSpace(b.charCodeAt(ws - 1))) ws--;
+    return ws;
+  }
+
   /** "1)" or "a)" opening a segment starts an inline list. */
   private parenListMarker(pos: number): void {
     const b = this.buf;
-    let ws = pos;
-    while (ws > this.segStart && !isSpace(b.charCodeAt(ws - 1))) ws--;
+    const ws = this.wordStart(pos);
     if (!this.atItemStart(ws)) return;
     const value = listMarkerValue(b, ws, pos + 1);
     if (value >= 97) {

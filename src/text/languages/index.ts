@@ -8,9 +8,6 @@ export type { LanguageRules } from './types.ts';
 
 const RULES: Record<string, LanguageRules> = { en, de, es, fr };
 
-/** Languages with their own abbreviation lists. CJK terminators apply whatever the language. */
-export const SUPPORTED_LANGUAGES: readonly string[] = ['en', 'de', 'es', 'fr', 'zh', 'ja'];
-
 /**
  * Rules for a BCP 47 tag ('en-US' → en). Chinese, Japanese and any language without its own
  * list use the English rules: their own terminators are script-level, and LLM output in them
