@@ -68,3 +68,28 @@ export class BackendError extends Error {
 export function isBackendError(err: unknown): err is BackendError {
   return err instanceof BackendError;
 }
+
+/**
+ * `promise`, or a rejection with `abortError()` as soon as `signal` aborts (at once when it
+ * already has). The work behind the promise is not stopped: its result is dropped.
+ */
+export function raceAbort<T>(promise: Promise<T>, signal: AbortSignal, abortError: () => Error): Promise<T> {
+  if (signal.aborted) {
+    promise.catch(() => {}); // its outcome no longer matters, and must not go unhandled
+    return Promise.reject(abortError());
+  }
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = (): void => reject(abortError());
+    signal.addEventListener('abort', onAbort, { once: true });
+    promise.then(
+      (value) => {
+        signal.removeEventListener('abort', onAbort);
+        resolve(value);
+      },
+      (err: unknown) => {
+        signal.removeEventListener('abort', onAbort);
+        reject(err);
+      },
+    );
+  });
+}

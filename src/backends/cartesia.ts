@@ -20,7 +20,7 @@ import { ENCODINGS, SAMPLE_RATES, bytesPerSample, type BackendAudio, type Encodi
 import type { FallbackConfig } from '../config.ts';
 import type { Logger } from '../log.ts';
 import type { Metrics } from '../metrics.ts';
-import { BackendError, type Backend, type BackendErrorKind, type SynthesisRequest } from './backend.ts';
+import { BackendError, raceAbort, type Backend, type BackendErrorKind, type SynthesisRequest } from './backend.ts';
 
 export interface CartesiaBackendDeps {
   metrics: Metrics;
@@ -236,7 +236,7 @@ export class CartesiaBackend extends EventEmitter<CartesiaBackendEvents> impleme
     this.#connecting ??= this.#open().finally(() => {
       this.#connecting = null;
     });
-    return raceAbort(this.#connecting, signal);
+    return raceAbort(this.#connecting, signal, abortedError);
   }
 
   #open(): Promise<WebSocket> {
@@ -583,20 +583,4 @@ function abortedError(): BackendError {
   return new BackendError('aborted', 'synthesis was cancelled');
 }
 
-function raceAbort<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
-  if (signal.aborted) return Promise.reject(abortedError());
-  return new Promise<T>((resolve, reject) => {
-    const onAbort = (): void => reject(abortedError());
-    signal.addEventListener('abort', onAbort, { once: true });
-    promise.then(
-      (value) => {
-        signal.removeEventListener('abort', onAbort);
-        resolve(value);
-      },
-      (err: unknown) => {
-        signal.removeEventListener('abort', onAbort);
-        reject(err);
-      },
-    );
-  });
-}
+

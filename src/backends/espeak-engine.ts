@@ -7,6 +7,7 @@ import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { Worker } from 'node:worker_threads';
 import type { Pcm } from '../audio/format.ts';
+import { raceAbort } from './backend.ts';
 
 const require = createRequire(import.meta.url);
 
@@ -118,29 +119,15 @@ export class EspeakWorker {
   }
 
   /**
-   * Synthesizes one segment. Aborting rejects at once; the WASM call itself cannot be
-   * interrupted (a sentence takes ~10–60 ms), its result is dropped.
+   * Synthesizes one segment. Aborting (also before the call) rejects with ESPEAK_ABORTED at
+   * once; the WASM call itself cannot be interrupted, its result is dropped.
    */
   async synthesize(text: string, voice: string, speed = 1, signal?: AbortSignal): Promise<Pcm> {
     if (!VOICE_PATTERN.test(voice)) throw new EspeakError('ESPEAK_BAD_VOICE', `invalid espeak voice name: ${JSON.stringify(voice)}`);
-    signal?.throwIfAborted();
+    if (signal?.aborted) throw espeakAborted();
     const wpm = Math.round(Math.min(4, Math.max(0.25, speed)) * ESPEAK_BASE_WPM);
     const result = this.request({ type: 'synth', text, voice, wpm });
-    if (!signal) return result;
-    return new Promise<Pcm>((resolve, reject) => {
-      const onAbort = () => reject(new EspeakError('ESPEAK_ABORTED', 'synthesis aborted'));
-      signal.addEventListener('abort', onAbort, { once: true });
-      result.then(
-        (pcm) => {
-          signal.removeEventListener('abort', onAbort);
-          resolve(pcm);
-        },
-        (err: Error) => {
-          signal.removeEventListener('abort', onAbort);
-          reject(err);
-        },
-      );
-    });
+    return signal ? raceAbort(result, signal, espeakAborted) : result;
   }
 
   /** Resolves when the worker answers a ping (health check). */
@@ -180,4 +167,8 @@ export class EspeakEngine {
   async close(): Promise<void> {
     await Promise.all(this.workers.map((w) => w.close()));
   }
+}
+
+function espeakAborted(): EspeakError {
+  return new EspeakError('ESPEAK_ABORTED', 'synthesis aborted');
 }

@@ -257,6 +257,8 @@ function runSpeech(options: SpeechRouteOptions, request: SpeechRequest, res: Htt
       logger.warn({ request_id: requestId, code, audio_bytes: audioBytes }, 'speech segment failed mid-response');
     },
     bufferedAmount: () => (blocked ? BLOCKED : 0),
+    // An HTTP body has one write per chunk: nothing to coalesce.
+    cork: (fn) => fn(),
   };
 
   try {

@@ -51,8 +51,8 @@ export interface SessionSink {
   error(code: 'synthesis_failed' | 'turn_too_long', message: string): void;
   /** Bytes queued toward the client; above the limit the session holds audio back. */
   bufferedAmount(): number;
-  /** Runs `fn` with the transport's writes coalesced (Connection.cork). Default: just runs it. */
-  cork?(fn: () => void): void;
+  /** Runs `fn` with the transport's writes coalesced (Connection.cork); else just runs it. */
+  cork(fn: () => void): void;
 }
 
 export interface SessionOptions {
@@ -279,9 +279,7 @@ export class Session {
   /** Delivers what can be delivered, in order. Re-entrant calls fold into the running one. */
   private pump(): void {
     if (this.pumping || this.closed) return;
-    const { sink } = this.options;
-    if (sink.cork) sink.cork(this.deliver);
-    else this.deliver();
+    this.options.sink.cork(this.deliver);
   }
 
   /** pump's body, bound once: everything one pump sends leaves in one corked write. */

@@ -62,7 +62,6 @@ interface Target {
 export class Synthesizer {
   /** The session's current pin; null = the session lives on the fallback. */
   pin: Instance | null;
-  private readonly excluded = new Set<string>();
 
   constructor(
     private readonly options: SynthesizerOptions,
@@ -75,7 +74,9 @@ export class Synthesizer {
   async run(segment: Segment): Promise<void> {
     const { signal } = segment;
     segment.state = 'synthesizing';
-    this.excluded.clear();
+    // Per segment, not per session: with lookahead, segments run side by side, and one's
+    // failures must neither be forgotten by nor imposed on the other.
+    let excluded: Set<string> | undefined;
     let target: Target | null = null;
     try {
       this.options.retryBudget?.request();
@@ -102,13 +103,14 @@ export class Synthesizer {
           return;
         }
         const from = target.provider;
+        excluded ??= new Set();
         if (target.instance) {
           this.options.router?.reportFailure(target.instance, failure.kind);
-          this.excluded.add(target.instance.id);
+          excluded.add(target.instance.id);
         } else {
-          this.excluded.add(FALLBACK_PROVIDER);
+          excluded.add(FALLBACK_PROVIDER);
         }
-        const next = this.failoverTarget();
+        const next = this.failoverTarget(excluded);
         target = next;
         const reason = failure.kind as MoveReason;
         const to = next?.provider ?? 'none';
@@ -160,9 +162,9 @@ export class Synthesizer {
     };
   }
 
-  private fallbackTarget(spill: boolean): Target | null {
+  private fallbackTarget(spill: boolean, excluded?: ReadonlySet<string>): Target | null {
     const fb = this.options.fallback;
-    if (!fb || this.excluded.has(FALLBACK_PROVIDER)) return null;
+    if (!fb || excluded?.has(FALLBACK_PROVIDER)) return null;
     const slot = fb.tryAcquire();
     if (!slot) return null;
     return { provider: FALLBACK_PROVIDER, backend: fb.backend, timeouts: fb.timeouts, voice: fb.voiceFor(this.options.voice), instance: null, release: () => slot.release(), spill };
@@ -193,7 +195,7 @@ export class Synthesizer {
     const slot = await router.acquire(pin, this.options.queueMs, signal);
     if (slot) return this.instanceTarget(pin, slot, false);
     // Overflow: the pin stayed full past queue_ms. Borrow a candidate, else spill.
-    const borrowed = this.candidateTarget(true) ?? this.fallbackTarget(true);
+    const borrowed = this.candidateTarget(undefined, true) ?? this.fallbackTarget(true);
     if (borrowed) {
       metrics.failovers.inc({ from: pin.id, to: borrowed.provider, reason: 'overflow' });
       if (!this.options.session.return_after_spill) this.repin(borrowed.instance);
@@ -204,12 +206,12 @@ export class Synthesizer {
     return late ? this.instanceTarget(pin, late, false) : null;
   }
 
-  private candidateTarget(spill = false): Target | null {
+  private candidateTarget(excluded?: ReadonlySet<string>, spill = false): Target | null {
     const { router } = this.options;
     if (!router) return null;
     // A few candidates suffice: the full order at N = 1000 costs ~54 µs p50 against ~1 µs for
     // the first three (bench/routing.ts); 8 leaves room for exclusions and full instances.
-    for (const candidate of router.candidates(this.options.sessionKey, this.excluded, 8)) {
+    for (const candidate of router.candidates(this.options.sessionKey, excluded, 8)) {
       if (candidate === this.pin && spill) continue;
       const slot = router.tryAcquire(candidate);
       if (slot) return this.instanceTarget(candidate, slot, spill);
@@ -218,14 +220,14 @@ export class Synthesizer {
   }
 
   /** After a failure: another instance if the retry budget allows, else the fallback. */
-  private failoverTarget(): Target | null {
-    const candidate = this.candidateTarget();
+  private failoverTarget(excluded: ReadonlySet<string>): Target | null {
+    const candidate = this.candidateTarget(excluded);
     if (candidate) {
       const budget = this.options.retryBudget;
       if (!budget || budget.tryRetry()) return candidate;
       candidate.release();
     }
-    return this.fallbackTarget(false);
+    return this.fallbackTarget(false, excluded);
   }
 
   /** One try on one provider. Resolves null on success, the failure otherwise. */
