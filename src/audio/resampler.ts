@@ -91,7 +91,7 @@ function kaiserBeta(attenuationDb: number): number {
 
 const tableCache = new Map<string, PolyphaseTable>();
 
-/** The cached polyphase table for a rate pair (built on first use, ~1–20 ms). */
+/** The cached polyphase table for a rate pair (built on first use, then shared). */
 export function polyphaseTable(inputRate: number, outputRate: number, quality: ResamplerQuality = {}): PolyphaseTable {
   const stopbandDb = quality.stopbandDb ?? 60;
   const passband = quality.passband ?? 0.85;

@@ -111,8 +111,8 @@ export function createFrameDecoder(layout: SampleLayout): FrameDecoder {
  *
  * Mono s16le on a little-endian host is returned as a view of the pushed bytes, without a
  * copy, whenever they are whole samples on a 2-byte boundary (the common case for a GPU
- * server's raw PCM): at 1,000 calls a copy per network chunk is ~50 MB/s of short-lived
- * ArrayBuffers, and their GC cost more CPU than all the audio processing. Callers therefore
+ * server's raw PCM): at 1,000 calls (≈ 40 MB/s of audio) dropping the copies cut the
+ * gateway's GC from 20 % to 10 % of its main thread (bench/RESULTS.md, Call load). Callers therefore
  * hand over the bytes they push: they must not modify them afterwards (network reads never
  * are).
  */

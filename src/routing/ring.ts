@@ -63,8 +63,8 @@ export class HashRing {
     for (let rank = 0; rank < members.length; rank++) {
       const id = members[rankToIndex[rank]].id;
       // Point j of a member: double hashing from two seeds of its id, finalized. Prefix-stable,
-      // so raising a weight adds points and keeps the old ones; ~10x cheaper than rehashing
-      // the id string per point, which is what keeps a 1000-instance rebuild fast.
+      // so raising a weight adds points and keeps the old ones; cheaper than rehashing the id
+      // string per point (the rebuild time is in bench/RESULTS.md, Routing).
       const h1 = murmur3(id, 0);
       const h2 = murmur3(id, 0x9747b28c) | 1;
       const index = rankToIndex[rank];
