@@ -3,32 +3,8 @@ import { Metrics } from '../metrics.ts';
 import { Fleet } from '../routing/fleet.ts';
 import { FakeBackend, testPoolConfig } from '../routing/testing.ts';
 import { adminRoutes } from './admin.ts';
-import type { HttpResponse, HttpRoute, RequestInfo } from './engine.ts';
-
-class FakeResponse implements HttpResponse {
-  status = 0;
-  headers: Record<string, string> = {};
-  body = '';
-  ended = false;
-  aborted = false;
-  writeHead(status: number, headers: Readonly<Record<string, string>>): void {
-    this.status = status;
-    this.headers = { ...headers };
-  }
-  write(chunk: Uint8Array | string): boolean {
-    this.body += chunk.toString();
-    return true;
-  }
-  end(chunk?: Uint8Array | string): void {
-    if (chunk !== undefined) this.body += chunk.toString();
-    this.ended = true;
-  }
-  onDrain(): void {}
-  onAborted(): void {}
-  get json(): unknown {
-    return JSON.parse(this.body);
-  }
-}
+import type { HttpRoute, RequestInfo } from './engine.ts';
+import { FakeHttpResponse as FakeResponse } from './testing.ts';
 
 function request(method: string, path: string, headers: Record<string, string> = {}): RequestInfo {
   return { method, path, query: new URLSearchParams(), headers, remoteAddress: '127.0.0.1' };
@@ -61,7 +37,7 @@ describe('admin routes', () => {
     const res = await call('GET', '/admin/instances');
     expect(res.status).toBe(200);
     expect(res.headers['content-type']).toMatch(/application\/json/);
-    const { instances } = res.json as { instances: Record<string, unknown>[] };
+    const { instances } = res.json() as { instances: Record<string, unknown>[] };
     expect(instances).toHaveLength(3);
     expect(instances.find((i) => i.id === inst.id)).toMatchObject({
       pool: 'kokoro',
@@ -79,22 +55,22 @@ describe('admin routes', () => {
     const { fleet, call } = setup();
     const res = await call('POST', '/admin/instances/gpu-1/drain');
     expect(res.status).toBe(200);
-    expect(res.json).toMatchObject({ instances: [{ id: 'gpu-1', draining: true }] });
+    expect(res.json()).toMatchObject({ instances: [{ id: 'gpu-1', draining: true }] });
     for (let i = 0; i < 100; i++) expect(fleet.router('kokoro').pin(`k${i}`)!.id).not.toBe('gpu-1');
     const back = await call('POST', '/admin/instances/gpu-1/undrain');
-    expect(back.json).toMatchObject({ instances: [{ id: 'gpu-1', draining: false }] });
+    expect(back.json()).toMatchObject({ instances: [{ id: 'gpu-1', draining: false }] });
   });
 
   it('404 for an unknown id or action; 401 without authorization', async () => {
     const { fleet, call } = setup();
     const unknown = await call('POST', '/admin/instances/gpu-9/drain');
     expect(unknown.status).toBe(404);
-    expect(unknown.json).toMatchObject({ error: { code: 'unknown_instance' } });
+    expect(unknown.json()).toMatchObject({ error: { code: 'unknown_instance' } });
     expect((await call('POST', '/admin/instances/gpu-1/explode')).status).toBe(404);
     expect((await call('POST', '/admin/instances/gpu-1')).status).toBe(404);
     const denied = await call('POST', '/admin/instances/gpu-1/drain', false);
     expect(denied.status).toBe(401);
-    expect(denied.json).toMatchObject({ error: { code: 'unauthorized' } });
+    expect(denied.json()).toMatchObject({ error: { code: 'unauthorized' } });
     expect(fleet.instance('gpu-1')!.draining).toBe(false);
     expect((await call('GET', '/admin/instances', false)).status).toBe(401);
   });

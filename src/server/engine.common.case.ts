@@ -2,6 +2,7 @@
  * The transport conformance suite: every Engine implementation runs it (uws.test.ts,
  * ws.test.ts), so the gateway above behaves the same on either.
  */
+import { get as httpGet } from 'node:http';
 import type { Socket } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
@@ -120,6 +121,17 @@ export function runEngineConformance(name: string, create: <T>(options: EngineOp
               throw new Error('boom');
             },
           },
+          {
+            method: 'GET',
+            path: '/boom-late',
+            async handler(_req, res) {
+              // A streaming handler that fails after its 200 and some audio went out.
+              res.writeHead(200, { 'content-type': 'application/octet-stream' });
+              res.write('partial');
+              await new Promise((resolve) => setTimeout(resolve, 20));
+              throw new Error('boom after the head');
+            },
+          },
         ],
       });
       port = await engine.listen();
@@ -178,6 +190,24 @@ export function runEngineConformance(name: string, create: <T>(options: EngineOp
     it('answers 500 when a handler throws, and keeps serving', async () => {
       expect((await fetch(url('/boom'))).status).toBe(500);
       expect((await fetch(url('/plain?q=1'))).status).toBe(200);
+    });
+
+    it('cuts a streamed response off when its handler fails after the head, and keeps serving', async () => {
+      const outcome = await new Promise<{ status: number; body: string; complete: boolean }>((resolve, reject) => {
+        const req = httpGet(url('/boom-late'), (res) => {
+          let body = '';
+          res.setEncoding('utf8');
+          res.on('data', (chunk: string) => (body += chunk));
+          // 'close' comes after 'end' (a clean finish) or after the connection died.
+          res.on('close', () => resolve({ status: res.statusCode ?? 0, body, complete: res.complete }));
+          res.on('error', () => {});
+        });
+        req.on('error', reject);
+      });
+      expect(outcome.status).toBe(200);
+      expect(outcome.body).toBe('partial');
+      expect(outcome.complete).toBe(false);
+      expect((await fetch(url('/plain?q=2'))).status).toBe(200);
     });
 
     it('streams a large response with backpressure, byte-exact', async () => {

@@ -55,6 +55,13 @@ export interface HttpResponse {
   /** The client went away before end(); abort work for it. */
   onAborted(cb: () => void): void;
   readonly aborted: boolean;
+  /** writeHead was called: the status can no longer change. */
+  readonly headersSent: boolean;
+  /**
+   * Cuts the response off (closes the connection). For a failure after the head went out:
+   * the client must see a broken response, not an error spliced into a 200 body.
+   */
+  destroy(): void;
 }
 
 export interface HttpRoute {

@@ -1,5 +1,5 @@
 /** Route matching shared by both engines: exact paths first, then the longest `/*` prefix. */
-import type { HttpRoute } from './engine.ts';
+import type { HttpResponse, HttpRoute, RequestInfo } from './engine.ts';
 
 export interface RouteTable {
   find(method: string, path: string): HttpRoute | undefined;
@@ -32,4 +32,22 @@ export function createRouteTable(routes: readonly HttpRoute[]): RouteTable {
 
 export function jsonError(status: number, code: string, message: string): string {
   return JSON.stringify({ error: { message, type: status >= 500 ? 'server_error' : 'invalid_request_error', param: null, code } });
+}
+
+/** The answer to a request no route takes: 405 when the path exists with other methods, else 404. */
+export function routeMiss(routes: RouteTable, req: RequestInfo): { status: 404 | 405; body: string } {
+  if (routes.hasPath(req.path)) return { status: 405, body: jsonError(405, 'method_not_allowed', `${req.method} ${req.path}: method not allowed`) };
+  return { status: 404, body: jsonError(404, 'not_found', `${req.method} ${req.path}: no such route`) };
+}
+
+export function bodyTooLarge(maxBodyBytes: number): string {
+  return jsonError(413, 'body_too_large', `request body exceeds ${maxBodyBytes} bytes`);
+}
+
+/** A handler threw: 500 while the status can still change, else cut the response off. */
+export function answerHandlerFailure(res: HttpResponse): void {
+  if (res.aborted) return;
+  if (res.headersSent) return res.destroy();
+  res.writeHead(500, { 'content-type': 'application/json' });
+  res.end(jsonError(500, 'internal_error', 'internal error'));
 }

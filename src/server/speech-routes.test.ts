@@ -8,46 +8,9 @@ import { silentLogger } from '../log.ts';
 import { Metrics } from '../metrics.ts';
 import type { SessionFactory, SessionRequest } from '../session/factory.ts';
 import type { Session, SessionSink } from '../session/session.ts';
-import type { HttpResponse, HttpRoute, RequestInfo } from './engine.ts';
+import type { HttpRoute, RequestInfo } from './engine.ts';
+import { FakeHttpResponse as FakeResponse } from './testing.ts';
 import { speechRoutes } from './speech-routes.ts';
-
-class FakeResponse implements HttpResponse {
-  status = 0;
-  headers: Record<string, string> = {};
-  chunks: (Uint8Array | string)[] = [];
-  ended = false;
-  aborted = false;
-  /** What write() answers. */
-  writable = true;
-  drainCallbacks: (() => void)[] = [];
-  abortCallbacks: (() => void)[] = [];
-  writeHead(status: number, headers: Readonly<Record<string, string>>) {
-    this.status = status;
-    this.headers = { ...headers };
-  }
-  write(chunk: Uint8Array | string) {
-    this.chunks.push(chunk);
-    return this.writable;
-  }
-  end(chunk?: Uint8Array | string) {
-    if (chunk !== undefined) this.chunks.push(chunk);
-    this.ended = true;
-  }
-  onDrain(cb: () => void) {
-    this.drainCallbacks.push(cb);
-  }
-  onAborted(cb: () => void) {
-    this.abortCallbacks.push(cb);
-  }
-  drain() {
-    const cbs = this.drainCallbacks;
-    this.drainCallbacks = [];
-    for (const cb of cbs) cb();
-  }
-  body(): string {
-    return this.chunks.map((c) => (typeof c === 'string' ? c : Buffer.from(c).toString())).join('');
-  }
-}
 
 interface FakeSession {
   sink: SessionSink;
@@ -126,8 +89,7 @@ describe('speech route ↔ session', () => {
     const { sink, calls } = sessions[0]!;
     sink.audio(audio(10));
     expect((await metrics.sessionsActive.get()).values[0]!.value).toBe(1);
-    res.aborted = true;
-    for (const cb of res.abortCallbacks) cb();
+    res.abort();
     expect(calls.slice(-2)).toEqual(['cancel', 'close']);
     const written = res.chunks.length;
     sink.audio(audio(10));

@@ -7,7 +7,7 @@
  */
 import { createRequire } from 'node:module';
 import type { Connection, Engine, EngineOptions, HttpResponse, RequestInfo } from './engine.ts';
-import { createRouteTable, jsonError } from './routes.ts';
+import { answerHandlerFailure, bodyTooLarge, createRouteTable, routeMiss } from './routes.ts';
 
 /* eslint-disable @typescript-eslint/no-explicit-any -- uWS ships loose typings under an alias */
 type Uws = any;
@@ -62,6 +62,7 @@ const statusLine = (status: number) => STATUS_TEXT[status] ?? `${status} Status`
 
 class UwsHttpResponse implements HttpResponse {
   aborted = false;
+  headersSent = false;
   private finished = false;
   private abortHandlers: (() => void)[] = [];
   private drainHandlers: (() => void)[] = [];
@@ -75,6 +76,7 @@ class UwsHttpResponse implements HttpResponse {
 
   writeHead(status: number, headers: Readonly<Record<string, string>>): void {
     if (this.aborted) return;
+    this.headersSent = true;
     this.res.cork(() => {
       this.res.writeStatus(statusLine(status));
       for (const [k, v] of Object.entries(headers)) if (k !== 'content-length') this.res.writeHeader(k, v);
@@ -102,6 +104,12 @@ class UwsHttpResponse implements HttpResponse {
     if (this.aborted || this.finished) return;
     this.finished = true;
     this.res.cork(() => this.res.end(chunk ?? ''));
+  }
+
+  destroy(): void {
+    if (this.aborted || this.finished) return;
+    this.finished = true;
+    this.res.close();
   }
 
   onDrain(cb: () => void): void {
@@ -205,16 +213,14 @@ export function createUwsEngine<T>(options: EngineOptions<T>): Engine {
     const info = readRequest(req, res);
     const route = routes.find(info.method, info.path);
     if (!route) {
-      const status = routes.hasPath(info.path) ? 405 : 404;
-      res.cork(() => res.writeStatus(statusLine(status)).writeHeader('content-type', 'application/json').end(jsonError(status, status === 404 ? 'not_found' : 'method_not_allowed', `${info.method} ${info.path}: ${status === 404 ? 'no such route' : 'method not allowed'}`)));
+      const miss = routeMiss(routes, info);
+      res.cork(() => res.writeStatus(statusLine(miss.status)).writeHeader('content-type', 'application/json').end(miss.body));
       return;
     }
     const response = new UwsHttpResponse(res);
     const fail = (err: unknown) => {
       options.onError?.(err);
-      if (response.aborted) return;
-      response.writeHead(500, { 'content-type': 'application/json' });
-      response.end(jsonError(500, 'internal_error', 'internal error'));
+      answerHandlerFailure(response);
     };
     const run = (body: Buffer | null) => {
       try {
@@ -234,7 +240,7 @@ export function createUwsEngine<T>(options: EngineOptions<T>): Engine {
       if (size > options.maxBodyBytes) {
         rejected = true;
         response.writeHead(413, { 'content-type': 'application/json', connection: 'close' });
-        response.end(jsonError(413, 'body_too_large', `request body exceeds ${options.maxBodyBytes} bytes`));
+        response.end(bodyTooLarge(options.maxBodyBytes));
         return;
       }
       // uWS reuses the chunk's memory after this callback returns.

@@ -3,7 +3,7 @@ import { createServer, type IncomingMessage, type ServerResponse } from 'node:ht
 import type { Socket } from 'node:net';
 import { WebSocketServer, type WebSocket } from 'ws';
 import type { Connection, Engine, EngineOptions, HttpResponse, RequestInfo } from './engine.ts';
-import { createRouteTable, jsonError } from './routes.ts';
+import { answerHandlerFailure, bodyTooLarge, createRouteTable, routeMiss } from './routes.ts';
 
 function requestInfo(req: IncomingMessage): RequestInfo {
   const url = req.url ?? '/';
@@ -84,11 +84,20 @@ class NodeHttpResponse implements HttpResponse {
     return this.res.write(chunk);
   }
 
+  get headersSent(): boolean {
+    return this.res.headersSent;
+  }
+
   end(chunk?: Uint8Array | string): void {
     if (this.aborted || this.finished) return;
     this.finished = true;
     if (chunk === undefined) this.res.end();
     else this.res.end(chunk);
+  }
+
+  destroy(): void {
+    if (this.aborted || this.finished) return;
+    this.res.destroy();
   }
 
   onDrain(cb: () => void): void {
@@ -110,8 +119,8 @@ export function createWsEngine<T>(options: EngineOptions<T>): Engine {
     const info = requestInfo(req);
     const route = routes.find(info.method, info.path);
     if (!route) {
-      const status = routes.hasPath(info.path) ? 405 : 404;
-      res.writeHead(status, { 'content-type': 'application/json' }).end(jsonError(status, status === 404 ? 'not_found' : 'method_not_allowed', `${info.method} ${info.path}: ${status === 404 ? 'no such route' : 'method not allowed'}`));
+      const miss = routeMiss(routes, info);
+      res.writeHead(miss.status, { 'content-type': 'application/json' }).end(miss.body);
       return;
     }
     const response = new NodeHttpResponse(res);
@@ -125,8 +134,7 @@ export function createWsEngine<T>(options: EngineOptions<T>): Engine {
     };
     const fail = (err: unknown) => {
       options.onError?.(err);
-      if (!res.headersSent) res.writeHead(500, { 'content-type': 'application/json' });
-      response.end(jsonError(500, 'internal_error', 'internal error'));
+      answerHandlerFailure(response);
     };
     if (!route.body) return run(null);
     const chunks: Buffer[] = [];
@@ -138,7 +146,7 @@ export function createWsEngine<T>(options: EngineOptions<T>): Engine {
         if (!tooLarge) {
           tooLarge = true;
           res.writeHead(413, { 'content-type': 'application/json', connection: 'close' });
-          res.end(jsonError(413, 'body_too_large', `request body exceeds ${options.maxBodyBytes} bytes`));
+          res.end(bodyTooLarge(options.maxBodyBytes));
           req.resume();
         }
         return;
