@@ -13,7 +13,8 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { Pool } from 'undici';
 import { DirectCall, GatewayCall, type CallBase } from './calls/call.ts';
-import { childGc, cpuSeconds, killAllChildren, pinToCpus, rssBytes, runQueueWaitSeconds, startChild, stopChild, type Child } from './calls/procs.ts';
+import type { ChildGcCounts } from './calls/child-ipc.ts';
+import { childGc, childGcCounts, cpuSeconds, killAllChildren, pinToCpus, rssBytes, runQueueWaitSeconds, startChild, stopChild, type Child } from './calls/procs.ts';
 import type { GatewayChildConfig } from './calls/gateway-child.ts';
 import type { SimChildConfig } from './calls/sim-child.ts';
 import { RunStats, round, summarize, type Summary } from './calls/stats.ts';
@@ -28,6 +29,10 @@ Plan (default ≈ 8 minutes on 2 cores)
   --levels <list>         concurrent calls per level                [100,500,1000,2000,5000]
   --compare-level <n>     level at which every engine runs          [1000]
   --engines <list>        engines compared at that level            [uws,ws]
+  --heap-growing-percent <list>
+                          the gateway's server.heap_growing_percent; the first value
+                          runs everywhere, the others at the compare level too (e.g.
+                          300,0: with and without heap headroom)     [300]
   --scale-engine <e>      engine of the scaling curve               [uws]
   --idle-level <n>        idle sessions checked per engine (0 = off) [5000]
   --ramp <s>              calls start their first turn spread over this
@@ -71,6 +76,7 @@ const { values } = parseArgs({
     levels: { type: 'string' },
     'compare-level': { type: 'string' },
     engines: { type: 'string', default: 'uws,ws' },
+    'heap-growing-percent': { type: 'string', default: '300' },
     'scale-engine': { type: 'string', default: 'uws' },
     'idle-level': { type: 'string' },
     duration: { type: 'string' },
@@ -104,6 +110,9 @@ const numberList = (s: string) => s.split(',').map((x) => Number(x.trim())).filt
 const levels = numberList(values.levels ?? (quick ? '50,200' : '100,500,1000,2000,5000'));
 const compareLevel = Number(values['compare-level'] ?? (quick ? 200 : 1000));
 const engines = values.engines!.split(',').map((e) => e.trim()) as Engine[];
+const heapSettings = values['heap-growing-percent']!.split(',').map((x) => Number(x.trim()));
+if (heapSettings.length === 0 || !heapSettings.every((x) => Number.isInteger(x) && x >= 0)) throw new Error('--heap-growing-percent needs whole numbers ≥ 0');
+const heapDefault = heapSettings[0]!;
 const scaleEngine = values['scale-engine'] as Engine;
 const idleLevel = Number(values['idle-level'] ?? (quick ? 500 : 5000));
 const durationS = Number(values.duration ?? (quick ? 8 : 30));
@@ -128,21 +137,25 @@ for (const e of [...engines, scaleEngine]) if (e !== 'uws' && e !== 'ws') throw 
 interface RunPlan {
   calls: number;
   target: Target;
+  /** The gateway's server.heap_growing_percent. */
+  heap: number;
   /** Only open the sessions and measure memory (no talking). */
   idleOnly: boolean;
 }
 
 const plan: RunPlan[] = [];
 for (const calls of levels) {
-  plan.push({ calls, target: 'direct', idleOnly: false });
-  const here = calls === compareLevel ? [...new Set([scaleEngine, ...engines])] : [scaleEngine];
-  for (const target of here) plan.push({ calls, target, idleOnly: false });
+  plan.push({ calls, target: 'direct', heap: heapDefault, idleOnly: false });
+  const compared = calls === compareLevel;
+  for (const target of compared ? [...new Set([scaleEngine, ...engines])] : [scaleEngine]) {
+    for (const heap of compared ? heapSettings : [heapDefault]) plan.push({ calls, target, heap, idleOnly: false });
+  }
 }
 if (idleLevel > 0) {
   const topLevel = Math.max(...levels);
   for (const engine of new Set([scaleEngine, ...engines])) {
     const covered = plan.some((p) => p.target === engine && p.calls === idleLevel) || (idleLevel === topLevel && engine === scaleEngine);
-    if (!covered) plan.push({ calls: idleLevel, target: engine, idleOnly: true });
+    if (!covered) plan.push({ calls: idleLevel, target: engine, heap: heapDefault, idleOnly: true });
   }
 }
 
@@ -195,6 +208,8 @@ async function scrapeGateway(port: number): Promise<GatewayMetrics | null> {
 interface RunResult {
   calls: number;
   target: Target;
+  /** The gateway's server.heap_growing_percent (direct runs: the default, unused). */
+  heap_growing_percent: number;
   idle_only: boolean;
   window_s: number;
   connect_s: number;
@@ -227,6 +242,8 @@ interface RunResult {
   /** Through-gateway minus direct at the same level, per percentile. */
   gateway_added_ms: { p50: number; p90: number; p99: number } | null;
   gateway: GatewayFigures | null;
+  /** The gateway's garbage collections during the measured window (main-thread pauses). */
+  gateway_gc: ChildGcCounts | null;
   sim_cores: number | null;
   loadgen_cores: number | null;
   loadavg_start: number[];
@@ -322,7 +339,7 @@ async function main(): Promise<void> {
   const jsonPath = `${outDir}/calls-${tag}.json`;
   writeFileSync(jsonPath, `${JSON.stringify(json, null, 2)}\n`);
 
-  const scaled = results.filter((r) => r.target === scaleEngine && !r.idle_only && r.gateway_added_ms && r.gateway?.cores != null);
+  const scaled = results.filter((r) => r.target === scaleEngine && r.heap_growing_percent === heapDefault && !r.idle_only && r.gateway_added_ms && r.gateway?.cores != null);
   // A level where no measured turn got audio has no added latency to plot: the subtitle says so.
   const plotted = scaled.filter((r) => Number.isFinite(r.gateway_added_ms!.p50 ?? Number.NaN));
   const overloaded = scaled.filter((r) => !plotted.includes(r)).map((r) => r.calls);
@@ -345,20 +362,23 @@ async function main(): Promise<void> {
 }
 
 function describe(r: RunResult): string {
-  const who = r.target === 'direct' ? 'direct' : `gateway ${r.target}`;
+  const who = r.target === 'direct' ? 'direct' : `gateway ${r.target} (heap ${r.heap_growing_percent} %)`;
   if (r.idle_only) return `${who} × ${r.calls} idle: RSS ${r.gateway?.rss_idle_mb} MB (base ${r.gateway?.rss_base_mb} MB)`;
   return `${who} × ${r.calls}: ${r.turns_started} turns, ${r.segments} segments, TTFA p50 ${r.ttfa_ms.p50.toFixed(1)} p99 ${r.ttfa_ms.p99.toFixed(1)} ms, ${r.stalls} stalls, ${r.problems} problems`;
 }
 
 function table(results: RunResult[]): string {
-  const head = ['calls', 'target', 'turns', 'cancels', 'segments', 'problems', 'stalls (turns)', 'TTFA p50', 'p90', 'p99', 'added p50', 'added p90', 'added p99', 'gw cores', 'run-queue wait ms/s gw / sim / loadgen', 'gw CPU s/call-min', 'sim cores', 'loadgen cores', 'RSS MB idle / active', 'RSS MB per 1k idle / active'];
+  const head = ['calls', 'target', 'heap %', 'turns', 'cancels', 'segments', 'problems', 'stalls (turns)', 'TTFA p50', 'p90', 'p99', 'added p50', 'added p90', 'added p99', 'gw cores', 'run-queue wait ms/s gw / sim / loadgen', 'gw CPU s/call-min', 'gw GC: major n / ms / max ms · minor n / ms / max ms', 'sim cores', 'loadgen cores', 'RSS MB idle / active', 'RSS MB per 1k idle / active'];
   const rows = results.map((r) => {
     const g = r.gateway;
     const f = (x: number | null | undefined, d = 1) => (x == null || !Number.isFinite(x) ? '' : x.toFixed(d));
-    if (r.idle_only) return [r.calls, r.target, '', '', '', r.calls_failed ? `${r.calls_failed} failed` : '0', '', '', '', '', '', '', '', '', '', '', '', '', `${f(g?.rss_idle_mb)} / –`, `${f(g?.rss_per_1k_idle_mb)} / –`];
+    const heap = r.target === 'direct' ? '' : r.heap_growing_percent;
+    const gc = r.gateway_gc;
+    if (r.idle_only) return [r.calls, r.target, heap, '', '', '', r.calls_failed ? `${r.calls_failed} failed` : '0', '', '', '', '', '', '', '', '', '', '', '', '', '', `${f(g?.rss_idle_mb)} / –`, `${f(g?.rss_per_1k_idle_mb)} / –`];
     return [
       r.calls,
       r.target,
+      heap,
       r.turns_started,
       `${r.cancels_confirmed}/${r.cancels_sent}`,
       r.segments,
@@ -373,6 +393,7 @@ function table(results: RunResult[]): string {
       f(g?.cores, 2),
       r.run_queue_wait_ms_per_s ? `${f(r.run_queue_wait_ms_per_s.gateway)} / ${f(r.run_queue_wait_ms_per_s.sim)} / ${f(r.run_queue_wait_ms_per_s.loadgen)}` : '',
       f(g?.cpu_s_per_call_minute, 4),
+      gc ? `${gc.major} / ${f(gc.majorMs, 0)} / ${f(gc.majorMaxMs)} · ${gc.minor} / ${f(gc.minorMs, 0)} / ${f(gc.minorMaxMs)}` : '',
       f(r.sim_cores, 2),
       f(r.loadgen_cores, 2),
       g ? `${f(g.rss_idle_mb)} / ${f(g.rss_active_max_mb)}` : '',
@@ -386,10 +407,10 @@ async function runOne(run: RunPlan, label: string, simChild: Child, urls: string
   const loadStart = loadavg().map((x) => round(x, 2));
   const stats = new RunStats();
   let gateway: Child | null = null;
-  const who = run.target === 'direct' ? 'direct' : run.target;
+  const who = run.target === 'direct' ? 'direct' : run.heap === heapDefault ? run.target : `${run.target}-heap${run.heap}`;
   progress(`${label} ${who} × ${run.calls}: starting`);
   if (run.target !== 'direct') {
-    const config: GatewayChildConfig = { engine: run.target, urls, maxConcurrency: 100_000 };
+    const config: GatewayChildConfig = { engine: run.target, urls, maxConcurrency: 100_000, heapGrowingPercent: run.heap };
     const prof = values['cpu-prof'] && !run.idleOnly ? ['--cpu-prof', `--cpu-prof-dir=${outDir}/profiles/gateway-${run.target}-${run.calls}`] : [];
     // Diagnostics for the gateway child only, e.g. CALLS_GATEWAY_NODE_ARGS=--trace-gc.
     if (process.env.CALLS_GATEWAY_NODE_ARGS) prof.push(...process.env.CALLS_GATEWAY_NODE_ARGS.split(' ').filter(Boolean));
@@ -449,6 +470,7 @@ async function runOne(run: RunPlan, label: string, simChild: Child, urls: string
   let loadgenCpu: number | null = null;
   let rssActiveMax = 0;
   let runQueueWait: RunResult['run_queue_wait_ms_per_s'] = null;
+  let gcWindow: Promise<ChildGcCounts | null> = Promise.resolve(null);
   if (!run.idleOnly) {
     const t0 = performance.now();
     const measureFrom = t0 + rampS * 1000;
@@ -468,7 +490,10 @@ async function runOne(run: RunPlan, label: string, simChild: Child, urls: string
       self: process.cpuUsage(),
       waits: waitPids.map((pid) => (pid > 0 ? runQueueWaitSeconds(pid) : Number.NaN)),
     });
-    const windowStart = setTimeout(() => (cpu0 = readCpu()), rampS * 1000);
+    const windowStart = setTimeout(() => {
+      cpu0 = readCpu();
+      if (gateway) void childGcCounts(gateway); // restarts the child's count
+    }, rampS * 1000);
     const windowEnd = new Promise<void>((resolve) =>
       setTimeout(() => {
         if (cpu0 !== null) {
@@ -480,6 +505,7 @@ async function runOne(run: RunPlan, label: string, simChild: Child, urls: string
           const w0 = cpu0.waits;
           const waitMsPerS = (i: number) => round(((runQueueWaitSeconds(waitPids[i]!) - w0[i]!) * 1000) / windowS, 1);
           runQueueWait = { gateway: gateway ? waitMsPerS(0) : null, sim: waitMsPerS(1), loadgen: waitMsPerS(2) };
+          if (gateway) gcWindow = childGcCounts(gateway);
         }
         resolve();
       }, (rampS + durationS) * 1000),
@@ -521,6 +547,7 @@ async function runOne(run: RunPlan, label: string, simChild: Child, urls: string
 
   // The gateway's own view (its /metrics): event-loop lag, backend time to first byte, TTFA.
   const gwMetrics = gateway && !run.idleOnly ? await scrapeGateway(gateway.info.port as number) : null;
+  const gwGc = await gcWindow;
   progress(`${label} ${who} × ${run.calls}: closing`);
   for (const call of ok) call.close();
   await sleep(500);
@@ -548,6 +575,7 @@ async function runOne(run: RunPlan, label: string, simChild: Child, urls: string
   return {
     calls: run.calls,
     target: run.target,
+    heap_growing_percent: run.heap,
     idle_only: run.idleOnly,
     window_s: round(windowS, 1),
     connect_s: round(connectS, 2),
@@ -573,6 +601,7 @@ async function runOne(run: RunPlan, label: string, simChild: Child, urls: string
     ttfa_ms: roundSummary(summarize(stats.ttfa)),
     gateway_added_ms: null,
     gateway: gw,
+    gateway_gc: gwGc ? { ...gwGc, majorMs: round(gwGc.majorMs, 1), majorMaxMs: round(gwGc.majorMaxMs, 1), minorMs: round(gwGc.minorMs, 1), minorMaxMs: round(gwGc.minorMaxMs, 1) } : null,
     sim_cores: simCpu === null || windowS === 0 ? null : round(simCpu / windowS, 3),
     loadgen_cores: loadgenCpu === null || windowS === 0 ? null : round(loadgenCpu / windowS, 3),
     loadavg_start: loadStart,

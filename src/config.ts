@@ -150,6 +150,12 @@ export const ConfigSchema = z.object({
       max_body_bytes: z.number().int().positive().default(64 * 1024),
       /** SIGTERM: live calls get this long to finish their turn. */
       drain_timeout_ms: z.number().int().min(0).default(30_000),
+      /**
+       * How far the V8 heap may grow past its live size before a major GC, in percent (300 =
+       * to 4×). Without it V8 collects the per-chunk garbage with full mark-compacts several
+       * times a second under load (src/server/heap.ts). 0 = V8's own heuristic.
+       */
+      heap_growing_percent: z.number().int().min(0).max(1000).default(300),
     })
     .prefault({}),
   auth: z

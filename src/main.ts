@@ -2,6 +2,7 @@
 import { ConfigError, loadConfig } from './config.ts';
 import { createGateway } from './gateway.ts';
 import { createLogger } from './log.ts';
+import { applyHeapGrowth } from './server/heap.ts';
 
 async function main(): Promise<void> {
   let config;
@@ -14,6 +15,7 @@ async function main(): Promise<void> {
     }
     throw err;
   }
+  applyHeapGrowth(config.server.heap_growing_percent);
   const logger = createLogger(config.log.level);
   const gateway = await createGateway({ config, logger });
   await gateway.listen();

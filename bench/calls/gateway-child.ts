@@ -5,6 +5,7 @@
  */
 import { parseConfig } from '../../src/config.ts';
 import { createGateway } from '../../src/gateway.ts';
+import { applyHeapGrowth } from '../../src/server/heap.ts';
 import { LoopLagMonitor } from '../../src/routing/loop-lag.ts';
 import { serveChildIpc } from './child-ipc.ts';
 
@@ -14,12 +15,15 @@ export interface GatewayChildConfig {
   urls: string[];
   /** Streams each instance may take (high: the fleet must not be the limit). */
   maxConcurrency: number;
+  /** server.heap_growing_percent, applied as main.ts applies it. */
+  heapGrowingPercent: number;
 }
 
 const config = JSON.parse(process.env.CALLS_GATEWAY ?? '{}') as GatewayChildConfig;
+applyHeapGrowth(config.heapGrowingPercent);
 const gateway = await createGateway({
   config: parseConfig({
-    server: { host: '127.0.0.1', port: 0, engine: config.engine },
+    server: { host: '127.0.0.1', port: 0, engine: config.engine, heap_growing_percent: config.heapGrowingPercent },
     pools: [
       {
         name: 'sim',

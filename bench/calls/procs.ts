@@ -5,7 +5,7 @@
 import { execFileSync, fork, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import type { ChildMemory } from './child-ipc.ts';
+import type { ChildGcCounts, ChildMemory } from './child-ipc.ts';
 
 /** Clock ticks per second of /proc/<pid>/stat times (USER_HZ; 100 on Linux). */
 const CLK_TCK = 100;
@@ -43,19 +43,29 @@ export function startChild(name: string, script: string, env: Record<string, str
 }
 
 /** Asks the child to collect garbage and report its memory. */
-export function childGc(child: Child, timeoutMs = 10_000): Promise<ChildMemory | null> {
+export function childGc(child: Child): Promise<ChildMemory | null> {
+  return askChild<ChildMemory>(child, 'gc');
+}
+
+/** The child's garbage collections since the last ask (the first ask starts the count). */
+export function childGcCounts(child: Child): Promise<ChildGcCounts | null> {
+  return askChild<ChildGcCounts>(child, 'gc-counts');
+}
+
+/** Sends `{type}` and resolves the value of the child's `{type: '<type>-done', value}`, or null. */
+function askChild<T>(child: Child, type: string, timeoutMs = 10_000): Promise<T | null> {
   return new Promise((resolve) => {
     const timer = setTimeout(() => done(null), timeoutMs);
-    const onMessage = (msg: { type?: string; memory?: ChildMemory }): void => {
-      if (msg?.type === 'gc-done') done(msg.memory ?? null);
+    const onMessage = (msg: { type?: string; value?: T }): void => {
+      if (msg?.type === `${type}-done`) done(msg.value ?? null);
     };
-    const done = (memory: ChildMemory | null): void => {
+    const done = (value: T | null): void => {
       clearTimeout(timer);
       child.process.off('message', onMessage);
-      resolve(memory);
+      resolve(value);
     };
     child.process.on('message', onMessage);
-    child.process.send({ type: 'gc' });
+    child.process.send({ type });
   });
 }
 
