@@ -15,7 +15,7 @@ import { Fleet } from './routing/fleet.ts';
 import { LoopLagMonitor } from './routing/loop-lag.ts';
 import { adminRoutes } from './server/admin.ts';
 import { createAuthorizer } from './server/auth.ts';
-import type { Connection, Engine, HttpRoute } from './server/engine.ts';
+import type { Engine, HttpRoute } from './server/engine.ts';
 import { healthRoutes } from './server/http-routes.ts';
 import { chooseEngine, createEngine } from './server/select.ts';
 import { speechRoutes } from './server/speech-routes.ts';
@@ -24,7 +24,6 @@ import { createSessionFactory, type SessionFactory } from './session/factory.ts'
 import { FALLBACK_PROVIDER } from './session/synthesizer.ts';
 import { normalizeForSpeech } from './text/normalize.ts';
 import { createSegmenter } from './text/segmenter.ts';
-import { CLOSE_CODES } from './protocol/stream.ts';
 
 export interface GatewayOptions {
   readonly config: Config;
@@ -94,7 +93,6 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
 
   const authorize = createAuthorizer(config.auth.api_keys);
   let refusing = false;
-  const live = new Set<Connection<StreamState>>();
   const routes: HttpRoute[] = [
     ...healthRoutes({
       metrics,
@@ -115,7 +113,7 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
     host: config.server.host,
     port: config.server.port,
     wsPaths: [STREAM_PATH],
-    ws: streamHandlers({ sessions, authorize, metrics, logger, maxMessageBytes: config.session.max_message_bytes, refusing: () => refusing, live }),
+    ws: streamHandlers({ sessions, authorize, metrics, logger, maxMessageBytes: config.session.max_message_bytes, refusing: () => refusing }),
     routes,
     maxPayloadBytes: config.server.max_payload_bytes,
     maxBodyBytes: config.server.max_body_bytes,
@@ -154,7 +152,7 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
     },
     async shutdown(deadlineMs = config.server.drain_timeout_ms) {
       refusing = true;
-      logger.info({ live: live.size, deadline_ms: deadlineMs }, 'draining: no new sessions, live calls finish their turn');
+      logger.info({ live: sessions.live.size, deadline_ms: deadlineMs }, 'draining: no new sessions, live calls finish their turn');
       // Keep listening while draining: load balancers' fresh health-check connections must see
       // /ready answer 503 (a closed port only says "unreachable"), and a late call gets a 503
       // with a reason rather than a connection refused (docs/deploy.md).
@@ -164,7 +162,7 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
       await Promise.race([drained, new Promise((r) => (timer = setTimeout(r, deadlineMs)))]);
       clearTimeout(timer);
       await engine.stopListening();
-      for (const conn of live) conn.close(CLOSE_CODES.goingAway, 'server shutting down');
+      // Closes what is still open with 1001 (going away): the session metric counts it as shutdown.
       await closeAll();
     },
     close: closeAll,

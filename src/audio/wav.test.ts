@@ -21,7 +21,7 @@ function feed(decoder: WavDecoder, bytes: Uint8Array, cuts: number[]): Pcm[] {
     out.push(...decoder.push(bytes.subarray(prev, cut)));
     prev = cut;
   }
-  out.push(...decoder.end());
+  decoder.end();
   return out;
 }
 

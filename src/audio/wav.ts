@@ -33,7 +33,7 @@ export interface WavDecoder {
   /** Feeds bytes; returns the audio they completed (usually zero or one Pcm). */
   push(bytes: Uint8Array): Pcm[];
   /** End of stream: drops an incomplete trailing sample; throws 'truncated' if no data chunk was reached. */
-  end(): Pcm[];
+  end(): void;
   /** The current file's format, once its `fmt ` chunk has been read. */
   readonly format: WavFormat | null;
 }
@@ -230,7 +230,6 @@ export function createWavDecoder(): WavDecoder {
         throw new AudioFormatError('truncated', filesStarted === 0 && headLength === 0 ? 'empty WAV stream' : 'WAV stream ended before its data chunk');
       }
       assembler?.discardPartial();
-      return [];
     },
   };
 }

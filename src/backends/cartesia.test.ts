@@ -5,7 +5,7 @@ import { Metrics } from '../metrics.ts';
 import { startFakeCartesia, type FakeCartesia, type FakeCartesiaOptions } from '../sim/cartesia.ts';
 import { BackendError, type BackendErrorKind } from './backend.ts';
 import { runBackendConformance } from './common.case.ts';
-import { cartesiaOutputFormat, cartesiaVoiceId, createCartesiaBackend, kindForStatus, type CartesiaBackend, type CartesiaBackendDeps } from './cartesia.ts';
+import { cartesiaOutputFormat, cartesiaVoiceId, createCartesiaBackend, kindForCartesiaStatus, type CartesiaBackend, type CartesiaBackendDeps } from './cartesia.ts';
 
 let fake: FakeCartesia | undefined;
 let backend: CartesiaBackend | undefined;
@@ -94,7 +94,7 @@ describe('cartesia helpers', () => {
 
   it('maps statuses to error kinds', () => {
     const cases: [number | undefined, BackendErrorKind][] = [[429, 'http_429'], [400, 'http_4xx'], [401, 'http_4xx'], [500, 'http_5xx'], [503, 'http_5xx'], [undefined, 'protocol'], [206, 'protocol']];
-    for (const [status, kind] of cases) expect(kindForStatus(status)).toBe(kind);
+    for (const [status, kind] of cases) expect(kindForCartesiaStatus(status)).toBe(kind);
   });
 });
 

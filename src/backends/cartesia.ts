@@ -21,6 +21,7 @@ import type { FallbackConfig } from '../config.ts';
 import type { Logger } from '../log.ts';
 import type { Metrics } from '../metrics.ts';
 import { BackendError, raceAbort, type Backend, type BackendErrorKind, type SynthesisRequest } from './backend.ts';
+import { kindForStatus } from './http.ts';
 
 export interface CartesiaBackendDeps {
   metrics: Metrics;
@@ -88,11 +89,8 @@ export function cartesiaVoiceId(voiceMap: Readonly<Record<string, string>>, voic
 }
 
 /** BackendError kind for an HTTP-like status (upgrade response or error message status_code). */
-export function kindForStatus(status: number | undefined): BackendErrorKind {
-  if (status === 429) return 'http_429';
-  if (status !== undefined && status >= 400 && status < 500) return 'http_4xx';
-  if (status !== undefined && status >= 500 && status < 600) return 'http_5xx';
-  return 'protocol';
+export function kindForCartesiaStatus(status: number | undefined): BackendErrorKind {
+  return status !== undefined && status >= 400 && status < 600 ? kindForStatus(status) : 'protocol';
 }
 
 interface ServerMessage {
@@ -256,7 +254,7 @@ export class CartesiaBackend extends EventEmitter<CartesiaBackendEvents> impleme
         const status = res.statusCode;
         res.resume();
         req.destroy();
-        fail(new BackendError(kindForStatus(status) === 'protocol' ? 'connect' : kindForStatus(status), `Cartesia refused the WebSocket upgrade: HTTP ${status}`, status));
+        fail(new BackendError(kindForCartesiaStatus(status) === 'protocol' ? 'connect' : kindForCartesiaStatus(status), `Cartesia refused the WebSocket upgrade: HTTP ${status}`, status));
       });
       ws.on('error', (err: Error & { code?: string }) => {
         if (!settled) fail(new BackendError('connect', `cannot connect to Cartesia: ${err.message}`, undefined, { cause: err }));
@@ -441,7 +439,7 @@ class CartesiaContext implements CartesiaContextStream, AsyncIterator<BackendAud
         this.#finish();
         return;
       case 'error': {
-        const kind = kindForStatus(msg.status_code);
+        const kind = kindForCartesiaStatus(msg.status_code);
         this.fail(new BackendError(kind, `Cartesia error ${msg.status_code ?? '?'}: ${errorText(msg)}`, msg.status_code), false);
         return;
       }

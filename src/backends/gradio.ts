@@ -16,12 +16,10 @@ import { z } from 'zod';
 import type { Dispatcher } from 'undici';
 import type { BackendAudio } from '../audio/format.ts';
 import { createWavDecoder } from '../audio/wav.ts';
-import { AudioFormatError } from '../audio/errors.ts';
 import type { PoolConfig } from '../config.ts';
 import type { Metrics } from '../metrics.ts';
 import { BackendError, type Backend, type SynthesisRequest } from './backend.ts';
-import { CallTimer, HttpInstance, InstanceMetrics, discard, readText, statusError } from './http.ts';
-import { healthGet } from './openai.ts';
+import { CallTimer, HttpInstance, InstanceMetrics, discard, healthGet, readText, statusError } from './http.ts';
 
 /** `pools[].options` for backend gradio. Every default is here. */
 export const GradioOptionsSchema = z
@@ -191,16 +189,12 @@ export class GradioBackend implements Backend {
           yield pcm;
         }
       }
-      for (const pcm of decoder.end()) {
-        if (pcm.samples.length === 0) continue;
-        samples += pcm.samples.length;
-        yield pcm;
-      }
+      decoder.end();
       if (timer.callerAborted) throw new BackendError('aborted', 'synthesis cancelled by caller');
       if (samples === 0) throw new BackendError('protocol', 'gradio file held no audio');
       this.stats.finished((performance.now() - started) / 1000, samples / sampleRate);
     } catch (err) {
-      const error = err instanceof AudioFormatError ? new BackendError('protocol', err.message, undefined, { cause: err }) : timer.toError(err, phase);
+      const error = timer.toError(err, phase);
       this.stats.error(error);
       // An accepted job still running (cancelled or timed out): free its GPU slot now.
       cancelJob?.();

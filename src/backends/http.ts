@@ -7,6 +7,7 @@
 import { Pool, type Dispatcher } from 'undici';
 import type { Metrics } from '../metrics.ts';
 import type { TimeoutsConfig } from '../config.ts';
+import { AudioFormatError } from '../audio/errors.ts';
 import { BackendError, type BackendErrorKind } from './backend.ts';
 
 export interface HttpInstanceOptions {
@@ -187,6 +188,8 @@ function errorCode(err: unknown): string | undefined {
 /** Maps a transport error (undici, node:net) to a BackendError kind. */
 export function classifyError(err: unknown, phase: CallPhase): BackendError {
   if (err instanceof BackendError) return err;
+  // The server's audio could not be decoded (bad WAV header, odd format).
+  if (err instanceof AudioFormatError) return new BackendError('protocol', err.message, undefined, { cause: err });
   const code = errorCode(err);
   const message = (err as Error)?.message ?? String(err);
   let kind: BackendErrorKind;
@@ -306,3 +309,32 @@ export function discard(body: Dispatcher.ResponseData['body'] | undefined): void
 }
 
 function ignore(): void {}
+
+/** GET `path`; 2xx passes, anything else throws a classified BackendError. */
+export async function healthGet(http: HttpInstance, path: string, timeoutMs: number, signal: AbortSignal): Promise<void> {
+  const controller = new AbortController();
+  const onAbort = (): void => controller.abort(signal.reason);
+  if (signal.aborted) controller.abort(signal.reason);
+  else signal.addEventListener('abort', onAbort, { once: true });
+  let timedOut = false;
+  const timer = setTimeout(() => {
+    timedOut = true;
+    controller.abort();
+  }, timeoutMs);
+  let res: Dispatcher.ResponseData | undefined;
+  try {
+    res = await http.request({ method: 'GET', path }, controller.signal);
+    if (res.statusCode >= 300) throw await statusError(res, `health ${path}`);
+    // Drain (small) so the keep-alive socket is reused.
+    for await (const _ of res.body as AsyncIterable<Uint8Array>) void _;
+  } catch (err) {
+    if (err instanceof BackendError) throw err;
+    if (timedOut) throw new BackendError('timeout', `health ${path}: no answer within ${timeoutMs} ms`, undefined, { cause: err });
+    if (signal.aborted) throw new BackendError('aborted', 'health check cancelled', undefined, { cause: err });
+    throw classifyError(err, 'request');
+  } finally {
+    clearTimeout(timer);
+    signal.removeEventListener('abort', onAbort);
+    discard(res?.body);
+  }
+}

@@ -8,14 +8,13 @@
  */
 import { z } from 'zod';
 import type { Dispatcher } from 'undici';
-import type { BackendAudio, Pcm } from '../audio/format.ts';
+import type { BackendAudio } from '../audio/format.ts';
 import { createPcmS16Decoder } from '../audio/pcm-decoder.ts';
 import { createWavDecoder } from '../audio/wav.ts';
-import { AudioFormatError } from '../audio/errors.ts';
 import type { PoolConfig } from '../config.ts';
 import type { Metrics } from '../metrics.ts';
 import { BackendError, type Backend, type SynthesisRequest } from './backend.ts';
-import { CallTimer, HttpInstance, InstanceMetrics, classifyError, discard, statusError } from './http.ts';
+import { CallTimer, HttpInstance, InstanceMetrics, discard, healthGet, statusError } from './http.ts';
 
 /** `pools[].options` for backend openai. Every default is here. */
 export const OpenAIOptionsSchema = z
@@ -119,19 +118,12 @@ export class OpenAIBackend implements Backend {
           yield pcm;
         }
       }
-      const tail: Pcm[] = wavDecoder ? wavDecoder.end() : [];
-      for (const pcm of tail) {
-        if (pcm.samples.length === 0) continue;
-        if (first) first = this.markFirst(timer, started);
-        samples += pcm.samples.length;
-        sampleRate = pcm.sampleRate;
-        yield pcm;
-      }
+      wavDecoder?.end();
       if (timer.callerAborted) throw new BackendError('aborted', 'synthesis cancelled by caller');
       if (samples === 0) throw new BackendError('protocol', 'response ended without audio');
       this.stats.finished((performance.now() - started) / 1000, samples / sampleRate);
     } catch (err) {
-      const error = err instanceof AudioFormatError ? new BackendError('protocol', err.message, undefined, { cause: err }) : timer.toError(err, phase);
+      const error = timer.toError(err, phase);
       this.stats.error(error);
       throw error;
     } finally {
@@ -152,34 +144,5 @@ export class OpenAIBackend implements Backend {
 
   close(): Promise<void> {
     return this.http.close();
-  }
-}
-
-/** GET `path`; 2xx passes, anything else throws a classified BackendError. */
-export async function healthGet(http: HttpInstance, path: string, timeoutMs: number, signal: AbortSignal): Promise<void> {
-  const controller = new AbortController();
-  const onAbort = (): void => controller.abort(signal.reason);
-  if (signal.aborted) controller.abort(signal.reason);
-  else signal.addEventListener('abort', onAbort, { once: true });
-  let timedOut = false;
-  const timer = setTimeout(() => {
-    timedOut = true;
-    controller.abort();
-  }, timeoutMs);
-  let res: Dispatcher.ResponseData | undefined;
-  try {
-    res = await http.request({ method: 'GET', path }, controller.signal);
-    if (res.statusCode >= 300) throw await statusError(res, `health ${path}`);
-    // Drain (small) so the keep-alive socket is reused.
-    for await (const _ of res.body as AsyncIterable<Uint8Array>) void _;
-  } catch (err) {
-    if (err instanceof BackendError) throw err;
-    if (timedOut) throw new BackendError('timeout', `health ${path}: no answer within ${timeoutMs} ms`, undefined, { cause: err });
-    if (signal.aborted) throw new BackendError('aborted', 'health check cancelled', undefined, { cause: err });
-    throw classifyError(err, 'request');
-  } finally {
-    clearTimeout(timer);
-    signal.removeEventListener('abort', onAbort);
-    discard(res?.body);
   }
 }

@@ -28,7 +28,7 @@ import type { Connection, RequestInfo, UpgradeResult, WebSocketHandlers } from '
 export const STREAM_PATH = '/v1/stream';
 
 export interface StreamState {
-  readonly id: string;
+  /** The session id: the client's `session_id`, else a fresh UUID. Also the routing key. */
   readonly key: string;
   readonly openedAt: number;
   session: Session | null;
@@ -43,8 +43,6 @@ export interface StreamRouteOptions {
   readonly maxMessageBytes: number;
   /** While true, new connections are refused (graceful drain). */
   readonly refusing: () => boolean;
-  /** Every live stream session, for graceful drain. */
-  readonly live: Set<Connection<StreamState>>;
 }
 
 /** Twilio mode: audio and marks as Twilio messages; the other events stay native. */
@@ -83,7 +81,7 @@ export function streamHandlers(options: StreamRouteOptions): WebSocketHandlers<S
     const state = conn.data;
     if (state.session) throw new ProtocolError('already_started', 'the session has already started');
     const session = options.sessions.create({
-      id: state.id,
+      id: state.key,
       key: state.key,
       voice: msg.voice,
       language: msg.language,
@@ -93,8 +91,8 @@ export function streamHandlers(options: StreamRouteOptions): WebSocketHandlers<S
     state.session = session;
     state.pool = session.poolName;
     metrics.sessionsActive.inc();
-    logger.info({ session_id: state.id, instance: session.pinId, pool: session.poolName, voice: session.voice, mode: msg.mode, format: msg.encoding, sample_rate: msg.sampleRate }, 'session start');
-    conn.send(readyMessage(state.id, session.poolName, session.pinId, msg.encoding, msg.sampleRate, msg.frameMs), false);
+    logger.info({ session_id: state.key, instance: session.pinId, pool: session.poolName, voice: session.voice, mode: msg.mode, format: msg.encoding, sample_rate: msg.sampleRate }, 'session start');
+    conn.send(readyMessage(state.key, session.poolName, session.pinId, msg.encoding, msg.sampleRate, msg.frameMs), false);
   };
 
   return {
@@ -105,15 +103,12 @@ export function streamHandlers(options: StreamRouteOptions): WebSocketHandlers<S
       if (options.refusing()) {
         return { accept: false, status: 503, body: errorMessage('shutting_down', 'the gateway is shutting down; reconnect to another replica', true) };
       }
-      const id = randomUUID();
       const sessionId = req.query.get('session_id');
-      const key = sessionId && sessionId.length <= 200 ? sessionId : id;
-      return { accept: true, data: { id: key, key, openedAt: performance.now(), session: null, pool: '' } };
+      const key = sessionId && sessionId.length <= 200 ? sessionId : randomUUID();
+      return { accept: true, data: { key, openedAt: performance.now(), session: null, pool: '' } };
     },
 
-    open(conn) {
-      options.live.add(conn);
-    },
+    open() {},
 
     message(conn, data, isBinary) {
       if (isBinary) {
@@ -151,7 +146,7 @@ export function streamHandlers(options: StreamRouteOptions): WebSocketHandlers<S
           }
           return;
         }
-        logger.error({ err, session_id: conn.data.id }, 'unexpected error handling a client message');
+        logger.error({ err, session_id: conn.data.key }, 'unexpected error handling a client message');
         sendError(conn, new ProtocolError('invalid_message', 'the message could not be handled'));
       }
     },
@@ -161,7 +156,6 @@ export function streamHandlers(options: StreamRouteOptions): WebSocketHandlers<S
     },
 
     close(conn, code) {
-      options.live.delete(conn);
       const state = conn.data;
       const session = state.session;
       if (!session) return;
@@ -171,7 +165,7 @@ export function streamHandlers(options: StreamRouteOptions): WebSocketHandlers<S
       metrics.sessionsTotal.inc({ outcome });
       logger.info(
         {
-          session_id: state.id,
+          session_id: state.key,
           instance: session.pinId,
           pool: state.pool,
           segments: session.stats.segments,

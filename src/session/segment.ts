@@ -15,22 +15,21 @@ export class Segment {
   readonly chunks: BackendAudio[] = [];
   /** Index of the next chunk to deliver. */
   readPos = 0;
-  /** Whether the client has seen this segment's `segment` event (and maybe audio). */
+  /**
+   * The client has seen this segment's `segment` event and its first audio (they go out
+   * together): a failure now means replay or skip.
+   */
   announced = false;
-  /** Audio of this segment reached the client (a failure now means replay or skip). */
-  delivered = false;
   /** Set when the segment ended without audio by any provider. */
   error: string | undefined;
   /** Moves announced to the client (from, to, reason, replay) waiting for delivery order. */
   readonly moves: { from: string; to: string; reason: string; replay: boolean }[] = [];
-  /** When the session may count time to first audio from (max of cut time and head time). */
+  /** When the segment became the head of the queue: time to first audio counts from here. */
   ttfaFrom = 0;
 
   constructor(
     readonly index: number,
     readonly text: string,
-    /** performance.now() when the segmenter cut it (its last text arrived). */
-    readonly cutAt: number,
     readonly signal: AbortSignal,
   ) {}
 

@@ -98,7 +98,6 @@ export class Session {
   private readonly output: AudioOutputLike;
   private epoch = new AbortController();
   private nextIndex = 0;
-  private synthesizing = 0;
   private turnChars = 0;
   private closed = false;
   private pumping = false;
@@ -182,8 +181,6 @@ export class Session {
     this.clearIdleTimer();
     this.epoch.abort();
     this.epoch = new AbortController();
-    // Aborted segments report no completion; their slots are released by the synthesizer.
-    this.synthesizing = 0;
     this.options.segmenter.reset();
     this.turnChars = 0;
     this.firstTextAt = 0;
@@ -231,7 +228,7 @@ export class Session {
     for (const raw of texts) {
       const text = normalize ? normalize(raw) : raw;
       if (text.trim().length === 0) continue;
-      this.queue.push(new Segment(this.nextIndex++, text, now, this.epoch.signal));
+      this.queue.push(new Segment(this.nextIndex++, text, this.epoch.signal));
     }
     this.startSynthesis();
     this.pump();
@@ -255,24 +252,22 @@ export class Session {
 
   private onProgress(segment: Segment): void {
     if (segment.signal.aborted || this.closed) return;
-    if (segment.state === 'done' || segment.state === 'failed') {
-      this.synthesizing--;
-      this.startSynthesis();
-    }
+    if (segment.state === 'done' || segment.state === 'failed') this.startSynthesis();
     if (this.queue[0] === segment || segment.state === 'done' || segment.state === 'failed') this.pump();
   }
 
-  /** Starts synthesis of the first `lookahead` undelivered segments. */
+  /**
+   * Starts synthesis of the first `lookahead` undelivered segments. A segment leaves the queue
+   * only once done or failed, so no more than `lookahead` of this turn's segments synthesize
+   * at once; a cancel's aborted runs are released by the synthesizer.
+   */
   private startSynthesis(): void {
     const lookahead = this.options.config.lookahead;
     let seen = 0;
     for (const item of this.queue) {
       if (!(item instanceof Segment)) continue;
       if (seen++ >= lookahead) break;
-      if (item.state === 'queued' && this.synthesizing < lookahead) {
-        this.synthesizing++;
-        void this.synth.run(item);
-      }
+      if (item.state === 'queued') void this.synth.run(item);
     }
   }
 
@@ -296,7 +291,8 @@ export class Session {
           this.queue.shift();
           continue;
         }
-        if (head.ttfaFrom === 0) head.ttfaFrom = Math.max(head.cutAt, performance.now());
+        // From when it became the head: the time before that is the previous segment playing.
+        if (head.ttfaFrom === 0) head.ttfaFrom = performance.now();
         for (const move of head.moves) {
           this.stats.failovers++;
           sink.failover(head.index, move.from, move.to, move.reason, move.replay);
@@ -315,9 +311,6 @@ export class Session {
           if (!head.announced) {
             head.announced = true;
             sink.segment(head.index, head.text, head.provider);
-          }
-          if (!head.delivered) {
-            head.delivered = true;
             this.options.metrics.ttfa.observe((performance.now() - head.ttfaFrom) / 1000);
           }
           this.output.write(head.take()!);

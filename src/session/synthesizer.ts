@@ -118,7 +118,7 @@ export class Synthesizer {
         if (next) {
           // The session follows the segment, so the rest of the call keeps one voice.
           if (next.instance !== this.pin && !next.spill) this.repin(next.instance);
-          const replay = segment.delivered;
+          const replay = segment.announced;
           if (replay && this.options.session.on_partial_failure === 'skip') {
             next.release();
             segment.moves.push({ from, to: 'none', reason, replay: false });
