@@ -156,6 +156,13 @@ export const ConfigSchema = z.object({
        * times a second under load (src/server/heap.ts). 0 = V8's own heuristic.
        */
       heap_growing_percent: z.number().int().min(0).max(1000).default(300),
+      /**
+       * Sessions this process takes at once (calls after `start` plus HTTP speech requests);
+       * one more is refused with `at_capacity` and /ready answers 503. 0 = no limit.
+       */
+      max_sessions: z.number().int().min(0).default(0),
+      /** Refuse new sessions with `overloaded` while the gateway's own event loop lags. */
+      refuse_when_lagging: z.boolean().default(false),
     })
     .prefault({}),
   auth: z

@@ -13,6 +13,7 @@ import { Metrics } from './metrics.ts';
 import { DnsDiscovery, type Resolver } from './routing/discovery.ts';
 import { Fleet } from './routing/fleet.ts';
 import { LoopLagMonitor } from './routing/loop-lag.ts';
+import { Admission } from './server/admission.ts';
 import { adminRoutes } from './server/admin.ts';
 import { createAuthorizer } from './server/auth.ts';
 import type { Engine, HttpRoute } from './server/engine.ts';
@@ -92,20 +93,26 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
   });
 
   const authorize = createAuthorizer(config.auth.api_keys);
-  let refusing = false;
+  const admission = new Admission({
+    maxSessions: config.server.max_sessions,
+    refuseWhenLagging: config.server.refuse_when_lagging,
+    liveSessions: () => sessions.live.size,
+    lagging: () => loopLag.overloaded,
+  });
   const routes: HttpRoute[] = [
     ...healthRoutes({
       metrics,
       authorizeMetrics: config.auth.protect_metrics ? authorize : () => true,
       ready: () => {
-        if (refusing) return { ready: false, reason: 'shutting down' };
+        if (admission.draining) return { ready: false, reason: 'shutting down' };
+        if (admission.full) return { ready: false, reason: 'at capacity (server.max_sessions)' };
         if (fleet.anyUp()) return { ready: true, reason: 'instances up' };
         if (fallbackBackend) return { ready: true, reason: 'fallback configured' };
         return { ready: false, reason: 'no instance up and no fallback' };
       },
     }),
     ...adminRoutes(fleet, authorize),
-    ...speechRoutes({ sessions, config, authorize, metrics, logger, refusing: () => refusing }),
+    ...speechRoutes({ sessions, config, authorize, metrics, logger, admission }),
   ];
 
   const choice = chooseEngine(config.server.engine);
@@ -113,7 +120,7 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
     host: config.server.host,
     port: config.server.port,
     wsPaths: [STREAM_PATH],
-    ws: streamHandlers({ sessions, authorize, metrics, logger, maxMessageBytes: config.session.max_message_bytes, refusing: () => refusing }),
+    ws: streamHandlers({ sessions, authorize, metrics, logger, maxMessageBytes: config.session.max_message_bytes, admission }),
     routes,
     maxPayloadBytes: config.server.max_payload_bytes,
     maxBodyBytes: config.server.max_body_bytes,
@@ -151,7 +158,7 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
       return port;
     },
     async shutdown(deadlineMs = config.server.drain_timeout_ms) {
-      refusing = true;
+      admission.draining = true;
       logger.info({ live: sessions.live.size, deadline_ms: deadlineMs }, 'draining: no new sessions, live calls finish their turn');
       // Keep listening while draining: load balancers' fresh health-check connections must see
       // /ready answer 503 (a closed port only says "unreachable"), and a late call gets a 503

@@ -23,7 +23,9 @@ export type ProtocolErrorCode =
   | 'no_capacity' // no instance and no fallback can take the session
   | 'synthesis_failed' // a segment could not be synthesized by any provider
   | 'unauthorized' // missing or wrong API key (at upgrade)
-  | 'shutting_down'; // the gateway is draining
+  | 'shutting_down' // the gateway is draining
+  | 'at_capacity' // this process has server.max_sessions sessions
+  | 'overloaded'; // this process's event loop lags (server.refuse_when_lagging)
 
 export class ProtocolError extends Error {
   override readonly name = 'ProtocolError';

@@ -29,6 +29,7 @@ import {
 import { ProtocolError } from '../protocol/stream.ts';
 import type { SessionFactory } from '../session/factory.ts';
 import type { Session, SessionSink } from '../session/session.ts';
+import type { Admission } from './admission.ts';
 import type { Authorizer } from './auth.ts';
 import { createCors, type Cors } from './cors.ts';
 import type { HttpResponse, HttpRoute, RequestInfo } from './engine.ts';
@@ -43,8 +44,8 @@ export interface SpeechRouteOptions {
   readonly authorize: Authorizer;
   readonly metrics: Metrics;
   readonly logger: Logger;
-  /** While true, speech requests get 503 shutting_down (graceful drain). Default never. */
-  readonly refusing?: () => boolean;
+  /** Whether one more session may start (drain, server.max_sessions, lag). Default: always. */
+  readonly admission?: Admission;
   /** `created` of every model object, unix seconds. Default: when the routes were built. */
   readonly createdAt?: number;
 }
@@ -89,7 +90,8 @@ export function speechRoutes(options: SpeechRouteOptions): HttpRoute[] {
         handler(req, res, head, body);
       } catch (err) {
         if (!(err instanceof OpenAIError)) throw err;
-        sendError(res, head, err);
+        // A refusal (drain, capacity): the client may retry, here or on another replica.
+        sendError(res, head, err, err.status === 503 ? { 'retry-after': '1' } : undefined);
       }
     };
 
@@ -117,8 +119,10 @@ export function speechRoutes(options: SpeechRouteOptions): HttpRoute[] {
 
   const speech = api((req, res, head, body) => {
     const request = parseSpeechRequest(body, req.headers['content-type'], pools);
-    if (options.refusing?.()) {
-      throw new OpenAIError(503, 'shutting_down', 'The server is shutting down; retry on another replica.');
+    const refusal = options.admission?.check();
+    if (refusal) {
+      if (refusal.code !== 'shutting_down') options.metrics.sessionsTotal.inc({ outcome: 'rejected' });
+      throw new OpenAIError(503, refusal.code, refusal.message);
     }
     const sessionKey = req.headers['x-session-id'];
     runSpeech(options, request, res, head, sessionKey && sessionKey.length <= MAX_SESSION_KEY ? sessionKey : head['x-request-id']);

@@ -22,10 +22,14 @@ import {
 import type { SessionFactory } from '../session/factory.ts';
 import type { Session, SessionSink } from '../session/session.ts';
 import { twilioMarkMessage, twilioMediaMessage, twilioMediaPrefix } from '../protocol/twilio.ts';
+import type { Admission } from './admission.ts';
 import type { Authorizer } from './auth.ts';
 import type { Connection, RequestInfo, UpgradeResult, WebSocketHandlers } from './engine.ts';
 
 export const STREAM_PATH = '/v1/stream';
+
+/** Refusals of `start`: the call cannot go on here, so it closes with 1013 (try again later). */
+const FATAL_AT_START: ReadonlySet<string> = new Set(['no_capacity', 'at_capacity', 'overloaded', 'shutting_down']);
 
 export interface StreamState {
   /** The session id: the client's `session_id`, else a fresh UUID. Also the routing key. */
@@ -41,8 +45,8 @@ export interface StreamRouteOptions {
   readonly metrics: Metrics;
   readonly logger: Logger;
   readonly maxMessageBytes: number;
-  /** While true, new connections are refused (graceful drain). */
-  readonly refusing: () => boolean;
+  /** Whether one more session may start (drain, server.max_sessions, lag): checked at the upgrade and again at `start`. */
+  readonly admission: Admission;
 }
 
 /** Twilio mode: audio and marks as Twilio messages; the other events stay native. */
@@ -80,6 +84,9 @@ export function streamHandlers(options: StreamRouteOptions): WebSocketHandlers<S
   const start = (conn: Connection<StreamState>, msg: StartMessage) => {
     const state = conn.data;
     if (state.session) throw new ProtocolError('already_started', 'the session has already started');
+    // Checked again: the socket may have waited since its upgrade while others started.
+    const refusal = options.admission.check();
+    if (refusal) throw new ProtocolError(refusal.code, refusal.message);
     const session = options.sessions.create({
       id: state.key,
       key: state.key,
@@ -100,8 +107,10 @@ export function streamHandlers(options: StreamRouteOptions): WebSocketHandlers<S
       if (!options.authorize(req)) {
         return { accept: false, status: 401, body: errorMessage('unauthorized', 'missing or invalid API key (Authorization: Bearer <key> or ?api_key=<key>)', true) };
       }
-      if (options.refusing()) {
-        return { accept: false, status: 503, body: errorMessage('shutting_down', 'the gateway is shutting down; reconnect to another replica', true) };
+      const refusal = options.admission.check();
+      if (refusal) {
+        if (refusal.code !== 'shutting_down') metrics.sessionsTotal.inc({ outcome: 'rejected' });
+        return { accept: false, status: 503, body: errorMessage(refusal.code, refusal.message, true) };
       }
       const sessionId = req.query.get('session_id');
       const key = sessionId && sessionId.length <= 200 ? sessionId : randomUUID();
@@ -138,7 +147,7 @@ export function streamHandlers(options: StreamRouteOptions): WebSocketHandlers<S
         }
       } catch (err) {
         if (err instanceof ProtocolError) {
-          const fatal = err.code === 'no_capacity';
+          const fatal = FATAL_AT_START.has(err.code);
           sendError(conn, err, fatal);
           if (fatal) {
             metrics.sessionsTotal.inc({ outcome: 'rejected' });
@@ -161,7 +170,7 @@ export function streamHandlers(options: StreamRouteOptions): WebSocketHandlers<S
       if (!session) return;
       session.close();
       metrics.sessionsActive.dec();
-      const outcome = code === CLOSE_CODES.goingAway && options.refusing() ? 'shutdown' : code === 1000 || code === 1005 || code === 1001 ? 'ok' : 'client_error';
+      const outcome = code === CLOSE_CODES.goingAway && options.admission.draining ? 'shutdown' : code === 1000 || code === 1005 || code === 1001 ? 'ok' : 'client_error';
       metrics.sessionsTotal.inc({ outcome });
       logger.info(
         {

@@ -1,0 +1,146 @@
+/**
+ * Admission (src/server/admission.ts): a process at server.max_sessions refuses one more
+ * session cleanly (503 at the upgrade, a fatal at_capacity at a late `start`, 503 on the HTTP
+ * speech API, /ready 503) while its calls go on; with server.refuse_when_lagging it refuses
+ * new sessions while its own event loop lags, and not otherwise.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import WebSocket from 'ws';
+import { parseConfig } from '../src/config.ts';
+import { createGateway, type Gateway } from '../src/gateway.ts';
+import { startSimFleet, type SimFleet } from '../src/sim/fleet.ts';
+import { StreamClient } from './helpers/stream-client.ts';
+
+const START = { type: 'start', format: { encoding: 'pcm_s16le', sample_rate: 24000 } };
+
+/** The status and body of an upgrade the gateway refused (null if it was accepted). */
+function refusedUpgrade(url: string): Promise<{ status: number; body: Record<string, unknown> } | null> {
+  return new Promise((resolve, reject) => {
+    const ws = new WebSocket(url);
+    ws.once('open', () => {
+      ws.close();
+      resolve(null);
+    });
+    ws.once('unexpected-response', (_req, res) => {
+      let body = '';
+      res.on('data', (d: Buffer) => (body += String(d)));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body: JSON.parse(body) as Record<string, unknown> }));
+    });
+    ws.once('error', (err) => {
+      if (!/Unexpected server response/.test(err.message)) reject(err);
+    });
+  });
+}
+
+async function started(url: string): Promise<StreamClient> {
+  const client = await StreamClient.connect(url);
+  client.send(START);
+  await client.waitType('ready');
+  return client;
+}
+
+async function startedWhenTaken(url: string, deadlineMs = 10_000): Promise<StreamClient> {
+  const deadline = performance.now() + deadlineMs;
+  for (;;) {
+    try {
+      return await started(url);
+    } catch (err) {
+      if (performance.now() > deadline) throw err;
+      await new Promise((resolve) => setTimeout(resolve, 250));
+    }
+  }
+}
+
+describe('admission', () => {
+  let fleet: SimFleet;
+  const gateways: Gateway[] = [];
+
+  async function gateway(server: Record<string, unknown>): Promise<{ gw: Gateway; base: string }> {
+    const gw = await createGateway({
+      config: parseConfig({
+        server: { host: '127.0.0.1', port: 0, ...server },
+        pools: [{ name: 'kokoro', backend: 'openai', voices: ['af_heart'], instances: [{ id: 'gpu-1', url: fleet.instances[0]!.url, max_concurrency: 8 }] }],
+      }),
+    });
+    gateways.push(gw);
+    return { gw, base: `127.0.0.1:${await gw.listen()}` };
+  }
+
+  beforeAll(async () => {
+    fleet = await startSimFleet({ count: 1, protocol: 'openai', controlPort: null, latency: { first_audio_ms: 30, rtf: 0.05, chunk_ms: 100 } });
+  });
+
+  afterAll(async () => {
+    for (const gw of gateways) await gw.close();
+    await fleet?.close();
+  });
+
+  it('at server.max_sessions: refuses the next call at the upgrade, at a late start and on the speech API; /ready 503; calls in progress go on', async () => {
+    const { gw, base } = await gateway({ max_sessions: 2 });
+    const url = `ws://${base}/v1/stream`;
+    // A socket upgraded while there was room, started only after the room was gone.
+    const late = await StreamClient.connect(url);
+    const first = await started(url);
+    const second = await started(url);
+
+    const refused = await refusedUpgrade(url);
+    expect(refused?.status).toBe(503);
+    expect(refused?.body).toMatchObject({ type: 'error', code: 'at_capacity', fatal: true });
+
+    late.send(START);
+    expect(await late.waitType('error')).toMatchObject({ code: 'at_capacity', fatal: true });
+    await expect.poll(() => late.closeCode).toBe(1013);
+
+    const speech = await fetch(`http://${base}/v1/audio/speech`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ model: 'kokoro', input: 'Hello there.', voice: 'af_heart', response_format: 'pcm' }) });
+    expect(speech.status).toBe(503);
+    expect(speech.headers.get('retry-after')).toBe('1');
+    expect(((await speech.json()) as { error: { code: string } }).error.code).toBe('at_capacity');
+
+    const ready = await fetch(`http://${base}/ready`);
+    expect(ready.status).toBe(503);
+    expect(await ready.text()).toMatch(/at capacity/);
+
+    // The calls already here are whole.
+    first.send({ type: 'text', text: 'The first call keeps talking.' });
+    first.send({ type: 'flush' });
+    await first.waitType('turn_end');
+    expect(first.ofType('segment_end')).toHaveLength(1);
+    expect(first.ofType('error')).toEqual([]);
+
+    // A call ends: there is room again.
+    await second.close();
+    await expect.poll(async () => (await fetch(`http://${base}/ready`)).status).toBe(200);
+    const next = await started(url);
+    await next.close();
+    await first.close();
+
+    expect(await gw.metrics.render()).toMatch(/voicegate_sessions_total\{outcome="rejected"\} 3/);
+  });
+
+  it('with refuse_when_lagging: refuses new calls while the event loop lags, and takes them again after; without it, takes them', async () => {
+    const shedding = await gateway({ refuse_when_lagging: true });
+    const plain = await gateway({});
+    // This process may already have lagged (a busy CI machine): retry until the call is in.
+    const talking = await startedWhenTaken(`ws://${shedding.base}/v1/stream`);
+
+    // The gateways run in this process: block its event loop as an overload would.
+    const until = performance.now() + 400;
+    while (performance.now() < until);
+    await new Promise((resolve) => setTimeout(resolve, 150)); // the lag probe fires late and records it
+
+    const refused = await refusedUpgrade(`ws://${shedding.base}/v1/stream`);
+    expect(refused?.status).toBe(503);
+    expect(refused?.body).toMatchObject({ code: 'overloaded', fatal: true });
+    expect(await refusedUpgrade(`ws://${plain.base}/v1/stream`)).toBeNull();
+
+    // The call already started is not refused anything.
+    talking.send({ type: 'text', text: 'Still here after the lag.' });
+    talking.send({ type: 'flush' });
+    await talking.waitType('turn_end');
+    expect(talking.ofType('error')).toEqual([]);
+    await talking.close();
+
+    // Once the loop has kept time for the hold window (2 s), calls are taken again.
+    await expect.poll(() => refusedUpgrade(`ws://${shedding.base}/v1/stream`), { timeout: 5000, interval: 250 }).toBeNull();
+  });
+});
