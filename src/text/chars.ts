@@ -139,8 +139,14 @@ export function isLower(c: number): boolean {
   return s.toUpperCase() !== s;
 }
 
+/** Letters and combining marks of any script: marks (Thai vowels, Devanagari signs) belong to their word. */
+const LETTER_OR_MARK = /[\p{L}\p{M}]/u;
+
+/** A letter of any script, cased (Latin, Greek, Cyrillic) or not (Arabic, Hebrew, Thai, CJK). */
 export function isLetter(c: number): boolean {
-  return isUpper(c) || isLower(c) || isCjk(c);
+  if (c < 128) return (c >= 65 && c <= 90) || (c >= 97 && c <= 122);
+  if (c < 0xc0) return c === 0xaa || c === 0xb5 || c === 0xba;
+  return isCjk(c) || LETTER_OR_MARK.test(String.fromCharCode(c));
 }
 
 /**

@@ -152,6 +152,21 @@ describe('turns, eager first segment, idle, reset', () => {
     expect(s.flush()).toEqual([]);
   });
 
+  it('idle keeps a half word of a caseless script (Arabic, Hebrew, Thai marks) for the next delta', () => {
+    const s = createSegmenter({ eagerFirst: false, language: 'ar' });
+    s.push('مرحبا بك في خدم');
+    expect(s.idle()).toEqual(['مرحبا بك في']);
+    s.push('تنا اليوم ');
+    expect(s.idle()).toEqual(['خدمتنا اليوم']);
+    const he = createSegmenter({ eagerFirst: false, language: 'he' });
+    he.push('שלום לכ');
+    expect(he.idle()).toEqual(['שלום']);
+    // A Devanagari word ending in a vowel sign (a combining mark) may still go on.
+    const hi = createSegmenter({ eagerFirst: false, language: 'hi' });
+    hi.push('नमस्ते आपका स्वागत है और धन्यवा');
+    expect(hi.idle()).toEqual(['नमस्ते आपका स्वागत है और']);
+  });
+
   it('reset drops buffered text and starts a new turn', () => {
     const s = createSegmenter({ eagerFirst: true, minLength: 10 });
     s.push('This will be cancelled before it');
