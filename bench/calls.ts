@@ -12,7 +12,7 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { Pool } from 'undici';
-import { DirectCall, GatewayCall, type CallBase } from './calls/call.ts';
+import { CallRefused, DirectCall, GatewayCall, type CallBase } from './calls/call.ts';
 import type { ChildGcCounts } from './calls/child-ipc.ts';
 import { childGc, childGcCounts, cpuSeconds, killAllChildren, pinToCpus, rssBytes, runQueueWaitSeconds, startChild, stopChild, type Child } from './calls/procs.ts';
 import type { GatewayChildConfig } from './calls/gateway-child.ts';
@@ -29,6 +29,8 @@ Plan (default ≈ 8 minutes on 2 cores)
   --levels <list>         concurrent calls per level                [100,500,1000,2000,5000]
   --compare-level <n>     level at which every engine runs          [1000]
   --engines <list>        engines compared at that level            [uws,ws]
+  --max-sessions <n>      the gateway's server.max_sessions: calls past it are refused
+                          (counted as refused, not as problems)     [0 = no limit]
   --heap-growing-percent <list>
                           the gateway's server.heap_growing_percent; the first value
                           runs everywhere, the others at the compare level too (e.g.
@@ -77,6 +79,7 @@ const { values } = parseArgs({
     'compare-level': { type: 'string' },
     engines: { type: 'string', default: 'uws,ws' },
     'heap-growing-percent': { type: 'string', default: '300' },
+    'max-sessions': { type: 'string', default: '0' },
     'scale-engine': { type: 'string', default: 'uws' },
     'idle-level': { type: 'string' },
     duration: { type: 'string' },
@@ -113,6 +116,8 @@ const engines = values.engines!.split(',').map((e) => e.trim()) as Engine[];
 const heapSettings = values['heap-growing-percent']!.split(',').map((x) => Number(x.trim()));
 if (heapSettings.length === 0 || !heapSettings.every((x) => Number.isInteger(x) && x >= 0)) throw new Error('--heap-growing-percent needs whole numbers ≥ 0');
 const heapDefault = heapSettings[0]!;
+const maxSessions = Number(values['max-sessions']);
+if (!Number.isInteger(maxSessions) || maxSessions < 0) throw new Error('--max-sessions needs a whole number ≥ 0');
 const scaleEngine = values['scale-engine'] as Engine;
 const idleLevel = Number(values['idle-level'] ?? (quick ? 500 : 5000));
 const durationS = Number(values.duration ?? (quick ? 8 : 30));
@@ -214,6 +219,8 @@ interface RunResult {
   window_s: number;
   connect_s: number;
   calls_failed: number;
+  /** Calls the gateway refused cleanly (server.max_sessions): neither served nor a problem. */
+  calls_refused: number;
   turns_started: number;
   turns_completed: number;
   turns_per_call: number;
@@ -333,7 +340,7 @@ async function main(): Promise<void> {
     stall_threshold_ms: stallMs,
     think_ms: thinkMs,
     sim,
-    gateway: { lookahead: 2, eager_first: true, max_concurrency_per_instance: 100_000 },
+    gateway: { lookahead: 2, eager_first: true, max_concurrency_per_instance: 100_000, max_sessions: maxSessions },
   };
   const json = { bench: 'calls', date: started.toISOString(), command: `npx tsx bench/calls.ts ${process.argv.slice(2).join(' ')}`.trim(), machine, settings, runs: results };
   const jsonPath = `${outDir}/calls-${tag}.json`;
@@ -382,7 +389,7 @@ function table(results: RunResult[]): string {
       r.turns_started,
       `${r.cancels_confirmed}/${r.cancels_sent}`,
       r.segments,
-      r.problems + r.calls_failed,
+      r.calls_refused ? `${r.problems + r.calls_failed} (${r.calls_refused} refused)` : r.problems + r.calls_failed,
       `${r.stalls} (${r.stalled_turns})`,
       f(r.ttfa_ms.p50),
       f(r.ttfa_ms.p90),
@@ -410,7 +417,7 @@ async function runOne(run: RunPlan, label: string, simChild: Child, urls: string
   const who = run.target === 'direct' ? 'direct' : run.heap === heapDefault ? run.target : `${run.target}-heap${run.heap}`;
   progress(`${label} ${who} × ${run.calls}: starting`);
   if (run.target !== 'direct') {
-    const config: GatewayChildConfig = { engine: run.target, urls, maxConcurrency: 100_000, heapGrowingPercent: run.heap };
+    const config: GatewayChildConfig = { engine: run.target, urls, maxConcurrency: 100_000, heapGrowingPercent: run.heap, maxSessions };
     const prof = values['cpu-prof'] && !run.idleOnly ? ['--cpu-prof', `--cpu-prof-dir=${outDir}/profiles/gateway-${run.target}-${run.calls}`] : [];
     // Diagnostics for the gateway child only, e.g. CALLS_GATEWAY_NODE_ARGS=--trace-gc.
     if (process.env.CALLS_GATEWAY_NODE_ARGS) prof.push(...process.env.CALLS_GATEWAY_NODE_ARGS.split(' ').filter(Boolean));
@@ -428,6 +435,11 @@ async function runOne(run: RunPlan, label: string, simChild: Child, urls: string
       await call.connect();
       return true;
     } catch (err) {
+      if (err instanceof CallRefused) {
+        s.callsRefused++;
+        call.close();
+        return false;
+      }
       s.callsFailed++;
       s.problem(call.id, `connect: ${(err as Error).message}`);
       return false;
@@ -580,6 +592,7 @@ async function runOne(run: RunPlan, label: string, simChild: Child, urls: string
     window_s: round(windowS, 1),
     connect_s: round(connectS, 2),
     calls_failed: stats.callsFailed,
+    calls_refused: stats.callsRefused,
     turns_started: stats.turnsStarted,
     turns_completed: stats.turnsCompleted,
     turns_per_call: round(stats.turnsStarted / Math.max(1, ok.length), 2),

@@ -226,6 +226,26 @@ export function bytesPerMs(encoding: string, sampleRate: number): number {
   return (bytes * sampleRate) / 1000;
 }
 
+/** The gateway turned the call away on purpose (server.max_sessions, lag, drain). */
+export class CallRefused extends Error {
+  override readonly name = 'CallRefused';
+  constructor(readonly code: string) {
+    super(`refused: ${code}`);
+  }
+}
+
+const REFUSAL_CODES: ReadonlySet<string> = new Set(['at_capacity', 'overloaded', 'shutting_down']);
+
+/** A refusal from an error message body (upgrade answer or fatal error at start), else null. */
+function refusalOf(body: string): CallRefused | null {
+  try {
+    const msg = JSON.parse(body) as { type?: string; code?: string };
+    return msg.type === 'error' && msg.code && REFUSAL_CODES.has(msg.code) ? new CallRefused(msg.code) : null;
+  } catch {
+    return null;
+  }
+}
+
 /** A call through voicegate's /v1/stream, checking the exactly-once in-order contract live. */
 export class GatewayCall extends CallBase {
   private ws: WebSocket | null = null;
@@ -245,7 +265,7 @@ export class GatewayCall extends CallBase {
     this.bpm = bytesPerMs(gw.encoding, gw.sampleRate);
   }
 
-  /** Opens the socket, sends start, resolves on ready. */
+  /** Opens the socket, sends start, resolves on ready; rejects with CallRefused on a clean refusal. */
   connect(timeoutMs = 20_000): Promise<void> {
     return new Promise((resolve, reject) => {
       const ws = new WebSocket(`${this.gw.url}?session_id=${encodeURIComponent(this.id)}`, { perMessageDeflate: false });
@@ -257,13 +277,18 @@ export class GatewayCall extends CallBase {
         if (!ready) reject(err);
       };
       ws.once('error', fail);
+      ws.once('unexpected-response', (_req, res) => {
+        let body = '';
+        res.on('data', (d: Buffer) => (body += String(d)));
+        res.on('end', () => fail(refusalOf(body) ?? new Error(`upgrade answered ${res.statusCode}: ${body.slice(0, 200)}`)));
+      });
       ws.once('open', () => {
         ws.send(JSON.stringify({ type: 'start', voice: 'af_heart', format: { encoding: this.gw.encoding, sample_rate: this.gw.sampleRate }, frame_ms: this.gw.frameMs }));
       });
       ws.on('message', (data: Buffer, isBinary: boolean) => {
         if (!ready) {
           const msg = JSON.parse(String(data)) as { type: string };
-          if (msg.type !== 'ready') return fail(new Error(`expected ready, got ${String(data).slice(0, 200)}`));
+          if (msg.type !== 'ready') return fail(refusalOf(String(data)) ?? new Error(`expected ready, got ${String(data).slice(0, 200)}`));
           ready = true;
           clearTimeout(timer);
           ws.off('error', fail);

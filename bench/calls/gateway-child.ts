@@ -17,13 +17,15 @@ export interface GatewayChildConfig {
   maxConcurrency: number;
   /** server.heap_growing_percent, applied as main.ts applies it. */
   heapGrowingPercent: number;
+  /** server.max_sessions (0 = no limit). */
+  maxSessions: number;
 }
 
 const config = JSON.parse(process.env.CALLS_GATEWAY ?? '{}') as GatewayChildConfig;
 applyHeapGrowth(config.heapGrowingPercent);
 const gateway = await createGateway({
   config: parseConfig({
-    server: { host: '127.0.0.1', port: 0, engine: config.engine, heap_growing_percent: config.heapGrowingPercent },
+    server: { host: '127.0.0.1', port: 0, engine: config.engine, heap_growing_percent: config.heapGrowingPercent, max_sessions: config.maxSessions },
     pools: [
       {
         name: 'sim',

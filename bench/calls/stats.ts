@@ -34,8 +34,10 @@ export class RunStats {
   problems = 0;
   /** The first few problems, verbatim. */
   readonly problemSamples: string[] = [];
-  /** Calls that could not connect or start. */
+  /** Calls that could not connect or start (a problem). */
   callsFailed = 0;
+  /** Calls the gateway refused cleanly (503 or a fatal at_capacity/overloaded at start): not a problem. */
+  callsRefused = 0;
   /** Turns that did not finish within the turn timeout. */
   turnsTimedOut = 0;
 
