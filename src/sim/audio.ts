@@ -14,14 +14,17 @@ export interface AudioSource {
   close(): Promise<void>;
 }
 
-/** Spoken duration of `text` at normal pace (~14 characters per second), at least 200 ms. */
-export function textDurationMs(text: string, speed = 1): number {
+/** The synthetic voice's pace: about 14 characters per second. */
+export const DEFAULT_MS_PER_CHAR = 70;
+
+/** Spoken duration of `text` at `msPerChar` (default ~14 characters per second), at least 200 ms. */
+export function textDurationMs(text: string, speed = 1, msPerChar = DEFAULT_MS_PER_CHAR): number {
   const chars = text.trim().length;
-  return Math.max(200, Math.round((chars * 70) / (speed > 0 ? speed : 1)));
+  return Math.max(200, Math.round((chars * msPerChar) / (speed > 0 ? speed : 1)));
 }
 
 export interface SyntheticOptions {
-  /** Milliseconds of audio per character of text. Default 70 (about 14 characters per second). */
+  /** Milliseconds of audio per character of text. Default DEFAULT_MS_PER_CHAR (70). */
   msPerChar?: number;
   /** Fundamental of the buzz, Hz. Default 120. */
   pitchHz?: number;
@@ -33,7 +36,7 @@ export interface SyntheticOptions {
  * built once; each request tiles it.
  */
 export function syntheticSource(options: SyntheticOptions = {}): AudioSource {
-  const msPerChar = options.msPerChar ?? 70;
+  const msPerChar = options.msPerChar ?? DEFAULT_MS_PER_CHAR;
   const pitch = options.pitchHz ?? 120;
   const period = Math.round(SIM_SAMPLE_RATE / pitch);
   const wave = new Float32Array(period);
@@ -45,7 +48,7 @@ export function syntheticSource(options: SyntheticOptions = {}): AudioSource {
   return {
     kind: 'synthetic',
     async synthesize(text, _voice, speed) {
-      const ms = Math.max(200, Math.round((text.trim().length * msPerChar) / (speed > 0 ? speed : 1)));
+      const ms = textDurationMs(text, speed, msPerChar);
       const n = Math.round((SIM_SAMPLE_RATE * ms) / 1000);
       const samples = new Int16Array(n);
       for (let i = 0; i < n; i++) {
