@@ -22,6 +22,7 @@ import type { Logger } from '../log.ts';
 import type { Metrics } from '../metrics.ts';
 import { BackendError, raceAbort, type Backend, type BackendErrorKind, type SynthesisRequest } from './backend.ts';
 import { kindForStatus } from './http.ts';
+import { InstanceMetrics } from './instance-metrics.ts';
 
 export interface CartesiaBackendDeps {
   metrics: Metrics;
@@ -114,9 +115,8 @@ export function createCartesiaBackend(config: FallbackConfig, deps: CartesiaBack
 export class CartesiaBackend extends EventEmitter<CartesiaBackendEvents> implements Backend {
   readonly protocol = 'cartesia';
   readonly #config: FallbackConfig;
-  readonly #metrics: Metrics;
+  readonly #stats: InstanceMetrics;
   readonly #logger: Logger | undefined;
-  readonly #labels: { pool: string; instance: string };
   readonly #url: string;
   readonly #wsOptions: ClientOptions;
   readonly #contexts = new Map<string, CartesiaContext>();
@@ -130,9 +130,8 @@ export class CartesiaBackend extends EventEmitter<CartesiaBackendEvents> impleme
   constructor(config: FallbackConfig, deps: CartesiaBackendDeps) {
     super();
     this.#config = config;
-    this.#metrics = deps.metrics;
+    this.#stats = new InstanceMetrics(deps.metrics, deps.pool ?? 'fallback', deps.instance ?? 'cartesia');
     this.#logger = deps.logger;
-    this.#labels = { pool: deps.pool ?? 'fallback', instance: deps.instance ?? 'cartesia' };
     const url = new URL(config.url);
     const headers: Record<string, string> = { 'Cartesia-Version': config.version };
     if (config.api_key && !url.searchParams.has('api_key')) {
@@ -212,18 +211,14 @@ export class CartesiaBackend extends EventEmitter<CartesiaBackendEvents> impleme
     if (this.#contexts.get(ctx.contextId) === ctx) this.#contexts.delete(ctx.contextId);
   }
 
-  /** @internal */ recordFirstAudio(seconds: number): void {
-    this.#metrics.ttfb.observe(this.#labels, seconds);
-  }
-
-  /** @internal */ recordRtf(rtf: number): void {
-    this.#metrics.rtf.observe(this.#labels, rtf);
+  /** @internal */ get stats(): InstanceMetrics {
+    return this.#stats;
   }
 
   /** @internal */ recordError(err: BackendError): void {
     // Cancellations are ours, and close() is a shutdown: neither is a fault of Cartesia.
     if (err.kind === 'aborted' || this.#closed) return;
-    this.#metrics.backendErrors.inc({ ...this.#labels, kind: err.kind });
+    this.#stats.error(err);
     this.#logger?.warn({ kind: err.kind, status: err.status, err: err.message }, 'cartesia request failed');
   }
 
@@ -495,7 +490,7 @@ class CartesiaContext implements CartesiaContextStream, AsyncIterator<BackendAud
     const samples = whole / this.#sampleBytes;
     if (!this.#gotAudio) {
       this.#gotAudio = true;
-      if (this.#startedAt > 0) this.#backend.recordFirstAudio((performance.now() - this.#startedAt) / 1000);
+      if (this.#startedAt > 0) this.#backend.stats.firstAudio((performance.now() - this.#startedAt) / 1000);
     }
     this.#audioSamples += samples;
     let audio: BackendAudio;
@@ -522,7 +517,7 @@ class CartesiaContext implements CartesiaContextStream, AsyncIterator<BackendAud
     this.#release();
     if (this.#singleShot && this.#audioSamples > 0 && this.#startedAt > 0) {
       const elapsed = (performance.now() - this.#startedAt) / 1000;
-      this.#backend.recordRtf(elapsed / (this.#audioSamples / this.#sampleRate));
+      this.#backend.stats.finished(elapsed, this.#audioSamples / this.#sampleRate);
     }
     const waiter = this.#waiter;
     if (waiter) {

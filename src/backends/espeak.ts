@@ -4,6 +4,7 @@
  */
 import type { BackendAudio } from '../audio/format.ts';
 import type { Metrics } from '../metrics.ts';
+import { InstanceMetrics } from './instance-metrics.ts';
 import { BackendError, type Backend, type SynthesisRequest } from './backend.ts';
 import { EspeakError, EspeakWorker } from './espeak-engine.ts';
 
@@ -24,27 +25,28 @@ export class EspeakBackend implements Backend {
   private readonly worker = new EspeakWorker();
   private readonly chunkMs: number;
   private readonly defaultVoice: string;
+  private readonly stats: InstanceMetrics;
 
-  constructor(private readonly options: EspeakBackendOptions) {
+  constructor(options: EspeakBackendOptions) {
     this.chunkMs = options.chunkMs ?? 200;
     this.defaultVoice = options.defaultVoice ?? 'en-us';
+    this.stats = new InstanceMetrics(options.metrics, options.pool, options.instance);
   }
 
   async *synthesize(req: SynthesisRequest, signal: AbortSignal): AsyncIterable<BackendAudio> {
-    const labels = { pool: this.options.pool, instance: this.options.instance };
     const started = performance.now();
     let pcm;
     try {
       pcm = await this.worker.synthesize(req.text, req.voice || this.defaultVoice, req.speed ?? 1, signal);
     } catch (err) {
       const error = toBackendError(err);
-      if (error.kind !== 'aborted') this.options.metrics?.backendErrors.inc({ ...labels, kind: error.kind });
+      this.stats.error(error);
       throw error;
     }
     const elapsed = (performance.now() - started) / 1000;
-    const seconds = pcm.samples.length / pcm.sampleRate;
-    this.options.metrics?.ttfb.observe(labels, elapsed);
-    if (seconds > 0) this.options.metrics?.rtf.observe(labels, elapsed / seconds);
+    // The whole utterance comes at once: first audio and the end are the same moment.
+    this.stats.firstAudio(elapsed);
+    this.stats.finished(elapsed, pcm.samples.length / pcm.sampleRate);
     const step = Math.max(1, Math.round((pcm.sampleRate * this.chunkMs) / 1000));
     for (let offset = 0; offset < pcm.samples.length; offset += step) {
       if (signal.aborted) throw new BackendError('aborted', 'synthesis aborted');

@@ -19,7 +19,8 @@ import { createWavDecoder } from '../audio/wav.ts';
 import type { PoolConfig } from '../config.ts';
 import type { Metrics } from '../metrics.ts';
 import { BackendError, type Backend, type SynthesisRequest } from './backend.ts';
-import { CallTimer, HttpInstance, InstanceMetrics, discard, healthGet, readText, statusError } from './http.ts';
+import { CallTimer, HttpInstance, discard, healthGet, readText, statusError } from './http.ts';
+import { InstanceMetrics } from './instance-metrics.ts';
 
 /** `pools[].options` for backend gradio. Every default is here. */
 export const GradioOptionsSchema = z

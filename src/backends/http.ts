@@ -1,11 +1,10 @@
 /**
  * Shared HTTP plumbing for the GPU adapters (openai, gradio): one keep-alive undici Pool per
  * instance, the per-call timers (first audio, stall), error classification into
- * BackendError kinds, error-body parsing for the shapes upstream servers use, and the
- * per-instance metrics every adapter records.
+ * BackendError kinds, error-body parsing for the shapes upstream servers use, and the health
+ * probe. The metrics every adapter records are in instance-metrics.ts.
  */
 import { Pool, type Dispatcher } from 'undici';
-import type { Metrics } from '../metrics.ts';
 import type { TimeoutsConfig } from '../config.ts';
 import { AudioFormatError } from '../audio/errors.ts';
 import { BackendError, type BackendErrorKind } from './backend.ts';
@@ -265,39 +264,6 @@ export async function statusError(res: Dispatcher.ResponseData, what: string): P
   }
   const status = res.statusCode;
   return new BackendError(kindForStatus(status), `${what}: HTTP ${status}${detail ? ` ${detail}` : ''}`, status);
-}
-
-/** Per-instance metric handles, resolved once so the hot path does no label lookups. */
-export class InstanceMetrics {
-  private readonly ttfb;
-  private readonly rtf;
-  private readonly labels: { pool: string; instance: string };
-
-  constructor(
-    private readonly metrics: Metrics | undefined,
-    pool: string,
-    instance: string,
-  ) {
-    this.labels = { pool, instance };
-    this.ttfb = metrics?.ttfb.labels(this.labels);
-    this.rtf = metrics?.rtf.labels(this.labels);
-  }
-
-  /** Request sent → first audio, seconds. */
-  firstAudio(seconds: number): void {
-    this.ttfb?.observe(seconds);
-  }
-
-  /** Synthesis wall time over audio produced (skipped when no audio was produced). */
-  finished(wallSeconds: number, audioSeconds: number): void {
-    if (audioSeconds > 0) this.rtf?.observe(wallSeconds / audioSeconds);
-  }
-
-  /** Counts a failure; cancellations by the caller are not the backend's fault and are not counted. */
-  error(err: BackendError): void {
-    if (err.kind === 'aborted') return;
-    this.metrics?.backendErrors.inc({ ...this.labels, kind: err.kind });
-  }
 }
 
 /** Destroys a response body without waiting (idempotent; frees the socket). */

@@ -14,7 +14,8 @@ import { createWavDecoder } from '../audio/wav.ts';
 import type { PoolConfig } from '../config.ts';
 import type { Metrics } from '../metrics.ts';
 import { BackendError, type Backend, type SynthesisRequest } from './backend.ts';
-import { CallTimer, HttpInstance, InstanceMetrics, discard, healthGet, statusError } from './http.ts';
+import { CallTimer, HttpInstance, discard, healthGet, statusError } from './http.ts';
+import { InstanceMetrics } from './instance-metrics.ts';
 
 /** `pools[].options` for backend openai. Every default is here. */
 export const OpenAIOptionsSchema = z
