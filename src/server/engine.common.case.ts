@@ -182,6 +182,18 @@ export function runEngineConformance(name: string, create: <T>(options: EngineOp
       expect((await fetch(url('/plain'), { method: 'POST', body: '' })).status).toBe(405);
     });
 
+    it('puts an x-request-id on its own answers (404, 413, 500): the caller\'s if sane, else a new UUID', async () => {
+      const uuid = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+      expect((await fetch(url('/nope'), { headers: { 'x-request-id': 'req-404' } })).headers.get('x-request-id')).toBe('req-404');
+      expect((await fetch(url('/nope'), { headers: { 'x-request-id': 'bad id<>' } })).headers.get('x-request-id')).toMatch(uuid);
+      const tooLarge = await fetch(url('/echo'), { method: 'POST', body: Buffer.alloc(2048), headers: { 'x-request-id': 'req-413' } });
+      expect(tooLarge.status).toBe(413);
+      expect(tooLarge.headers.get('x-request-id')).toBe('req-413');
+      const boom = await fetch(url('/boom'));
+      expect(boom.status).toBe(500);
+      expect(boom.headers.get('x-request-id')).toMatch(uuid);
+    });
+
     it('matches prefix routes', async () => {
       const res = await fetch(url('/admin/instances/x/drain'));
       expect(await res.text()).toBe('prefix:/admin/instances/x/drain');

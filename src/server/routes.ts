@@ -1,4 +1,8 @@
-/** Route matching shared by both engines: exact paths first, then the longest `/*` prefix. */
+/**
+ * What both engines share: route matching (exact paths first, then the longest `/*` prefix)
+ * and the answers the engine itself gives (404/405, 413, 500), each with an x-request-id.
+ */
+import { randomUUID } from 'node:crypto';
 import type { HttpResponse, HttpRoute, RequestInfo } from './engine.ts';
 
 export interface RouteTable {
@@ -34,6 +38,15 @@ export function jsonError(status: number, code: string, message: string): string
   return JSON.stringify({ error: { message, type: status >= 500 ? 'server_error' : 'invalid_request_error', param: null, code } });
 }
 
+/** Incoming x-request-id values echoed back; anything else is replaced by a UUID. */
+const SANE_REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
+
+/** The request's id for the x-request-id response header: the caller's if sane, else a new UUID. */
+export function requestIdOf(req: RequestInfo): string {
+  const incoming = req.headers['x-request-id'];
+  return incoming !== undefined && SANE_REQUEST_ID.test(incoming) ? incoming : randomUUID();
+}
+
 /** The answer to a request no route takes: 405 when the path exists with other methods, else 404. */
 export function routeMiss(routes: RouteTable, req: RequestInfo): { status: 404 | 405; body: string } {
   if (routes.hasPath(req.path)) return { status: 405, body: jsonError(405, 'method_not_allowed', `${req.method} ${req.path}: method not allowed`) };
@@ -45,9 +58,9 @@ export function bodyTooLarge(maxBodyBytes: number): string {
 }
 
 /** A handler threw: 500 while the status can still change, else cut the response off. */
-export function answerHandlerFailure(res: HttpResponse): void {
+export function answerHandlerFailure(req: RequestInfo, res: HttpResponse): void {
   if (res.aborted) return;
   if (res.headersSent) return res.destroy();
-  res.writeHead(500, { 'content-type': 'application/json' });
+  res.writeHead(500, { 'content-type': 'application/json', 'x-request-id': requestIdOf(req) });
   res.end(jsonError(500, 'internal_error', 'internal error'));
 }

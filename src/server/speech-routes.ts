@@ -9,7 +9,6 @@
  * pinning, lookahead, failover and the fallback behave exactly as for calls. Every response
  * carries `x-request-id`; every route but the preflight asks for the API key.
  */
-import { randomUUID } from 'node:crypto';
 import { wavHeader } from '../audio/wav.ts';
 import type { Config } from '../config.ts';
 import type { Logger } from '../log.ts';
@@ -33,6 +32,7 @@ import type { Admission } from './admission.ts';
 import type { Authorizer } from './auth.ts';
 import { createCors, type Cors } from './cors.ts';
 import type { HttpResponse, HttpRoute, RequestInfo } from './engine.ts';
+import { requestIdOf } from './routes.ts';
 
 export const SPEECH_PATH = '/v1/audio/speech';
 export const MODELS_PATH = '/v1/models';
@@ -50,16 +50,9 @@ export interface SpeechRouteOptions {
   readonly createdAt?: number;
 }
 
-/** Incoming x-request-id values echoed back; anything else is replaced by a UUID. */
-const SANE_REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 const MAX_SESSION_KEY = 200;
 /** Reported by the sink while the response is blocked, so the session holds audio back. */
 const BLOCKED = Number.MAX_SAFE_INTEGER;
-
-function requestIdOf(req: RequestInfo): string {
-  const incoming = req.headers['x-request-id'];
-  return incoming !== undefined && SANE_REQUEST_ID.test(incoming) ? incoming : randomUUID();
-}
 
 function sendJson(res: HttpResponse, status: number, head: Record<string, string>, body: string): void {
   res.writeHead(status, { ...head, 'content-type': 'application/json', 'cache-control': 'no-store' });

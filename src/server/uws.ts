@@ -7,7 +7,7 @@
  */
 import { createRequire } from 'node:module';
 import type { Connection, Engine, EngineOptions, HttpResponse, RequestInfo } from './engine.ts';
-import { answerHandlerFailure, bodyTooLarge, createRouteTable, routeMiss } from './routes.ts';
+import { answerHandlerFailure, bodyTooLarge, createRouteTable, requestIdOf, routeMiss } from './routes.ts';
 
 /* eslint-disable @typescript-eslint/no-explicit-any -- uWS ships loose typings under an alias */
 type Uws = any;
@@ -214,13 +214,13 @@ export function createUwsEngine<T>(options: EngineOptions<T>): Engine {
     const route = routes.find(info.method, info.path);
     if (!route) {
       const miss = routeMiss(routes, info);
-      res.cork(() => res.writeStatus(statusLine(miss.status)).writeHeader('content-type', 'application/json').end(miss.body));
+      res.cork(() => res.writeStatus(statusLine(miss.status)).writeHeader('content-type', 'application/json').writeHeader('x-request-id', requestIdOf(info)).end(miss.body));
       return;
     }
     const response = new UwsHttpResponse(res);
     const fail = (err: unknown) => {
       options.onError?.(err);
-      answerHandlerFailure(response);
+      answerHandlerFailure(info, response);
     };
     const run = (body: Buffer | null) => {
       try {
@@ -239,7 +239,7 @@ export function createUwsEngine<T>(options: EngineOptions<T>): Engine {
       size += chunk.byteLength;
       if (size > options.maxBodyBytes) {
         rejected = true;
-        response.writeHead(413, { 'content-type': 'application/json', connection: 'close' });
+        response.writeHead(413, { 'content-type': 'application/json', connection: 'close', 'x-request-id': requestIdOf(info) });
         response.end(bodyTooLarge(options.maxBodyBytes));
         return;
       }

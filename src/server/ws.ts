@@ -3,7 +3,7 @@ import { createServer, type IncomingMessage, type ServerResponse } from 'node:ht
 import type { Socket } from 'node:net';
 import { WebSocketServer, type WebSocket } from 'ws';
 import type { Connection, Engine, EngineOptions, HttpResponse, RequestInfo } from './engine.ts';
-import { answerHandlerFailure, bodyTooLarge, createRouteTable, routeMiss } from './routes.ts';
+import { answerHandlerFailure, bodyTooLarge, createRouteTable, requestIdOf, routeMiss } from './routes.ts';
 
 function requestInfo(req: IncomingMessage): RequestInfo {
   const url = req.url ?? '/';
@@ -120,7 +120,7 @@ export function createWsEngine<T>(options: EngineOptions<T>): Engine {
     const route = routes.find(info.method, info.path);
     if (!route) {
       const miss = routeMiss(routes, info);
-      res.writeHead(miss.status, { 'content-type': 'application/json' }).end(miss.body);
+      res.writeHead(miss.status, { 'content-type': 'application/json', 'x-request-id': requestIdOf(info) }).end(miss.body);
       return;
     }
     const response = new NodeHttpResponse(res);
@@ -134,7 +134,7 @@ export function createWsEngine<T>(options: EngineOptions<T>): Engine {
     };
     const fail = (err: unknown) => {
       options.onError?.(err);
-      answerHandlerFailure(response);
+      answerHandlerFailure(info, response);
     };
     if (!route.body) return run(null);
     const chunks: Buffer[] = [];
@@ -145,7 +145,7 @@ export function createWsEngine<T>(options: EngineOptions<T>): Engine {
       if (size > options.maxBodyBytes) {
         if (!tooLarge) {
           tooLarge = true;
-          res.writeHead(413, { 'content-type': 'application/json', connection: 'close' });
+          res.writeHead(413, { 'content-type': 'application/json', connection: 'close', 'x-request-id': requestIdOf(info) });
           res.end(bodyTooLarge(options.maxBodyBytes));
           req.resume();
         }
