@@ -318,3 +318,34 @@ describe.each(['uws', 'ws'] as const)('OpenAI HTTP API on %s', (engine) => {
     });
   });
 });
+
+describe.each(['uws', 'ws'] as const)('OpenAI HTTP API during a graceful drain on %s', (engine) => {
+  it('a speech response in progress finishes whole; a new request gets 503 shutting_down', async () => {
+    // Slow synthesis (RTF 0.5): the response is still streaming when the drain starts.
+    const slow = await startSimFleet({ count: 1, protocol: 'openai', controlPort: null, latency: { first_audio_ms: 50, rtf: 0.5, chunk_ms: 100 } });
+    const gw = await createGateway({
+      config: parseConfig({
+        server: { host: '127.0.0.1', port: 0, engine },
+        pools: [{ name: 'kokoro', backend: 'openai', model: 'kokoro', voices: ['af_heart'], instances: [{ id: 'sim-1', url: slow.instances[0]!.url, max_concurrency: 4 }] }],
+      }),
+    });
+    const base = `http://127.0.0.1:${await gw.listen()}`;
+    const post = (input: string) =>
+      fetch(`${base}/v1/audio/speech`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ model: 'kokoro', input, voice: 'af_heart', response_format: 'pcm' }) });
+    try {
+      const res = await post('Hello there. How are you today?');
+      expect(res.status).toBe(200);
+      const body = res.arrayBuffer();
+      const drained = gw.shutdown(10_000);
+      const late = await post('Too late.');
+      expect(late.status).toBe(503);
+      expect(((await late.json()) as { error: { code: string } }).error.code).toBe('shutting_down');
+      // Every sentence's audio: 70 ms a character ("Hello there." + "How are you today?").
+      expect((await body).byteLength / 2 / 24000).toBeCloseTo((12 * 70 + 18 * 70) / 1000, 1);
+      await drained;
+    } finally {
+      await gw.close();
+      await slow.close();
+    }
+  });
+});
