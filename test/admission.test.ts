@@ -5,39 +5,13 @@
  * new sessions while its own event loop lags, and not otherwise.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import WebSocket from 'ws';
 import { parseConfig } from '../src/config.ts';
 import { createGateway, type Gateway } from '../src/gateway.ts';
 import { startSimFleet, type SimFleet } from '../src/sim/fleet.ts';
-import { StreamClient } from './helpers/stream-client.ts';
+import { StreamClient, refusedUpgrade } from './helpers/stream-client.ts';
 
 const START = { type: 'start', format: { encoding: 'pcm_s16le', sample_rate: 24000 } };
-
-/** The status and body of an upgrade the gateway refused (null if it was accepted). */
-function refusedUpgrade(url: string): Promise<{ status: number; body: Record<string, unknown> } | null> {
-  return new Promise((resolve, reject) => {
-    const ws = new WebSocket(url);
-    ws.once('open', () => {
-      ws.close();
-      resolve(null);
-    });
-    ws.once('unexpected-response', (_req, res) => {
-      let body = '';
-      res.on('data', (d: Buffer) => (body += String(d)));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, body: JSON.parse(body) as Record<string, unknown> }));
-    });
-    ws.once('error', (err) => {
-      if (!/Unexpected server response/.test(err.message)) reject(err);
-    });
-  });
-}
-
-async function started(url: string): Promise<StreamClient> {
-  const client = await StreamClient.connect(url);
-  client.send(START);
-  await client.waitType('ready');
-  return client;
-}
+const started = (url: string) => StreamClient.started(url, START);
 
 async function startedWhenTaken(url: string, deadlineMs = 10_000): Promise<StreamClient> {
   const deadline = performance.now() + deadlineMs;

@@ -69,11 +69,8 @@ describe('failover chaos', () => {
     await cartesia?.close();
   });
 
-  async function startCall(key: string): Promise<StreamClient> {
-    const client = await StreamClient.connect(`${url}?session_id=${key}`);
-    client.send({ type: 'start', voice: 'af_heart', format: { encoding: 'pcm_s16le', sample_rate: RATE } });
-    await client.waitType('ready');
-    return client;
+  function startCall(key: string): Promise<StreamClient> {
+    return StreamClient.started(`${url}?session_id=${key}`, { type: 'start', voice: 'af_heart', format: { encoding: 'pcm_s16le', sample_rate: RATE } });
   }
 
   async function speak(client: StreamClient): Promise<void> {

@@ -4,13 +4,12 @@
  * constant-time comparison), CORS, request ids, client disconnects freeing GPU slots.
  */
 import * as crypto from 'node:crypto';
-import { Writable } from 'node:stream';
-import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { decodeWav } from '../src/audio/wav.ts';
 import { parseConfig } from '../src/config.ts';
 import { createGateway, type Gateway } from '../src/gateway.ts';
 import { startSimFleet, type SimFleet } from '../src/sim/fleet.ts';
+import { logCapture } from './helpers/log.ts';
 import { rms } from './helpers/stream-client.ts';
 
 // Delegates to the real function; lets a test see that key checks go through it.
@@ -28,18 +27,6 @@ beforeAll(async () => {
   fleet = await startSimFleet({ count: 1, protocol: 'openai', controlPort: null, latency: { first_audio_ms: 20, rtf: 0.05, chunk_ms: 100 } });
 });
 afterAll(() => fleet.close());
-
-/** Log lines the gateway wrote (pino to a custom destination). */
-function logCapture(): { logger: pino.Logger; lines: string[] } {
-  const lines: string[] = [];
-  const stream = new Writable({
-    write(chunk: Buffer, _enc, done) {
-      lines.push(chunk.toString());
-      done();
-    },
-  });
-  return { logger: pino({ level: 'debug' }, stream), lines };
-}
 
 function gatewayConfig(engine: 'uws' | 'ws', extra: Record<string, unknown> = {}) {
   return parseConfig({

@@ -6,31 +6,25 @@ import { execFile } from 'node:child_process';
 import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Writable } from 'node:stream';
 import { promisify } from 'node:util';
-import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { decodeWav } from '../src/audio/wav.ts';
 import { loadConfig } from '../src/config.ts';
 import { createGateway, type Gateway } from '../src/gateway.ts';
+import { logCapture } from './helpers/log.ts';
 
 const run = promisify(execFile);
 
 describe('npm run say', () => {
   let gateway: Gateway;
   let port: number;
-  const lines: Record<string, unknown>[] = [];
+  const log = logCapture('info');
+  const lines = () => log.records();
 
   beforeAll(async () => {
-    const sink = new Writable({
-      write(chunk, _enc, done) {
-        for (const line of String(chunk).split('\n')) if (line) lines.push(JSON.parse(line));
-        done();
-      },
-    });
     const config = loadConfig({ PORT: '0' });
     config.server.host = '127.0.0.1';
-    gateway = await createGateway({ config, logger: pino({ level: 'info' }, sink) });
+    gateway = await createGateway({ config, logger: log.logger });
     port = await gateway.listen();
   });
 
@@ -50,12 +44,12 @@ describe('npm run say', () => {
     for (const s of pcm.samples) peak = Math.max(peak, Math.abs(s));
     expect(peak).toBeGreaterThan(3000);
 
-    await expect.poll(() => lines.some((l) => l.msg === 'session end' && l.session_id === 'say-test-1')).toBe(true);
-    const start = lines.find((l) => l.msg === 'session start' && l.session_id === 'say-test-1')!;
-    const end = lines.find((l) => l.msg === 'session end' && l.session_id === 'say-test-1')!;
+    await expect.poll(() => lines().some((l) => l.msg === 'session end' && l.session_id === 'say-test-1')).toBe(true);
+    const start = lines().find((l) => l.msg === 'session start' && l.session_id === 'say-test-1')!;
+    const end = lines().find((l) => l.msg === 'session end' && l.session_id === 'say-test-1')!;
     expect(start.instance).toMatch(/^espeak-\d$/);
     expect(end).toMatchObject({ instance: start.instance, segments: 2 });
     expect(Math.abs((end.audio_seconds as number) - seconds)).toBeLessThan(0.05);
-    expect(lines.some((l) => typeof l.msg === 'string' && (l.msg as string).startsWith('listening on') && l.engine)).toBe(true);
+    expect(lines().some((l) => typeof l.msg === 'string' && (l.msg as string).startsWith('listening on') && l.engine)).toBe(true);
   });
 });

@@ -249,7 +249,8 @@ export class CartesiaBackend extends EventEmitter<CartesiaBackendEvents> impleme
         const status = res.statusCode;
         res.resume();
         req.destroy();
-        fail(new BackendError(kindForCartesiaStatus(status) === 'protocol' ? 'connect' : kindForCartesiaStatus(status), `Cartesia refused the WebSocket upgrade: HTTP ${status}`, status));
+        const kind = kindForCartesiaStatus(status);
+        fail(new BackendError(kind === 'protocol' ? 'connect' : kind, `Cartesia refused the WebSocket upgrade: HTTP ${status}`, status));
       });
       ws.on('error', (err: Error & { code?: string }) => {
         if (!settled) fail(new BackendError('connect', `cannot connect to Cartesia: ${err.message}`, undefined, { cause: err }));
@@ -575,5 +576,3 @@ function errorText(msg: ServerMessage): string {
 function abortedError(): BackendError {
   return new BackendError('aborted', 'synthesis was cancelled');
 }
-
-

@@ -28,8 +28,6 @@ export class LoopLagMonitor {
   private readonly timer: NodeJS.Timeout;
   private readonly holdMs: number;
   private laggedAt = Number.NEGATIVE_INFINITY;
-  /** Drift of the last probe, ms. */
-  lastLagMs = 0;
 
   constructor(options: LoopLagOptions = {}) {
     const intervalMs = options.intervalMs ?? 100;
@@ -39,10 +37,10 @@ export class LoopLagMonitor {
     let expected = performance.now() + intervalMs;
     this.timer = setInterval(() => {
       const now = performance.now();
-      this.lastLagMs = Math.max(0, now - expected);
-      if (this.lastLagMs > lagMs) {
+      const lag = now - expected;
+      if (lag > lagMs) {
         this.laggedAt = now;
-        onLag?.(this.lastLagMs);
+        onLag?.(lag);
       }
       expected = now + intervalMs;
     }, intervalMs);

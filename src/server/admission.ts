@@ -5,16 +5,17 @@
  * fell 19.7 s behind and segments failed in all of them). Refusing new sessions cleanly, with
  * a code a client or load balancer can act on, keeps the calls already here whole.
  */
+import type { Metrics } from '../metrics.ts';
 
 export interface AdmissionOptions {
   /**
    * Sessions this process takes at once (WebSocket calls after `start`, plus HTTP speech
-   * requests in progress); one more is refused with `at_capacity`. 0 = no limit. Default 0.
+   * requests in progress); one more is refused with `at_capacity`. 0 = no limit.
    */
   readonly maxSessions: number;
   /**
    * Refuse new sessions with `overloaded` while the gateway's own event loop lags (the
-   * LoopLagMonitor's overloaded window). Default false.
+   * LoopLagMonitor's overloaded window).
    */
   readonly refuseWhenLagging: boolean;
   /** Sessions live now. */
@@ -33,6 +34,15 @@ export interface Refusal {
 const SHUTTING_DOWN: Refusal = { code: 'shutting_down', message: 'the gateway is shutting down; reconnect to another replica' };
 const OVERLOADED: Refusal = { code: 'overloaded', message: 'the gateway is overloaded; retry shortly or on another replica' };
 
+/**
+ * Counts a session turned away before it began (voicegate_sessions_total{outcome="rejected"}),
+ * wherever that happens: upgrade, `start`, speech request. A drain's refusals are not counted:
+ * they are the replica going away, not a lack of capacity.
+ */
+export function countRejection(metrics: Metrics, code: string): void {
+  if (code !== 'shutting_down') metrics.sessionsTotal.inc({ outcome: 'rejected' });
+}
+
 export class Admission {
   /** Graceful drain: every new session is refused from now on. */
   draining = false;
@@ -48,8 +58,7 @@ export class Admission {
   /** Null when one more session may start; otherwise why not. */
   check(): Refusal | null {
     if (this.draining) return SHUTTING_DOWN;
-    const max = this.options.maxSessions;
-    if (max > 0 && this.options.liveSessions() >= max) return this.atCapacity;
+    if (this.full) return this.atCapacity;
     if (this.options.refuseWhenLagging && this.options.lagging()) return OVERLOADED;
     return null;
   }

@@ -28,7 +28,7 @@ import {
 import { ProtocolError } from '../protocol/stream.ts';
 import type { SessionFactory } from '../session/factory.ts';
 import type { Session, SessionSink } from '../session/session.ts';
-import type { Admission } from './admission.ts';
+import { countRejection, type Admission } from './admission.ts';
 import type { Authorizer } from './auth.ts';
 import { createCors, type Cors } from './cors.ts';
 import type { HttpResponse, HttpRoute, RequestInfo } from './engine.ts';
@@ -59,7 +59,9 @@ function sendJson(res: HttpResponse, status: number, head: Record<string, string
   res.end(body);
 }
 
+/** An error in OpenAI's shape; a 503 (refusal, no capacity, failed synthesis) says when to retry. */
 function sendError(res: HttpResponse, head: Record<string, string>, err: OpenAIError, extra?: Record<string, string>): void {
+  if (err.status === 503) extra = { ...extra, 'retry-after': '1' };
   sendJson(res, err.status, extra ? { ...head, ...extra } : head, err.body());
 }
 
@@ -83,8 +85,7 @@ export function speechRoutes(options: SpeechRouteOptions): HttpRoute[] {
         handler(req, res, head, body);
       } catch (err) {
         if (!(err instanceof OpenAIError)) throw err;
-        // A refusal (drain, capacity): the client may retry, here or on another replica.
-        sendError(res, head, err, err.status === 503 ? { 'retry-after': '1' } : undefined);
+        sendError(res, head, err);
       }
     };
 
@@ -114,7 +115,7 @@ export function speechRoutes(options: SpeechRouteOptions): HttpRoute[] {
     const request = parseSpeechRequest(body, req.headers['content-type'], pools);
     const refusal = options.admission?.check();
     if (refusal) {
-      if (refusal.code !== 'shutting_down') options.metrics.sessionsTotal.inc({ outcome: 'rejected' });
+      countRejection(options.metrics, refusal.code);
       throw new OpenAIError(503, refusal.code, refusal.message);
     }
     const sessionKey = req.headers['x-session-id'];
@@ -203,7 +204,7 @@ function runSpeech(options: SpeechRouteOptions, request: SpeechRequest, res: Htt
   /** Answers an error in place of audio (only possible before the head was sent). */
   const refuse = (err: OpenAIError): void => {
     session?.cancel();
-    sendError(res, head, err, err.status >= 500 ? { 'retry-after': '1' } : undefined);
+    sendError(res, head, err);
     finish('ok', err.status);
   };
 
@@ -273,8 +274,8 @@ function runSpeech(options: SpeechRouteOptions, request: SpeechRequest, res: Htt
   } catch (err) {
     if (!(err instanceof ProtocolError)) throw err;
     if (err.code === 'no_capacity') {
-      metrics.sessionsTotal.inc({ outcome: 'rejected' });
-      sendError(res, head, new OpenAIError(503, 'no_capacity', err.message), { 'retry-after': '1' });
+      countRejection(metrics, err.code);
+      sendError(res, head, new OpenAIError(503, 'no_capacity', err.message));
       return;
     }
     throw new OpenAIError(400, err.code, err.message, err.code === 'unknown_voice' ? 'voice' : null);

@@ -22,7 +22,7 @@ import {
 import type { SessionFactory } from '../session/factory.ts';
 import type { Session, SessionSink } from '../session/session.ts';
 import { twilioMarkMessage, twilioMediaMessage, twilioMediaPrefix } from '../protocol/twilio.ts';
-import type { Admission } from './admission.ts';
+import { countRejection, type Admission } from './admission.ts';
 import type { Authorizer } from './auth.ts';
 import type { Connection, RequestInfo, UpgradeResult, WebSocketHandlers } from './engine.ts';
 
@@ -109,7 +109,7 @@ export function streamHandlers(options: StreamRouteOptions): WebSocketHandlers<S
       }
       const refusal = options.admission.check();
       if (refusal) {
-        if (refusal.code !== 'shutting_down') metrics.sessionsTotal.inc({ outcome: 'rejected' });
+        countRejection(metrics, refusal.code);
         return { accept: false, status: 503, body: errorMessage(refusal.code, refusal.message, true) };
       }
       const sessionId = req.query.get('session_id');
@@ -150,7 +150,7 @@ export function streamHandlers(options: StreamRouteOptions): WebSocketHandlers<S
           const fatal = FATAL_AT_START.has(err.code);
           sendError(conn, err, fatal);
           if (fatal) {
-            metrics.sessionsTotal.inc({ outcome: 'rejected' });
+            countRejection(metrics, err.code);
             conn.close(CLOSE_CODES.tryAgainLater, err.code);
           }
           return;

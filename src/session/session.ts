@@ -252,7 +252,8 @@ export class Session {
 
   private onProgress(segment: Segment): void {
     if (segment.signal.aborted || this.closed) return;
-    if (segment.state === 'done' || segment.state === 'failed') this.startSynthesis();
+    // A finished segment stays queued until delivered, so it frees no lookahead room yet: the
+    // room opens when deliver shifts it, and deliver starts the next one then.
     if (this.queue[0] === segment || segment.state === 'done' || segment.state === 'failed') this.pump();
   }
 

@@ -3,6 +3,27 @@ import WebSocket from 'ws';
 
 export type StreamEvent = { type: string; [key: string]: unknown } | { type: 'audio'; bytes: Buffer };
 
+const DEFAULT_START = { type: 'start', format: { encoding: 'pcm_s16le', sample_rate: 24000 } };
+
+/** The status and JSON body of an upgrade the gateway refused, or null if it was accepted. */
+export function refusedUpgrade(url: string): Promise<{ status: number; body: Record<string, unknown> } | null> {
+  return new Promise((resolve, reject) => {
+    const ws = new WebSocket(url);
+    ws.once('open', () => {
+      ws.close();
+      resolve(null);
+    });
+    ws.once('unexpected-response', (_req, res) => {
+      let body = '';
+      res.on('data', (d: Buffer) => (body += String(d)));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body: JSON.parse(body) as Record<string, unknown> }));
+    });
+    ws.once('error', (err) => {
+      if (!/Unexpected server response/.test(err.message)) reject(err);
+    });
+  });
+}
+
 export class StreamClient {
   readonly events: StreamEvent[] = [];
   /** performance.now() at which each event arrived (parallel to events). */
@@ -26,6 +47,14 @@ export class StreamClient {
       ws.once('open', () => resolve(client));
       ws.once('error', reject);
     });
+  }
+
+  /** Connects, sends `start` and waits for `ready`: a call ready to talk. */
+  static async started(url: string, start: Record<string, unknown> = DEFAULT_START): Promise<StreamClient> {
+    const client = await StreamClient.connect(url);
+    client.send(start);
+    await client.waitType('ready');
+    return client;
   }
 
   send(message: unknown): void {
