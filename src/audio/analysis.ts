@@ -2,7 +2,7 @@
  * Measurement helpers for resampler quality (used by the tests and bench/audio.ts so both
  * resamplers are judged by exactly the same ruler).
  */
-import { createResampler, type ResamplerQuality } from './resampler.ts';
+import { createResampler, type Resampler, type ResamplerQuality } from './resampler.ts';
 import { concatSamples } from './samples.ts';
 
 /** A sine of `freq` Hz at `rate` Hz, `amplitude` in 16-bit units, rounded to Int16. */
@@ -126,6 +126,28 @@ export function measureResampler(
     }
   }
   return { inBandSnrDb, worstInBandHz, passbandRippleDb: maxGain - minGain, aliasRejectionDb, worstAliasHz };
+}
+
+/** Deterministic white noise (an LCG), uniform in [−amplitude, amplitude). */
+export function lcgNoise(length: number, seed: number, amplitude = 32768): Int16Array {
+  const out = new Int16Array(length);
+  for (let i = 0; i < length; i++) {
+    seed = (seed * 1103515245 + 12345) >>> 0;
+    out[i] = ((seed >>> 8) % (2 * amplitude)) - amplitude;
+  }
+  return out;
+}
+
+/** Feeds `input` to `r` in chunks of the sizes given (cycled), then flushes: one part per call. */
+export function processChunked(r: Resampler, input: Int16Array, sizes: readonly number[]): Int16Array[] {
+  const parts: Int16Array[] = [];
+  for (let pos = 0, i = 0; pos < input.length; i++) {
+    const n = Math.min(sizes[i % sizes.length]!, input.length - pos);
+    parts.push(r.process(input.subarray(pos, pos + n)));
+    pos += n;
+  }
+  parts.push(r.flush());
+  return parts;
 }
 
 /** Resamples a whole signal at once: process, then flush the filter's tail. */

@@ -38,6 +38,12 @@ class Output implements AudioOutput {
   private readonly rate: number;
   private readonly bps: number;
   private readonly frameBytes: number;
+  /** frameBytes in samples (0 = unframed). */
+  private readonly frameLen: number;
+  /** The client takes s16le on a little-endian host: handed-over samples go out as their bytes. */
+  private readonly s16Native: boolean;
+  /** The client's encoding when it is G.711 (the WASM kernel can encode it as it resamples). */
+  private readonly g711: G711Encoding | null;
   private readonly silence: number;
   private readonly quality: ResamplerQuality | undefined;
   private readonly sink: (frame: Uint8Array) => void;
@@ -60,7 +66,10 @@ class Output implements AudioOutput {
     this.encoding = format.encoding;
     this.rate = format.sampleRate;
     this.bps = bytesPerSample(format.encoding);
-    this.frameBytes = frameSamples(format) * this.bps;
+    this.frameLen = frameSamples(format);
+    this.frameBytes = this.frameLen * this.bps;
+    this.s16Native = format.encoding === 'pcm_s16le' && LITTLE_ENDIAN;
+    this.g711 = format.encoding === 'pcm_mulaw' || format.encoding === 'pcm_alaw' ? format.encoding : null;
     this.silence = silenceByte(format.encoding);
     this.quality = options.quality;
     this.sink = sink;
@@ -127,8 +136,7 @@ class Output implements AudioOutput {
       // A new provider at another rate: finish what the old filter holds, then switch.
       this.flushResampler();
       this.resampler = createResampler(pcm.sampleRate, this.rate, this.quality);
-      const g711 = this.encoding === 'pcm_mulaw' || this.encoding === 'pcm_alaw';
-      this.fusedG711 = g711 && this.resampler instanceof WasmResampler ? (this.encoding as G711Encoding) : null;
+      this.fusedG711 = this.resampler instanceof WasmResampler ? this.g711 : null;
     }
     if (this.fusedG711 !== null) {
       const wasm = this.resampler as WasmResampler;
@@ -167,7 +175,7 @@ class Output implements AudioOutput {
   private writeSamples(samples: Int16Array, count: number, handedOver = false): void {
     if (count === 0) return;
     const bps = this.bps;
-    const asIs = handedOver && this.encoding === 'pcm_s16le' && LITTLE_ENDIAN;
+    const asIs = handedOver && this.s16Native;
     if (this.frameBytes === 0) {
       if (asIs) {
         this.emit(new Uint8Array(samples.buffer, samples.byteOffset, count * 2));
@@ -178,14 +186,14 @@ class Output implements AudioOutput {
       this.emit(out);
       return;
     }
-    const frameSamples = this.frameBytes / bps;
+    const frameLen = this.frameLen;
     let offset = 0;
     while (offset < count) {
-      if (asIs && this.frame === null && count - offset >= frameSamples) {
+      if (asIs && this.frame === null && count - offset >= frameLen) {
         // A whole frame on a frame boundary goes out as a view; only frames that straddle
         // two chunks are copied.
         this.emit(new Uint8Array(samples.buffer, samples.byteOffset + offset * 2, this.frameBytes));
-        offset += frameSamples;
+        offset += frameLen;
         continue;
       }
       if (this.frame === null) {
@@ -207,8 +215,8 @@ class Output implements AudioOutput {
 
   /**
    * Frames `count` encoded bytes at `bytes[start …]` (kernel memory, a tail buffer, or
-   * EncodedAudio already in the client's format). Short runs are copied byte by byte: for
-   * ~80 bytes a JIT loop beats TypedArray#set plus its subarray; longer ones use set.
+   * EncodedAudio already in the client's format). Runs under 256 bytes are copied byte by byte,
+   * which spares the subarray TypedArray#set needs; longer ones use set (threshold not benchmarked).
    */
   private writeEncodedCount(bytes: Uint8Array, start: number, count: number): void {
     if (count === 0) return;

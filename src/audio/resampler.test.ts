@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { measureResampler, resampleOneShot, sine } from './analysis.ts';
+import { lcgNoise, measureResampler, processChunked, resampleOneShot, sine } from './analysis.ts';
 import { SAMPLE_RATES } from './format.ts';
 import { createResampler, polyphaseTable, type ResamplerQuality } from './resampler.ts';
 import { IirDecimator } from './iir-decimator.ts';
@@ -9,16 +9,7 @@ import { concatSamples } from './samples.ts';
 
 
 function chunked(input: Int16Array, from: number, to: number, sizes: number[], quality?: ResamplerQuality): Int16Array {
-  const r = createResampler(from, to, quality);
-  const parts: Int16Array[] = [];
-  let pos = 0;
-  for (let i = 0; pos < input.length; i++) {
-    const n = Math.min(sizes[i % sizes.length], input.length - pos);
-    parts.push(r.process(input.subarray(pos, pos + n)));
-    pos += n;
-  }
-  parts.push(r.flush());
-  return concatSamples(parts);
+  return concatSamples(processChunked(createResampler(from, to, quality), input, sizes));
 }
 
 const FILTERS = ['wasm', 'iir', 'fir'] as const;
@@ -100,12 +91,7 @@ describe('resampler streaming', () => {
   });
 
   it.each(['wasm', 'fir', 'iir'] as const)('chunked equals one-shot within 1 LSB for random chunk sizes, every rate pair (%s)', (filter) => {
-    const input = new Int16Array(6000);
-    let seed = 12345;
-    for (let i = 0; i < input.length; i++) {
-      seed = (seed * 1103515245 + 12345) >>> 0;
-      input[i] = ((seed >>> 8) % 40000) - 20000;
-    }
+    const input = lcgNoise(6000, 12345, 20000);
     for (const a of SAMPLE_RATES) {
       for (const b of SAMPLE_RATES) {
         const reference = resampleOneShot(input, a, b, { filter });

@@ -65,15 +65,15 @@ function readerFor(layout: SampleLayout): SampleReader {
 /** Decodes `frames` interleaved frames from `src[srcOffset…]` into mono `dst[dstOffset…]`. */
 export type FrameDecoder = (src: Uint8Array, srcOffset: number, frames: number, dst: Int16Array, dstOffset: number) => void;
 
-/**
- * Builds the decoder for one layout. Mono 16-bit and mono G.711 (the common cases) get
- * straight loops; other layouts go through a per-sample reader and average the channels.
- */
 /** Mono s16le on a little-endian host: the bytes are already the Int16Array's layout. */
 function isNativeS16(layout: SampleLayout): boolean {
   return layout.channels === 1 && layout.kind === 'int' && layout.bytesPerSample === 2 && LITTLE_ENDIAN;
 }
 
+/**
+ * Builds the decoder for one layout. Mono 16-bit and mono G.711 (the common cases) get
+ * straight loops; other layouts go through a per-sample reader and average the channels.
+ */
 export function createFrameDecoder(layout: SampleLayout): FrameDecoder {
   const { channels, bytesPerSample, kind } = layout;
   if (isNativeS16(layout)) {
@@ -111,8 +111,9 @@ export function createFrameDecoder(layout: SampleLayout): FrameDecoder {
  *
  * Mono s16le on a little-endian host is returned as a view of the pushed bytes, without a
  * copy, whenever they are whole samples on a 2-byte boundary (the common case for a GPU
- * server's raw PCM): at 1,000 calls (≈ 40 MB/s of audio) dropping the copies cut the
- * gateway's GC from 20 % to 10 % of its main thread (bench/RESULTS.md, Call load). Callers therefore
+ * server's raw PCM): at 1,000 calls (≈ 40 MB/s of audio, computed) dropping the copies cut the
+ * gateway's GC from 20 % to 10 % of its main thread (two profiled runs, not one side-by-side run:
+ * bench/RESULTS.md, Call load, "What changed" item 3). Callers therefore
  * hand over the bytes they push: they must not modify them afterwards (network reads never
  * are).
  */

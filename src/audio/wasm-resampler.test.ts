@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { sine } from './analysis.ts';
+import { lcgNoise, processChunked, sine } from './analysis.ts';
 import { alawEncode, mulawEncode } from './g711.ts';
 import { createAudioOutput } from './output.ts';
 import { createResampler, polyphaseTable } from './resampler.ts';
@@ -8,14 +8,7 @@ import { WasmResampler, type G711Encoding } from './wasm-resampler.ts';
 import { assembleResampleWat } from './wasm/assemble.ts';
 import { RESAMPLE_WASM_BASE64 } from './wasm/resample-wasm.ts';
 
-function noise(length: number, seed: number): Int16Array {
-  const out = new Int16Array(length);
-  for (let i = 0; i < length; i++) {
-    seed = (seed * 1103515245 + 12345) >>> 0;
-    out[i] = ((seed >>> 8) % 65536) - 32768;
-  }
-  return out;
-}
+const noise = (length: number, seed: number): Int16Array => lcgNoise(length, seed);
 
 function wasm(from: number, to: number): WasmResampler {
   const r = WasmResampler.create(polyphaseTable(from, to));
@@ -43,15 +36,7 @@ describe('WASM resampler streaming', () => {
       expect(reference.length).toBe(Math.ceil((input.length * b) / a));
       fc.assert(
         fc.property(fc.array(fc.integer({ min: 1, max: 3000 }), { minLength: 1, maxLength: 30 }), (sizes) => {
-          const r = wasm(a, b);
-          const parts: Int16Array[] = [];
-          for (let pos = 0, i = 0; pos < input.length; i++) {
-            const n = Math.min(sizes[i % sizes.length], input.length - pos);
-            parts.push(r.process(input.subarray(pos, pos + n)));
-            pos += n;
-          }
-          parts.push(r.flush());
-          const got = concat(parts);
+          const got = concat(processChunked(wasm(a, b), input, sizes));
           return got.length === reference.length && got.every((v, i) => v === reference[i]);
         }),
         { numRuns: 15, seed: a ^ b },
