@@ -14,7 +14,7 @@ import * as alawmulawNs from 'alawmulaw';
 import { measureResampler, resampleOneShot, type ResampleQualityReport } from '../src/audio/analysis.ts';
 import { alawEncode, mulawEncode } from '../src/audio/g711.ts';
 import { createAudioOutput } from '../src/audio/output.ts';
-import { createResampler, polyphaseTable } from '../src/audio/resampler.ts';
+import { createResampler, polyphaseTable, type ResamplerQuality } from '../src/audio/resampler.ts';
 import type { Encoding, SampleRate } from '../src/audio/format.ts';
 
 // Both packages are CommonJS/UMD under Node: take their exports from the default import.
@@ -79,7 +79,7 @@ function pipelineCase(inRate: number, encoding: Encoding, outRate: SampleRate, f
     if (s === 0) pos = pos + chunk >= signal.length ? 0 : pos + chunk;
   });
 }
-type Filter = 'auto' | 'wasm' | 'fir' | 'iir';
+type Filter = NonNullable<ResamplerQuality['filter']>;
 const headline: Array<[string, Filter]> = [
   ['WASM SIMD FIR + fused μ-law (auto)', 'auto'],
   ['JS elliptic IIR', 'iir'],

@@ -12,6 +12,7 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { Pool } from 'undici';
+import { ENCODINGS, type Encoding } from '../src/audio/format.ts';
 import { CallRefused, DirectCall, GatewayCall, type CallBase } from './calls/call.ts';
 import type { ChildGcCounts } from './calls/child-ipc.ts';
 import { childGc, childGcCounts, cpuSeconds, killAllChildren, pinToCpus, rssBytes, runQueueWaitSeconds, startChild, stopChild, type Child } from './calls/procs.ts';
@@ -124,7 +125,8 @@ const durationS = Number(values.duration ?? (quick ? 8 : 30));
 const rampS = Number(values.ramp ?? (quick ? 4 : 20));
 const tokenIntervalMs = 1000 / Number(values['token-rate']);
 const cancelShare = Number(values['cancel-share']);
-const encoding = values.encoding!;
+const encoding = values.encoding! as Encoding;
+if (!ENCODINGS.includes(encoding)) throw new Error(`--encoding must be one of ${ENCODINGS.join(', ')}`);
 const sampleRate = Number(values['sample-rate']);
 const frameMs = Number(values['frame-ms']);
 const stallMs = Number(values['stall-ms']);
@@ -278,9 +280,8 @@ async function eachLimited<T>(items: T[], limit: number, fn: (item: T) => Promis
   await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
 }
 
-const progressEnabled = true;
 function progress(line: string): void {
-  if (progressEnabled) process.stderr.write(`\r${line.padEnd(118).slice(0, 118)}`);
+  process.stderr.write(`\r${line.padEnd(118).slice(0, 118)}`);
 }
 
 async function main(): Promise<void> {
@@ -348,7 +349,7 @@ async function main(): Promise<void> {
 
   const scaled = results.filter((r) => r.target === scaleEngine && r.heap_growing_percent === heapDefault && !r.idle_only && r.gateway_added_ms && r.gateway?.cores != null);
   // A level where no measured turn got audio has no added latency to plot: the subtitle says so.
-  const plotted = scaled.filter((r) => Number.isFinite(r.gateway_added_ms!.p50 ?? Number.NaN));
+  const plotted = scaled.filter((r) => Number.isFinite(r.gateway_added_ms!.p50));
   const overloaded = scaled.filter((r) => !plotted.includes(r)).map((r) => r.calls);
   const scaling: ScalingPoint[] = plotted.map((r) => ({ calls: r.calls, addedP50: r.gateway_added_ms!.p50, addedP99: r.gateway_added_ms!.p99, cores: r.gateway!.cores! }));
   let svgPath = '';

@@ -16,6 +16,7 @@ import { fmix32, murmur3 } from '../src/routing/hash.ts';
 import { HashRing } from '../src/routing/ring.ts';
 import { Pool } from '../src/routing/pool.ts';
 import { FakeBackend, testPoolConfig } from '../src/routing/testing.ts';
+import { createRng } from './rng.ts';
 
 const quick = process.argv.includes('--quick');
 const KEYS = quick ? 20_000 : 100_000;
@@ -23,16 +24,7 @@ const SIZES = [4, 8, 32, 1000];
 
 // ---- inputs ------------------------------------------------------------------------------
 
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) | 0;
-    let t = Math.imul(a ^ (a >>> 15), 1 | a);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-const rand = mulberry32(42);
+const rand = createRng(42);
 const hex = (n: number) => Array.from({ length: n }, () => Math.floor(rand() * 16).toString(16)).join('');
 const keys = Array.from({ length: KEYS }, () => `CA${hex(32)}`);
 /** The same ids for a given N in every table (shaped like instanceIdFromUrl's). */

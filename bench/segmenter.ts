@@ -7,7 +7,7 @@
 
 import { readFileSync } from 'node:fs';
 import { createSegmenter, type SegmenterOptions } from '../src/text/segmenter.ts';
-import { createRng } from './calls/script.ts';
+import { createRng } from './rng.ts';
 
 const TARGET_MB = Number(process.env.SEGMENTER_BENCH_MB ?? 10);
 const RUNS = 3;

@@ -14,11 +14,13 @@
  */
 import type { Pool } from 'undici';
 import WebSocket from 'ws';
-import { textDurationMs } from '../../src/sim/audio.ts';
+import { bytesPerSample, type Encoding } from '../../src/audio/format.ts';
+import { SIM_SAMPLE_RATE, textDurationMs } from '../../src/sim/audio.ts';
 import { normalizeForSpeech } from '../../src/text/normalize.ts';
 import { createSegmenter, type Segmenter } from '../../src/text/segmenter.ts';
 import { PlayoutClock } from './playout.ts';
-import { createRng, tokenize, turnText } from './script.ts';
+import { createRng } from '../rng.ts';
+import { tokenize, turnText } from './script.ts';
 import type { RunStats } from './stats.ts';
 
 export interface CallOptions {
@@ -71,7 +73,8 @@ export abstract class CallBase {
   private cancelAfter = -1;
   private cancelTimer: NodeJS.Timeout | undefined;
   private finishTurn: ((how: 'done' | 'cancelled') => void) | null = null;
-  private stallsBefore = 0;
+  /** The current turn had a stall. */
+  private turnStalled = false;
   protected closed = false;
 
   constructor(
@@ -122,7 +125,7 @@ export abstract class CallBase {
     this.turnT0 = 0;
     this.turnBase = this.cutTotal;
     this.playout.reset();
-    this.stallsBefore = this.playout.stalls;
+    this.turnStalled = false;
     this.measured = performance.now() >= this.stats.measureFrom;
     if (this.measured) this.stats.turnsStarted++;
     else this.stats.warmupTurns++;
@@ -156,7 +159,7 @@ export abstract class CallBase {
     await streamed;
     this.inTurn = false;
     this.finishTurn = null;
-    if (this.measured && this.playout.stalls > this.stallsBefore) this.stats.stalledTurns++;
+    if (this.measured && this.turnStalled) this.stats.stalledTurns++;
     if (how === 'timeout') {
       this.stats.turnsTimedOut++;
       this.stats.problem(this.id, `turn starting at segment ${this.turnBase} did not finish in time`);
@@ -185,10 +188,10 @@ export abstract class CallBase {
       if (this.measured) this.stats.ttfa.push(now - this.turnT0);
       if (this.cancelAfter >= 0) this.cancelTimer = setTimeout(() => this.bargeIn(), this.cancelAfter);
     }
-    const before = this.playout.stalls;
-    this.playout.frame(now, ms);
-    if (this.playout.stalls !== before && this.measured) {
-      const gap = this.playout.lastStallMs;
+    const gap = this.playout.frame(now, ms);
+    if (gap > 0) {
+      this.turnStalled = true;
+      if (!this.measured) return;
       this.stats.stalls++;
       this.stats.stallMs += gap;
       if (gap > this.stats.maxStallMs) this.stats.maxStallMs = gap;
@@ -215,15 +218,14 @@ export abstract class CallBase {
 export interface GatewayCallOptions extends CallOptions {
   /** ws://host:port/v1/stream */
   readonly url: string;
-  readonly encoding: string;
+  readonly encoding: Encoding;
   readonly sampleRate: number;
   readonly frameMs: number;
 }
 
 /** Bytes per millisecond of audio in an encoding at a rate. */
-export function bytesPerMs(encoding: string, sampleRate: number): number {
-  const bytes = encoding === 'pcm_f32le' ? 4 : encoding === 'pcm_s16le' ? 2 : 1;
-  return (bytes * sampleRate) / 1000;
+export function bytesPerMs(encoding: Encoding, sampleRate: number): number {
+  return (bytesPerSample(encoding) * sampleRate) / 1000;
 }
 
 /** The gateway turned the call away on purpose (server.max_sessions, lag, drain). */
@@ -429,13 +431,13 @@ interface DirectSegment extends Expected {
   started: boolean;
   done: boolean;
   bytes: number;
-  /** Sizes of chunks received but not yet delivered (a later segment waits for the earlier). */
-  readonly pending: number[];
+  /** Bytes received but not yet delivered (a later segment waits for the earlier). */
+  pendingBytes: number;
   readonly controller: AbortController;
 }
 
 /** Bytes per ms of the simulator's native output (24 kHz s16le). */
-const SIM_BYTES_PER_MS = 48;
+const SIM_BYTES_PER_MS = bytesPerMs('pcm_s16le', SIM_SAMPLE_RATE);
 
 /** The same call straight to the simulator: per-segment HTTP requests, in-order delivery. */
 export class DirectCall extends CallBase {
@@ -464,7 +466,7 @@ export class DirectCall extends CallBase {
   }
 
   protected segmentsCut(segments: Expected[]): void {
-    for (const s of segments) this.queue.push({ ...s, started: false, done: false, bytes: 0, pending: [], controller: new AbortController() });
+    for (const s of segments) this.queue.push({ ...s, started: false, done: false, bytes: 0, pendingBytes: 0, controller: new AbortController() });
     this.startRequests();
   }
 
@@ -493,7 +495,7 @@ export class DirectCall extends CallBase {
             return;
           }
           res.body.on('data', (chunk: Buffer) => {
-            seg.pending.push(chunk.length);
+            seg.pendingBytes += chunk.length;
             if (this.queue[0] === seg) this.pump();
           });
           res.body.on('end', () => {
@@ -519,13 +521,11 @@ export class DirectCall extends CallBase {
     while (this.queue.length > 0) {
       const head = this.queue[0]!;
       if (head.controller.signal.aborted) return;
-      if (head.pending.length > 0) {
-        const now = performance.now();
-        for (const bytes of head.pending) {
-          head.bytes += bytes;
-          this.audio(now, bytes / SIM_BYTES_PER_MS);
-        }
-        head.pending.length = 0;
+      if (head.pendingBytes > 0) {
+        // Chunks delivered at one instant play as one: the same playout as one call per chunk.
+        head.bytes += head.pendingBytes;
+        this.audio(performance.now(), head.pendingBytes / SIM_BYTES_PER_MS);
+        head.pendingBytes = 0;
       }
       if (!head.done) return;
       if (Math.abs(head.bytes / SIM_BYTES_PER_MS - head.ms) > 2) this.stats.problem(this.id, `segment ${head.index}: ${head.bytes} bytes, expected ${head.ms} ms`);

@@ -5,11 +5,9 @@
  */
 import { PerformanceObserver, constants } from 'node:perf_hooks';
 
+/** The child's memory after a full GC (its RSS is read from /proc by the parent). */
 export interface ChildMemory {
-  rss: number;
   heapUsed: number;
-  external: number;
-  arrayBuffers: number;
 }
 
 /** Garbage collections between two `gc-counts` asks: pauses of the main thread, ms. */
@@ -55,8 +53,7 @@ export function serveChildIpc(close: () => Promise<void>): void {
   process.on('message', (msg: { type?: string }) => {
     if (msg?.type === 'gc') {
       gc?.();
-      const m = process.memoryUsage();
-      const reply: ChildMemory = { rss: m.rss, heapUsed: m.heapUsed, external: m.external, arrayBuffers: m.arrayBuffers };
+      const reply: ChildMemory = { heapUsed: process.memoryUsage().heapUsed };
       process.send!({ type: 'gc-done', value: reply });
     } else if (msg?.type === 'gc-counts') {
       process.send!({ type: 'gc-counts-done', value: counts });

@@ -6,34 +6,23 @@
 export class PlayoutClock {
   /** performance.now() at which the buffered audio runs out; 0 = the turn has no audio yet. */
   private playEnd = 0;
-  /** Stalls longer than `thresholdMs`. */
-  stalls = 0;
-  /** Summed silence of those stalls, ms. */
-  stallMs = 0;
-  /** Longest single stall, ms. */
-  maxStallMs = 0;
-  /** The most recent counted stall, ms. */
-  lastStallMs = 0;
 
   /** @param thresholdMs a gap shorter than this is not counted (one 20 ms frame by default). */
   constructor(private readonly thresholdMs = 20) {}
 
-  /** A frame holding `ms` of audio arrived at `now`. */
-  frame(now: number, ms: number): void {
+  /** A frame holding `ms` of audio arrived at `now`. Returns the stall it ended, ms (0: none counted). */
+  frame(now: number, ms: number): number {
     if (this.playEnd === 0) {
       this.playEnd = now + ms;
-      return;
+      return 0;
     }
     const gap = now - this.playEnd;
     if (gap > 0) {
-      if (gap >= this.thresholdMs) {
-        this.stalls++;
-        this.stallMs += gap;
-        this.lastStallMs = gap;
-        if (gap > this.maxStallMs) this.maxStallMs = gap;
-      }
       this.playEnd = now + ms;
-    } else this.playEnd += ms;
+      return gap >= this.thresholdMs ? gap : 0;
+    }
+    this.playEnd += ms;
+    return 0;
   }
 
   /** When the audio received so far has finished playing (0 before the first frame). */

@@ -4,18 +4,6 @@
  * speech normalizer out of the way, so the only thing measured is transport and scheduling.
  */
 
-/** mulberry32: a small, fast, seedable PRNG (the same seed replays the same call). */
-export function createRng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 const WORDS = (
   'your order ships tomorrow morning from our warehouse and should arrive within three ' +
   'business days we can also check the refund status for the previous purchase if you ' +
@@ -25,12 +13,9 @@ const WORDS = (
   'large packages at the front door our support team is available every day until nine'
 ).split(' ');
 
-export interface ScriptOptions {
-  /** Sentences per turn, inclusive range. Default [3, 6]. */
-  sentences?: [number, number];
-  /** Words per sentence, inclusive range. Default [5, 12] (≈ 30–75 characters). */
-  words?: [number, number];
-}
+/** Sentences per turn and words per sentence (≈ 30–75 characters), inclusive ranges. */
+const SENTENCES_PER_TURN: [number, number] = [3, 6];
+const WORDS_PER_SENTENCE: [number, number] = [5, 12];
 
 function between(rng: () => number, [lo, hi]: [number, number]): number {
   return lo + Math.floor(rng() * (hi - lo + 1));
@@ -51,10 +36,10 @@ function sentence(rng: () => number, words: [number, number]): string {
 }
 
 /** The text of one turn: 3–6 sentences separated by single spaces. */
-export function turnText(rng: () => number, options: ScriptOptions = {}): string {
-  const count = between(rng, options.sentences ?? [3, 6]);
+export function turnText(rng: () => number): string {
+  const count = between(rng, SENTENCES_PER_TURN);
   const parts: string[] = [];
-  for (let i = 0; i < count; i++) parts.push(sentence(rng, options.words ?? [5, 12]));
+  for (let i = 0; i < count; i++) parts.push(sentence(rng, WORDS_PER_SENTENCE));
   return parts.join(' ');
 }
 

@@ -4,8 +4,7 @@
  * the bottleneck. Configured by the CALLS_SIM environment variable (JSON SimChildConfig);
  * replies `{type:'ready', urls}` over IPC.
  */
-import type { Pcm } from '../../src/audio/format.ts';
-import { SIM_SAMPLE_RATE, syntheticSource, textDurationMs, type AudioSource } from '../../src/sim/audio.ts';
+import { syntheticSource } from '../../src/sim/audio.ts';
 import { startSimFleet } from '../../src/sim/fleet.ts';
 import { serveChildIpc } from './child-ipc.ts';
 
@@ -20,31 +19,12 @@ export interface SimChildConfig {
   chunkMs: number;
 }
 
-/**
- * The simulator's synthetic buzz, rendered once and sliced per request: the stock source
- * computes every sample per request, which at thousands of requests a second would make the
- * simulator the bottleneck. Same durations (textDurationMs), same sample rate.
- */
-async function cachedSyntheticSource(maxChars: number): Promise<AudioSource> {
-  const base = syntheticSource();
-  const whole = await base.synthesize('x'.repeat(maxChars), 'af_heart', 1);
-  return {
-    kind: 'synthetic',
-    async synthesize(text, _voice, speed): Promise<Pcm> {
-      const n = Math.round((SIM_SAMPLE_RATE * textDurationMs(text, speed)) / 1000);
-      if (n > whole.samples.length) return base.synthesize(text, _voice, speed);
-      return { samples: whole.samples.subarray(0, n), sampleRate: SIM_SAMPLE_RATE };
-    },
-    close: () => base.close(),
-  };
-}
-
 const config = JSON.parse(process.env.CALLS_SIM ?? '{}') as SimChildConfig;
 const fleet = await startSimFleet({
   count: config.count,
   protocol: 'openai',
   controlPort: null,
-  audio: await cachedSyntheticSource(1000),
+  audio: syntheticSource(),
   latency: { first_audio_ms: config.firstAudioMs, rtf: config.rtf, chunk_ms: config.chunkMs, comfortable: 1_000_000, max: 1_000_000, jitter: 0 },
 });
 serveChildIpc(() => fleet.close());

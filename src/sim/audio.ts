@@ -32,8 +32,10 @@ export interface SyntheticOptions {
 
 /**
  * A voiced buzz (a few harmonics of `pitchHz`) shaped into ~5 syllables per second, so it
- * sounds like something is talking and has real energy for level meters. One period is
- * built once; each request tiles it.
+ * sounds like something is talking and has real energy for level meters. Sample i depends on
+ * i alone, so the buzz is rendered once (grown when a longer request comes) and each request
+ * gets a view of its start: no per-request work, which keeps the simulator cheap at thousands
+ * of requests a second. The views share one buffer: callers only read them.
  */
 export function syntheticSource(options: SyntheticOptions = {}): AudioSource {
   const msPerChar = options.msPerChar ?? DEFAULT_MS_PER_CHAR;
@@ -45,17 +47,24 @@ export function syntheticSource(options: SyntheticOptions = {}): AudioSource {
     wave[i] = 0.5 * Math.sin(phase) + 0.25 * Math.sin(2 * phase) + 0.15 * Math.sin(3 * phase) + 0.1 * Math.sin(5 * phase);
   }
   const syllable = Math.round(SIM_SAMPLE_RATE * 0.2);
+  let rendered = new Int16Array(0);
+  const render = (n: number): Int16Array => {
+    if (n > rendered.length) {
+      const grown = new Int16Array(Math.max(n, rendered.length * 2));
+      grown.set(rendered);
+      for (let i = rendered.length; i < grown.length; i++) {
+        const envelope = Math.sin((Math.PI * (i % syllable)) / syllable);
+        grown[i] = Math.round(wave[i % period] * envelope * 12_000);
+      }
+      rendered = grown;
+    }
+    return rendered.subarray(0, n);
+  };
   return {
     kind: 'synthetic',
     async synthesize(text, _voice, speed) {
       const ms = textDurationMs(text, speed, msPerChar);
-      const n = Math.round((SIM_SAMPLE_RATE * ms) / 1000);
-      const samples = new Int16Array(n);
-      for (let i = 0; i < n; i++) {
-        const envelope = Math.sin((Math.PI * (i % syllable)) / syllable);
-        samples[i] = Math.round(wave[i % period] * envelope * 12_000);
-      }
-      return { samples, sampleRate: SIM_SAMPLE_RATE };
+      return { samples: render(Math.round((SIM_SAMPLE_RATE * ms) / 1000)), sampleRate: SIM_SAMPLE_RATE };
     },
     async close() {},
   };
