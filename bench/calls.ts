@@ -26,7 +26,7 @@ straight to the simulator, side by side in one run.
 
 Usage: npx tsx bench/calls.ts [options]
 
-Plan (default ≈ 8 minutes on 2 cores)
+Plan (default: 12 runs, 16 min wall on 2 cores in the 16:22 recording of bench/RESULTS.md)
   --levels <list>         concurrent calls per level                [100,500,1000,2000,5000]
   --compare-level <n>     level at which every engine runs          [1000]
   --engines <list>        engines compared at that level            [uws,ws]

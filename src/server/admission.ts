@@ -2,7 +2,7 @@
  * Whether this process takes one more session (a `/v1/stream` call or an HTTP speech
  * request). One gateway process is one JavaScript thread: past its capacity every call on it
  * degrades at once (bench/RESULTS.md, "Call load": at 5,000 active calls on 2 cores the loop
- * fell 19.7 s behind and segments failed in all of them). Refusing new sessions cleanly, with
+ * fell up to 11 s behind and segments failed in all of them). Refusing new sessions cleanly, with
  * a code a client or load balancer can act on, keeps the calls already here whole.
  */
 import type { Metrics } from '../metrics.ts';

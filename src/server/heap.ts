@@ -4,9 +4,10 @@
  * The gateway's garbage is short-lived per-chunk objects, over a live heap of ~30 MB at 1,000
  * calls. V8's own heuristic sets the old generation's limit only ~24 MB above that: less than
  * the young generation's capacity, so V8 keeps incremental marking running and collects the
- * young objects with full mark-compacts (~4 a second, 3–13 ms pauses plus marking steps of up
- * to 17 ms) instead of cheap scavenges. A fixed growing factor leaves room for the young
- * generation. bench/RESULTS.md, "Heap headroom", has the run.
+ * young objects with full mark-compacts (~4 a second, median pause ~8 ms, max ~30 ms) instead
+ * of cheap scavenges. A fixed growing factor leaves room for the young generation.
+ * bench/RESULTS.md, "Heap headroom", has the runs (bench/calls-results/incremental-marking-,
+ * gc-semispace-ab- and heap-growing-ab-2026-11-22.txt, calls-2026-11-22T17-35-12.json).
  */
 import { setFlagsFromString } from 'node:v8';
 
