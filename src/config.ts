@@ -134,6 +134,11 @@ const SessionSchema = z
     on_partial_failure: z.enum(['replay', 'skip']).default('replay'),
     /** After a spill to the fallback, later segments return to the pin when it has a slot. */
     return_after_spill: z.boolean().default(true),
+    /**
+     * How long a segment waits for any provider to free a slot (the pool's wait queue) before
+     * it gives up with `fleet_saturated`. 0 = give up as soon as nothing is free after queue_ms.
+     */
+    max_wait_ms: z.number().int().min(0).default(10_000),
   })
   .prefault({});
 
@@ -163,6 +168,12 @@ export const ConfigSchema = z.object({
       max_sessions: z.number().int().min(0).default(0),
       /** Refuse new sessions with `overloaded` while the gateway's own event loop lags. */
       refuse_when_lagging: z.boolean().default(false),
+      /**
+       * When a pool is full: `queue` takes new calls and lets them wait with the others;
+       * `refuse` answers a new call 503 `at_capacity` (Retry-After) while the pool's wait queue
+       * holds work older than its first_audio_ms, so a load balancer or dialer goes elsewhere.
+       */
+      admission: z.enum(['queue', 'refuse']).default('queue'),
     })
     .prefault({}),
   auth: z

@@ -14,7 +14,7 @@ import { DnsDiscovery, type Resolver } from './routing/discovery.ts';
 import { Fleet } from './routing/fleet.ts';
 import { LoopLagMonitor } from './routing/loop-lag.ts';
 import { Admission } from './server/admission.ts';
-import { adminRoutes } from './server/admin.ts';
+import { adminFleet, adminRoutes } from './server/admin.ts';
 import { createAuthorizer } from './server/auth.ts';
 import type { Engine, HttpRoute } from './server/engine.ts';
 import { healthRoutes } from './server/http-routes.ts';
@@ -22,7 +22,7 @@ import { chooseEngine, createEngine } from './server/select.ts';
 import { speechRoutes } from './server/speech-routes.ts';
 import { STREAM_PATH, streamHandlers, type StreamState } from './server/stream-route.ts';
 import { createSessionFactory, type SessionFactory } from './session/factory.ts';
-import { FALLBACK_PROVIDER } from './session/synthesizer.ts';
+import { FALLBACK_PROVIDER } from './session/fallback.ts';
 import { normalizeForSpeech } from './text/normalize.ts';
 import { createSegmenter } from './text/segmenter.ts';
 
@@ -98,6 +98,7 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
     refuseWhenLagging: config.server.refuse_when_lagging,
     liveSessions: () => sessions.live.size,
     lagging: () => loopLag.overloaded,
+    saturated: config.server.admission === 'refuse' ? (pool) => sessions.saturated(pool) : undefined,
   });
   const routes: HttpRoute[] = [
     ...healthRoutes({
@@ -111,7 +112,14 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
         return { ready: false, reason: 'no instance up and no fallback' };
       },
     }),
-    ...adminRoutes(fleet, authorize),
+    ...adminRoutes(
+      {
+        ...adminFleet(fleet),
+        // The fallback's contexts in use show beside the instances' streams.
+        snapshot: () => (sessions.fallback ? [...fleet.snapshot(), sessions.fallback.snapshot()] : fleet.snapshot()),
+      },
+      authorize,
+    ),
     ...speechRoutes({ sessions, config, authorize, metrics, logger, admission }),
   ];
 

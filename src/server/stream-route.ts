@@ -17,6 +17,7 @@ import {
   readyMessage,
   segmentEndMessage,
   segmentMessage,
+  waitingMessage,
   type StartMessage,
 } from '../protocol/stream.ts';
 import type { SessionFactory } from '../session/factory.ts';
@@ -68,7 +69,8 @@ function wsSink(conn: Connection<StreamState>): SessionSink {
     turnEnd: () => conn.send(TURN_END_MESSAGE, false),
     cancelled: () => conn.send(CANCELLED_MESSAGE, false),
     mark: (name) => conn.send(markMessage(name), false),
-    error: (code, message) => conn.send(errorMessage(code, message, false), false),
+    waiting: (index, position) => conn.send(waitingMessage(index, position), false),
+    error: (code, message, segments) => conn.send(errorMessage(code, message, false, segments), false),
     bufferedAmount: () => conn.bufferedAmount(),
     cork: (fn) => conn.cork(fn),
   };

@@ -7,16 +7,17 @@
  *
  * Ordering: items (segments, marks, turn ends) are delivered strictly in queue order; audio
  * of segment n+1 never precedes the end of segment n even when n+1 finished first.
- * Cancellation: one AbortController per epoch (everything queued since the last cancel).
+ * Cancellation: every queued segment's own AbortController (cancel aborts them all).
+ * The Session is the only writer of its segments' state: the Synthesizer reports events, the
+ * Placement owns the pin; every move of a segment is recorded in one place (recordMove).
  */
 import type { BackendAudio, OutputFormat } from '../audio/format.ts';
-import type { SessionConfig, TimeoutsConfig } from '../config.ts';
+import type { SessionConfig } from '../config.ts';
 import type { Logger } from '../log.ts';
 import type { Metrics } from '../metrics.ts';
-import type { Instance, Router } from '../routing/router.ts';
-import type { RetryBudget } from './retry-budget.ts';
+import type { Placement } from './placement.ts';
 import { Segment } from './segment.ts';
-import { Synthesizer, type FallbackProvider } from './synthesizer.ts';
+import { Synthesizer, type SynthesisEvent } from './synthesizer.ts';
 
 /** The text segmenter contract (src/text/segmenter.ts). */
 export interface SegmenterLike {
@@ -44,16 +45,24 @@ export interface SessionSink {
   audio(frame: Uint8Array): void;
   segmentEnd(index: number, audioMs: number): void;
   failover(index: number, from: string, to: string, reason: string, replay: boolean): void;
+  /** Segment `index` waits for capacity (longer than the pool's first_audio_ms), at `position`. */
+  waiting(index: number, position: number): void;
   turnEnd(): void;
   cancelled(): void;
   mark(name: string): void;
-  /** A non-fatal error tied to the session (e.g. a segment no provider could speak). */
-  error(code: 'synthesis_failed' | 'turn_too_long', message: string): void;
+  /**
+   * A non-fatal error tied to the session: a segment a provider refused (`synthesis_failed`),
+   * a turn whose segments `segments` waited past max_wait_ms (`fleet_saturated`, once per turn),
+   * a turn over max_turn_chars (`turn_too_long`).
+   */
+  error(code: SessionErrorCode, message: string, segments?: readonly number[]): void;
   /** Bytes queued toward the client; above the limit the session holds audio back. */
   bufferedAmount(): number;
   /** Runs `fn` with the transport's writes coalesced (Connection.cork); else just runs it. */
   cork(fn: () => void): void;
 }
+
+export type SessionErrorCode = 'synthesis_failed' | 'fleet_saturated' | 'turn_too_long';
 
 export interface SessionOptions {
   readonly id: string;
@@ -63,12 +72,11 @@ export interface SessionOptions {
   readonly voice: string;
   readonly language: string | undefined;
   readonly speed?: number;
-  readonly router: Router | null;
   readonly pool: string;
-  readonly timeouts: TimeoutsConfig;
-  readonly queueMs: number;
-  readonly fallback: FallbackProvider | null;
-  readonly retryBudget: RetryBudget | null;
+  /** Where segments go: owns the pin, candidates, fallback and the wait. */
+  readonly placement: Placement;
+  /** HTTP speech requests wait behind calls in the pool's queue. Default false. */
+  readonly http?: boolean;
   readonly config: SessionConfig;
   readonly metrics: Metrics;
   readonly logger: Logger;
@@ -81,9 +89,7 @@ export interface SessionOptions {
   readonly onClose?: (session: Session) => void;
 }
 
-type QueueItem = Segment | { readonly kind: 'mark'; readonly name: string } | { readonly kind: 'turn_end' };
-
-const TURN_END: QueueItem = Object.freeze({ kind: 'turn_end' as const });
+type QueueItem = Segment | { readonly kind: 'mark'; readonly name: string } | { readonly kind: 'turn_end'; readonly turn: number };
 
 export interface SessionStats {
   segments: number;
@@ -94,10 +100,16 @@ export interface SessionStats {
 export class Session {
   readonly stats: SessionStats = { segments: 0, audioMs: 0, failovers: 0 };
   private readonly synth: Synthesizer;
+  private readonly placement: Placement;
   private readonly queue: QueueItem[] = [];
   private readonly output: AudioOutputLike;
-  private epoch = new AbortController();
   private nextIndex = 0;
+  /** The turn being written (counts flushes and cancels). */
+  private turn = 0;
+  /** Segments cut in the current turn so far (the first is a new turn's, the rest continue it). */
+  private turnSegments = 0;
+  /** Turns whose segments gave up (fleet_saturated) → the indices not spoken, until reported. */
+  private readonly unspoken = new Map<number, number[]>();
   private turnChars = 0;
   private closed = false;
   private pumping = false;
@@ -108,36 +120,23 @@ export class Session {
   /** Resolves when the queue empties (graceful drain waits on it). */
   private idleWaiters: (() => void)[] = [];
 
-  constructor(
-    private readonly options: SessionOptions,
-    pin: Instance | null,
-  ) {
+  constructor(private readonly options: SessionOptions) {
     const { sink } = options;
+    this.placement = options.placement;
     this.output = options.createOutput(options.format, (frame) => sink.audio(frame));
-    this.synth = new Synthesizer(
-      {
-        sessionKey: options.key,
-        router: options.router,
-        timeouts: options.timeouts,
-        queueMs: options.queueMs,
-        fallback: options.fallback,
-        voice: options.voice,
-        language: options.language,
-        speed: options.speed,
-        output: options.format,
-        session: options.config,
-        metrics: options.metrics,
-        retryBudget: options.retryBudget,
-        onProgress: (segment) => this.onProgress(segment),
-        onRepin: (to) => options.logger.info({ instance: to?.id ?? 'cartesia' }, 'session re-pinned'),
-      },
-      pin,
-    );
+    this.synth = new Synthesizer({
+      placement: options.placement,
+      language: options.language,
+      speed: options.speed,
+      output: options.format,
+      metrics: options.metrics,
+      maxWaitMs: options.config.max_wait_ms,
+    });
   }
 
   /** The provider the session is pinned to: an instance id, or `cartesia`. */
   get pinId(): string {
-    return this.synth.pin?.id ?? 'cartesia';
+    return this.placement.pinId;
   }
 
   get poolName(): string {
@@ -165,7 +164,8 @@ export class Session {
     this.clearIdleTimer();
     this.enqueueTexts(this.options.segmenter.flush());
     this.turnChars = 0;
-    this.queue.push(TURN_END);
+    this.queue.push({ kind: 'turn_end', turn: this.turn });
+    this.nextTurn();
     this.pump();
   }
 
@@ -179,11 +179,12 @@ export class Session {
   cancel(): void {
     if (this.closed) return;
     this.clearIdleTimer();
-    this.epoch.abort();
-    this.epoch = new AbortController();
+    this.abortQueued();
     this.options.segmenter.reset();
     this.turnChars = 0;
     this.firstTextAt = 0;
+    this.nextTurn();
+    this.unspoken.clear();
     // Marks whose audio is dropped are echoed (as Twilio does on clear): nothing of it remains.
     for (const item of this.queue) if (!(item instanceof Segment) && item.kind === 'mark') this.options.sink.mark(item.name);
     this.queue.length = 0;
@@ -211,10 +212,9 @@ export class Session {
     if (this.closed) return;
     this.closed = true;
     this.clearIdleTimer();
-    this.epoch.abort();
+    this.abortQueued();
     this.queue.length = 0;
-    const pin = this.synth.pin;
-    if (pin) this.options.router?.release(this.options.key, pin);
+    this.placement.close();
     this.notifyIdle();
     this.options.onClose?.(this);
   }
@@ -228,7 +228,11 @@ export class Session {
     for (const raw of texts) {
       const text = normalize ? normalize(raw) : raw;
       if (text.trim().length === 0) continue;
-      this.queue.push(new Segment(this.nextIndex++, text, this.epoch.signal));
+      const klass = this.options.http ? 'http' : this.turnSegments++ === 0 ? 'new_turn' : 'continuing';
+      const segment = new Segment(this.nextIndex++, text, this.turn, klass);
+      this.queue.push(segment);
+      // The turn already gave up (fleet_saturated): the rest of its answer is not spoken either.
+      if (this.unspoken.has(this.turn)) this.giveUp(segment);
     }
     this.startSynthesis();
     this.pump();
@@ -250,17 +254,9 @@ export class Session {
     this.idleTimer = undefined;
   }
 
-  private onProgress(segment: Segment): void {
-    if (segment.signal.aborted || this.closed) return;
-    // A finished segment stays queued until delivered, so it frees no lookahead room yet: the
-    // room opens when deliver shifts it, and deliver starts the next one then.
-    if (this.queue[0] === segment || segment.state === 'done' || segment.state === 'failed') this.pump();
-  }
-
   /**
    * Starts synthesis of the first `lookahead` undelivered segments. A segment leaves the queue
-   * only once done or failed, so no more than `lookahead` of this turn's segments synthesize
-   * at once; a cancel's aborted runs are released by the synthesizer.
+   * only once delivered, so no more than `lookahead` of them synthesize at once.
    */
   private startSynthesis(): void {
     const lookahead = this.options.config.lookahead;
@@ -268,8 +264,102 @@ export class Session {
     for (const item of this.queue) {
       if (!(item instanceof Segment)) continue;
       if (seen++ >= lookahead) break;
-      if (item.state === 'queued') void this.synth.run(item);
+      if (item.state === 'queued') {
+        item.state = 'synthesizing';
+        const segment = item;
+        void this.synth.run({ text: segment.text, klass: segment.klass, signal: segment.signal, emit: (event) => this.apply(segment, event) });
+      }
     }
+  }
+
+  /** Applies one synthesis event to its segment: the only place segment state changes. */
+  private apply(segment: Segment, event: SynthesisEvent): void {
+    if (segment.signal.aborted || this.closed) return;
+    switch (event.type) {
+      case 'attempt':
+        segment.provider = event.provider;
+        return;
+      case 'audio':
+        segment.push(event.audio);
+        if (this.queue[0] === segment) this.pump();
+        return;
+      case 'moved':
+        this.recordMove(segment, event.from, event.to, event.reason, segment.announced);
+        // The client hears of the move now, not with the new provider's first audio.
+        if (this.queue[0] === segment) this.pump();
+        return;
+      case 'attempt_failed':
+        segment.discardUndelivered();
+        if (segment.announced && this.options.config.on_partial_failure === 'skip') {
+          // Part of it was heard: rather than replay it elsewhere, the call moves on.
+          this.recordMove(segment, event.provider, 'none', event.reason, false);
+          segment.controller.abort();
+          segment.state = 'done';
+          this.pump();
+        }
+        return;
+      case 'waiting':
+        if (segment.waitNoticed) return;
+        segment.waitNoticed = true;
+        this.options.sink.waiting(segment.index, event.position);
+        return;
+      case 'done':
+        segment.state = 'done';
+        this.pump();
+        return;
+      case 'failed':
+        if (event.code === 'fleet_saturated') {
+          this.giveUp(segment);
+          this.pump();
+          return;
+        }
+        segment.state = 'failed';
+        segment.errorCode = event.code;
+        segment.error = event.message;
+        this.pump();
+        return;
+    }
+  }
+
+  /**
+   * Every move of a segment, whatever its reason: the metric and the log line now, the client's
+   * `failover` event in delivery order, all from this one record.
+   */
+  private recordMove(segment: Segment, from: string, to: string, reason: string, replay: boolean): void {
+    this.options.metrics.failovers.inc({ from, to, reason });
+    this.options.logger.info({ index: segment.index, from, to, reason, replay }, 'segment moved');
+    segment.moves.push({ from, to, reason, replay });
+  }
+
+  /**
+   * The fleet stayed full past max_wait_ms for this segment: it and the rest of its turn are
+   * not spoken (a turn missing a sentence is broken anyway, and the fleet is saturated); the
+   * client hears of it once, when the turn ends.
+   */
+  private giveUp(segment: Segment): void {
+    if (segment.state === 'failed' || segment.state === 'done') return;
+    segment.controller.abort();
+    segment.state = 'failed';
+    segment.errorCode = 'fleet_saturated';
+    segment.discardUndelivered();
+    this.options.metrics.segmentsGivenUp.inc({ pool: this.options.pool, reason: 'max_wait' });
+    const unspoken = this.unspoken.get(segment.turn);
+    if (unspoken) {
+      unspoken.push(segment.index);
+      return;
+    }
+    this.unspoken.set(segment.turn, [segment.index]);
+    for (const item of this.queue) if (item instanceof Segment && item.turn === segment.turn) this.giveUp(item);
+  }
+
+  private nextTurn(): void {
+    this.turn++;
+    this.turnSegments = 0;
+  }
+
+  /** Aborts every queued segment's synthesis (cancel, close). */
+  private abortQueued(): void {
+    for (const item of this.queue) if (item instanceof Segment) item.controller.abort();
   }
 
   /** Delivers what can be delivered, in order. Re-entrant calls fold into the running one. */
@@ -288,7 +378,10 @@ export class Session {
         const head = this.queue[0]!;
         if (!(head instanceof Segment)) {
           if (head.kind === 'mark') sink.mark(head.name);
-          else sink.turnEnd();
+          else {
+            this.reportUnspoken(head.turn);
+            sink.turnEnd();
+          }
           this.queue.shift();
           continue;
         }
@@ -335,7 +428,8 @@ export class Session {
             this.output.end();
             this.output.resetCount();
           }
-          sink.error('synthesis_failed', `segment ${head.index} could not be synthesized: ${head.error ?? 'unknown error'}`);
+          // fleet_saturated is reported once for the whole turn, at its end (reportUnspoken).
+          if (head.errorCode === 'synthesis_failed') sink.error('synthesis_failed', `segment ${head.index} could not be synthesized: ${head.error ?? 'unknown error'}`, [head.index]);
           this.queue.shift();
           this.startSynthesis();
           continue;
@@ -347,6 +441,16 @@ export class Session {
       this.pumping = false;
     }
   };
+
+  /** The turn's given-up segments, in one fleet_saturated error (before its turn_end). */
+  private reportUnspoken(turn: number): void {
+    const segments = this.unspoken.get(turn);
+    if (!segments) return;
+    this.unspoken.delete(turn);
+    segments.sort((a, b) => a - b);
+    const list = segments.join(', ');
+    this.options.sink.error('fleet_saturated', `segment${segments.length > 1 ? 's' : ''} ${list} not spoken: every provider stayed full for session.max_wait_ms (${this.options.config.max_wait_ms} ms)`, segments);
+  }
 
   private notifyIdle(): void {
     if (this.idleWaiters.length === 0) return;
