@@ -32,7 +32,7 @@ export interface Connection<T = unknown> {
 
 export type UpgradeResult<T> =
   | { readonly accept: true; readonly data: T }
-  | { readonly accept: false; readonly status: number; readonly body: string };
+  | { readonly accept: false; readonly status: number; readonly body: string; /** Seconds, sent as Retry-After. */ readonly retryAfterS?: number };
 
 export interface WebSocketHandlers<T> {
   /** Decides synchronously whether to accept (auth, path) and builds the connection state. */

@@ -112,7 +112,7 @@ export function streamHandlers(options: StreamRouteOptions): WebSocketHandlers<S
       const refusal = options.admission.check();
       if (refusal) {
         countRejection(metrics, refusal.code);
-        return { accept: false, status: 503, body: errorMessage(refusal.code, refusal.message, true) };
+        return { accept: false, status: 503, body: errorMessage(refusal.code, refusal.message, true), retryAfterS: 1 };
       }
       const sessionId = req.query.get('session_id');
       const key = sessionId && sessionId.length <= 200 ? sessionId : randomUUID();

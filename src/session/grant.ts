@@ -29,7 +29,12 @@ export type MoveReason =
   /** The stream ended early or with no audio. */
   | 'closed'
   /** A session living on the fallback returns to the fleet (an instance has room again). */
-  | 'restored';
+  | 'restored'
+  /**
+   * Told at delivery: the segment did not move, but its provider differs from the previous
+   * segment's (that one spilled or moved, or the session's pin moved between them).
+   */
+  | 'pin_change';
 
 export interface Grant {
   /** Instance id, or `cartesia` for the fallback. */

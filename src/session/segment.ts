@@ -35,6 +35,8 @@ export class Segment {
   errorCode: 'fleet_saturated' | 'synthesis_failed' | undefined;
   /** Moves to report to the client, in delivery order. */
   readonly moves: Move[] = [];
+  /** It moved at least once (its moves may already have been sent). */
+  moved = false;
   /** The client was told this segment waits for capacity (once per segment). */
   waitNoticed = false;
   /** Aborts this segment's synthesis (cancel, close, skip, a saturated turn). */

@@ -110,6 +110,8 @@ export class Session {
   private turnSegments = 0;
   /** Turns whose segments gave up (fleet_saturated) → the indices not spoken, until reported. */
   private readonly unspoken = new Map<number, number[]>();
+  /** The provider the client heard last (the pin in `ready` before any audio). */
+  private lastProvider: string;
   private turnChars = 0;
   private closed = false;
   private pumping = false;
@@ -123,6 +125,7 @@ export class Session {
   constructor(private readonly options: SessionOptions) {
     const { sink } = options;
     this.placement = options.placement;
+    this.lastProvider = options.placement.pinId;
     this.output = options.createOutput(options.format, (frame) => sink.audio(frame));
     this.synth = new Synthesizer({
       placement: options.placement,
@@ -321,6 +324,20 @@ export class Session {
     }
   }
 
+  /** Sends a segment's recorded moves to the client, in delivery order. */
+  private emitMoves(head: Segment): void {
+    for (const move of head.moves) {
+      this.stats.failovers++;
+      this.options.sink.failover(head.index, move.from, move.to, move.reason, move.replay);
+      if (move.to !== 'none') this.lastProvider = move.to;
+      if (move.replay) {
+        this.output.reset();
+        this.output.resetCount();
+      }
+    }
+    head.moves.length = 0;
+  }
+
   /**
    * Every move of a segment, whatever its reason: the metric and the log line now, the client's
    * `failover` event in delivery order, all from this one record.
@@ -329,6 +346,7 @@ export class Session {
     this.options.metrics.failovers.inc({ from, to, reason });
     this.options.logger.info({ index: segment.index, from, to, reason, replay }, 'segment moved');
     segment.moves.push({ from, to, reason, replay });
+    segment.moved = true;
   }
 
   /**
@@ -387,15 +405,7 @@ export class Session {
         }
         // From when it became the head: the time before that is the previous segment playing.
         if (head.ttfaFrom === 0) head.ttfaFrom = performance.now();
-        for (const move of head.moves) {
-          this.stats.failovers++;
-          sink.failover(head.index, move.from, move.to, move.reason, move.replay);
-          if (move.replay) {
-            this.output.reset();
-            this.output.resetCount();
-          }
-        }
-        head.moves.length = 0;
+        this.emitMoves(head);
         while (head.pending) {
           if (sink.bufferedAmount() > limit) {
             if (!this.heldBack) this.options.metrics.clientBackpressure.inc();
@@ -403,7 +413,15 @@ export class Session {
             return;
           }
           if (!head.announced) {
+            // Its provider differs from the one heard last although it did not move itself (the
+            // one before it spilled or moved, or the pin moved between them): the client hears
+            // of every change of provider all the same.
+            if (!head.moved && head.provider !== this.lastProvider) {
+              this.recordMove(head, this.lastProvider, head.provider, 'pin_change', false);
+              this.emitMoves(head);
+            }
             head.announced = true;
+            this.lastProvider = head.provider;
             sink.segment(head.index, head.text, head.provider);
             this.options.metrics.ttfa.observe((performance.now() - head.ttfaFrom) / 1000);
           }
