@@ -350,8 +350,8 @@ export class Session {
   }
 
   /**
-   * The fleet stayed full past max_wait_ms for this segment: it and the rest of its turn are
-   * not spoken (a turn missing a sentence is broken anyway, and the fleet is saturated); the
+   * The fleet stayed full past max_wait_ms for this segment: it and the rest of its turn after
+   * it are not spoken (a turn missing a sentence is broken anyway, and the fleet is saturated); the
    * client hears of it once, when the turn ends.
    */
   private giveUp(segment: Segment): void {
@@ -367,7 +367,8 @@ export class Session {
       return;
     }
     this.unspoken.set(segment.turn, [segment.index]);
-    for (const item of this.queue) if (item instanceof Segment && item.turn === segment.turn) this.giveUp(item);
+    // What comes after it in the turn goes too; what comes before it is spoken.
+    for (const item of this.queue) if (item instanceof Segment && item.turn === segment.turn && item.index > segment.index) this.giveUp(item);
   }
 
   private nextTurn(): void {
