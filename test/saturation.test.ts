@@ -5,7 +5,8 @@
  * Simulated GPUs and the fake Cartesia on loopback; bounded in count and time.
  */
 import { afterEach, describe, expect, it } from 'vitest';
-import WebSocket from 'ws';
+import type { Socket } from 'node:net';
+import type WebSocket from 'ws';
 import { parseConfig } from '../src/config.ts';
 import { createGateway, type Gateway } from '../src/gateway.ts';
 import { textDurationMs } from '../src/sim/audio.ts';
@@ -311,7 +312,7 @@ async function burst(r: Rig, prefix: string, count: number): Promise<void> {
   await Promise.all(
     Array.from({ length: 10 }, async (_, s) => {
       const client = await StreamClient.started(`${r.url}?session_id=${prefix}-burst-${s}`, START);
-      const socket = (client.ws as WebSocket & { _socket: import('node:net').Socket })._socket;
+      const socket = (client.ws as WebSocket & { _socket: Socket })._socket;
       for (let i = 0; i < perSocket; i++) {
         socket.cork();
         client.send({ type: 'text', text: 'A sentence that will be cancelled. ' });
