@@ -139,6 +139,19 @@ const SessionSchema = z
      * it gives up with `fleet_saturated`. 0 = give up as soon as nothing is free after queue_ms.
      */
     max_wait_ms: z.number().int().min(0).default(10_000),
+    /**
+     * Bounds of what one session may hold for a client that does not read; past any of them
+     * the call gets `client_too_slow` (fatal, close 1008) and its slots are freed. Turns
+     * flushed and not yet delivered:
+     */
+    max_queued_turns: z.number().int().positive().default(32),
+    /** Marks waiting for their audio to be sent. */
+    max_pending_marks: z.number().int().positive().default(1000),
+    /**
+     * Audio synthesized and not yet handed to the client (bytes; ~5 min of 24 kHz s16). New
+     * synthesis already pauses while the client is max_buffered_bytes behind.
+     */
+    max_held_bytes: z.number().int().positive().default(16 * 1024 * 1024),
   })
   .prefault({});
 

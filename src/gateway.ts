@@ -171,7 +171,9 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
       // Keep listening while draining: load balancers' fresh health-check connections must see
       // /ready answer 503 (a closed port only says "unreachable"), and a late call gets a 503
       // with a reason rather than a connection refused (docs/deploy.md).
-      // Every protocol's sessions: WebSocket calls and HTTP speech responses alike.
+      // Every protocol's sessions: WebSocket calls and HTTP speech responses alike. Each is told
+      // (the native protocol's `draining` event) and finishes the turn it is writing.
+      for (const session of sessions.live) session.drain(deadlineMs);
       const drained = Promise.all([...sessions.live].map((session) => session.whenIdle()));
       let timer: NodeJS.Timeout | undefined;
       await Promise.race([drained, new Promise((r) => (timer = setTimeout(r, deadlineMs)))]);

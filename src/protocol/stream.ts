@@ -23,6 +23,7 @@ export type ProtocolErrorCode =
   | 'no_capacity' // no instance and no fallback can take the session
   | 'synthesis_failed' // a provider refused a segment's input (no other would take it either)
   | 'fleet_saturated' // once per turn: segments not spoken, every provider full for session.max_wait_ms
+  | 'client_too_slow' // the client does not read: past session.max_queued_turns / max_pending_marks / max_held_bytes (fatal, 1008)
   | 'unauthorized' // missing or wrong API key (at upgrade)
   | 'shutting_down' // the gateway is draining
   | 'at_capacity' // this process has server.max_sessions sessions
@@ -188,6 +189,11 @@ export function markMessage(name: string): string {
 
 export function errorMessage(code: ProtocolErrorCode, message: string, fatal = false, segments?: readonly number[]): string {
   return JSON.stringify(segments ? { type: 'error', code, message, fatal, segments } : { type: 'error', code, message, fatal });
+}
+
+/** The gateway drains: finish within deadline_ms, then reconnect (the same session_id keeps its instance). */
+export function drainingMessage(deadlineMs: number): string {
+  return `{"type":"draining","deadline_ms":${Math.round(deadlineMs)}}`;
 }
 
 /** A segment waits for capacity: the client may cover the gap (a filler, a hold tone). */

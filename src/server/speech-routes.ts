@@ -226,6 +226,13 @@ function runSpeech(options: SpeechRouteOptions, request: SpeechRequest, res: Htt
     },
     failover() {},
     waiting() {},
+    draining() {},
+    tooSlow(message) {
+      // The HTTP client stopped reading: the response is cut off and the session's slots freed.
+      logger.warn({ request_id: requestId, audio_bytes: audioBytes }, `speech client too slow: ${message}`);
+      res.destroy();
+      finish('client_error', 499);
+    },
     turnEnd() {
       if (finished) return;
       if (!headSent) {

@@ -17,6 +17,7 @@ import {
   readyMessage,
   segmentEndMessage,
   segmentMessage,
+  drainingMessage,
   waitingMessage,
   type StartMessage,
 } from '../protocol/stream.ts';
@@ -70,6 +71,11 @@ function wsSink(conn: Connection<StreamState>): SessionSink {
     cancelled: () => conn.send(CANCELLED_MESSAGE, false),
     mark: (name) => conn.send(markMessage(name), false),
     waiting: (index, position) => conn.send(waitingMessage(index, position), false),
+    draining: (deadlineMs) => conn.send(drainingMessage(deadlineMs), false),
+    tooSlow: (message) => {
+      conn.send(errorMessage('client_too_slow', message, true), false);
+      conn.close(CLOSE_CODES.policy, 'client_too_slow');
+    },
     error: (code, message, segments) => conn.send(errorMessage(code, message, false, segments), false),
     bufferedAmount: () => conn.bufferedAmount(),
     cork: (fn) => conn.cork(fn),

@@ -65,6 +65,16 @@ export class Segment {
     this.chunks.push(audio);
   }
 
+  /** Bytes of audio held and not delivered yet (16-bit samples, or encoded bytes). */
+  undeliveredBytes(): number {
+    let n = 0;
+    for (let i = this.readPos; i < this.chunks.length; i++) {
+      const c = this.chunks[i]!;
+      n += 'samples' in c ? c.samples.length * 2 : c.bytes.length;
+    }
+    return n;
+  }
+
   /** Drops audio not delivered yet (a retry starts the segment over). */
   discardUndelivered(): void {
     this.chunks.length = 0;

@@ -49,6 +49,8 @@ function build(options: Options = {}) {
     segmentEnd: (index) => events.push(`end ${index}`),
     failover: (index, from, to, reason, replay) => events.push(`failover ${index} ${from}>${to} ${reason}${replay ? ' replay' : ''}`),
     waiting: (index, position) => events.push(`waiting ${index} @${position}`),
+    draining: (ms) => events.push(`draining ${ms}`),
+    tooSlow: (message) => events.push(`too_slow ${message.split(' (')[1] ?? message}`),
     turnEnd: () => events.push('turn_end'),
     cancelled: () => events.push('cancelled'),
     mark: (name) => events.push(`mark ${name}`),
@@ -275,6 +277,90 @@ describe('Session core', () => {
     answer(gpu.calls[1]!);
     await vi.advanceTimersByTimeAsync(0);
     expect(events.filter((e) => e !== 'audio')).toEqual(['segment 0 gpu-1', 'waiting 1 @1', 'end 0', 'segment 1 gpu-1', 'end 1', 'turn_end']);
+  });
+
+  it('drain: the client is told; the turn being written finishes; a new turn that cannot end by the deadline is refused before any audio', async () => {
+    const { session, gpu, events } = build();
+    session.text('Still talking,');
+    let idle = false;
+    void session.whenIdle().then(() => (idle = true));
+    session.drain(3000);
+    await settle();
+    expect(idle).toBe(false); // an unflushed turn is live
+    session.text(' and done.');
+    session.flush();
+    await settle();
+    for (const call of gpu.calls) answer(call);
+    await settle();
+    expect(idle).toBe(true);
+    // A short turn fits in what is left of the 3 s; a long one does not.
+    session.text('Short one.');
+    session.flush();
+    await settle();
+    answer(gpu.calls.at(-1)!);
+    await settle();
+    session.text('x'.repeat(200));
+    session.flush();
+    await settle();
+    expect(gpu.calls.filter((c) => c.req.text.startsWith('x'))).toHaveLength(0);
+    expect(events[0]).toBe('draining 3000');
+    expect(events.filter((e) => e.startsWith('error'))).toEqual(['error shutting_down [undefined]']);
+    expect(events.at(-1)).toBe('turn_end');
+    expect(events.filter((e) => e.startsWith('segment')).map((e) => e.split(' ')[1])).toEqual(['0', '1', '2']);
+  });
+
+  it('a client that does not read: new synthesis pauses; past max_pending_marks / max_queued_turns / max_held_bytes the call is ended as too slow and its slots freed', async () => {
+    const slow = (config: Partial<SessionConfig>) => {
+      const rig = build({ session: config });
+      let buffered = 0;
+      rig.session['options'].sink.bufferedAmount = () => buffered;
+      return { ...rig, setBuffered: (n: number) => (buffered = n) };
+    };
+    // Marks.
+    const marks = slow({ max_pending_marks: 3 });
+    marks.setBuffered(10 * 1024 * 1024);
+    marks.session.text('One.');
+    await settle();
+    marks.gpu.calls[0]!.audio();
+    await settle();
+    for (let i = 0; i < 4; i++) marks.session.mark(`m${i}`);
+    expect(marks.events.at(-1)).toBe('too_slow session.max_pending_marks)');
+    await settle();
+    expect(marks.instances.map((i) => i.streams)).toEqual([0, 0]);
+    // Turns.
+    const turns = slow({ max_queued_turns: 2 });
+    turns.setBuffered(10 * 1024 * 1024);
+    for (let i = 0; i < 3; i++) {
+      turns.session.text(`Turn ${i}.`);
+      turns.session.flush();
+      await settle();
+      turns.gpu.calls[0]?.audio();
+      await settle();
+    }
+    expect(turns.events.at(-1)).toBe('too_slow session.max_queued_turns)');
+    // Held audio; and no new synthesis starts while the client is behind.
+    const held = slow({ max_held_bytes: 2000, lookahead: 1 });
+    held.session.text('One.');
+    held.session.text('Two.');
+    await settle();
+    held.gpu.calls[0]!.audio(100);
+    await settle();
+    held.setBuffered(10 * 1024 * 1024);
+    held.gpu.calls[0]!.audio(100);
+    held.gpu.calls[0]!.end();
+    await settle();
+    expect(held.gpu.calls).toHaveLength(1); // Two. waits for the client
+    held.setBuffered(0);
+    held.session.drained();
+    await settle();
+    expect(held.gpu.calls).toHaveLength(2);
+    held.setBuffered(10 * 1024 * 1024);
+    held.gpu.calls[1]!.audio(2000);
+    await settle();
+    expect(held.events.at(-1)).toBe('too_slow session.max_held_bytes)');
+    await settle();
+    expect(held.gpu.calls[1]!.signal.aborted).toBe(true);
+    expect(held.instances.map((i) => i.streams)).toEqual([0, 0]);
   });
 
   it('close frees every slot and the pin, whatever is in flight or waiting', async () => {

@@ -47,6 +47,14 @@ export interface SessionSink {
   failover(index: number, from: string, to: string, reason: string, replay: boolean): void;
   /** Segment `index` waits for capacity (longer than the pool's first_audio_ms), at `position`. */
   waiting(index: number, position: number): void;
+  /** The gateway drains: finish what is started within `deadlineMs`, then reconnect elsewhere. */
+  draining(deadlineMs: number): void;
+  /**
+   * The client does not read and is past a per-session bound (queued turns, pending marks,
+   * held audio): the transport sends a fatal `client_too_slow` and closes (1008). The session
+   * has already closed itself, so its slots are free.
+   */
+  tooSlow(message: string): void;
   turnEnd(): void;
   cancelled(): void;
   mark(name: string): void;
@@ -62,7 +70,15 @@ export interface SessionSink {
   cork(fn: () => void): void;
 }
 
-export type SessionErrorCode = 'synthesis_failed' | 'fleet_saturated' | 'turn_too_long';
+export type SessionErrorCode = 'synthesis_failed' | 'fleet_saturated' | 'turn_too_long' | 'shutting_down';
+
+/**
+ * While draining, a turn begun after the notice is spoken only if it can end by the deadline,
+ * judged from its text at this pace (a normal speaking rate, ~14 characters a second) plus one
+ * second for its first audio. Not a key: it only decides refuse-now versus cut-later.
+ */
+export const DRAIN_MS_PER_CHAR = 70;
+const DRAIN_FIRST_AUDIO_ALLOWANCE_MS = 1000;
 
 export interface SessionOptions {
   readonly id: string;
@@ -119,6 +135,17 @@ export class Session {
   private firstTextAt = 0;
   private idleTimer: NodeJS.Timeout | undefined;
   private heldBack = false;
+  /** Audio synthesized and not yet handed to the client (bytes), bounded by max_held_bytes. */
+  private heldBytes = 0;
+  /** Marks and turn ends queued, bounded by max_pending_marks and max_queued_turns. */
+  private pendingMarks = 0;
+  private queuedTurns = 0;
+  /** Text arrived since the last flush or cancel: a turn is being written. */
+  private turnOpen = false;
+  /** performance.now() by which a draining session must be done (0: not draining). */
+  private drainDeadline = 0;
+  /** While draining, a turn begun after the notice is held here until its flush decides. */
+  private heldTurn: string[] | null = null;
   /** Resolves when the queue empties (graceful drain waits on it). */
   private idleWaiters: (() => void)[] = [];
 
@@ -156,7 +183,14 @@ export class Session {
       this.options.sink.error('turn_too_long', `a turn may buffer at most ${this.options.config.max_turn_chars} characters; flush more often`);
       return;
     }
+    // A new turn after the drain notice waits for its flush: it is spoken only if it fits.
+    if (!this.turnOpen && this.drainDeadline !== 0) this.heldTurn = [];
+    this.turnOpen = true;
     this.turnChars += delta.length;
+    if (this.heldTurn) {
+      this.heldTurn.push(delta);
+      return;
+    }
     if (this.firstTextAt === 0) this.firstTextAt = performance.now();
     this.enqueueTexts(this.options.segmenter.push(delta));
     this.armIdleTimer();
@@ -164,18 +198,69 @@ export class Session {
 
   flush(): void {
     if (this.closed) return;
+    if (this.heldTurn && !this.admitHeldTurn()) return;
+    if (this.queuedTurns >= this.options.config.max_queued_turns) {
+      this.tooSlow(`more than ${this.options.config.max_queued_turns} turns wait for a client that does not read (session.max_queued_turns)`);
+      return;
+    }
     this.clearIdleTimer();
     this.enqueueTexts(this.options.segmenter.flush());
     this.turnChars = 0;
+    this.turnOpen = false;
     this.queue.push({ kind: 'turn_end', turn: this.turn });
+    this.queuedTurns++;
     this.nextTurn();
     this.pump();
   }
 
   mark(name: string): void {
     if (this.closed) return;
+    if (this.pendingMarks >= this.options.config.max_pending_marks) {
+      this.tooSlow(`more than ${this.options.config.max_pending_marks} marks wait for a client that does not read (session.max_pending_marks)`);
+      return;
+    }
     this.queue.push({ kind: 'mark', name });
+    this.pendingMarks++;
     this.pump();
+  }
+
+  /**
+   * The gateway drains: the client is told, the turn being written may finish, and a turn
+   * begun from now on is spoken only if it can end by the deadline (else refused with
+   * `shutting_down` before any of its audio, never cut mid-way).
+   */
+  drain(deadlineMs: number): void {
+    if (this.closed || this.drainDeadline !== 0) return;
+    this.drainDeadline = performance.now() + deadlineMs;
+    this.options.sink.draining(deadlineMs);
+  }
+
+  /** Whether the turn held since the drain notice can end by the deadline; if not, refused. */
+  private admitHeldTurn(): boolean {
+    const text = this.heldTurn!.join('');
+    this.heldTurn = null;
+    const speed = this.options.speed && this.options.speed > 0 ? this.options.speed : 1;
+    const needMs = DRAIN_FIRST_AUDIO_ALLOWANCE_MS + (text.length * DRAIN_MS_PER_CHAR) / speed;
+    const leftMs = this.drainDeadline - performance.now();
+    if (needMs <= leftMs) {
+      if (this.firstTextAt === 0) this.firstTextAt = performance.now();
+      this.enqueueTexts(this.options.segmenter.push(text));
+      return true;
+    }
+    this.turnChars = 0;
+    this.turnOpen = false;
+    this.options.sink.error('shutting_down', `the gateway is shutting down in ${Math.max(0, Math.round(leftMs))} ms, too soon to speak this turn (about ${Math.round(needMs)} ms); say it on another replica`);
+    this.queue.push({ kind: 'turn_end', turn: this.turn });
+    this.queuedTurns++;
+    this.nextTurn();
+    this.pump();
+    return false;
+  }
+
+  /** Past a per-session bound for a client that does not read: the session ends, slots freed. */
+  private tooSlow(message: string): void {
+    this.close();
+    this.options.sink.tooSlow(message);
   }
 
   /** Barge-in: drop buffered text, abort every in-flight request, send no more of it. */
@@ -185,12 +270,17 @@ export class Session {
     this.abortQueued();
     this.options.segmenter.reset();
     this.turnChars = 0;
+    this.turnOpen = false;
+    this.heldTurn = null;
     this.firstTextAt = 0;
     this.nextTurn();
     this.unspoken.clear();
     // Marks whose audio is dropped are echoed (as Twilio does on clear): nothing of it remains.
     for (const item of this.queue) if (!(item instanceof Segment) && item.kind === 'mark') this.options.sink.mark(item.name);
     this.queue.length = 0;
+    this.heldBytes = 0;
+    this.pendingMarks = 0;
+    this.queuedTurns = 0;
     this.output.reset();
     this.output.resetCount();
     this.options.sink.cancelled();
@@ -205,10 +295,17 @@ export class Session {
     }
   }
 
-  /** Resolves once everything queued has been delivered (or the session closed). */
+  /**
+   * Resolves once everything queued has been delivered and no turn is being written (a turn
+   * counts from its first text to its turn_end), or the session closed.
+   */
   whenIdle(): Promise<void> {
-    if (this.queue.length === 0 || this.closed) return Promise.resolve();
+    if (this.idle || this.closed) return Promise.resolve();
     return new Promise((resolve) => this.idleWaiters.push(resolve));
+  }
+
+  private get idle(): boolean {
+    return this.queue.length === 0 && !this.turnOpen;
   }
 
   close(): void {
@@ -262,6 +359,9 @@ export class Session {
    * only once delivered, so no more than `lookahead` of them synthesize at once.
    */
   private startSynthesis(): void {
+    // A client that does not read gets no more audio made for it until it does (backpressure
+    // into the session): what is in flight finishes, nothing new starts.
+    if (this.heldBack) return;
     const lookahead = this.options.config.lookahead;
     let seen = 0;
     for (const item of this.queue) {
@@ -284,6 +384,11 @@ export class Session {
         return;
       case 'audio':
         segment.push(event.audio);
+        this.heldBytes += audioBytes(event.audio);
+        if (this.heldBytes > this.options.config.max_held_bytes) {
+          this.tooSlow(`more than ${this.options.config.max_held_bytes} bytes of audio wait for a client that does not read (session.max_held_bytes)`);
+          return;
+        }
         if (this.queue[0] === segment) this.pump();
         return;
       case 'moved':
@@ -292,6 +397,7 @@ export class Session {
         if (this.queue[0] === segment) this.pump();
         return;
       case 'attempt_failed':
+        this.heldBytes -= segment.undeliveredBytes();
         segment.discardUndelivered();
         if (segment.announced && this.options.config.on_partial_failure === 'skip') {
           // Part of it was heard: rather than replay it elsewhere, the call moves on.
@@ -359,6 +465,7 @@ export class Session {
     segment.controller.abort();
     segment.state = 'failed';
     segment.errorCode = 'fleet_saturated';
+    this.heldBytes -= segment.undeliveredBytes();
     segment.discardUndelivered();
     this.options.metrics.segmentsGivenUp.inc({ pool: this.options.pool, reason: 'max_wait' });
     const unspoken = this.unspoken.get(segment.turn);
@@ -396,8 +503,11 @@ export class Session {
       while (this.queue.length > 0) {
         const head = this.queue[0]!;
         if (!(head instanceof Segment)) {
-          if (head.kind === 'mark') sink.mark(head.name);
-          else {
+          if (head.kind === 'mark') {
+            this.pendingMarks--;
+            sink.mark(head.name);
+          } else {
+            this.queuedTurns--;
             this.reportUnspoken(head.turn);
             sink.turnEnd();
           }
@@ -426,7 +536,9 @@ export class Session {
             sink.segment(head.index, head.text, head.provider);
             this.options.metrics.ttfa.observe((performance.now() - head.ttfaFrom) / 1000);
           }
-          this.output.write(head.take()!);
+          const chunk = head.take()!;
+          this.heldBytes -= audioBytes(chunk);
+          this.output.write(chunk);
         }
         if (head.state === 'done') {
           if (head.announced) {
@@ -455,7 +567,7 @@ export class Session {
         }
         return; // head still synthesizing: wait for onProgress
       }
-      this.notifyIdle();
+      if (this.idle) this.notifyIdle();
     } finally {
       this.pumping = false;
     }
@@ -477,4 +589,9 @@ export class Session {
     this.idleWaiters = [];
     for (const resolve of waiters) resolve();
   }
+}
+
+/** Bytes of a chunk as it is held (16-bit samples, or the encoded bytes). */
+function audioBytes(audio: BackendAudio): number {
+  return 'samples' in audio ? audio.samples.length * 2 : audio.bytes.length;
 }

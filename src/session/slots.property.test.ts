@@ -25,6 +25,8 @@ const NULL_SINK: SessionSink = {
   segmentEnd() {},
   failover() {},
   waiting() {},
+  draining() {},
+  tooSlow() {},
   turnEnd() {},
   cancelled() {},
   mark() {},
