@@ -163,6 +163,10 @@ describe('the whole fleet full or failing at once', () => {
         expect(at).toBeLessThan(segAt);
       }
     }
+    // The fallback's contexts show like an instance's streams: in /admin/instances and the gauges.
+    const fallbackRow = (await adminInstances(r)).find((i) => i.id === 'cartesia') as { capacity?: number; pool?: string } | undefined;
+    expect(fallbackRow).toMatchObject({ pool: 'fallback', capacity: 2 });
+    expect(await r.gateway.metrics.render()).toMatch(/voicegate_instance_capacity\{pool="fallback",instance="cartesia"\} 2/);
     await Promise.all(clients.map((c) => c.close()));
     await expectAllSlotsFree(r);
     // The queue's metrics saw the waits.

@@ -63,12 +63,20 @@ export class SseParser {
   private event = '';
   private data: string[] = [];
   private readonly decoder = new TextDecoder();
+  /**
+   * The last chunk ended in CR: a LF starting the next chunk is the rest of that CRLF, not an
+   * empty line of its own (which would end an event early).
+   */
+  private skipLf = false;
 
   push(bytes: Uint8Array): SseEvent[] {
     this.buffer += this.decoder.decode(bytes, { stream: true });
+    if (this.skipLf && this.buffer.startsWith('\n')) this.buffer = this.buffer.slice(1);
+    this.skipLf = false;
     const out: SseEvent[] = [];
     let newline: number;
     while ((newline = this.buffer.search(/\r\n|\r|\n/)) >= 0) {
+      if (newline === this.buffer.length - 1 && this.buffer[newline] === '\r') this.skipLf = true;
       const line = this.buffer.slice(0, newline);
       const skip = this.buffer.startsWith('\r\n', newline) ? 2 : 1;
       this.buffer = this.buffer.slice(newline + skip);
