@@ -73,11 +73,12 @@ export interface SessionSink {
 export type SessionErrorCode = 'synthesis_failed' | 'fleet_saturated' | 'turn_too_long' | 'shutting_down';
 
 /**
- * While draining, a turn begun after the notice is spoken only if it can end by the deadline,
- * judged from its text at this pace (a normal speaking rate, ~14 characters a second) plus one
- * second for its first audio. Not a key: it only decides refuse-now versus cut-later.
+ * While draining, a turn begun after the notice is spoken only if its audio can all be sent by
+ * the deadline, judged from its text: ~70 ms of speech a character (a normal speaking rate),
+ * synthesized at half real time (GPU servers run at 0.1–0.5), plus one second for its first
+ * audio. Not a key: it only decides refuse-now versus cut-later, and errs toward refusing.
  */
-export const DRAIN_MS_PER_CHAR = 70;
+export const DRAIN_MS_PER_CHAR = 35;
 const DRAIN_FIRST_AUDIO_ALLOWANCE_MS = 1000;
 
 export interface SessionOptions {
@@ -167,6 +168,11 @@ export class Session {
   /** The provider the session is pinned to: an instance id, or `cartesia`. */
   get pinId(): string {
     return this.placement.pinId;
+  }
+
+  /** The session id (the client's session_id, a request id, or a connection id). */
+  get id(): string {
+    return this.options.id;
   }
 
   get poolName(): string {
