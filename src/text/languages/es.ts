@@ -1,7 +1,8 @@
 import { COMMON_BEFORE_NUMBER, COMMON_NON_FINAL, COMMON_TIME } from './common.ts';
-import { words, type LanguageRules } from './types.ts';
+import { SCRIPT_DEFAULTS, words, type LanguageRules } from './types.ts';
 
 export const es: LanguageRules = {
+  ...SCRIPT_DEFAULTS,
   language: 'es',
   nonFinal: words(`${COMMON_NON_FINAL}
     sr sra srta sres sras dra lic licda ing arq profa d dña ud uds vd vds gral excmo excma ilmo sto sta
