@@ -666,6 +666,8 @@ class StreamingSegmenter implements Segmenter {
 
     const c = b.charCodeAt(k);
     if (!isSpace(c)) {
+      // "raak. ...en toen": the period ends the sentence, the ellipsis glued to the next word opens the next.
+      if (ellipsis && attached && spaced && b.charCodeAt(i + 1) === SPACE) return i + 1;
       if (isCjk(c)) {
         if (bangOrQuestion) return k;
         // "项目支持U.S.标准": an acronym or abbreviation glued to CJK text goes on.
@@ -844,6 +846,8 @@ class StreamingSegmenter implements Segmenter {
       if (!nfUpper) return NO;
       const next = this.nextWord(f, final);
       if (next === null) return NEED;
+      // "наук А. И. Семенов": another initial follows.
+      if (next.length === 1 && b.charCodeAt(f + 1) === DOT) return NO;
       return rules.starters.has(next) ? end : NO;
     }
     if (isAcronym(key)) {

@@ -7,7 +7,7 @@ export const da: LanguageRules = {
   language: 'da',
   nonFinal: words(`${COMMON_NON_FINAL}
     hr fr frk skt sankt dr prof bl.a f.eks fx mht mv osv pga ca evt inkl jf vedr ifm dvs etc
-    co aps a/s`),
+    aps a/s`),
   beforeNumber: words(`${COMMON_BEFORE_NUMBER}
     nr s kap stk tlf
     jan feb mar apr jun jul aug sep sept okt nov dec`),

@@ -1,5 +1,5 @@
-import { COMMON_BEFORE_NUMBER, COMMON_NON_FINAL, COMMON_TIME, NONE } from './common.ts';
-import { QUOTES_CJK, SCRIPT_DEFAULTS, words, type LanguageRules } from './types.ts';
+import { COMMON_TIME } from './common.ts';
+import { QUOTES_CJK, SCRIPT_DEFAULTS, type LanguageRules } from './types.ts';
 import { en } from './en.ts';
 
 /**
