@@ -656,8 +656,11 @@ class StreamingSegmenter implements Segmenter {
       if (depth > 0 && isClosing(c)) depth--;
       k++;
     }
-    if (k >= n && !final && k < cap) return this.need(k + 1, -1);
     this.resumeAt = j;
+    // A run that reached the hard cap is no sentence end: the cap cuts it (the same answer
+    // whether or not more text has arrived).
+    if (k >= cap) return NO;
+    if (k >= n && !final) return this.need(k + 1, -1);
     // "[...]" and "(...)" mark an omission inside a sentence.
     if (ellipsis && kindOf(before) === K_OPEN && k > j && kindOf(b.charCodeAt(j)) === K_CLOSE) return NO;
     // Inside a quotation or brackets; a closing quote after a space (French « … ») is looked at below.
@@ -894,8 +897,9 @@ class StreamingSegmenter implements Segmenter {
       }
       k++;
     }
-    if (k >= n && !final && k < cap) return this.need(k + 1, -1);
     this.resumeAt = j;
+    if (k >= cap) return NO;
+    if (k >= n && !final) return this.need(k + 1, -1);
     if (depth > 0) return NO;
     if (closed && k < n) {
       const q = b.charCodeAt(k);
