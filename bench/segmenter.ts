@@ -233,6 +233,7 @@ console.log(`before: ${beforeRef.slice(0, 10)} (src/text from git), after: this 
 // ~1 MB of mixed-language text, language 'auto' (before: no such language, English rules).
 {
   const mixed = generateMixed(1);
+  if (process.env.SEGMENTER_DUMP) writeFileSync(process.env.SEGMENTER_DUMP, mixed);
   const mb = Buffer.byteLength(mixed) / (1024 * 1024);
   const chunks = pieces(mixed, 11, 4);
   const rows = measure(

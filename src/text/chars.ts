@@ -46,7 +46,17 @@ for (const ch of '([{') ASCII[ch.charCodeAt(0)] = K_OPEN;
 for (const ch of ')]}') ASCII[ch.charCodeAt(0)] = K_CLOSE;
 ASCII[45] = K_HYPHEN;
 
+/**
+ * Kind of a UTF-16 code unit. Below U+2100 (Latin, Greek, Cyrillic, Armenian, Hebrew, Arabic,
+ * Indic, Ethiopic, Myanmar … and general punctuation) one table lookup; Han one range check.
+ */
 export function kindOf(c: number): number {
+  if (c < 0x2100) return LOW[c];
+  if (c >= 0x4e00 && c <= 0x9fff) return K_CJK;
+  return classify(c);
+}
+
+function classify(c: number): number {
   if (c < 128) return ASCII[c];
   if (c >= 0x4e00 && c <= 0x9fff) return K_CJK;
   switch (c) {
@@ -143,6 +153,9 @@ export function kindOf(c: number): number {
   if (isCjk(c)) return K_CJK;
   return K_PLAIN;
 }
+
+const LOW = new Uint8Array(0x2100);
+for (let c = 0; c < LOW.length; c++) LOW[c] = classify(c);
 
 export function isSpace(c: number): boolean {
   const k = c < 128 ? ASCII[c] : kindOf(c);
