@@ -180,6 +180,12 @@ class StreamingSegmenter implements Segmenter {
 
   /** Text from the start of the current segment (compacted after each push). */
   private buf = '';
+  /**
+   * The last delta, which `buf` ends with. The scan reads new characters from it: reading `buf`
+   * right after `buf += delta` would flatten the concatenation (a copy of the whole segment on
+   * every push); decisions and cuts, which are rarer, read `buf`.
+   */
+  private delta = '';
   /** Next character to classify. */
   private pos = 0;
   private segStart = 0;
@@ -228,8 +234,9 @@ class StreamingSegmenter implements Segmenter {
     if (delta.length === 0) return [];
     const oldLength = this.buf.length;
     this.buf += delta;
+    this.delta = delta;
     if (this.pending !== P_NONE && this.buf.length < this.waitLen) {
-      if (this.waitSpaceFrom < 0 || !hasSpaceFrom(this.buf, Math.max(this.waitSpaceFrom, oldLength))) return [];
+      if (this.waitSpaceFrom < 0 || !hasSpaceFrom(delta, Math.max(this.waitSpaceFrom - oldLength, 0))) return [];
     }
     const out: string[] = [];
     this.scan(false, out);
@@ -267,6 +274,7 @@ class StreamingSegmenter implements Segmenter {
 
   reset(): void {
     this.buf = '';
+    this.delta = '';
     this.pos = 0;
     this.segStart = 0;
     this.prevCode = SPACE;
@@ -332,11 +340,13 @@ class StreamingSegmenter implements Segmenter {
   private run(out: string[]): boolean {
     const b = this.buf;
     const n = b.length;
+    const d = this.delta;
+    const dStart = n - d.length;
     let pos = this.pos;
     let prev = this.prevCode;
     let prevKind = this.prevKind;
     while (pos < n) {
-      const c = b.charCodeAt(pos);
+      const c = pos >= dStart ? d.charCodeAt(pos - dStart) : b.charCodeAt(pos);
       const k = kindOf(c);
       if (this.lineState !== LS_DONE && k !== K_NEWLINE) this.probeLine(c, k);
       const atStart = pos === this.segStart;
