@@ -259,6 +259,21 @@ console.log(`before: ${beforeRef.slice(0, 10)} (src/text from git), after: this 
 }
 
 // The 10 MB English/Chinese text of the earlier runs, with Intl.Segmenter beside it.
+if (process.env.SEGMENTER_BENCH_PER_LANGUAGE) {
+  for (const language of MULTI_LANGUAGES) {
+    let t = '';
+    while (t.length < 300_000) t += pick(MULTI[language])() + (language === 'zh' || language === 'ja' ? '' : ' ');
+    const rows = measure(
+      [
+        { name: 'en', run: () => segmentWhole(createAfter, t, 'en') },
+        { name: 'auto', run: () => segmentWhole(createAfter, t, 'auto') },
+        { name: 'before', run: () => segmentWhole(createBefore, t, 'en') },
+      ],
+      7,
+    );
+    console.log(language, rows.map((r) => `${r.name} ${r.ms.toFixed(1)} ms ${r.result.length}`).join(' | '));
+  }
+}
 if (process.env.SEGMENTER_BENCH_QUICK) process.exit(0);
 {
   const text = generateText(TARGET_MB);

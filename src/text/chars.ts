@@ -47,12 +47,13 @@ for (const ch of ')]}') ASCII[ch.charCodeAt(0)] = K_CLOSE;
 ASCII[45] = K_HYPHEN;
 
 /**
- * Kind of a UTF-16 code unit. Below U+2100 (Latin, Greek, Cyrillic, Armenian, Hebrew, Arabic,
- * Indic, Ethiopic, Myanmar … and general punctuation) one table lookup; Han one range check.
+ * Kind of a UTF-16 code unit. Below U+3100 (Latin, Greek, Cyrillic, Armenian, Hebrew, Arabic,
+ * Indic, Ethiopic, Myanmar …, general and CJK punctuation, kana) one table lookup; Han and
+ * hangul one range check; the rest a switch (which V8 may compile to a chain of compares).
  */
 export function kindOf(c: number): number {
-  if (c < 0x2100) return LOW[c];
-  if (c >= 0x4e00 && c <= 0x9fff) return K_CJK;
+  if (c < 0x3100) return LOW[c];
+  if ((c >= 0x4e00 && c <= 0x9fff) || (c >= 0xac00 && c <= 0xd7af)) return K_CJK;
   return classify(c);
 }
 
@@ -154,7 +155,7 @@ function classify(c: number): number {
   return K_PLAIN;
 }
 
-const LOW = new Uint8Array(0x2100);
+const LOW = new Uint8Array(0x3100);
 for (let c = 0; c < LOW.length; c++) LOW[c] = classify(c);
 
 export function isSpace(c: number): boolean {

@@ -171,8 +171,14 @@ class StreamingSegmenter implements Segmenter {
   /** Rules of the current segment: fixed, or with `auto` chosen at its first letter. */
   private rules: LanguageRules;
   private readonly auto: boolean;
-  /** `auto` and the current segment has no letter yet: its rules are not chosen. */
+  /**
+   * `auto` and no letter of the current segment seen yet: its rules are not chosen. They are
+   * chosen lazily, where rules are needed (a decision, a quote, ':' or ';'), from the first
+   * letter before that point, so the per-character loop does not look at scripts.
+   */
   private scriptPending: boolean;
+  /** Where the search for the segment's first letter goes on. */
+  private scriptFrom = 0;
   private readonly maxLength: number;
   private readonly minLength: number;
   private readonly maxSegmentChars: number;
@@ -297,6 +303,7 @@ class StreamingSegmenter implements Segmenter {
     this.inFence = false;
     this.emittedInTurn = 0;
     this.scriptPending = this.auto;
+    this.scriptFrom = 0;
   }
 
   // ---- scanning ----
@@ -353,7 +360,6 @@ class StreamingSegmenter implements Segmenter {
       switch (k) {
         case K_PLAIN:
         case K_CJK:
-          if (this.scriptPending) this.chooseRules(c);
           if (!atStart && (prevKind === K_SPACE || prevKind === K_NEWLINE)) {
             if ((this.listNumber > 0 || this.listLetter > 0) && pos !== this.listCheckedAt && ((c >= 48 && c <= 57) || (c >= 97 && c <= 122))) {
               this.suspend(P_LIST, pos, prev, prevKind);
@@ -388,12 +394,14 @@ class StreamingSegmenter implements Segmenter {
           return true;
         case K_CLAUSE:
           // Armenian and Arabic ':' and the Greek question mark ';' end sentences.
+          if (this.scriptPending && (c === 58 || c === 59)) this.chooseRules(pos);
           if (c === 58 ? this.rules.colonEnds : c === 59 && this.rules.semicolonQuestion) {
             this.suspend(P_TERM, pos, prev, prevKind);
             return true;
           }
           break;
         case K_QUOTE:
+          if (this.scriptPending) this.chooseRules(pos);
           if (this.quoteOpens(c, prevKind, atStart)) {
             if (this.depth === 0) this.depthOpenedAt = pos;
             this.depth++;
@@ -476,6 +484,7 @@ class StreamingSegmenter implements Segmenter {
     this.messyWs = false;
     this.firstTokenChecked = false;
     this.scriptPending = this.auto;
+    this.scriptFrom = end;
     if (text.length === 0) return;
     // The hard cap holds for every segment, also a terminator or closer run that a decision kept
     // whole: cut at the last space within the cap, else at a grapheme boundary.
@@ -492,12 +501,18 @@ class StreamingSegmenter implements Segmenter {
     }
   }
 
-  /** `auto`: the first letter of a segment chooses its rules by script. */
-  private chooseRules(c: number): void {
-    const script = scriptOf(c);
-    if (script === S_NONE) return;
-    this.rules = rulesForScript(script);
-    this.scriptPending = false;
+  /** `auto`: the first letter of a segment (before `upTo`) chooses its rules by script. */
+  private chooseRules(upTo: number): void {
+    const b = this.buf;
+    for (let p = Math.max(this.scriptFrom, this.segStart); p < upTo; p++) {
+      const script = scriptOf(b.charCodeAt(p));
+      if (script !== S_NONE) {
+        this.rules = rulesForScript(script);
+        this.scriptPending = false;
+        return;
+      }
+    }
+    this.scriptFrom = upTo;
   }
 
   /** Whether a direction-dependent quote (« » “ ” „) opens here, by the language's rules. */
@@ -527,6 +542,7 @@ class StreamingSegmenter implements Segmenter {
     this.lastCjkBreak -= shift;
     this.depthOpenedAt -= shift;
     this.listCheckedAt -= shift;
+    this.scriptFrom -= shift;
     this.waitLen -= shift;
     if (this.waitSpaceFrom >= 0) this.waitSpaceFrom = Math.max(0, this.waitSpaceFrom - shift);
   }
@@ -583,6 +599,7 @@ class StreamingSegmenter implements Segmenter {
   }
 
   private decide(final: boolean): number {
+    if (this.scriptPending) this.chooseRules(this.pendingAt);
     switch (this.pending) {
       case P_TERM:
         return this.decideTerm(final);
