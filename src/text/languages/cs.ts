@@ -3,7 +3,7 @@ import { QUOTES_GERMAN, SCRIPT_DEFAULTS, words, type LanguageRules } from './typ
 
 /** Czech and Slovak share most abbreviations. */
 export const CZECH_SLOVAK_NON_FINAL = `${COMMON_NON_FINAL}
-  ing mgr bc phdr rndr mudr judr doc prof pán pani p napr tzv tj resp atď atd apod popr príp
+  ing mgr bc phdr rndr mudr judr doc prof pán pani p napr tzv tj resp popr príp
   např tzn s.r.o a.s spol s.r r.o k.s v.o.s sv čs`;
 
 export const cs: LanguageRules = {

@@ -6,7 +6,7 @@ export const da: LanguageRules = {
   quotes: QUOTES_GERMAN,
   language: 'da',
   nonFinal: words(`${COMMON_NON_FINAL}
-    hr fr frk skt sankt dr prof bl.a f.eks fx mht mv osv pga ca evt inkl jf vedr ifm dvs etc
+    hr fr frk skt sankt dr prof bl.a f.eks fx mht mv osv pga ca evt inkl jf vedr ifm dvs
     aps a/s`),
   beforeNumber: words(`${COMMON_BEFORE_NUMBER}
     nr s kap stk tlf

@@ -6,7 +6,7 @@ export const es: LanguageRules = {
   language: 'es',
   nonFinal: words(`${COMMON_NON_FINAL}
     sr sra srta sres sras dra lic licda ing arq profa d dña ud uds vd vds gral excmo excma ilmo sto sta
-    p.ej rev rvdo pbro fr mons ee eeuu afmo atte dcha izq esq c/ pza ej etc`),
+    p.ej rev rvdo pbro fr mons ee eeuu afmo atte dcha izq esq pza ej`),
   beforeNumber: words(`${COMMON_BEFORE_NUMBER}
     pág págs núm aprox av avda cap
     ene feb mar abr may jun jul ago sep sept oct nov dic

@@ -8,7 +8,7 @@ export const it: LanguageRules = {
   nonFinal: words(`${COMMON_NON_FINAL}
     sig sigg sig.ra sig.na sigra signa dott dott.ssa dottssa prof.ssa ing avv arch geom rag on sen
     dir amm gen col cap mons sac rev egr gent ill.mo ill.ma spett preg psicol econ meteor idraul
-    v.cte cte ecc p.es ca cfr vd ved d.c a.c`),
+    v.cte cte p.es ca cfr vd ved`),
   beforeNumber: words(`${COMMON_BEFORE_NUMBER}
     n nn pag pagg cap rif tel fax int c.so v.le p.za cod prot tab all
     gen febb mar apr magg giu lug ago sett ott nov dic`),

@@ -7,7 +7,7 @@ export const nl: LanguageRules = {
   language: 'nl',
   nonFinal: words(`${COMMON_NON_FINAL}
     dhr mevr mw mej ir ing drs mr prof dr ds br zr bijv bv d.w.z m.a.w o.a i.p.v t.a.v t.o.v i.v.m
-    z.g.a.n a.u.b s.v.p aanw afd e.a enz ca resp evt incl excl vgl zgn`),
+    z.g.a.n a.u.b s.v.p aanw afd e.a ca resp evt incl excl vgl zgn`),
   beforeNumber: words(`${COMMON_BEFORE_NUMBER}
     blz nr art hfst tel
     jan feb mrt apr jun jul aug sep sept okt nov dec`),

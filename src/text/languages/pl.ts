@@ -6,7 +6,7 @@ export const pl: LanguageRules = {
   quotes: QUOTES_EAST,
   language: 'pl',
   nonFinal: words(`${COMMON_NON_FINAL}
-    p pan pani mgr inż dr hab prof doc płk gen ks św np tzn tj itd itp m.in wg ok ul al pl os
+    p pan pani mgr inż dr hab prof doc płk gen ks św np tzn tj m.in wg ok ul al pl os
     bałt gdań pol ang niem łac sp z o.o`),
   beforeNumber: words(`${COMMON_BEFORE_NUMBER} str s nr tel rozdz
     stycz luty mar kwiec maj czerw lip sierp wrzes paźdz listop grudz`),

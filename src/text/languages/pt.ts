@@ -6,7 +6,7 @@ export const pt: LanguageRules = {
   language: 'pt',
   nonFinal: words(`${COMMON_NON_FINAL}
     sr sra srta sras srs dra profa eng engª arq exmo exma ilmo ilma v.exa v.sa d dª pe fr gen cel
-    cap ten sgt p.ex ex etc`),
+    cap ten sgt p.ex`),
   beforeNumber: words(`${COMMON_BEFORE_NUMBER}
     pág págs núm n nº cap av r tel
     jan fev mar abr mai jun jul ago set out nov dez`),
