@@ -140,6 +140,11 @@ const SessionSchema = z
      */
     max_wait_ms: z.number().int().min(0).default(10_000),
     /**
+     * A segment never exceeds this many characters, whatever the client sends: a longer token
+     * (99,000 digits without a space) is cut at a grapheme boundary, on every front end.
+     */
+    max_segment_chars: z.number().int().min(16).default(600),
+    /**
      * Bounds of what one session may hold for a client that does not read; past any of them
      * the call gets `client_too_slow` (fatal, close 1008) and its slots are freed. Turns
      * flushed and not yet delivered:

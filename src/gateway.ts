@@ -87,7 +87,7 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
     fallback: fallbackBackend,
     metrics,
     logger,
-    createSegmenter: (opts) => createSegmenter({ language: opts.language, eagerFirst: opts.eagerFirst }),
+    createSegmenter: (opts) => createSegmenter({ language: opts.language, eagerFirst: opts.eagerFirst, maxSegmentChars: config.session.max_segment_chars }),
     createOutput: (format, onFrame) => createAudioOutput(format, onFrame),
     normalize: normalizeForSpeech,
   });
