@@ -52,6 +52,23 @@ const InstanceSchema = z.object({
   max_concurrency: z.number().int().positive().default(4),
 });
 
+/**
+ * How many streams each instance takes (docs/routing.md, "Adaptive capacity"): `fixed` =
+ * max_concurrency; `adaptive` = a limit between `min` and `max` learned from the instance's time
+ * to first audio (src/routing/adaptive-limit.ts).
+ */
+const CapacitySchema = z
+  .object({
+    mode: z.enum(['fixed', 'adaptive']).default('fixed'),
+    /** First audio above this shrinks the limit. 0 = 1.5 × the instance's measured unloaded first audio. */
+    target_first_audio_ms: z.number().int().min(0).default(0),
+    /** The limit never goes below this. */
+    min: z.number().int().positive().default(1),
+    /** The limit never goes above this (and never above max_concurrency). Default: max_concurrency. */
+    max: z.number().int().positive().optional(),
+  })
+  .prefault({});
+
 const BACKENDS = ['openai', 'gradio', 'espeak', 'cartesia'] as const;
 
 /**
@@ -93,6 +110,7 @@ const PoolSchema = z.object({
   timeouts: TimeoutsSchema,
   /** Bounded-loads slack: an instance pins at most ceil((1+ε)·average) sessions. */
   load_epsilon: z.number().min(0).max(10).default(0.25),
+  capacity: CapacitySchema,
   /** How long a segment waits for a stream slot on a full pinned instance before moving on. */
   queue_ms: z.number().int().min(0).default(250),
   /** Backend-specific options (e.g. openai response_format, gradio api_name, hf token). */

@@ -20,6 +20,7 @@ export class Metrics {
   readonly instanceUp: Gauge<'pool' | 'instance'>;
   readonly instanceDraining: Gauge<'pool' | 'instance'>;
   readonly instanceCapacity: Gauge<'pool' | 'instance'>;
+  readonly instanceCapacityConfigured: Gauge<'pool' | 'instance'>;
   readonly instanceActiveStreams: Gauge<'pool' | 'instance'>;
   readonly instanceSessions: Gauge<'pool' | 'instance'>;
   readonly ttfb: Histogram<'pool' | 'instance'>;
@@ -49,7 +50,8 @@ export class Metrics {
     const instanceLabels = ['pool', 'instance'] as const;
     this.instanceUp = new Gauge({ name: `${PREFIX}instance_up`, help: '1 when the instance passes health checks and is not ejected, else 0.', labelNames: instanceLabels, registers });
     this.instanceDraining = new Gauge({ name: `${PREFIX}instance_draining`, help: '1 while the instance is draining (no new sessions).', labelNames: instanceLabels, registers });
-    this.instanceCapacity = new Gauge({ name: `${PREFIX}instance_capacity`, help: 'Synthesis streams the instance takes at most (max_concurrency).', labelNames: instanceLabels, registers });
+    this.instanceCapacity = new Gauge({ name: `${PREFIX}instance_capacity`, help: 'Synthesis streams the instance takes now: max_concurrency, or its learned limit with pools[].capacity.mode adaptive.', labelNames: instanceLabels, registers });
+    this.instanceCapacityConfigured = new Gauge({ name: `${PREFIX}instance_capacity_configured`, help: 'Synthesis streams the instance takes at most as configured (max_concurrency).', labelNames: instanceLabels, registers });
     this.instanceActiveStreams = new Gauge({ name: `${PREFIX}instance_active_streams`, help: 'Synthesis requests in flight on the instance.', labelNames: instanceLabels, registers });
     this.instanceSessions = new Gauge({ name: `${PREFIX}instance_sessions`, help: 'Sessions pinned to the instance.', labelNames: instanceLabels, registers });
     this.ttfb = new Histogram({ name: `${PREFIX}tts_ttfb_seconds`, help: 'Backend request sent to first audio byte received, per instance.', labelNames: instanceLabels, buckets: LATENCY_BUCKETS, registers });
@@ -92,6 +94,7 @@ export class Metrics {
   /** Sets the static gauges of an instance so it shows in /metrics before any traffic. */
   registerInstance(pool: string, instance: string, capacity: number): void {
     this.instanceCapacity.set({ pool, instance }, capacity);
+    this.instanceCapacityConfigured.set({ pool, instance }, capacity);
     this.instanceActiveStreams.set({ pool, instance }, 0);
     this.instanceSessions.set({ pool, instance }, 0);
     this.instanceDraining.set({ pool, instance }, 0);

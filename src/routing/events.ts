@@ -16,7 +16,9 @@ export type InstanceEventType =
   /** Taken out of the ring at run time: no new sessions; pinned sessions carry on. */
   | 'left'
   /** A departed instance's last session and stream ended: checks stopped, backend closed. */
-  | 'removed';
+  | 'removed'
+  /** Its adaptive stream limit changed (by a whole stream): `limit`, and why in `reason`. */
+  | 'capacity';
 
 export interface InstanceEvent {
   readonly type: InstanceEventType;
@@ -27,6 +29,8 @@ export interface InstanceEvent {
   readonly healthy: boolean;
   /** down: the last check's error; ejected: the last failure's kind. */
   readonly reason?: string;
+  /** capacity: the learned limit now. */
+  readonly limit?: number;
   /** ejected: how long, in ms. */
   readonly durationMs?: number;
 }

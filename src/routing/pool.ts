@@ -6,6 +6,7 @@ import type { Backend } from '../backends/backend.ts';
 import { instanceIdFromUrl } from '../config.ts';
 import type { InstanceConfig, PoolConfig } from '../config.ts';
 import type { Metrics } from '../metrics.ts';
+import { AdaptiveLimit } from './adaptive-limit.ts';
 import { PassiveEjection } from './breaker.ts';
 import { RoutingError } from './errors.ts';
 import type { InstanceEvent, InstanceEventType } from './events.ts';
@@ -47,7 +48,10 @@ export interface InstanceSnapshot {
   weight: number;
   sessions: number;
   streams: number;
+  /** Streams it takes now: the learned limit when adaptive, else max_concurrency. */
   capacity: number;
+  /** max_concurrency as configured. */
+  capacity_configured: number;
   /** Segments waiting for a stream slot here. */
   queued: number;
   /** While ejected: ms until the ejection may end. */
@@ -102,7 +106,9 @@ export class PoolInstance implements Instance {
   coolingUntil = 0;
   coolTimer: ReturnType<typeof setTimeout> | null = null;
   readonly waiters: Waiter[] = [];
-  gauges: { up: GaugeChild; draining: GaugeChild; sessions: GaugeChild; streams: GaugeChild };
+  /** The learned stream limit (pools[].capacity.mode adaptive), else null. */
+  readonly limiter: AdaptiveLimit | null;
+  gauges: { up: GaugeChild; draining: GaugeChild; sessions: GaugeChild; streams: GaugeChild; capacity: GaugeChild };
 
   constructor(
     readonly pool: string,
@@ -111,11 +117,22 @@ export class PoolInstance implements Instance {
     readonly backend: Backend,
     config: PoolConfig,
     metrics: Metrics | undefined,
+    onLimit?: (inst: PoolInstance, limit: number, reason: string, detail: { baselineMs: number; medianMs: number }) => void,
   ) {
     this.id = spec.id;
     this.url = spec.url ?? '';
     this.weight = spec.weight;
     this.maxConcurrency = spec.max_concurrency;
+    const capacity = config.capacity;
+    this.limiter =
+      capacity.mode === 'adaptive'
+        ? new AdaptiveLimit({
+            min: Math.min(capacity.min, spec.max_concurrency),
+            max: Math.min(capacity.max ?? spec.max_concurrency, spec.max_concurrency),
+            targetFirstAudioMs: capacity.target_first_audio_ms,
+            onChange: (limit, reason, detail) => onLimit?.(this, limit, reason, detail),
+          })
+        : null;
     this.ejection = new PassiveEjection({
       ejectAfter: config.health.eject_after,
       baseMs: config.health.eject_base_ms,
@@ -129,9 +146,11 @@ export class PoolInstance implements Instance {
         draining: metrics.instanceDraining.labels(labels),
         sessions: metrics.instanceSessions.labels(labels),
         streams: metrics.instanceActiveStreams.labels(labels),
+        capacity: metrics.instanceCapacity.labels(labels),
       };
+      this.gauges.capacity.set(this.limit);
     } else {
-      this.gauges = { up: NO_GAUGE, draining: NO_GAUGE, sessions: NO_GAUGE, streams: NO_GAUGE };
+      this.gauges = { up: NO_GAUGE, draining: NO_GAUGE, sessions: NO_GAUGE, streams: NO_GAUGE, capacity: NO_GAUGE };
     }
     this.gauges.up.set(1);
   }
@@ -142,6 +161,10 @@ export class PoolInstance implements Instance {
 
   get ejected(): boolean {
     return this.ejection.ejected;
+  }
+
+  get limit(): number {
+    return this.limiter ? this.limiter.limit : this.maxConcurrency;
   }
 
   /** Takes traffic for new sessions. */
@@ -155,6 +178,7 @@ class StreamSlot implements Slot {
   constructor(
     readonly instance: PoolInstance,
     private readonly owner: Pool,
+    readonly inFlightAtStart: number,
   ) {}
 
   release(): void {
@@ -183,6 +207,7 @@ export class Pool implements Router {
   private readonly live = new Map<string, PoolInstance>();
   private totalSessions = 0;
   private readonly capacityListeners: (() => void)[] = [];
+  private readonly onLimit = (inst: PoolInstance, limit: number, reason: string, detail: { baselineMs: number; medianMs: number }): void => this.limitChanged(inst, limit, reason, detail);
   /** Sum of weights of available instances; recomputed on every health or drain change. */
   private availableWeight = 0;
   private checking = false;
@@ -221,7 +246,7 @@ export class Pool implements Router {
     this.instances = config.instances.map((inst, i) => {
       const spec: InstanceSpec = { ...inst, id: inst.id ?? (inst.url ? instanceIdFromUrl(inst.url) : `${config.name}-${i + 1}`) };
       if (this.byId.has(spec.id)) throw new RoutingError('DUPLICATE_INSTANCE', `pool ${config.name}: duplicate instance id ${spec.id}`);
-      const instance = new PoolInstance(config.name, i, spec, options.createBackend(config, spec), config, options.metrics);
+      const instance = new PoolInstance(config.name, i, spec, options.createBackend(config, spec), config, options.metrics, this.onLimit);
       this.byId.set(spec.id, instance);
       return instance;
     });
@@ -313,7 +338,7 @@ export class Pool implements Router {
   }
 
   private canStream(inst: PoolInstance): boolean {
-    return inst.healthy && !this.stopped && inst.streams < inst.maxConcurrency && (inst.coolingUntil === 0 || inst.coolingUntil <= performance.now());
+    return inst.healthy && !this.stopped && inst.streams < inst.limit && (inst.coolingUntil === 0 || inst.coolingUntil <= performance.now());
   }
 
   hasFreeSlot(): boolean {
@@ -333,7 +358,9 @@ export class Pool implements Router {
   coolDown(instance: Instance, ms: number): void {
     const inst = this.own(instance);
     if (ms <= 0 || this.stopped) return;
-    const until = performance.now() + ms;
+    const now = performance.now();
+    inst.limiter?.overflow(now);
+    const until = now + ms;
     if (until <= inst.coolingUntil) return;
     inst.coolingUntil = until;
     if (inst.coolTimer) clearTimeout(inst.coolTimer);
@@ -372,7 +399,20 @@ export class Pool implements Router {
   private takeStream(inst: PoolInstance): Slot {
     inst.streams++;
     inst.gauges.streams.set(inst.streams);
-    return new StreamSlot(inst, this);
+    inst.limiter?.inFlight(inst.streams);
+    return new StreamSlot(inst, this, inst.streams);
+  }
+
+  reportFirstAudio(instance: Instance, ms: number, inFlightAtStart: number): void {
+    const inst = this.own(instance);
+    inst.limiter?.firstAudio(ms, inFlightAtStart, performance.now());
+  }
+
+  /** An adaptive limit moved: gauges, the event log, and room for the wait queue if it grew. */
+  private limitChanged(inst: PoolInstance, limit: number, reason: string, detail: { baselineMs: number; medianMs: number }): void {
+    inst.gauges.capacity.set(limit);
+    this.onEvent({ type: 'capacity', pool: this.pool, instance: inst.id, url: inst.url, healthy: inst.healthy, limit, reason: `${reason} (first audio median ${Math.round(detail.medianMs)} ms, baseline ${Math.round(detail.baselineMs)} ms)` });
+    if (inst.streams < limit) this.capacityFreed();
   }
 
   /** A slot was released: hand it to the oldest live waiter, else free it. */
@@ -529,7 +569,7 @@ export class Pool implements Router {
       inst.retiring = false;
     } else {
       const spec: InstanceSpec = { ...config, id };
-      inst = new PoolInstance(this.pool, this.instances.length, spec, this.createBackend(this.config, spec), this.config, this.metrics);
+      inst = new PoolInstance(this.pool, this.instances.length, spec, this.createBackend(this.config, spec), this.config, this.metrics, this.onLimit);
       this.byId.set(id, inst);
       if (this.checking && !this.stopped) this.startChecker(inst);
     }
@@ -575,9 +615,9 @@ export class Pool implements Router {
     for (const [key, pinned] of this.live) if (pinned === inst) this.live.delete(key);
     if (this.metrics) {
       const labels = { pool: this.pool, instance: inst.id };
-      for (const gauge of [this.metrics.instanceUp, this.metrics.instanceDraining, this.metrics.instanceCapacity, this.metrics.instanceActiveStreams, this.metrics.instanceSessions]) gauge.remove(labels);
+      for (const gauge of [this.metrics.instanceUp, this.metrics.instanceDraining, this.metrics.instanceCapacity, this.metrics.instanceCapacityConfigured, this.metrics.instanceActiveStreams, this.metrics.instanceSessions]) gauge.remove(labels);
     }
-    inst.gauges = { up: NO_GAUGE, draining: NO_GAUGE, sessions: NO_GAUGE, streams: NO_GAUGE };
+    inst.gauges = { up: NO_GAUGE, draining: NO_GAUGE, sessions: NO_GAUGE, streams: NO_GAUGE, capacity: NO_GAUGE };
     this.onEvent({ type: 'removed', pool: this.pool, instance: inst.id, url: inst.url, healthy: false });
     void inst.backend.close().catch(() => undefined);
   }
@@ -602,7 +642,8 @@ export class Pool implements Router {
         weight: inst.weight,
         sessions: inst.sessions,
         streams: inst.streams,
-        capacity: inst.maxConcurrency,
+        capacity: inst.limit,
+        capacity_configured: inst.maxConcurrency,
         queued: inst.waiters.length,
       };
       if (inst.ejection.ejected) snap.ejected_for_ms = Math.max(0, inst.ejection.until - now);

@@ -9,7 +9,10 @@ export interface Instance {
   readonly url: string;
   readonly pool: string;
   readonly weight: number;
+  /** Configured max_concurrency. */
   readonly maxConcurrency: number;
+  /** Streams it takes now: max_concurrency, or the learned limit when adaptive. */
+  readonly limit: number;
   readonly backend: Backend;
   /** Up by active health checks and not ejected by passive checks or the breaker. */
   readonly healthy: boolean;
@@ -26,6 +29,8 @@ export interface Instance {
 /** A held synthesis stream slot on one instance. Release exactly once. */
 export interface Slot {
   readonly instance: Instance;
+  /** Streams the instance had in flight when this one started (this one included). */
+  readonly inFlightAtStart: number;
   release(): void;
 }
 
@@ -64,6 +69,11 @@ export interface Router {
   hasFreeSlot(): boolean;
   /** Called whenever capacity may have freed here: a stream ended, an instance came up or cooled down. */
   onCapacity(listener: () => void): void;
+  /**
+   * A request's time to first audio on `instance`, and the streams it had when the request
+   * started: an adaptive limit learns from it (pools[].capacity.mode adaptive); else ignored.
+   */
+  reportFirstAudio(instance: Instance, ms: number, inFlightAtStart: number): void;
   /** Passive health: a real request failed (counts toward ejection) or succeeded. */
   reportFailure(instance: Instance, kind: string): void;
   reportSuccess(instance: Instance): void;

@@ -76,6 +76,7 @@ export class FallbackSlots {
       timeouts: this.timeouts,
       voice: this.voiceFor(voice),
       instance: null,
+      inFlightAtStart: 0,
       release: once(() => {
         this.active--;
         this.byPool.set(pool, this.byPool.get(pool)! - 1);

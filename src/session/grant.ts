@@ -45,6 +45,8 @@ export interface Grant {
   readonly voice: string;
   /** The instance, or null for the fallback. */
   readonly instance: Instance | null;
+  /** Streams the instance had when this one started (this one included); 0 for the fallback. */
+  readonly inFlightAtStart: number;
   /** Gives the slot back. Idempotent. */
   release(): void;
 }

@@ -11,7 +11,7 @@
  */
 import type { BackendError } from '../backends/backend.ts';
 import type { TimeoutsConfig } from '../config.ts';
-import type { Instance, Router } from '../routing/router.ts';
+import type { Instance, Router, Slot } from '../routing/router.ts';
 import type { FallbackSlots } from './fallback.ts';
 import { FALLBACK_PROVIDER } from './fallback.ts';
 import { once, type Grant, type MoveReason } from './grant.ts';
@@ -119,11 +119,15 @@ export class Placement {
     return false;
   }
 
-  /** A finished attempt: feeds passive health and the cool-down of full servers. */
-  report(grant: Grant, error: BackendError | null): void {
+  /**
+   * A finished attempt: feeds passive health, the cool-down of full servers, and (when it had
+   * first audio after `firstAudioMs`) the instance's adaptive limit.
+   */
+  report(grant: Grant, error: BackendError | null, firstAudioMs?: number): void {
     const instance = grant.instance;
     if (!instance) return;
     const router = this.options.router;
+    if (firstAudioMs !== undefined) router.reportFirstAudio(instance, firstAudioMs, grant.inFlightAtStart);
     if (error === null) return router.reportSuccess(instance);
     if (isOverflow(error)) {
       // Full, not broken: no ejection, a short pause before the next stream there.
@@ -218,7 +222,7 @@ export class Placement {
     const pinUsable = !excluded.has(pin.id);
     if (pinUsable && pin.healthy) {
       const slot = router.tryAcquire(pin);
-      if (slot) return { grant: this.instanceGrant(pin, slot.release.bind(slot)), move: failure };
+      if (slot) return { grant: this.instanceGrant(pin, slot), move: failure };
       if (pinOnly) return null;
     }
     // Why the segment leaves its pin: its own failure, else the pin's state.
@@ -253,13 +257,13 @@ export class Placement {
         slot.release();
         return null;
       }
-      return this.instanceGrant(candidate, slot.release.bind(slot));
+      return this.instanceGrant(candidate, slot);
     }
     return null;
   }
 
-  private instanceGrant(instance: Instance, release: () => void): Grant & { instance: Instance } {
-    return { provider: instance.id, backend: instance.backend, timeouts: this.options.timeouts, voice: this.options.voice, instance, release: once(release) };
+  private instanceGrant(instance: Instance, slot: Slot): Grant & { instance: Instance } {
+    return { provider: instance.id, backend: instance.backend, timeouts: this.options.timeouts, voice: this.options.voice, instance, inFlightAtStart: slot.inFlightAtStart, release: once(() => slot.release()) };
   }
 
   private repin(to: Instance | null): void {

@@ -82,9 +82,11 @@ export class Synthesizer {
         if (signal.aborted) return;
         if (move) emit({ type: 'moved', from: move.from, to: grant.provider, reason: move.reason });
         emit({ type: 'attempt', provider: grant.provider });
-        error = await this.attempt(job, grant);
+        const startedAt = performance.now();
+        const result = await this.attempt(job, grant);
+        error = result.error;
         if (signal.aborted) return;
-        placement.report(grant, error);
+        placement.report(grant, error, result.firstAudioAt > 0 ? result.firstAudioAt - startedAt : undefined);
       } finally {
         grant.release();
       }
@@ -105,26 +107,27 @@ export class Synthesizer {
     }
   }
 
-  /** One try on one provider: null on success, the failure otherwise. */
-  private async attempt(job: SynthesisJob, grant: Grant): Promise<BackendError | null> {
+  /** One try on one provider: error null on success; when its first audio came (0: none). */
+  private async attempt(job: SynthesisJob, grant: Grant): Promise<{ error: BackendError | null; firstAudioAt: number }> {
     const { signal, emit, text } = job;
     const { language, speed, output, metrics } = this.options;
-    let gotAudio = false;
+    let firstAudioAt = 0;
+    const result = (error: BackendError | null) => ({ error, firstAudioAt });
     try {
       const stream = synthesizeWithDeadlines(grant.backend, { text, voice: grant.voice, language, speed, output }, signal, grant.timeouts, grant.provider);
       for await (const audio of stream) {
-        if (signal.aborted) return null;
-        gotAudio = true;
+        if (signal.aborted) return result(null);
+        if (firstAudioAt === 0) firstAudioAt = performance.now();
         emit({ type: 'audio', audio });
       }
-      if (signal.aborted) return null;
-      if (!gotAudio) return new BackendError('closed', `${grant.provider} returned no audio`);
+      if (signal.aborted) return result(null);
+      if (firstAudioAt === 0) return result(new BackendError('closed', `${grant.provider} returned no audio`));
       metrics.characters.inc({ provider: grant.provider }, text.length);
-      return null;
+      return result(null);
     } catch (err) {
-      if (signal.aborted) return null;
-      if (isBackendError(err)) return err.kind === 'aborted' ? new BackendError('closed', err.message) : err;
-      return new BackendError('protocol', `${grant.provider}: ${(err as Error)?.message ?? String(err)}`);
+      if (signal.aborted) return result(null);
+      if (isBackendError(err)) return result(err.kind === 'aborted' ? new BackendError('closed', err.message) : err);
+      return result(new BackendError('protocol', `${grant.provider}: ${(err as Error)?.message ?? String(err)}`));
     }
   }
 }

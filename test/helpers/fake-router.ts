@@ -22,6 +22,10 @@ export class FakeInstance implements Instance {
     readonly maxConcurrency: number,
     readonly backend: Backend,
   ) {}
+
+  get limit(): number {
+    return this.maxConcurrency;
+  }
 }
 
 export class FakeRouter implements Router {
@@ -29,6 +33,7 @@ export class FakeRouter implements Router {
   readonly failures: { id: string; kind: string }[] = [];
   readonly successes: string[] = [];
   readonly cooled: { id: string; ms: number }[] = [];
+  readonly firstAudio: { id: string; ms: number; inFlightAtStart: number }[] = [];
   private readonly listeners: (() => void)[] = [];
   /** Session key → pinned instance (one connection each). */
   readonly pins = new Map<string, FakeInstance>();
@@ -73,6 +78,7 @@ export class FakeRouter implements Router {
     let released = false;
     return {
       instance: inst,
+      inFlightAtStart: inst.streams,
       release: () => {
         if (released) throw new Error(`slot on ${inst.id} released twice`);
         released = true;
@@ -102,6 +108,10 @@ export class FakeRouter implements Router {
   /** Capacity may have freed (a release, an instance back up, a cool-down over). */
   freed(): void {
     for (const listener of this.listeners) listener();
+  }
+
+  reportFirstAudio(instance: Instance, ms: number, inFlightAtStart: number): void {
+    this.firstAudio.push({ id: instance.id, ms, inFlightAtStart });
   }
 
   reportFailure(instance: Instance, kind: string): void {
