@@ -1,7 +1,7 @@
 /**
  * Adaptive capacity vs a guessed max_concurrency (docs/routing.md, "Adaptive capacity"): the
  * same offered load, from 0.5× to 2× the fleet's comfortable capacity, against 4 simulated GPUs
- * comfortable at 3 streams that slow down 35 % per stream beyond (and refuse past 8), with a
+ * comfortable at 3 streams that slow down 45 % per stream beyond (and refuse past 8), with a
  * fake Cartesia fallback of 8 contexts. Each level runs once with `capacity.mode: fixed` at the
  * guessed cap (max_concurrency 6, "5–6 at most") and once `adaptive` (max 6), side by side,
  * alternating which goes first. Each gateway first carries 6 s of light traffic (not measured)
@@ -22,6 +22,8 @@ const LEVELS = values.levels.split(',').map(Number);
 const TURNS = Number(values.turns);
 const INSTANCES = 4;
 const COMFORTABLE = 3;
+/** Each stream past the comfortable level slows every stream by this share: 0.45, about what public reports show for Qwen3-TTS (176 → 547 ms first audio at 8 streams) and Orpheus (0.13 → 0.67 s at 12). */
+const SLOWDOWN = 0.45;
 const GUESSED_CAP = 6;
 const COMFORTABLE_CAPACITY = INSTANCES * COMFORTABLE;
 const SENTENCES = ['Your order shipped from the warehouse this morning.', 'The courier expects to deliver it on Thursday.', 'You will get a message with the tracking link.', 'Is there anything else I can help you with today?'];
@@ -64,7 +66,7 @@ async function speakTurns(url: string, key: string, turns: number, ttfa: number[
 }
 
 async function run(load: number, mode: 'fixed' | 'adaptive'): Promise<Result> {
-  const fleet = await startSimFleet({ count: INSTANCES, protocol: 'openai', controlPort: null, latency: { first_audio_ms: 150, rtf: 0.15, chunk_ms: 200, comfortable: COMFORTABLE, slowdown: 0.35, max: 8 } });
+  const fleet = await startSimFleet({ count: INSTANCES, protocol: 'openai', controlPort: null, latency: { first_audio_ms: 150, rtf: 0.15, chunk_ms: 200, comfortable: COMFORTABLE, slowdown: SLOWDOWN, max: 8 } });
   const cartesia = await startFakeCartesia({ ttfaMs: 150, msPerChar: 70, rtf: 0.15, maxContexts: 8 });
   const config = parseConfig({
     server: { host: '127.0.0.1', port: 0 },
