@@ -89,13 +89,13 @@ describe.each(['uws', 'ws'] as const)('openai SDK against voicegate on %s', (eng
   });
 
   it('errors arrive as the SDK typed errors with voicegate messages', async () => {
-    const bad = (await client.audio.speech.create({ model: 'tts-1', voice: 'nova', input: 'x', response_format: 'wav' }).catch((e: unknown) => e)) as InstanceType<typeof OpenAI.BadRequestError>;
+    const bad = (await client.audio.speech.create({ model: 'tts-1', voice: 'no-such-voice', input: 'x', response_format: 'wav' }).catch((e: unknown) => e)) as InstanceType<typeof OpenAI.BadRequestError>;
     expect(bad).toBeInstanceOf(OpenAI.BadRequestError);
     expect(bad.param).toBe('voice');
-    expect(bad.message).toContain("voice 'nova' is not available");
+    expect(bad.message).toContain("voice 'no-such-voice' is not available");
     expect(bad.requestID).toBeTruthy();
     const anonymous = new OpenAI({ baseURL: client.baseURL, apiKey: 'sk-wrong', maxRetries: 0 });
     await expect(anonymous.models.list()).rejects.toBeInstanceOf(OpenAI.AuthenticationError);
-    await expect(client.audio.speech.create({ model: 'tts-1', voice: 'alloy', input: 'x', response_format: 'mp3' })).rejects.toMatchObject({ status: 400, code: 'unsupported_response_format' });
+    await expect(client.audio.speech.create({ model: 'tts-1', voice: 'alloy', input: 'x', response_format: 'aac' })).rejects.toMatchObject({ status: 400, code: 'unsupported_response_format' });
   });
 });

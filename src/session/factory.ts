@@ -11,6 +11,7 @@ import type { Metrics } from '../metrics.ts';
 import { ProtocolError } from '../protocol/stream.ts';
 import type { Fleet } from '../routing/fleet.ts';
 import { RetryBudget, type RetryBudgetOptions } from './retry-budget.ts';
+import { resolveVoice } from './voices.ts';
 import { Session, type AudioOutputLike, type SegmenterLike, type SessionSink } from './session.ts';
 import { FALLBACK_PROVIDER, type FallbackProvider } from './synthesizer.ts';
 
@@ -87,10 +88,10 @@ export function createSessionFactory(options: SessionFactoryOptions): SessionFac
           : (fleet.routers.find((p) => request.voice !== undefined && p.config.voices.includes(request.voice)) ?? fleet.routers[0]);
       if (!router) throw new ProtocolError('unknown_voice', `no pool named ${request.pool}`);
       const pool = router.config;
-      const voice = request.voice ?? pool.voices[0]!;
-      if (!pool.voices.includes(voice)) {
+      const voice = resolveVoice(pool, request.voice);
+      if (voice === null) {
         const all = [...new Set(fleet.routers.flatMap((p) => p.config.voices))];
-        throw new ProtocolError('unknown_voice', `unknown voice ${JSON.stringify(voice)}; available: ${all.join(', ')}`);
+        throw new ProtocolError('unknown_voice', `unknown voice ${JSON.stringify(request.voice)}; available: ${all.join(', ')}`);
       }
       const pin = router.pin(request.key);
       if (!pin && !fallback) throw new ProtocolError('no_capacity', `no instance of pool ${pool.name} can take a session and no fallback is configured`);
