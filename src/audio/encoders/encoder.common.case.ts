@@ -92,6 +92,28 @@ export function runEncoderConformance(format: EncoderFormat, options: EncoderCon
       expect(rmsOf(whole.samples, tail - Math.round(4000 * scale), tail)).toBeGreaterThan(0.1);
     });
 
+    it('discard() drops audio not yet returned, and the stream goes on decoding', async () => {
+      const encoder = createEncoder(format, { sampleRate: RATE });
+      const kept = concatBytes([encoder.encode(sine(TONE, RATE, 4800, 12000)), encoder.flush()]);
+      const before = (await decodeAudio(format, kept, RATE)).samples.length;
+      // 120 ms of loud audio, cancelled before the encoder returned all of it (2870: not a
+      // multiple of any frame size, so a part waits in the encoder).
+      const dropped = encoder.encode(sine(TONE, RATE, 2870, 30000));
+      encoder.discard();
+      // Quiet tone rather than digital silence: a tiny all-zero last FLAC frame is valid (libFLAC
+      // decodes it) but the npm FLAC decoder skips it.
+      const rest = concatBytes([encoder.encode(sine(TONE, RATE, 9600, 300)), encoder.end()]);
+      const whole = await decodeAudio(format, concatBytes([kept, dropped, rest]), RATE);
+      expect(whole.errors).toEqual([]);
+      const scale = whole.sampleRate / RATE;
+      // The audio after the discard came through …
+      expect(whole.samples.length).toBeGreaterThanOrEqual(before + Math.round((9600 - slack) * scale));
+      // … and of the loud part, no more than the encoder had already returned (plus its delay).
+      const loud = (samples: Float32Array) => samples.subarray(before).filter((v) => Math.abs(v) > 0.5).length;
+      const returned = loud((await decodeAudio(format, concatBytes([kept, dropped]), RATE)).samples);
+      expect(loud(whole.samples)).toBeLessThanOrEqual(returned + Math.round(0.7 * slack * scale));
+    });
+
     it('a stream with no audio ends as a valid, empty stream', async () => {
       const encoder = createEncoder(format, { sampleRate: RATE });
       const bytes = encoder.end();

@@ -41,6 +41,11 @@ export interface AudioEncoder {
    * `/v1/stream`): frame-based formats pad the last frame with silence.
    */
   flush(): Uint8Array;
+  /**
+   * Drops audio given but not yet returned (barge-in: none of it may be heard); the stream goes
+   * on and stays decodable.
+   */
+  discard(): void;
   /** Ends the stream: what remains, and the trailer. A stream with no samples is still a valid, empty stream. */
   end(): Uint8Array;
   /** Frees what the encoder holds, without output (cancelled stream). Safe to call more than once, and after end(). */

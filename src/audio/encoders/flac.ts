@@ -254,6 +254,10 @@ export class FlacEncoder implements AudioEncoder {
     return concatBytes(parts);
   }
 
+  discard(): void {
+    this.fill = 0;
+  }
+
   end(): Uint8Array {
     if (this.ended) return EMPTY;
     const parts = this.header();

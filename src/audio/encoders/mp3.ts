@@ -50,6 +50,15 @@ const wasmApi = (globalThis as unknown as { WebAssembly: WasmApi }).WebAssembly;
 
 let lame: LameExports | undefined;
 
+/**
+ * Frees the LAME state of an encoder dropped without close(): a `/v1/stream` output has no
+ * close of its own, so a call that ends mid-stream relies on this (one WASM heap per thread
+ * must not keep ~1.8 MB per finished call).
+ */
+const unfreed = new FinalizationRegistry<{ lame: LameExports; ref: number }>((held) => {
+  if (held.ref !== 0) held.lame.enc_free(held.ref);
+});
+
 function cString(heap: Uint8Array, ptr: number): string {
   let end = ptr;
   while (heap[end] !== 0 && end < heap.length) end++;
@@ -89,6 +98,8 @@ export class Mp3Encoder implements AudioEncoder {
   private readonly sampleRate: number;
   private readonly kbps: number;
   private ref: number;
+  /** What the finalization registry frees if this encoder is dropped open. */
+  private readonly held: { lame: LameExports; ref: number };
 
   constructor(options: EncoderOptions) {
     if (!MP3_RATES.includes(options.sampleRate)) throw new EncoderError(`mp3 cannot encode ${options.sampleRate} Hz; rates: ${MP3_RATES.join(', ')}`);
@@ -98,6 +109,8 @@ export class Mp3Encoder implements AudioEncoder {
     this.sampleRate = options.sampleRate;
     this.kbps = kbps;
     this.ref = this.init();
+    this.held = { lame: this.lame, ref: this.ref };
+    unfreed.register(this, this.held, this);
   }
 
   private init(): number {
@@ -150,8 +163,16 @@ export class Mp3Encoder implements AudioEncoder {
     const bytes = this.out(this.lame.enc_flush(this.ref));
     this.lame.enc_free(this.ref);
     this.ref = 0;
-    this.ref = this.init();
+    this.ref = this.held.ref = this.init();
     return bytes;
+  }
+
+  /** LAME holds up to two frames: restarting the stream without its output drops them. */
+  discard(): void {
+    if (this.ref === 0) return;
+    this.lame.enc_free(this.ref);
+    this.ref = 0;
+    this.ref = this.held.ref = this.init();
   }
 
   end(): Uint8Array {
@@ -164,6 +185,7 @@ export class Mp3Encoder implements AudioEncoder {
   close(): void {
     if (this.ref === 0) return;
     this.lame.enc_free(this.ref);
-    this.ref = 0;
+    this.ref = this.held.ref = 0;
+    unfreed.unregister(this);
   }
 }

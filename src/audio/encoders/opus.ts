@@ -173,6 +173,12 @@ export class OpusEncoder implements AudioEncoder {
     return [this.encodeFrame(this.pending)];
   }
 
+  /** Drops the open frame (libopus keeps its few ms of lookahead; they are faded by the codec). */
+  discard(): void {
+    this.samplesIn -= this.pendingCount;
+    this.pendingCount = 0;
+  }
+
   end(): Uint8Array {
     if (this.ended) return EMPTY;
     const head = this.headers();

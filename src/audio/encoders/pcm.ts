@@ -31,5 +31,6 @@ export class PcmEncoder implements AudioEncoder {
   end(): Uint8Array {
     return EMPTY;
   }
+  discard(): void {}
   close(): void {}
 }

@@ -31,5 +31,6 @@ export class WavEncoder implements AudioEncoder {
   end(): Uint8Array {
     return concatBytes(this.header());
   }
+  discard(): void {}
   close(): void {}
 }
