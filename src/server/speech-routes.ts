@@ -132,6 +132,9 @@ export function speechRoutes(options: SpeechRouteOptions): HttpRoute[] {
   ];
 }
 
+/** Samples per encode call before the first bytes are sent (48 ms at 24 kHz: one MPEG-1 frame, two MPEG-2 ones). */
+const FIRST_PIECE = 1152;
+
 /** The s16le bytes of a session frame as samples (a view when aligned, else a copy). */
 function samplesOf(frame: Uint8Array): Int16Array {
   if (frame.byteOffset % 2 === 0) return new Int16Array(frame.buffer, frame.byteOffset, frame.byteLength >> 1);
@@ -237,7 +240,15 @@ function runSpeech(options: SpeechRouteOptions, request: SpeechRequest, res: Htt
     audio(frame) {
       if (finished) return;
       audioBytes += frame.byteLength;
-      send(encoder === null ? frame : encoder.encode(samplesOf(frame)));
+      if (encoder === null) return send(frame);
+      let samples = samplesOf(frame);
+      // Until the first bytes are out, encode in small pieces and send each as it completes:
+      // the first mp3 frames leave without waiting for the whole (often 200 ms) chunk.
+      while (!headSent && samples.length > FIRST_PIECE) {
+        send(encoder.encode(samples.subarray(0, FIRST_PIECE)));
+        samples = samples.subarray(FIRST_PIECE);
+      }
+      send(encoder.encode(samples));
     },
     segmentEnd(_index, ms) {
       audioMs += ms;

@@ -86,6 +86,9 @@ function lameInstance(): LameExports {
   return exports;
 }
 
+/** One initialised LAME state per configuration (`rate/kbps`), ready for the next stream. */
+const spares = new Map<string, number>();
+
 /** Loads the WASM now (gateway start-up) so the first mp3 request does not pay for it. */
 export function preloadMp3(): void {
   lameInstance();
@@ -114,6 +117,18 @@ export class Mp3Encoder implements AudioEncoder {
   }
 
   private init(): number {
+    // A state prepared after the last request starts this stream: LAME's set-up (~1–4 ms)
+    // stays off the time to first byte (bench/RESULTS.md "Encoders").
+    const key = `${this.sampleRate}/${this.kbps}`;
+    const ready = spares.get(key);
+    spares.delete(key);
+    setImmediate(() => {
+      if (!spares.has(key)) spares.set(key, this.initState());
+    });
+    return ready ?? this.initState();
+  }
+
+  private initState(): number {
     const lame = this.lame;
     // PARAMS (packed): in_channel_count, in_sample_rate, bitrate, vbr_quality (float, < 0 = CBR), output rate (0 = input).
     const params = lame.malloc(20);
