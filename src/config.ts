@@ -9,6 +9,7 @@ import { fileURLToPath } from 'node:url';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import { ENCODINGS, SAMPLE_RATES } from './audio/format.ts';
+import { defaultVoiceAliases } from './session/voices.ts';
 
 const HealthSchema = z
   .object({
@@ -100,6 +101,13 @@ const PoolSchema = z.object({
   model: z.string().default('tts-1'),
   /** Voices this pool speaks; the first is the default voice. */
   voices: z.array(z.string().min(1)).min(1),
+  /**
+   * Other names for this pool's voices (src/session/voices.ts, docs/http-api.md "Voices").
+   * Default: each OpenAI voice (alloy, ash, ballad, coral, echo, fable, onyx, nova, sage,
+   * shimmer, verse, marin, cedar) → the pool's first voice; entries given here win. Targets must
+   * be voices of the pool; a voice the pool lists itself is never aliased.
+   */
+  voice_aliases: z.record(z.string().min(1), z.string().min(1)).default({}),
   /** Default language when the client names none. */
   language: z.string().default('en'),
   /** Static instances; may be empty when `discovery` finds them. */
@@ -115,10 +123,19 @@ const PoolSchema = z.object({
   queue_ms: z.number().int().min(0).default(250),
   /** Backend-specific options (e.g. openai response_format, gradio api_name, hf token). */
   options: z.record(z.string(), z.unknown()).default({}),
-}).refine((pool) => pool.instances.length > 0 || pool.discovery !== undefined, {
-  message: 'a pool needs at least one instance, or discovery',
-  path: ['instances'],
-});
+})
+  .refine((pool) => pool.instances.length > 0 || pool.discovery !== undefined, {
+    message: 'a pool needs at least one instance, or discovery',
+    path: ['instances'],
+  })
+  .superRefine((pool, ctx) => {
+    for (const [alias, target] of Object.entries(pool.voice_aliases)) {
+      if (!pool.voices.includes(target)) {
+        ctx.addIssue({ code: 'custom', path: ['voice_aliases', alias], message: `alias ${alias} → ${target}: ${target} is not one of this pool's voices (${pool.voices.join(', ')})` });
+      }
+    }
+  })
+  .transform((pool) => ({ ...pool, voice_aliases: defaultVoiceAliases(pool.voices, pool.voice_aliases) }));
 
 const FallbackSchema = z.object({
   backend: z.literal('cartesia'),

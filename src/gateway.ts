@@ -7,6 +7,8 @@ import { createAudioOutput } from './audio/output.ts';
 import type { Backend } from './backends/backend.ts';
 import { createCartesiaBackend } from './backends/cartesia.ts';
 import { createBackend } from './backends/index.ts';
+import { checkPoolVoices } from './backends/voice-check.ts';
+import { preloadEncoders } from './audio/encoders/index.ts';
 import type { Config } from './config.ts';
 import { silentLogger, type Logger } from './log.ts';
 import { Metrics } from './metrics.ts';
@@ -35,6 +37,11 @@ export interface GatewayOptions {
   readonly healthChecks?: boolean;
   /** DNS resolver of pools with `discovery` (default: node:dns lookup; tests inject a fake). */
   readonly resolveDns?: Resolver;
+  /**
+   * Asks backends that can list their voices whether they speak the configured ones, and
+   * fails (VoiceCheckError) when one does not (default true; src/backends/voice-check.ts).
+   */
+  readonly checkVoices?: boolean;
 }
 
 export interface Gateway {
@@ -78,6 +85,19 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
     d.on('failed', ({ pool: name, dns, error }) => logger.warn({ pool: name, dns, err: error }, 'discovery: resolution failed; instances unchanged'));
     return [d];
   });
+  if (options.checkVoices !== false) {
+    try {
+      await checkPoolVoices(
+        config.pools.map((pool) => ({ name: pool.name, backend: pool.backend, voices: pool.voices, backends: fleet.pool(pool.name)?.allInstances().map((i) => i.backend) ?? [] })),
+        { logger },
+      );
+    } catch (err) {
+      await fleet.stop();
+      throw err;
+    }
+  }
+  // The codec libraries load now, not on the first mp3/opus request.
+  preloadEncoders();
   const fallbackBackend: Backend | null = config.fallback ? createCartesiaBackend(config.fallback, { metrics, logger }) : null;
   if (fallbackBackend) metrics.registerProvider(FALLBACK_PROVIDER);
 

@@ -1,4 +1,5 @@
 /** Entry: load config → build the gateway → listen → SIGTERM/SIGINT drain gracefully. */
+import { VoiceCheckError } from './backends/voice-check.ts';
 import { ConfigError, loadConfig } from './config.ts';
 import { createGateway } from './gateway.ts';
 import { createLogger } from './log.ts';
@@ -17,7 +18,16 @@ async function main(): Promise<void> {
   }
   applyHeapGrowth(config.server.heap_growing_percent);
   const logger = createLogger(config.log.level);
-  const gateway = await createGateway({ config, logger });
+  let gateway;
+  try {
+    gateway = await createGateway({ config, logger });
+  } catch (err) {
+    if (err instanceof VoiceCheckError) {
+      process.stderr.write(`voicegate: ${err.message}\n`);
+      process.exit(2);
+    }
+    throw err;
+  }
   await gateway.listen();
 
   let stopping = false;

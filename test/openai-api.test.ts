@@ -132,12 +132,12 @@ describe.each(['uws', 'ws'] as const)('OpenAI HTTP API on %s', (engine) => {
     expect(Math.abs(done.usage!.audio_ms! - (audio.length / 48))).toBeLessThan(5);
   });
 
-  it('streams segment by segment: the first bytes leave before the last sentence is requested', async () => {
+  it.each(['pcm', 'mp3', 'opus', 'flac'])('streams %s segment by segment: the first bytes leave before the last sentence is requested', async (format) => {
     const sim = fleet.instances[0]!;
     const before = sim.snapshot().requests;
     let requestsAtFirstByte = -1;
     const t0 = performance.now();
-    const res = await speech({ model: 'kokoro', input: sentences(6), voice: 'af_heart', response_format: 'pcm' });
+    const res = await speech({ model: 'kokoro', input: sentences(6), voice: 'af_heart', response_format: format });
     const chunks: number[] = [];
     for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) {
       if (requestsAtFirstByte < 0) requestsAtFirstByte = sim.snapshot().requests - before;
@@ -191,12 +191,12 @@ describe.each(['uws', 'ws'] as const)('OpenAI HTTP API on %s', (engine) => {
     });
 
     it('400 with the param named', async () => {
-      const res = await speech({ model: 'kokoro', input: 'Hello', voice: 'nova' });
+      const res = await speech({ model: 'kokoro', input: 'Hello', voice: 'no-such-voice' });
       expect(res.status).toBe(400);
       expect(await errorOf(res)).toMatchObject({ type: 'invalid_request_error', param: 'voice', code: 'unknown_voice' });
-      const mp3 = await speech({ model: 'kokoro', input: 'Hello', response_format: 'mp3' });
-      expect(mp3.status).toBe(400);
-      expect(await errorOf(mp3)).toMatchObject({ param: 'response_format', code: 'unsupported_response_format' });
+      const aac = await speech({ model: 'kokoro', input: 'Hello', response_format: 'aac' });
+      expect(aac.status).toBe(400);
+      expect(await errorOf(aac)).toMatchObject({ param: 'response_format', code: 'unsupported_response_format' });
       const speed = await speech({ model: 'kokoro', input: 'Hello', speed: 5 });
       expect((await errorOf(speed)).param).toBe('speed');
       const broken = await speech('{"model":');
@@ -249,7 +249,10 @@ describe.each(['uws', 'ws'] as const)('OpenAI HTTP API on %s', (engine) => {
     expect(await one.json()).toMatchObject({ id: 'kokoro', object: 'model' });
     expect((await fetch(`${base}/v1/models/nope`, { headers: auth })).status).toBe(404);
     const voices = (await (await fetch(`${base}/v1/audio/voices?model=kokoro`, { headers: auth })).json()) as { data: { id: string }[] };
-    expect(voices.data.map((v) => v.id)).toEqual(['af_heart', 'am_adam']);
+    expect(voices.data.slice(0, 2).map((v) => v.id)).toEqual(['af_heart', 'am_adam']);
+    // Then the OpenAI voice names, each an alias of the pool's default voice.
+    expect(voices.data.slice(2)).toContainEqual(expect.objectContaining({ id: 'alloy', alias_of: 'af_heart' }));
+    expect(voices.data).toHaveLength(2 + 13);
   });
 
   it('compares keys in constant time and never logs them', async () => {

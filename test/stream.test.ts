@@ -5,6 +5,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseConfig } from '../src/config.ts';
 import { createGateway, type Gateway } from '../src/gateway.ts';
+import { decodeAudio, rmsOf } from '../src/audio/encoders/decoders.testing.ts';
 import { rms, StreamClient } from './helpers/stream-client.ts';
 
 const embeddedConfig = (engine: 'uws' | 'ws') =>
@@ -73,6 +74,29 @@ describe.each(['uws', 'ws'] as const)('native stream protocol on %s', (engine) =
     expect(rms(audio)).toBeGreaterThan(500);
     const reported = ends.reduce((sum, e) => sum + (e.audio_ms as number), 0);
     expect(Math.abs(reported - seconds * 1000)).toBeLessThan(50);
+    await client.close();
+  });
+
+  it.each(['mp3', 'opus'] as const)('format.encoding %s: one compressed stream across turns, each segment\'s audio before its segment_end, "alloy" accepted', async (encoding) => {
+    const client = await StreamClient.connect(url);
+    client.send({ type: 'start', voice: 'alloy', format: { encoding, sample_rate: 48000 } });
+    for (const text of ['Hello there. This is the first turn.', 'And a second turn follows.']) {
+      client.send({ type: 'text', text });
+      client.send({ type: 'flush' });
+      await client.waitFor(() => client.ofType('turn_end').length === (text.startsWith('Hello') ? 1 : 2), 15_000);
+    }
+    expect(client.events[0]).toMatchObject({ type: 'ready', format: { encoding, sample_rate: 48000 } });
+    const types = client.events.map((e) => e.type);
+    // Every segment_end comes right after its audio: no audio of a segment trails its end.
+    for (let i = 0; i < types.length; i++) if (types[i] === 'segment_end') expect(types[i - 1]).toBe('audio');
+    const decoded = await decodeAudio(encoding, new Uint8Array(client.audioBytes()), 48000);
+    expect(decoded.errors).toEqual([]);
+    expect(decoded.sampleRate).toBe(48000);
+    const reported = client.ofType('segment_end').reduce((sum, e) => sum + (e.audio_ms as number), 0);
+    expect(reported).toBeGreaterThan(2000);
+    // The decoder reads all of it as one stream (each segment's encoder padding included).
+    expect(decoded.samples.length / 48).toBeGreaterThan(reported - 50);
+    expect(rmsOf(decoded.samples)).toBeGreaterThan(0.02);
     await client.close();
   });
 
@@ -146,7 +170,7 @@ describe.each(['uws', 'ws'] as const)('native stream protocol on %s', (engine) =
     await expectError(() => client.send({ type: 'dance' }), 'unknown_type');
     await expectError(() => client.sendRaw(Buffer.from([1, 2, 3])), 'binary_not_supported');
     await expectError(() => client.send({ type: 'text', text: 'x'.repeat(5000) }), 'message_too_large');
-    await expectError(() => client.send({ type: 'start', format: { encoding: 'mp3' } }), 'unsupported_format');
+    await expectError(() => client.send({ type: 'start', format: { encoding: 'aac' } }), 'unsupported_format');
     await expectError(() => client.send({ type: 'start', voice: 'klingon' }), 'unknown_voice');
     await expectError(() => client.send({ type: 'text' }), 'invalid_message');
 

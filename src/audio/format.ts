@@ -35,11 +35,22 @@ export function isPcm(audio: BackendAudio): audio is Pcm {
   return (audio as Pcm).samples !== undefined;
 }
 
+/**
+ * Compressed streams offered on `/v1/stream` (`format.encoding` mp3 | opus): the session's
+ * audio, as s16le at the negotiated rate, goes through that encoder (src/audio/encoders).
+ */
+export const CONTAINERS = ['mp3', 'opus'] as const;
+export type Container = (typeof CONTAINERS)[number];
+
 /** What the client negotiated in `start` (DESIGN.md §4). frameMs 0 = send as produced. */
 export interface OutputFormat {
+  /** The PCM encoding; pcm_s16le under a container. */
   readonly encoding: Encoding;
   readonly sampleRate: SampleRate;
+  /** Ignored under a container: the codec's own frames are sent as they complete. */
   readonly frameMs: number;
+  /** When set, the client receives this compressed stream instead of raw `encoding`. */
+  readonly container?: Container;
 }
 
 export function bytesPerSample(encoding: Encoding): number {

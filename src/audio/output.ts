@@ -1,6 +1,7 @@
 /**
  * The session's output path: backend audio (any rate, Pcm or already-encoded bytes) →
- * resample → encode → fixed-size frames for the client socket.
+ * resample → encode → fixed-size frames for the client socket; or, for a compressed stream
+ * (`/v1/stream` mp3 | opus), → s16le → the container's encoder.
  */
 import type { BackendAudio, Encoding, OutputFormat, Pcm } from './format.ts';
 import { bytesPerSample, isPcm } from './format.ts';
@@ -9,6 +10,8 @@ import { LITTLE_ENDIAN } from './samples.ts';
 import { createPcmDecoder, type PcmStreamDecoder } from './pcm-decoder.ts';
 import { createResampler, type Resampler, type ResamplerQuality } from './resampler.ts';
 import { WasmResampler, type G711Encoding } from './wasm-resampler.ts';
+import { createEncoder } from './encoders/index.ts';
+import type { AudioEncoder } from './encoders/encoder.ts';
 
 export interface AudioOutput {
   /** Converts (resample → encode) and frames one backend chunk; calls the sink per finished frame (or once per chunk when frameMs = 0). */
@@ -258,7 +261,58 @@ class Output implements AudioOutput {
   }
 }
 
+/**
+ * A compressed stream (format.container): the PCM path produces s16le at the client's rate,
+ * unframed, and the encoder turns it into mp3/Ogg Opus bytes. A segment's end flushes the
+ * encoder so its audio leaves before `segment_end`; a reset (barge-in, replay) discards what the
+ * encoder holds. The stream itself never ends: a client's MediaSource or decoder reads one
+ * continuous stream for the whole call.
+ */
+class EncodedOutput implements AudioOutput {
+  private readonly pcm: Output;
+  private readonly encoder: AudioEncoder;
+  private readonly sink: (bytes: Uint8Array) => void;
+
+  constructor(format: OutputFormat & { container: NonNullable<OutputFormat['container']> }, sink: (frame: Uint8Array) => void, options: AudioOutputOptions) {
+    this.sink = sink;
+    this.encoder = createEncoder(format.container, { sampleRate: format.sampleRate });
+    this.pcm = new Output({ encoding: 'pcm_s16le', sampleRate: format.sampleRate, frameMs: 0 }, (frame) => this.encode(frame), options);
+  }
+
+  private encode(frame: Uint8Array): void {
+    const samples =
+      frame.byteOffset % 2 === 0 ? new Int16Array(frame.buffer, frame.byteOffset, frame.byteLength >> 1) : new Int16Array(frame.slice().buffer, 0, frame.byteLength >> 1);
+    const bytes = this.encoder.encode(samples);
+    if (bytes.length > 0) this.sink(bytes);
+  }
+
+  get emittedMs(): number {
+    return this.pcm.emittedMs;
+  }
+
+  resetCount(): void {
+    this.pcm.resetCount();
+  }
+
+  write(chunk: BackendAudio): void {
+    this.pcm.write(chunk);
+  }
+
+  end(): void {
+    this.pcm.end();
+    const bytes = this.encoder.flush();
+    if (bytes.length > 0) this.sink(bytes);
+  }
+
+  reset(): void {
+    this.pcm.reset();
+    this.encoder.discard();
+  }
+}
+
 /** The output pipeline for one client stream (see AudioOutput). */
 export function createAudioOutput(format: OutputFormat, sink: (frame: Uint8Array) => void, options: AudioOutputOptions = {}): AudioOutput {
+  const container = format.container;
+  if (container !== undefined) return new EncodedOutput({ ...format, container }, sink, options);
   return new Output(format, sink, options);
 }

@@ -19,6 +19,13 @@ export interface SynthesisRequest {
   readonly output?: OutputFormat;
 }
 
+/** The voices of a server: `has` applies the server's own matching (espeak: case, variants). */
+export interface VoiceList {
+  /** The names to show an operator (not every alias the server accepts). */
+  readonly voices: readonly string[];
+  has(voice: string): boolean;
+}
+
 export interface Backend {
   /** Protocol name, e.g. `openai`, `gradio`, `cartesia`, `espeak`. */
   readonly protocol: string;
@@ -30,6 +37,11 @@ export interface Backend {
   synthesize(req: SynthesisRequest, signal: AbortSignal): AsyncIterable<BackendAudio>;
   /** Health probe: resolves when healthy, throws BackendError otherwise. */
   check(signal: AbortSignal): Promise<void>;
+  /**
+   * Optional: the voices the server speaks, for the start-up check (src/backends/voice-check.ts).
+   * null: this server cannot be asked (no such endpoint). Throws BackendError when unreachable.
+   */
+  listVoices?(signal: AbortSignal): Promise<VoiceList | null>;
   /** Releases connections and workers. */
   close(): Promise<void>;
 }

@@ -41,7 +41,7 @@ function compiledModule(): Promise<WasmModule> {
 }
 
 interface Pending {
-  resolve(pcm: Pcm): void;
+  resolve(reply: WorkerReply): void;
   reject(err: Error): void;
 }
 
@@ -52,6 +52,8 @@ interface WorkerReply {
   samples?: Int16Array;
   sampleRate?: number;
   error?: string;
+  /** Output of `--voices` (a `voices` request). */
+  lines?: string[];
 }
 
 /** One worker thread with one warm espeak-ng instance; requests run one at a time, in order. */
@@ -98,8 +100,7 @@ export class EspeakWorker {
     const pending = this.pending.get(msg.id);
     if (!pending) return;
     this.pending.delete(msg.id);
-    if (msg.ok && msg.samples) pending.resolve({ samples: msg.samples, sampleRate: msg.sampleRate ?? ESPEAK_SAMPLE_RATE });
-    else if (msg.ok) pending.resolve({ samples: new Int16Array(0), sampleRate: ESPEAK_SAMPLE_RATE });
+    if (msg.ok) pending.resolve(msg);
     else pending.reject(new EspeakError('ESPEAK_FAILED', msg.error ?? 'espeak failed'));
   }
 
@@ -108,11 +109,11 @@ export class EspeakWorker {
     this.pending.clear();
   }
 
-  private async request(message: Record<string, unknown>): Promise<Pcm> {
+  private async request(message: Record<string, unknown>): Promise<WorkerReply> {
     if (this.closed) throw new EspeakError('ESPEAK_CLOSED', 'espeak worker is closed');
     await this.ready;
     const id = this.nextId++;
-    return new Promise<Pcm>((resolve, reject) => {
+    return new Promise<WorkerReply>((resolve, reject) => {
       this.pending.set(id, { resolve, reject });
       this.worker!.postMessage({ ...message, id });
     });
@@ -126,8 +127,13 @@ export class EspeakWorker {
     if (!VOICE_PATTERN.test(voice)) throw new EspeakError('ESPEAK_BAD_VOICE', `invalid espeak voice name: ${JSON.stringify(voice)}`);
     if (signal?.aborted) throw espeakAborted();
     const wpm = Math.round(Math.min(4, Math.max(0.25, speed)) * ESPEAK_BASE_WPM);
-    const result = this.request({ type: 'synth', text, voice, wpm });
+    const result = this.request({ type: 'synth', text, voice, wpm }).then((msg): Pcm => ({ samples: msg.samples ?? new Int16Array(0), sampleRate: msg.sampleRate ?? ESPEAK_SAMPLE_RATE }));
     return signal ? raceAbort(result, signal, espeakAborted) : result;
+  }
+
+  /** The voice table espeak-ng prints for `--voices` (parse with parseEspeakVoices). */
+  async voiceTable(): Promise<string[]> {
+    return (await this.request({ type: 'voices' })).lines ?? [];
   }
 
   /** Resolves when the worker answers a ping (health check). */
@@ -167,6 +173,25 @@ export class EspeakEngine {
   async close(): Promise<void> {
     await Promise.all(this.workers.map((w) => w.close()));
   }
+}
+
+/**
+ * The names `-v` accepts, lowercased, from espeak-ng's `--voices` table (columns: Pty,
+ * Language, Age/Gender, VoiceName, File, Other Languages): each language code, voice name,
+ * file path and file name, and every "other language" it answers to (`en` for en-us).
+ */
+export function parseEspeakVoices(lines: readonly string[]): { names: Set<string>; languages: string[] } {
+  const names = new Set<string>();
+  const languages: string[] = [];
+  for (const line of lines) {
+    const cols = line.trim().split(/\s+/);
+    if (cols.length < 5 || cols[0] === 'Pty' || !/^\d+$/.test(cols[0]!)) continue;
+    const [, language, , name, file] = cols as [string, string, string, string, string];
+    languages.push(language);
+    for (const n of [language, name, file, file.split('/').pop()!]) names.add(n.toLowerCase());
+    for (const m of line.matchAll(/\(([^\s()]+) \d+\)/g)) names.add(m[1]!.toLowerCase());
+  }
+  return { names, languages };
 }
 
 function espeakAborted(): EspeakError {

@@ -15,9 +15,13 @@ const TEXT_PATH = '/tmp/in.txt';
 const WAV_PATH = '/tmp/out.wav';
 
 let exportsRef;
+/** Lines espeak prints while a `voices` request runs (null otherwise: output is dropped). */
+let captured = null;
 const emscripten = await ESpeakNg({
   noInitialRun: true,
-  print() {},
+  print(line) {
+    if (captured) captured.push(line);
+  },
   printErr() {},
   instantiateWasm(imports, done) {
     WebAssembly.instantiate(workerData.module, imports).then((instance) => {
@@ -78,6 +82,16 @@ function wavSamples(file) {
 parentPort.on('message', (msg) => {
   if (msg.type === 'ping') {
     parentPort.postMessage({ id: msg.id, ok: true });
+    return;
+  }
+  if (msg.type === 'voices') {
+    captured = [];
+    try {
+      const status = runMain(['--voices']);
+      parentPort.postMessage(status === 0 ? { id: msg.id, ok: true, lines: captured } : { id: msg.id, ok: false, error: `espeak-ng --voices exited with status ${status}` });
+    } finally {
+      captured = null;
+    }
     return;
   }
   try {

@@ -5,8 +5,8 @@
 import type { BackendAudio } from '../audio/format.ts';
 import type { Metrics } from '../metrics.ts';
 import { InstanceMetrics } from './instance-metrics.ts';
-import { BackendError, type Backend, type SynthesisRequest } from './backend.ts';
-import { EspeakError, EspeakWorker } from './espeak-engine.ts';
+import { BackendError, type Backend, type SynthesisRequest, type VoiceList } from './backend.ts';
+import { EspeakError, EspeakWorker, parseEspeakVoices } from './espeak-engine.ts';
 
 export interface EspeakBackendOptions {
   /** Pool name (metrics label). */
@@ -18,6 +18,47 @@ export interface EspeakBackendOptions {
   /** Audio is yielded in chunks of this many ms so the output path streams. Default 200. */
   chunkMs?: number;
   metrics?: Metrics;
+}
+
+/**
+ * Scripts a Latin-script espeak voice cannot read (it would spell "Chinese letter" for each
+ * character), with the espeak voice that reads them. Used when most letters of a segment are in
+ * one of them and the requested voice is not already of that script.
+ */
+const SCRIPT_VOICES: readonly { script: RegExp; voice: string; languages: readonly string[] }[] = [
+  { script: /\p{Script=Han}/u, voice: 'cmn', languages: ['cmn', 'yue', 'hak', 'zh', 'ja'] },
+  { script: /[\p{Script=Hiragana}\p{Script=Katakana}]/u, voice: 'ja', languages: ['ja'] },
+  { script: /\p{Script=Hangul}/u, voice: 'ko', languages: ['ko'] },
+  { script: /\p{Script=Cyrillic}/u, voice: 'ru', languages: ['ru', 'uk', 'be', 'bg', 'mk', 'sr', 'kk', 'ky', 'tt', 'ba', 'cv', 'nog'] },
+  { script: /\p{Script=Greek}/u, voice: 'el', languages: ['el', 'grc'] },
+  { script: /\p{Script=Arabic}/u, voice: 'ar', languages: ['ar', 'fa', 'ur', 'sd', 'ug', 'ku'] },
+  { script: /\p{Script=Hebrew}/u, voice: 'he', languages: ['he'] },
+  { script: /\p{Script=Devanagari}/u, voice: 'hi', languages: ['hi', 'mr', 'ne', 'kok', 'bpy'] },
+  { script: /\p{Script=Thai}/u, voice: 'th', languages: ['th'] },
+];
+const LETTER = /\p{L}/u;
+
+/** The voice for `text`: `voice`, unless most letters are in a script it cannot read. */
+export function voiceForScript(text: string, voice: string): string {
+  let letters = 0;
+  const counts = new Array<number>(SCRIPT_VOICES.length).fill(0);
+  for (const ch of text) {
+    if (!LETTER.test(ch)) continue;
+    letters++;
+    for (let i = 0; i < SCRIPT_VOICES.length; i++) {
+      if (SCRIPT_VOICES[i]!.script.test(ch)) {
+        counts[i]!++;
+        break;
+      }
+    }
+  }
+  if (letters === 0) return voice;
+  const language = voice.split(/[-+_]/, 1)[0]!.toLowerCase();
+  for (let i = 0; i < SCRIPT_VOICES.length; i++) {
+    const entry = SCRIPT_VOICES[i]!;
+    if (counts[i]! * 2 > letters) return entry.languages.includes(language) ? voice : entry.voice;
+  }
+  return voice;
 }
 
 export class EspeakBackend implements Backend {
@@ -37,7 +78,7 @@ export class EspeakBackend implements Backend {
     const started = performance.now();
     let pcm;
     try {
-      pcm = await this.worker.synthesize(req.text, req.voice || this.defaultVoice, req.speed ?? 1, signal);
+      pcm = await this.worker.synthesize(req.text, voiceForScript(req.text, req.voice || this.defaultVoice), req.speed ?? 1, signal);
     } catch (err) {
       const error = toBackendError(err);
       this.stats.error(error);
@@ -52,6 +93,18 @@ export class EspeakBackend implements Backend {
       if (signal.aborted) throw new BackendError('aborted', 'synthesis aborted');
       yield { samples: pcm.samples.subarray(offset, offset + step), sampleRate: pcm.sampleRate };
     }
+  }
+
+  /** espeak-ng's own voice table; a voice matches case-insensitively, with any `+variant`. */
+  async listVoices(_signal: AbortSignal): Promise<VoiceList> {
+    let table: string[];
+    try {
+      table = await this.worker.voiceTable();
+    } catch (err) {
+      throw toBackendError(err);
+    }
+    const { names, languages } = parseEspeakVoices(table);
+    return { voices: languages, has: (voice) => names.has(voice.split('+')[0]!.toLowerCase()) };
   }
 
   async check(_signal: AbortSignal): Promise<void> {

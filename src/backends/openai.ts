@@ -13,8 +13,8 @@ import { createPcmS16Decoder } from '../audio/pcm-decoder.ts';
 import { createWavDecoder } from '../audio/wav.ts';
 import type { PoolConfig } from '../config.ts';
 import type { Metrics } from '../metrics.ts';
-import { BackendError, type Backend, type SynthesisRequest } from './backend.ts';
-import { CallSignal, HttpInstance, discard, healthGet, statusError } from './http.ts';
+import { BackendError, type Backend, type SynthesisRequest, type VoiceList } from './backend.ts';
+import { CallSignal, HttpInstance, classifyError, discard, healthGet, statusError } from './http.ts';
 import { InstanceMetrics } from './instance-metrics.ts';
 
 /** `pools[].options` for backend openai. Every default is here. */
@@ -38,6 +38,12 @@ export const OpenAIOptionsSchema = z
     headers: z.record(z.string(), z.string()).default({}),
     /** Send the request's speed (OpenAI `speed`) when it is set. Default true. */
     send_speed: z.boolean().default(true),
+    /**
+     * Where the server lists its voices, asked once at start-up to check the pool's voices
+     * (src/backends/voice-check.ts). Default `/v1/audio/voices` (Kokoro-FastAPI); a server
+     * without it (404) is not checked.
+     */
+    voices_path: z.string().default('/v1/audio/voices'),
   })
   .strict();
 
@@ -135,6 +141,33 @@ export class OpenAIBackend implements Backend {
   private markFirst(started: number): false {
     this.stats.firstAudio((performance.now() - started) / 1000);
     return false;
+  }
+
+  /**
+   * `GET /v1/audio/voices` as Kokoro-FastAPI answers it (`{"voices":[{id,name}]}`, older builds
+   * `{"voices":["af_heart",…]}`, OpenAI-style `{"data":[{id}]}`); null where the server has no
+   * such route (404/405) or answers something else. Combined Kokoro voices (`a+b(2)`) are
+   * checked part by part.
+   */
+  async listVoices(signal: AbortSignal): Promise<VoiceList | null> {
+    let res: Dispatcher.ResponseData | undefined;
+    try {
+      res = await this.http.request({ method: 'GET', path: this.options.voices_path }, signal);
+      if (res.statusCode === 404 || res.statusCode === 405) return null;
+      if (res.statusCode >= 300) throw await statusError(res, `GET ${this.options.voices_path}`);
+      const body = (await res.body.json()) as { voices?: unknown; data?: unknown };
+      const entries = Array.isArray(body?.voices) ? body.voices : Array.isArray(body?.data) ? body.data : null;
+      if (entries === null) return null;
+      const voices = entries.map((v: unknown) => (typeof v === 'string' ? v : typeof (v as { id?: unknown })?.id === 'string' ? (v as { id: string }).id : null)).filter((v): v is string => v !== null);
+      const set = new Set(voices);
+      return { voices, has: (voice) => voice.split('+').every((part) => set.has(part.replace(/\(\d+(\.\d+)?\)$/, '').trim())) };
+    } catch (err) {
+      if (err instanceof BackendError) throw err;
+      if (err instanceof SyntaxError) return null;
+      throw classifyError(err, 'request');
+    } finally {
+      discard(res?.body);
+    }
   }
 
   async check(signal: AbortSignal): Promise<void> {

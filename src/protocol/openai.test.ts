@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { defaultVoiceAliases } from '../session/voices.ts';
 import {
   MAX_INPUT_CHARS,
   OpenAIError,
@@ -12,11 +13,15 @@ import {
   type PoolInfo,
 } from './openai.ts';
 
-const pools: PoolInfo[] = [
-  { name: 'kokoro', model: 'kokoro', voices: ['af_heart', 'am_adam'], language: 'en' },
-  { name: 'espeak', model: 'espeak', voices: ['en-us', 'en-gb'], language: 'en' },
-  { name: 'kokoro-b', model: 'kokoro', voices: ['bf_emma'], language: 'en' },
-];
+const pool = (name: string, model: string, voices: string[], aliases: Record<string, string> = {}): PoolInfo => ({
+  name,
+  model,
+  voices,
+  voice_aliases: defaultVoiceAliases(voices, aliases),
+  language: 'en',
+});
+const pools: PoolInfo[] = [pool('kokoro', 'kokoro', ['af_heart', 'am_adam'], { alloy: 'am_adam' }), pool('espeak', 'espeak', ['en-us', 'en-gb']), pool('kokoro-b', 'kokoro', ['bf_emma'])];
+const bare: PoolInfo[] = pools.map((p) => ({ ...p, voice_aliases: {} }));
 
 const parse = (body: unknown, contentType: string | undefined = 'application/json') =>
   parseSpeechRequest(Buffer.from(typeof body === 'string' ? body : JSON.stringify(body)), contentType, pools);
@@ -32,9 +37,25 @@ function refusal(fn: () => unknown): OpenAIError {
 }
 
 describe('parseSpeechRequest', () => {
-  it('accepts a minimal request with defaults: wav, audio stream, speed 1', () => {
+  it('accepts a minimal request with defaults: mp3 (as OpenAI), audio stream, speed 1', () => {
     const req = parse({ model: 'kokoro', input: 'Hello.', voice: 'am_adam' });
-    expect(req).toMatchObject({ model: 'kokoro', pool: 'kokoro', voice: 'am_adam', responseFormat: 'wav', streamFormat: 'audio', speed: 1, input: 'Hello.' });
+    expect(req).toMatchObject({ model: 'kokoro', pool: 'kokoro', voice: 'am_adam', poolVoice: 'am_adam', responseFormat: 'mp3', streamFormat: 'audio', speed: 1, input: 'Hello.' });
+  });
+
+  it('takes every OpenAI voice name through the pool aliases: the configured target, else the default voice', () => {
+    expect(parse({ model: 'kokoro', input: 'x', voice: 'alloy' })).toMatchObject({ pool: 'kokoro', voice: 'alloy', poolVoice: 'am_adam' });
+    expect(parse({ model: 'espeak', input: 'x', voice: 'cedar' })).toMatchObject({ pool: 'espeak', poolVoice: 'en-us' });
+    expect(parse({ model: 'tts-1', input: 'x', voice: 'Ash' })).toMatchObject({ pool: 'kokoro', poolVoice: 'af_heart' });
+    // A pool's own voice wins over an alias of the same name.
+    const own = [pool('p', 'm', ['nova', 'x1'])];
+    expect(parseSpeechRequest(Buffer.from(JSON.stringify({ model: 'm', input: 'x', voice: 'nova' })), undefined, own).poolVoice).toBe('nova');
+    // Without aliases the OpenAI names are unknown (the default config always has them).
+    const err = refusal(() => parseSpeechRequest(Buffer.from(JSON.stringify({ model: 'kokoro', input: 'x', voice: 'alloy' })), undefined, bare));
+    expect([err.status, err.code, err.param]).toEqual([400, 'unknown_voice', 'voice']);
+  });
+
+  it.each(['mp3', 'opus', 'flac', 'wav', 'pcm'])('accepts response_format %s', (format) => {
+    expect(parse({ model: 'kokoro', input: 'x', response_format: format }).responseFormat).toBe(format);
   });
 
   it('takes the voice in its { id } form and the pcm/sse/speed options', () => {
@@ -46,11 +67,11 @@ describe('parseSpeechRequest', () => {
     expect(parse({ model: 'tts-1', input: 'x', voice: 'en-us' }).pool).toBe('espeak');
     expect(parse({ model: 'gpt-4o-mini-tts-2025-12-15', input: 'x', voice: 'bf_emma' }).pool).toBe('kokoro-b');
     const noVoice = parse({ model: 'tts-1-hd', input: 'x' });
-    expect(noVoice).toMatchObject({ pool: 'kokoro', voice: 'af_heart' });
+    expect(noVoice).toMatchObject({ pool: 'kokoro', voice: undefined, poolVoice: 'af_heart' });
   });
 
   it('prefers a pool name, then pools sharing a model (by voice)', () => {
-    expect(parse({ model: 'kokoro-b', input: 'x' })).toMatchObject({ pool: 'kokoro-b', voice: 'bf_emma' });
+    expect(parse({ model: 'kokoro-b', input: 'x' })).toMatchObject({ pool: 'kokoro-b', poolVoice: 'bf_emma' });
     expect(parse({ model: 'kokoro', input: 'x', voice: 'bf_emma' }).pool).toBe('kokoro-b');
   });
 
@@ -64,9 +85,9 @@ describe('parseSpeechRequest', () => {
     [{ model: 'kokoro', voice: 'af_heart' }, 'input', 'missing_required_parameter'],
     [{ model: 'kokoro', input: '   ', voice: 'af_heart' }, 'input', 'invalid_value'],
     [{ model: 'kokoro', input: 42, voice: 'af_heart' }, 'input', 'invalid_type'],
-    [{ model: 'kokoro', input: 'x', voice: 'alloy' }, 'voice', 'unknown_voice'],
+    [{ model: 'kokoro', input: 'x', voice: 'no-such-voice' }, 'voice', 'unknown_voice'],
     [{ model: 'kokoro', input: 'x', voice: ['af_heart'] }, 'voice', 'invalid_type'],
-    [{ model: 'kokoro', input: 'x', response_format: 'mp3' }, 'response_format', 'unsupported_response_format'],
+    [{ model: 'kokoro', input: 'x', response_format: 'aac' }, 'response_format', 'unsupported_response_format'],
     [{ model: 'kokoro', input: 'x', response_format: 'ogg' }, 'response_format', 'invalid_value'],
     [{ model: 'kokoro', input: 'x', stream_format: 'chunks' }, 'stream_format', 'invalid_value'],
     [{ model: 'kokoro', input: 'x', speed: 0.2 }, 'speed', 'invalid_value'],
@@ -81,8 +102,8 @@ describe('parseSpeechRequest', () => {
     expect(JSON.parse(err.body())).toEqual({ error: { message: err.message, type: 'invalid_request_error', param, code } });
   });
 
-  it('lists the supported formats when refusing mp3', () => {
-    expect(refusal(() => parse({ model: 'kokoro', input: 'x', response_format: 'opus' })).message).toContain('supported: wav, pcm');
+  it('lists the supported formats when refusing aac', () => {
+    expect(refusal(() => parse({ model: 'kokoro', input: 'x', response_format: 'aac' })).message).toContain('supported: mp3, opus, flac, wav, pcm');
   });
 
   it('counts input in characters (code points), up to 4096', () => {
@@ -130,12 +151,20 @@ describe('models and voices', () => {
   });
 
   it('lists voices per pool, filtered by model', () => {
-    expect(listVoices(pools, null).data.map((v) => v.id)).toEqual(['af_heart', 'am_adam', 'en-us', 'en-gb', 'bf_emma']);
-    const kokoro = listVoices(pools, 'kokoro');
+    expect(listVoices(bare, null).data.map((v) => v.id)).toEqual(['af_heart', 'am_adam', 'en-us', 'en-gb', 'bf_emma']);
+    const kokoro = listVoices(bare, 'kokoro');
     expect(kokoro.data.map((v) => `${v.pool}/${v.id}`)).toEqual(['kokoro/af_heart', 'kokoro/am_adam', 'kokoro-b/bf_emma']);
     expect(kokoro.voices[0]).toEqual({ id: 'af_heart', name: 'af_heart' });
     expect(() => listVoices(pools, 'nope')).toThrow(OpenAIError);
     expect(poolsForModel(pools, 'tts-1').length).toBe(3);
+  });
+
+  it('lists each pool\'s aliases after its voices, with the voice each maps to', () => {
+    const espeak = listVoices(pools, 'espeak').data;
+    expect(espeak.slice(0, 2).map((v) => [v.id, v.alias_of])).toEqual([['en-us', undefined], ['en-gb', undefined]]);
+    expect(espeak.find((v) => v.id === 'alloy')).toMatchObject({ alias_of: 'en-us', pool: 'espeak' });
+    expect(espeak.filter((v) => v.alias_of !== undefined).map((v) => v.id)).toEqual(['alloy', 'ash', 'ballad', 'coral', 'echo', 'fable', 'onyx', 'nova', 'sage', 'shimmer', 'verse', 'marin', 'cedar']);
+    expect(listVoices(pools, 'kokoro').data.find((v) => v.pool === 'kokoro' && v.id === 'alloy')?.alias_of).toBe('am_adam');
   });
 });
 

@@ -4,23 +4,22 @@
  * shapes of /v1/models and /v1/audio/voices. Transport-free: server/speech-routes.ts binds it
  * to HTTP. Every rule here is documented for operators in docs/http-api.md.
  */
+import { ENCODER_FORMATS, type EncoderFormat } from '../audio/encoders/encoder.ts';
+import { resolveVoice } from '../session/voices.ts';
 
 /** OpenAI's limit on `input` (and `instructions`), in characters (code points). */
 export const MAX_INPUT_CHARS = 4096;
 export const MIN_SPEED = 0.25;
 export const MAX_SPEED = 4;
 
-/** Formats voicegate produces. `pcm` is raw 24 kHz s16le mono, as OpenAI defines it. */
-export const RESPONSE_FORMATS = ['wav', 'pcm'] as const;
-export type ResponseFormat = (typeof RESPONSE_FORMATS)[number];
-/** OpenAI formats voicegate refuses with a clear 400 (no fast enough encoder; docs/http-api.md). */
-export const UNSUPPORTED_FORMATS = ['mp3', 'opus', 'aac', 'flac'] as const;
-/**
- * Used when the request names no `response_format`. OpenAI's default is mp3, which voicegate
- * does not encode; WAV is self-describing, so a client that only saves the bytes still works.
- */
-export const DEFAULT_RESPONSE_FORMAT: ResponseFormat = 'wav';
-/** Sample rate of every response (OpenAI's pcm definition; wav uses it too). */
+/** Formats voicegate produces (src/audio/encoders); `pcm` is raw 24 kHz s16le mono, as OpenAI defines it. */
+export const RESPONSE_FORMATS = ENCODER_FORMATS;
+export type ResponseFormat = EncoderFormat;
+/** OpenAI formats voicegate refuses with a clear 400: no maintained AAC encoder on npm (docs/http-api.md). */
+export const UNSUPPORTED_FORMATS = ['aac'] as const;
+/** Used when the request names no `response_format`: mp3, as OpenAI. */
+export const DEFAULT_RESPONSE_FORMAT: ResponseFormat = 'mp3';
+/** Sample rate of every response (OpenAI's pcm definition; every format uses it). */
 export const SPEECH_SAMPLE_RATE = 24000;
 
 export const STREAM_FORMATS = ['audio', 'sse'] as const;
@@ -66,6 +65,8 @@ export interface PoolInfo {
   readonly name: string;
   readonly model: string;
   readonly voices: readonly string[];
+  /** Alias → voice (config `pools[].voice_aliases`, defaults filled in). */
+  readonly voice_aliases: Readonly<Record<string, string>>;
   readonly language: string;
 }
 
@@ -75,11 +76,14 @@ export interface SpeechRequest {
   /** The pool chosen for it. */
   readonly pool: string;
   readonly input: string;
-  readonly voice: string;
+  /** The voice as the client named it (an alias or a pool voice; the session factory resolves it). */
+  readonly voice: string | undefined;
+  /** The pool voice it resolves to. */
+  readonly poolVoice: string;
   readonly responseFormat: ResponseFormat;
   readonly streamFormat: StreamFormat;
   readonly speed: number;
-  /** Accepted for compatibility; no voicegate backend takes style instructions. */
+  /** Style instructions (gpt-4o-mini-tts); see docs/http-api.md for which backends take them. */
   readonly instructions: string | undefined;
 }
 
@@ -201,10 +205,12 @@ export function parseSpeechRequest(body: Buffer | null, contentType: string | un
     throw new OpenAIError(404, 'model_not_found', `The model '${model}' does not exist; GET /v1/models lists the models served here.`, 'model');
   }
   const named = voice;
-  const pool = (named === undefined ? undefined : candidates.find((p) => p.voices.includes(named))) ?? candidates[0]!;
-  voice ??= pool.voices[0]!;
-  if (!pool.voices.includes(voice)) {
-    const available = [...new Set(candidates.flatMap((p) => p.voices))];
+  const pool =
+    (named === undefined ? undefined : (candidates.find((p) => p.voices.includes(named)) ?? candidates.find((p) => resolveVoice(p, named) !== null))) ??
+    candidates[0]!;
+  const poolVoice = resolveVoice(pool, voice);
+  if (poolVoice === null) {
+    const available = [...new Set(candidates.flatMap((p) => [...p.voices, ...Object.keys(p.voice_aliases)]))];
     throw invalid('voice', `voice '${voice}' is not available for model '${model}'; available: ${available.join(', ')}`, 'unknown_voice');
   }
 
@@ -213,14 +219,13 @@ export function parseSpeechRequest(body: Buffer | null, contentType: string | un
     pool: pool.name,
     input,
     voice,
+    poolVoice,
     responseFormat: format as ResponseFormat,
     streamFormat: streamFormat as StreamFormat,
     speed,
     instructions,
   };
 }
-
-export const CONTENT_TYPES: Readonly<Record<ResponseFormat, string>> = { wav: 'audio/wav', pcm: 'audio/pcm' };
 
 /** Rough token estimate (OpenAI's rule of thumb: ~4 characters a token) for SSE usage. */
 export function estimateTokens(characters: number): number {
@@ -279,11 +284,14 @@ export interface VoiceObject {
   readonly model: string;
   readonly pool: string;
   readonly language: string;
+  /** For an alias (an OpenAI voice name, or one configured): the pool voice it speaks with. */
+  readonly alias_of?: string;
 }
 
 /**
- * Voices per pool (`model` filter as in speech requests; 404 for an unknown model). `data` is
- * the list shape; `voices` repeats ids and names for Kokoro-FastAPI-style clients.
+ * Voices per pool (`model` filter as in speech requests; 404 for an unknown model): the pool's
+ * own voices, then its aliases with the voice each maps to. `data` is the list shape; `voices`
+ * repeats ids and names for Kokoro-FastAPI-style clients.
  */
 export function listVoices(pools: readonly PoolInfo[], model: string | null): { object: 'list'; data: VoiceObject[]; voices: { id: string; name: string }[] } {
   let chosen: readonly PoolInfo[] = pools;
@@ -293,7 +301,11 @@ export function listVoices(pools: readonly PoolInfo[], model: string | null): { 
   }
   const data: VoiceObject[] = [];
   for (const pool of chosen) {
-    for (const id of pool.voices) data.push({ id, object: 'voice', name: id, model: pool.model, pool: pool.name, language: pool.language });
+    const base = { object: 'voice', model: pool.model, pool: pool.name, language: pool.language } as const;
+    for (const id of pool.voices) data.push({ id, name: id, ...base });
+    for (const [id, target] of Object.entries(pool.voice_aliases)) {
+      if (!pool.voices.includes(id)) data.push({ id, name: id, ...base, alias_of: target });
+    }
   }
   return { object: 'list', data, voices: data.map((v) => ({ id: v.id, name: v.name })) };
 }

@@ -20,6 +20,12 @@ describe('parseClientMessage', () => {
     expect(msg).toMatchObject({ voice: 'af_heart', language: 'en', encoding: 'pcm_mulaw', sampleRate: 8000, frameMs: 20 });
   });
 
+  it('takes mp3 and opus as compressed streams over s16le at the rate asked', () => {
+    expect(parseClientMessage('{"type":"start","format":{"encoding":"mp3","sample_rate":44100}}')).toMatchObject({ container: 'mp3', encoding: 'pcm_s16le', sampleRate: 44100 });
+    expect(parseClientMessage('{"type":"start","format":{"encoding":"opus"}}')).toMatchObject({ container: 'opus', encoding: 'pcm_s16le', sampleRate: 24000 });
+    expect(parseClientMessage('{"type":"start","format":{"encoding":"pcm_alaw"}}')).not.toHaveProperty('container');
+  });
+
   it('parses text, flush, cancel, mark', () => {
     expect(parseClientMessage('{"type":"text","text":"Hi, "}')).toEqual({ type: 'text', text: 'Hi, ' });
     expect(parseClientMessage('{"type":"flush"}').type).toBe('flush');
@@ -34,7 +40,9 @@ describe('parseClientMessage', () => {
     expect(codeOf('{"type":"sing"}')).toBe('unknown_type');
     expect(codeOf('{"type":"text","text":5}')).toBe('invalid_message');
     expect(codeOf('{"type":"mark"}')).toBe('invalid_message');
-    expect(codeOf('{"type":"start","format":{"encoding":"mp3"}}')).toBe('unsupported_format');
+    expect(codeOf('{"type":"start","format":{"encoding":"aac"}}')).toBe('unsupported_format');
+    expect(codeOf('{"type":"start","format":{"encoding":"opus","sample_rate":44100}}')).toBe('unsupported_format');
+    expect(codeOf('{"type":"start","mode":"twilio","stream_sid":"MZ1","format":{"encoding":"mp3"}}')).toBe('unsupported_format');
     expect(codeOf('{"type":"start","format":{"sample_rate":11025}}')).toBe('unsupported_format');
     expect(codeOf('{"type":"start","frame_ms":-1}')).toBe('invalid_message');
     expect(codeOf('{"type":"start","frame_ms":2.5}')).toBe('invalid_message');

@@ -5,7 +5,8 @@
  * Parsing is hand-written rather than zod: `text` messages arrive once per LLM token for
  * thousands of calls, and a failed parse must say exactly which field is wrong.
  */
-import { ENCODINGS, SAMPLE_RATES, type Encoding, type SampleRate } from '../audio/format.ts';
+import { OPUS_RATES } from '../audio/encoders/opus.ts';
+import { CONTAINERS, ENCODINGS, SAMPLE_RATES, type Container, type Encoding, type SampleRate } from '../audio/format.ts';
 import { TWILIO_FORMAT, TWILIO_FRAME_MS, isValidStreamSid } from './twilio.ts';
 
 /** Error codes sent in `{"type":"error","code":…}`. Stable: clients switch on them. */
@@ -50,6 +51,8 @@ export interface StartMessage {
   readonly encoding: Encoding;
   readonly sampleRate: SampleRate;
   readonly frameMs: number;
+  /** `format.encoding` mp3 | opus: a compressed stream (then `encoding` is pcm_s16le). */
+  readonly container?: Container;
 }
 export interface TextMessage {
   readonly type: 'text';
@@ -86,18 +89,23 @@ function parseStart(obj: Record<string, unknown>): StartMessage {
   const voice = optionalString(obj, 'voice');
   const language = optionalString(obj, 'language', 20);
   let encoding = DEFAULT_FORMAT.encoding;
+  let container: Container | undefined;
   let sampleRate: SampleRate = DEFAULT_FORMAT.sampleRate;
   const format = obj.format;
   if (format !== undefined) {
     if (!format || typeof format !== 'object' || Array.isArray(format)) throw new ProtocolError('invalid_message', '"format" must be an object {encoding, sample_rate}');
     const f = format as Record<string, unknown>;
     if (f.encoding !== undefined) {
-      if (!ENCODINGS.includes(f.encoding as Encoding)) throw new ProtocolError('unsupported_format', `format.encoding must be one of ${ENCODINGS.join(', ')}`);
-      encoding = f.encoding as Encoding;
+      if (CONTAINERS.includes(f.encoding as Container)) container = f.encoding as Container;
+      else if (!ENCODINGS.includes(f.encoding as Encoding)) throw new ProtocolError('unsupported_format', `format.encoding must be one of ${[...ENCODINGS, ...CONTAINERS].join(', ')}`);
+      else encoding = f.encoding as Encoding;
     }
     if (f.sample_rate !== undefined) {
       if (!SAMPLE_RATES.includes(f.sample_rate as SampleRate)) throw new ProtocolError('unsupported_format', `format.sample_rate must be one of ${SAMPLE_RATES.join(', ')}`);
       sampleRate = f.sample_rate as SampleRate;
+    }
+    if (container === 'opus' && !OPUS_RATES.includes(sampleRate)) {
+      throw new ProtocolError('unsupported_format', `opus takes format.sample_rate ${OPUS_RATES.filter((r) => (SAMPLE_RATES as readonly number[]).includes(r)).join(', ')}`);
     }
   }
   let frameMs = 0;
@@ -107,8 +115,9 @@ function parseStart(obj: Record<string, unknown>): StartMessage {
     frameMs = v;
   }
   const mode = obj.mode ?? 'native';
-  if (mode === 'native') return { type: 'start', mode, voice, language, encoding, sampleRate, frameMs };
+  if (mode === 'native') return container ? { type: 'start', mode, voice, language, encoding, sampleRate, frameMs, container } : { type: 'start', mode, voice, language, encoding, sampleRate, frameMs };
   if (mode !== 'twilio') throw new ProtocolError('invalid_message', '"mode" must be "native" or "twilio"');
+  if (container) throw new ProtocolError('unsupported_format', 'twilio mode sends pcm_mulaw at 8000 Hz only; omit "format"');
   if (!isValidStreamSid(obj.stream_sid)) throw new ProtocolError('invalid_message', 'twilio mode needs "stream_sid" (the streamSid of the Twilio media stream)');
   if (format !== undefined && (encoding !== TWILIO_FORMAT.encoding || sampleRate !== TWILIO_FORMAT.sampleRate)) {
     throw new ProtocolError('unsupported_format', 'twilio mode sends pcm_mulaw at 8000 Hz only; omit "format"');
@@ -164,7 +173,7 @@ export function parseClientMessage(frame: string): ClientMessage {
 
 // Server → client messages. Built as strings directly: they are sent once per segment.
 
-export function readyMessage(sessionId: string, pool: string, instance: string, encoding: Encoding, sampleRate: number, frameMs: number): string {
+export function readyMessage(sessionId: string, pool: string, instance: string, encoding: Encoding | Container, sampleRate: number, frameMs: number): string {
   return JSON.stringify({ type: 'ready', session_id: sessionId, pool, instance, format: { encoding, sample_rate: sampleRate }, frame_ms: frameMs });
 }
 

@@ -35,7 +35,7 @@ function setup(options: { keys?: boolean } = {}) {
   const metrics = new Metrics({ defaultMetrics: false });
   const routes = speechRoutes({
     sessions: factory,
-    config: { pools: [{ name: 'kokoro', model: 'kokoro', voices: ['af_heart'], language: 'en' }] as never, http: { cors_origins: [] } },
+    config: { pools: [{ name: 'kokoro', model: 'kokoro', voices: ['af_heart'], voice_aliases: {}, language: 'en' }] as never, http: { cors_origins: [] } },
     authorize: (req) => !options.keys || req.headers.authorization === 'Bearer k',
     metrics,
     logger: silentLogger,

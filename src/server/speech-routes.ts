@@ -9,12 +9,11 @@
  * pinning, lookahead, failover and the fallback behave exactly as for calls. Every response
  * carries `x-request-id`; every route but the preflight asks for the API key.
  */
-import { wavHeader } from '../audio/wav.ts';
+import { createEncoder } from '../audio/encoders/index.ts';
 import type { Config } from '../config.ts';
 import type { Logger } from '../log.ts';
 import type { Metrics } from '../metrics.ts';
 import {
-  CONTENT_TYPES,
   OpenAIError,
   SPEECH_SAMPLE_RATE,
   listModels,
@@ -71,7 +70,7 @@ type Handler = (req: RequestInfo, res: HttpResponse, head: Record<string, string
 
 export function speechRoutes(options: SpeechRouteOptions): HttpRoute[] {
   const { config, logger } = options;
-  const pools: PoolInfo[] = config.pools.map((p) => ({ name: p.name, model: p.model, voices: p.voices, language: p.language }));
+  const pools: PoolInfo[] = config.pools.map((p) => ({ name: p.name, model: p.model, voices: p.voices, voice_aliases: p.voice_aliases, language: p.language }));
   const created = options.createdAt ?? Math.floor(Date.now() / 1000);
   const cors: Cors = createCors({ origins: config.http.cors_origins });
 
@@ -133,6 +132,17 @@ export function speechRoutes(options: SpeechRouteOptions): HttpRoute[] {
   ];
 }
 
+/** Samples per encode call before the first bytes are sent (48 ms at 24 kHz: one MPEG-1 frame, two MPEG-2 ones). */
+const FIRST_PIECE = 1152;
+
+/** The s16le bytes of a session frame as samples (a view when aligned, else a copy). */
+function samplesOf(frame: Uint8Array): Int16Array {
+  if (frame.byteOffset % 2 === 0) return new Int16Array(frame.buffer, frame.byteOffset, frame.byteLength >> 1);
+  const copy = new Int16Array(frame.byteLength >> 1);
+  new Uint8Array(copy.buffer).set(frame.subarray(0, copy.length * 2));
+  return copy;
+}
+
 /** Drives one speech request: a one-turn session whose sink is the HTTP response. */
 function runSpeech(options: SpeechRouteOptions, request: SpeechRequest, res: HttpResponse, head: Record<string, string>, key: string): void {
   const { metrics, logger } = options;
@@ -148,10 +158,14 @@ function runSpeech(options: SpeechRouteOptions, request: SpeechRequest, res: Htt
   let failedSegments = 0;
   let firstByteMs = -1;
   let instance = '';
+  // pcm leaves as the session's s16le frames; every other format goes through its encoder.
+  const encoder = request.responseFormat === 'pcm' ? null : createEncoder(request.responseFormat, { sampleRate: SPEECH_SAMPLE_RATE });
+  const contentType = encoder?.contentType ?? 'audio/pcm';
 
   const finish = (outcome: 'ok' | 'client_error', status: number): void => {
     if (finished) return;
     finished = true;
+    encoder?.close();
     session?.close();
     metrics.sessionsActive.dec();
     metrics.sessionsTotal.inc({ outcome });
@@ -162,6 +176,7 @@ function runSpeech(options: SpeechRouteOptions, request: SpeechRequest, res: Htt
         instance,
         model: request.model,
         voice: request.voice,
+        pool_voice: request.poolVoice,
         format: request.responseFormat,
         stream_format: request.streamFormat,
         characters: request.input.length,
@@ -192,13 +207,25 @@ function runSpeech(options: SpeechRouteOptions, request: SpeechRequest, res: Htt
     headSent = true;
     res.writeHead(200, {
       ...head,
-      'content-type': sse ? 'text/event-stream' : CONTENT_TYPES[request.responseFormat],
+      'content-type': sse ? 'text/event-stream' : contentType,
       'cache-control': 'no-store',
       // Proxies (nginx) must pass audio through as it comes.
       'x-accel-buffering': 'no',
       'x-voicegate-pool': request.pool,
       'x-voicegate-instance': instance,
+      'x-voicegate-voice': request.poolVoice,
+      ...(request.instructions === undefined ? {} : { 'x-voicegate-instructions': 'ignored' }),
     });
+  };
+
+  /** Sends encoded bytes (the head first); empty output (a frame still filling) sends nothing. */
+  const send = (bytes: Uint8Array): void => {
+    if (bytes.length === 0) return;
+    if (!headSent) {
+      firstByteMs = performance.now() - startedAt;
+      sendHead();
+    }
+    write(sse ? sseAudioDelta(bytes) : bytes);
   };
 
   /** Answers an error in place of audio (only possible before the head was sent). */
@@ -212,14 +239,16 @@ function runSpeech(options: SpeechRouteOptions, request: SpeechRequest, res: Htt
     segment() {},
     audio(frame) {
       if (finished) return;
-      let chunk = frame;
-      if (!headSent) {
-        firstByteMs = performance.now() - startedAt;
-        sendHead();
-        if (request.responseFormat === 'wav') chunk = Buffer.concat([wavHeader(SPEECH_SAMPLE_RATE, 'pcm_s16le', null), frame]);
-      }
       audioBytes += frame.byteLength;
-      write(sse ? sseAudioDelta(chunk) : chunk);
+      if (encoder === null) return send(frame);
+      let samples = samplesOf(frame);
+      // Until the first bytes are out, encode in small pieces and send each as it completes:
+      // the first mp3 frames leave without waiting for the whole (often 200 ms) chunk.
+      while (!headSent && samples.length > FIRST_PIECE) {
+        send(encoder.encode(samples.subarray(0, FIRST_PIECE)));
+        samples = samples.subarray(FIRST_PIECE);
+      }
+      send(encoder.encode(samples));
     },
     segmentEnd(_index, ms) {
       audioMs += ms;
@@ -235,14 +264,10 @@ function runSpeech(options: SpeechRouteOptions, request: SpeechRequest, res: Htt
     },
     turnEnd() {
       if (finished) return;
-      if (!headSent) {
-        // Nothing to say after normalization (e.g. only emoji): an empty, valid stream.
-        sendHead();
-        if (request.responseFormat === 'wav') {
-          const header = wavHeader(SPEECH_SAMPLE_RATE, 'pcm_s16le', null);
-          write(sse ? sseAudioDelta(header) : header);
-        }
-      }
+      const tail = encoder?.end();
+      if (tail) send(tail);
+      // Nothing to say after normalization (e.g. only emoji): an empty, valid stream.
+      if (!headSent) sendHead();
       if (sse) write(sseAudioDone(request.input.length, audioMs));
       res.end();
       finish('ok', 200);
@@ -274,7 +299,7 @@ function runSpeech(options: SpeechRouteOptions, request: SpeechRequest, res: Htt
     session = options.sessions.create({
       id: requestId,
       key,
-      voice: request.voice,
+      voice: request.poolVoice,
       pool: request.pool,
       speed: request.speed,
       format: { encoding: 'pcm_s16le', sampleRate: SPEECH_SAMPLE_RATE, frameMs: 0 },

@@ -100,14 +100,14 @@ export function streamHandlers(options: StreamRouteOptions): WebSocketHandlers<S
       key: state.key,
       voice: msg.voice,
       language: msg.language,
-      format: { encoding: msg.encoding, sampleRate: msg.sampleRate, frameMs: msg.frameMs },
+      format: { encoding: msg.encoding, sampleRate: msg.sampleRate, frameMs: msg.frameMs, container: msg.container },
       sink: msg.mode === 'twilio' ? twilioSink(conn, msg.streamSid!) : wsSink(conn),
     });
     state.session = session;
     state.pool = session.poolName;
     metrics.sessionsActive.inc();
     logger.info({ session_id: state.key, instance: session.pinId, pool: session.poolName, voice: session.voice, mode: msg.mode, format: msg.encoding, sample_rate: msg.sampleRate }, 'session start');
-    conn.send(readyMessage(state.key, session.poolName, session.pinId, msg.encoding, msg.sampleRate, msg.frameMs), false);
+    conn.send(readyMessage(state.key, session.poolName, session.pinId, msg.container ?? msg.encoding, msg.sampleRate, msg.frameMs), false);
   };
 
   return {

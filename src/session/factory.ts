@@ -14,6 +14,7 @@ import type { Pool } from '../routing/pool.ts';
 import { FALLBACK_PROVIDER, FallbackSlots } from './fallback.ts';
 import { Placement } from './placement.ts';
 import { RetryBudget, type RetryBudgetOptions } from './retry-budget.ts';
+import { resolveVoice } from './voices.ts';
 import { Session, type AudioOutputLike, type SegmenterLike, type SessionSink } from './session.ts';
 import { WAIT_CLASSES, WaitQueue } from './wait-queue.ts';
 
@@ -93,10 +94,10 @@ export function createSessionFactory(options: SessionFactoryOptions): SessionFac
           : (fleet.routers.find((p) => request.voice !== undefined && p.config.voices.includes(request.voice)) ?? fleet.routers[0]);
       if (!router) throw new ProtocolError('unknown_voice', `no pool named ${request.pool}`);
       const pool = router.config;
-      const voice = request.voice ?? pool.voices[0]!;
-      if (!pool.voices.includes(voice)) {
+      const voice = resolveVoice(pool, request.voice);
+      if (voice === null) {
         const all = [...new Set(fleet.routers.flatMap((p) => p.config.voices))];
-        throw new ProtocolError('unknown_voice', `unknown voice ${JSON.stringify(voice)}; available: ${all.join(', ')}`);
+        throw new ProtocolError('unknown_voice', `unknown voice ${JSON.stringify(request.voice)}; available: ${all.join(', ')}`);
       }
       if (config.server.admission === 'refuse' && saturatedPool(router)) {
         throw new ProtocolError('at_capacity', `every GPU of pool ${pool.name} is busy and calls are already waiting (server.admission: refuse); retry shortly or on another replica`);

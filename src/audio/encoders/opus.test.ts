@@ -1,0 +1,3 @@
+import { runEncoderConformance } from './encoder.common.case.ts';
+
+runEncoderConformance('opus', { lossless: false, unsupportedRate: 22050, slackSamples: 200 });

@@ -1,0 +1,3 @@
+import { runEncoderConformance } from './encoder.common.case.ts';
+
+runEncoderConformance('pcm', { lossless: true });
