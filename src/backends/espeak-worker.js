@@ -75,22 +75,34 @@ function wavSamples(file) {
   return { samples: new Int16Array(0), sampleRate };
 }
 
+function synthesize(text, voice, wpm) {
+  emscripten.FS.writeFile(TEXT_PATH, text);
+  const args = ['-v', voice, '-s', String(wpm), '-w', WAV_PATH, '-f', TEXT_PATH];
+  const status = runMain(args);
+  if (status !== 0) throw new Error(`espeak-ng exited with status ${status} (voice ${voice})`);
+  const result = wavSamples(emscripten.FS.readFile(WAV_PATH));
+  emscripten.FS.unlink(WAV_PATH);
+  return result;
+}
+
 parentPort.on('message', (msg) => {
   if (msg.type === 'ping') {
     parentPort.postMessage({ id: msg.id, ok: true });
     return;
   }
   try {
-    emscripten.FS.writeFile(TEXT_PATH, msg.text);
-    const args = ['-v', msg.voice, '-s', String(msg.wpm), '-w', WAV_PATH, '-f', TEXT_PATH];
-    const status = runMain(args);
-    if (status !== 0) throw new Error(`espeak-ng exited with status ${status} (voice ${msg.voice})`);
-    const { samples, sampleRate } = wavSamples(emscripten.FS.readFile(WAV_PATH));
-    emscripten.FS.unlink(WAV_PATH);
+    const { samples, sampleRate } = synthesize(msg.text, msg.voice, msg.wpm);
     parentPort.postMessage({ id: msg.id, ok: true, samples, sampleRate }, [samples.buffer]);
   } catch (err) {
     parentPort.postMessage({ id: msg.id, ok: false, error: String(err && err.message ? err.message : err) });
   }
 });
 
+// One throwaway sentence before saying ready: the first synthesis of a fresh instance pays for
+// loading the voice data and warming the WASM code, and no caller should wait for that.
+try {
+  synthesize('Ready.', workerData.warmupVoice ?? 'en-us', 175);
+} catch {
+  // A voice the data lacks fails here as it would on a real request; ready all the same.
+}
 parentPort.postMessage({ type: 'ready' });
