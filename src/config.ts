@@ -171,6 +171,11 @@ export const ConfigSchema = z.object({
       api_keys: z.array(z.string().min(1)).default([]),
       /** Whether /metrics needs a key too when keys are set. */
       protect_metrics: z.boolean().default(false),
+      /**
+       * Keys for /admin/* (drain, undrain, instance list). Empty = auth.api_keys; with no key at
+       * all, admin routes answer requests from this machine only (loopback, not via a proxy).
+       */
+      admin_keys: z.array(z.string().min(1)).default([]),
     })
     .prefault({}),
   http: z

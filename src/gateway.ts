@@ -15,8 +15,8 @@ import { Fleet } from './routing/fleet.ts';
 import { LoopLagMonitor } from './routing/loop-lag.ts';
 import { Admission } from './server/admission.ts';
 import { adminRoutes } from './server/admin.ts';
-import { createAuthorizer } from './server/auth.ts';
-import type { Engine, HttpRoute } from './server/engine.ts';
+import { createAdminAuth, createAuthorizer } from './server/auth.ts';
+import type { Engine, HttpRoute, RequestInfo } from './server/engine.ts';
 import { healthRoutes } from './server/http-routes.ts';
 import { chooseEngine, createEngine } from './server/select.ts';
 import { speechRoutes } from './server/speech-routes.ts';
@@ -35,6 +35,11 @@ export interface GatewayOptions {
   readonly healthChecks?: boolean;
   /** DNS resolver of pools with `discovery` (default: node:dns lookup; tests inject a fake). */
   readonly resolveDns?: Resolver;
+  /**
+   * Whether a request comes from this machine, for admin routes when no admin key is configured
+   * (default: auth.ts isLocalRequest — loopback socket, no forwarding header; tests inject one).
+   */
+  readonly isLocalRequest?: (req: RequestInfo) => boolean;
 }
 
 export interface Gateway {
@@ -93,6 +98,7 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
   });
 
   const authorize = createAuthorizer(config.auth.api_keys);
+  const adminAuth = createAdminAuth(config.auth.admin_keys, config.auth.api_keys, options.isLocalRequest);
   const admission = new Admission({
     maxSessions: config.server.max_sessions,
     refuseWhenLagging: config.server.refuse_when_lagging,
@@ -111,7 +117,7 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
         return { ready: false, reason: 'no instance up and no fallback' };
       },
     }),
-    ...adminRoutes(fleet, authorize),
+    ...adminRoutes(fleet, adminAuth, logger),
     ...speechRoutes({ sessions, config, authorize, metrics, logger, admission }),
   ];
 
@@ -155,6 +161,9 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
       await Promise.all(discovery.map((d) => d.start()));
       port = await engine.listen();
       logger.info({ engine: choice.name, reason: choice.reason, host: config.server.host, port }, `listening on ${config.server.host}:${port} (engine ${choice.name})`);
+      if (adminAuth.mode === 'loopback') {
+        logger.warn({ admin: 'loopback' }, 'no admin key configured (auth.admin_keys, auth.api_keys): /admin/* answers requests from this machine only');
+      }
       return port;
     },
     async shutdown(deadlineMs = config.server.drain_timeout_ms) {

@@ -20,7 +20,7 @@ function worker(options: ConstructorParameters<typeof EspeakWorker>[0] = {}): Es
 
 async function drainAudio(backend: EspeakBackend, text: string, signal: AbortSignal): Promise<number> {
   let samples = 0;
-  for await (const chunk of backend.synthesize({ text, voice: '' }, signal)) samples += chunk.samples.length;
+  for await (const chunk of backend.synthesize({ text, voice: '' }, signal)) if ('samples' in chunk) samples += chunk.samples.length;
   return samples;
 }
 
