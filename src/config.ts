@@ -146,8 +146,19 @@ export const ConfigSchema = z.object({
       engine: z.enum(['auto', 'uws', 'ws']).default('auto'),
       /** Hard transport limit per WebSocket message (the protocol limit is session.max_message_bytes). */
       max_payload_bytes: z.number().int().positive().default(1024 * 1024),
-      /** HTTP request bodies above this get 413. */
+      /** HTTP request bodies above this get 413 and the connection is closed. */
       max_body_bytes: z.number().int().positive().default(64 * 1024),
+      /**
+       * An HTTP request line and headers must arrive within this, else the connection closes
+       * (slowloris). Engine ws: as set; uws: uWebSockets.js's own fixed 10 s.
+       */
+      request_head_timeout_ms: z.number().int().positive().default(10_000),
+      /**
+       * A request body must arrive whole within this after its head, else 408 and the connection
+       * closes (a Content-Length never honoured, a trickled body). Whole body, not idle time: a
+       * trickle of one byte a second would otherwise hold the connection for a day.
+       */
+      request_body_timeout_ms: z.number().int().positive().default(30_000),
       /** SIGTERM: live calls get this long to finish their turn. */
       drain_timeout_ms: z.number().int().min(0).default(30_000),
       /**

@@ -130,6 +130,8 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
     routes,
     maxPayloadBytes: config.server.max_payload_bytes,
     maxBodyBytes: config.server.max_body_bytes,
+    headTimeoutMs: config.server.request_head_timeout_ms,
+    bodyTimeoutMs: config.server.request_body_timeout_ms,
     onError: (err) => logger.error({ err }, 'route handler failed'),
   });
 
