@@ -122,6 +122,11 @@ const SessionSchema = z
     lookahead: z.number().int().min(1).max(8).default(2),
     /** A text frame larger than this is refused with an error (the connection stays). */
     max_message_bytes: z.number().int().positive().default(64 * 1024),
+    /**
+     * A WebSocket that has not sent `start` this long after its upgrade gets a fatal
+     * `start_timeout` error and is closed (1008). Until then it counts toward server.max_sessions.
+     */
+    start_timeout_ms: z.number().int().positive().default(10_000),
     /** Text buffered in one turn beyond this is refused. */
     max_turn_chars: z.number().int().positive().default(100_000),
     /** No text for this long → speak what is buffered (0 = only on flush). */

@@ -53,6 +53,7 @@ export interface Gateway {
   readonly engine: 'uws' | 'ws';
   /** Bound port once listening. */
   readonly port: number;
+  /** Listens, then resolves once ready (backends warm, health checks started). */
   listen(): Promise<number>;
   /**
    * Graceful drain: /ready turns 503, no new sessions, live calls finish their current turn
@@ -69,11 +70,17 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
   const metrics = options.metrics ?? new Metrics();
   // Passive health must not blame GPUs for timeouts the gateway's own overload caused.
   const loopLag = new LoopLagMonitor();
+  // Every backend built, so /ready can wait for those that warm up (the embedded engine).
+  const backends: Backend[] = [];
   const fleet = new Fleet({
     pools: config.pools,
     metrics,
     overloaded: () => loopLag.overloaded,
-    createBackend: (pool, instance) => createBackend(pool, instance, { metrics, logger }),
+    createBackend: (pool, instance) => {
+      const backend = createBackend(pool, instance, { metrics, logger });
+      backends.push(backend);
+      return backend;
+    },
   });
   fleet.on('instance', (event) => logger.info(event, `instance ${event.type}`));
   const discovery = config.pools.flatMap((pool) => {
@@ -110,6 +117,7 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
       metrics,
       authorizeMetrics: config.auth.protect_metrics ? authorize : () => true,
       ready: () => {
+        if (!warm) return { ready: false, reason: 'warming up' };
         if (admission.draining) return { ready: false, reason: 'shutting down' };
         if (admission.full) return { ready: false, reason: 'at capacity (server.max_sessions)' };
         if (fleet.anyUp()) return { ready: true, reason: 'instances up' };
@@ -121,12 +129,14 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
     ...speechRoutes({ sessions, config, authorize, metrics, logger, admission }),
   ];
 
+  /** Every backend at start is warm: /ready may answer 200 (set once, never cleared). */
+  let warm = false;
   const choice = chooseEngine(config.server.engine);
   const engine: Engine = createEngine<StreamState>(choice.name, {
     host: config.server.host,
     port: config.server.port,
     wsPaths: [STREAM_PATH],
-    ws: streamHandlers({ sessions, authorize, metrics, logger, maxMessageBytes: config.session.max_message_bytes, admission }),
+    ws: streamHandlers({ sessions, authorize, metrics, logger, maxMessageBytes: config.session.max_message_bytes, admission, startTimeoutMs: config.session.start_timeout_ms }),
     routes,
     maxPayloadBytes: config.server.max_payload_bytes,
     maxBodyBytes: config.server.max_body_bytes,
@@ -158,7 +168,6 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
       return port;
     },
     async listen() {
-      if (options.healthChecks !== false) fleet.startHealthChecks();
       // The first DNS answer is in the ring before the first call arrives.
       await Promise.all(discovery.map((d) => d.start()));
       port = await engine.listen();
@@ -166,6 +175,15 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
       if (adminAuth.mode === 'loopback') {
         logger.warn({ admin: 'loopback' }, 'no admin key configured (auth.admin_keys, auth.api_keys): /admin/* answers requests from this machine only');
       }
+      // Listening already (/health answers, /ready says `warming up`), but ready only once the
+      // embedded engine's workers are warm: the first call is then as fast as the tenth. Health
+      // checks start after, so no probe can time out against a worker still compiling and take
+      // its instance down in the middle of the warm-up (/ready would flip back to 503).
+      const warmStarted = performance.now();
+      await Promise.all(backends.map((b) => b.whenWarm?.()));
+      warm = true;
+      if (options.healthChecks !== false) fleet.startHealthChecks();
+      if (backends.some((b) => b.whenWarm)) logger.info({ warm_up_ms: Math.round(performance.now() - warmStarted) }, 'embedded engine warm: ready');
       return port;
     },
     async shutdown(deadlineMs = config.server.drain_timeout_ms) {

@@ -114,7 +114,10 @@ export class EspeakWorker {
     return this.queue.length + (this.running ? 1 : 0);
   }
 
-  /** Resolves once the first thread is warm (compiled, instantiated, first synthesis done). */
+  /**
+   * Resolves once the first thread is warm (compiled, instantiated, first synthesis done), or
+   * has failed to start (then ping() rejects with why).
+   */
   async whenWarm(): Promise<void> {
     await this.warmed;
   }
@@ -157,6 +160,7 @@ export class EspeakWorker {
       // It never came up: fail what waits, report it to probes, retry on the next request
       // (not at once: a thread that cannot start would otherwise be restarted in a loop).
       this.startError = err;
+      this.markWarm(); // whenWarm() settles; check() reports the failure
       for (const job of this.queue.splice(0)) this.settle(job, err);
       return;
     }
@@ -276,6 +280,7 @@ export class EspeakWorker {
     if (this.startError && !this.thread) throw this.startError;
     if (!this.everWarm) {
       await (signal ? raceAbort(this.warmed, signal, espeakAborted) : this.warmed);
+      if (this.startError) throw this.startError;
       return;
     }
     if (!this.warm || this.running || !this.thread) return;

@@ -43,7 +43,7 @@ export class EspeakBackend implements Backend {
     this.worker = new EspeakWorker({ deadlineMs: options.deadlineMs, warmupVoice: this.defaultVoice, onRecycle: options.onRecycle });
   }
 
-  /** Resolves once the worker thread is warm (the gateway's /ready waits for it). */
+  /** Resolves once the worker thread is warm, or failed to start (Backend.whenWarm). */
   whenWarm(): Promise<void> {
     return this.worker.whenWarm();
   }
