@@ -3,6 +3,7 @@
  * with the native stream protocol and HTTP routes. main.ts adds signals; tests and benchmarks
  * build gateways directly.
  */
+import type { OutputFormat } from './audio/format.ts';
 import { createAudioOutput } from './audio/output.ts';
 import type { Backend } from './backends/backend.ts';
 import { createCartesiaBackend } from './backends/cartesia.ts';
@@ -22,9 +23,13 @@ import { chooseEngine, createEngine } from './server/select.ts';
 import { speechRoutes } from './server/speech-routes.ts';
 import { STREAM_PATH, streamHandlers, type StreamState } from './server/stream-route.ts';
 import { createSessionFactory, type SessionFactory } from './session/factory.ts';
+import type { Session } from './session/session.ts';
 import { FALLBACK_PROVIDER } from './session/synthesizer.ts';
 import { normalizeForSpeech } from './text/normalize.ts';
 import { createSegmenter } from './text/segmenter.ts';
+
+/** The warm-up turn at start gives up after this long (it only warms code; it never blocks a start for long). */
+const WARM_UP_TURN_MS = 5000;
 
 export interface GatewayOptions {
   readonly config: Config;
@@ -93,16 +98,16 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
   const fallbackBackend: Backend | null = config.fallback ? createCartesiaBackend(config.fallback, { metrics, logger }) : null;
   if (fallbackBackend) metrics.registerProvider(FALLBACK_PROVIDER);
 
-  const sessions = createSessionFactory({
+  const sessionDeps = {
     config,
     fleet,
     fallback: fallbackBackend,
-    metrics,
     logger,
-    createSegmenter: (opts) => createSegmenter({ language: opts.language, eagerFirst: opts.eagerFirst }),
-    createOutput: (format, onFrame) => createAudioOutput(format, onFrame),
+    createSegmenter: (opts: { language?: string; eagerFirst?: boolean }) => createSegmenter({ language: opts.language, eagerFirst: opts.eagerFirst }),
+    createOutput: (format: OutputFormat, onFrame: (frame: Uint8Array) => void) => createAudioOutput(format, onFrame),
     normalize: normalizeForSpeech,
-  });
+  };
+  const sessions = createSessionFactory({ ...sessionDeps, metrics });
 
   const authorize = createAuthorizer(config.auth.api_keys);
   const adminAuth = createAdminAuth(config.auth.admin_keys, config.auth.api_keys, options.isLocalRequest);
@@ -145,6 +150,36 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
     onError: (err) => logger.error({ err }, 'route handler failed'),
   });
 
+  /**
+   * One throwaway turn through the whole session path (pin, segmenter, backend, audio output)
+   * before /ready says 200: on a fresh process V8 has not compiled that code yet and the first
+   * call paid for it (first audio ~0.9 s against ~80 ms later, issue 18). Only where an
+   * embedded engine warms up anyway; its own factory and metrics, since nobody called. Bounded:
+   * a failure or a slow turn only costs the warm-up, never the start.
+   */
+  async function warmUpSessionPath(): Promise<void> {
+    const scratch = createSessionFactory({ ...sessionDeps, metrics: new Metrics({ defaultMetrics: false }) });
+    const discard = () => {};
+    let session: Session | undefined;
+    let timer: NodeJS.Timeout | undefined;
+    try {
+      session = scratch.create({
+        id: 'warm-up',
+        key: 'voicegate-warm-up',
+        format: { encoding: 'pcm_s16le', sampleRate: 24000, frameMs: 20 },
+        sink: { segment: discard, audio: discard, segmentEnd: discard, failover: discard, turnEnd: discard, cancelled: discard, mark: discard, error: discard, bufferedAmount: () => 0, cork: (fn) => fn() },
+      });
+      session.text('Thank you for calling. How can I help you today?');
+      session.flush();
+      await Promise.race([session.whenIdle(), new Promise((r) => (timer = setTimeout(r, WARM_UP_TURN_MS)))]);
+    } catch (err) {
+      logger.debug({ err }, 'warm-up turn failed (the first call may be slower)');
+    } finally {
+      clearTimeout(timer);
+      session?.close();
+    }
+  }
+
   let port = 0;
   let closed = false;
   const closeAll = async () => {
@@ -180,7 +215,9 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
       // checks start after, so no probe can time out against a worker still compiling and take
       // its instance down in the middle of the warm-up (/ready would flip back to 503).
       const warmStarted = performance.now();
-      await Promise.all(backends.map((b) => b.whenWarm?.()));
+      const warming = backends.filter((b) => b.whenWarm);
+      await Promise.all(warming.map((b) => b.whenWarm?.()));
+      if (warming.length > 0) await warmUpSessionPath();
       warm = true;
       if (options.healthChecks !== false) fleet.startHealthChecks();
       if (backends.some((b) => b.whenWarm)) logger.info({ warm_up_ms: Math.round(performance.now() - warmStarted) }, 'embedded engine warm: ready');
