@@ -133,7 +133,11 @@ export class EspeakWorker {
     compiledModule().then(
       (module) => {
         if (this.closed) return;
-        const thread = new Worker(new URL('./espeak-worker.js', import.meta.url), { workerData: { module, warmupVoice: this.warmupVoice } });
+        const thread = new Worker(new URL('./espeak-worker.js', import.meta.url), {
+          // A replacement thread (after a cancelled or overdue synthesis) has callers waiting:
+          // one warm-up sentence loads the voice; the process's first threads take three.
+          workerData: { module, warmupVoice: this.warmupVoice, warmupRounds: this.everWarm ? 1 : 3 },
+        });
         this.thread = thread;
         thread.unref();
         thread.on('message', (msg: WorkerReply) => {

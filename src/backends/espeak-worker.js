@@ -103,7 +103,7 @@ parentPort.on('message', (msg) => {
 // loading the voice data and for V8 tiering the hot WASM code up, and no caller should wait
 // for that.
 try {
-  for (let i = 0; i < 3; i++) synthesize(WARMUP_TEXT, workerData.warmupVoice ?? 'en-us', 175);
+  for (let i = 0; i < (workerData.warmupRounds ?? 3); i++) synthesize(WARMUP_TEXT, workerData.warmupVoice ?? 'en-us', 175);
 } catch {
   // A voice the data lacks fails here as it would on a real request; ready all the same.
 }

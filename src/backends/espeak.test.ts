@@ -88,8 +88,9 @@ describe('EspeakWorker', () => {
     expect(pcm.samples.length).toBeGreaterThan(10_000);
     expect(recycled).toEqual(['synthesis aborted']);
     expect(w.queued).toBe(0);
-    // A fresh warm thread answers in well under the ~3 s the abandoned synthesis still had to run.
-    expect(nextMs).toBeLessThan(1500);
+    // A fresh warm thread answers well before the abandoned synthesis (≥ 2.9 s unloaded, more
+    // under load) could have finished: queued behind it, this took 3.7 s.
+    expect(nextMs).toBeLessThan(2500);
   });
 
   it('cancelling a queued request removes it without touching the running one', async () => {
