@@ -161,7 +161,7 @@ export function createWsEngine<T>(options: EngineOptions<T>): Engine {
             res.end(bodyTimedOut(options.bodyTimeoutMs!));
           }, options.bodyTimeoutMs);
     bodyTimer?.unref?.();
-    req.socket.once('close', () => clearTimeout(bodyTimer));
+    req.once('close', () => clearTimeout(bodyTimer));
     req.on('data', (chunk: Buffer) => {
       if (tooLarge) return;
       size += chunk.length;
