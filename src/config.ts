@@ -157,6 +157,11 @@ const SessionSchema = z
     lookahead: z.number().int().min(1).max(8).default(2),
     /** A text frame larger than this is refused with an error (the connection stays). */
     max_message_bytes: z.number().int().positive().default(64 * 1024),
+    /**
+     * A WebSocket that has not sent `start` this long after its upgrade gets a fatal
+     * `start_timeout` error and is closed (1008). Until then it counts toward server.max_sessions.
+     */
+    start_timeout_ms: z.number().int().positive().default(10_000),
     /** Text buffered in one turn beyond this is refused. */
     max_turn_chars: z.number().int().positive().default(100_000),
     /** No text for this long → speak what is buffered (0 = only on flush). */
@@ -204,8 +209,19 @@ export const ConfigSchema = z.object({
       engine: z.enum(['auto', 'uws', 'ws']).default('auto'),
       /** Hard transport limit per WebSocket message (the protocol limit is session.max_message_bytes). */
       max_payload_bytes: z.number().int().positive().default(1024 * 1024),
-      /** HTTP request bodies above this get 413. */
+      /** HTTP request bodies above this get 413 and the connection is closed. */
       max_body_bytes: z.number().int().positive().default(64 * 1024),
+      /**
+       * An HTTP request line and headers must arrive within this, else the connection closes
+       * (slowloris). Engine ws: as set; uws: uWebSockets.js's own fixed 10 s.
+       */
+      request_head_timeout_ms: z.number().int().positive().default(10_000),
+      /**
+       * A request body must arrive whole within this after its head, else 408 and the connection
+       * closes (a Content-Length never honoured, a trickled body). Whole body, not idle time: a
+       * trickle of one byte a second would otherwise hold the connection for a day.
+       */
+      request_body_timeout_ms: z.number().int().positive().default(30_000),
       /** SIGTERM: live calls get this long to finish their turn. */
       drain_timeout_ms: z.number().int().min(0).default(30_000),
       /**
@@ -235,6 +251,11 @@ export const ConfigSchema = z.object({
       api_keys: z.array(z.string().min(1)).default([]),
       /** Whether /metrics needs a key too when keys are set. */
       protect_metrics: z.boolean().default(false),
+      /**
+       * Keys for /admin/* (drain, undrain, instance list). Empty = auth.api_keys; with no key at
+       * all, admin routes answer requests from this machine only (loopback, not via a proxy).
+       */
+      admin_keys: z.array(z.string().min(1)).default([]),
     })
     .prefault({}),
   http: z

@@ -3,6 +3,7 @@
  * with the native stream protocol and HTTP routes. main.ts adds signals; tests and benchmarks
  * build gateways directly.
  */
+import type { OutputFormat } from './audio/format.ts';
 import { createAudioOutput } from './audio/output.ts';
 import type { Backend } from './backends/backend.ts';
 import { createCartesiaBackend } from './backends/cartesia.ts';
@@ -17,16 +18,20 @@ import { Fleet } from './routing/fleet.ts';
 import { LoopLagMonitor } from './routing/loop-lag.ts';
 import { Admission } from './server/admission.ts';
 import { adminFleet, adminRoutes } from './server/admin.ts';
-import { createAuthorizer } from './server/auth.ts';
-import type { Engine, HttpRoute } from './server/engine.ts';
+import { createAdminAuth, createAuthorizer } from './server/auth.ts';
+import type { Engine, HttpRoute, RequestInfo } from './server/engine.ts';
 import { healthRoutes } from './server/http-routes.ts';
 import { chooseEngine, createEngine } from './server/select.ts';
 import { speechRoutes } from './server/speech-routes.ts';
 import { STREAM_PATH, streamHandlers, type StreamState } from './server/stream-route.ts';
 import { createSessionFactory, type SessionFactory } from './session/factory.ts';
 import { FALLBACK_PROVIDER } from './session/fallback.ts';
+import type { Session } from './session/session.ts';
 import { normalizeForSpeech } from './text/normalize.ts';
 import { createSegmenter } from './text/segmenter.ts';
+
+/** The warm-up turn at start gives up after this long (it only warms code; it never blocks a start for long). */
+const WARM_UP_TURN_MS = 5000;
 
 export interface GatewayOptions {
   readonly config: Config;
@@ -42,6 +47,11 @@ export interface GatewayOptions {
    * fails (VoiceCheckError) when one does not (default true; src/backends/voice-check.ts).
    */
   readonly checkVoices?: boolean;
+  /**
+   * Whether a request comes from this machine, for admin routes when no admin key is configured
+   * (default: auth.ts isLocalRequest — loopback socket, no forwarding header; tests inject one).
+   */
+  readonly isLocalRequest?: (req: RequestInfo) => boolean;
 }
 
 export interface Gateway {
@@ -55,6 +65,7 @@ export interface Gateway {
   readonly engine: 'uws' | 'ws';
   /** Bound port once listening. */
   readonly port: number;
+  /** Listens, then resolves once ready (backends warm, health checks started). */
   listen(): Promise<number>;
   /**
    * Graceful drain: /ready turns 503, no new sessions, live calls finish their current turn
@@ -71,11 +82,17 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
   const metrics = options.metrics ?? new Metrics();
   // Passive health must not blame GPUs for timeouts the gateway's own overload caused.
   const loopLag = new LoopLagMonitor();
+  // Every backend built, so /ready can wait for those that warm up (the embedded engine).
+  const backends: Backend[] = [];
   const fleet = new Fleet({
     pools: config.pools,
     metrics,
     overloaded: () => loopLag.overloaded,
-    createBackend: (pool, instance) => createBackend(pool, instance, { metrics, logger }),
+    createBackend: (pool, instance) => {
+      const backend = createBackend(pool, instance, { metrics, logger });
+      backends.push(backend);
+      return backend;
+    },
   });
   fleet.on('instance', (event) => logger.info(event, `instance ${event.type}`));
   const discovery = config.pools.flatMap((pool) => {
@@ -101,18 +118,19 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
   const fallbackBackend: Backend | null = config.fallback ? createCartesiaBackend(config.fallback, { metrics, logger }) : null;
   if (fallbackBackend) metrics.registerProvider(FALLBACK_PROVIDER);
 
-  const sessions = createSessionFactory({
+  const sessionDeps = {
     config,
     fleet,
     fallback: fallbackBackend,
-    metrics,
     logger,
-    createSegmenter: (opts) => createSegmenter({ language: opts.language, eagerFirst: opts.eagerFirst, maxSegmentChars: config.session.max_segment_chars }),
-    createOutput: (format, onFrame) => createAudioOutput(format, onFrame),
+    createSegmenter: (opts: { language?: string; eagerFirst?: boolean }) => createSegmenter({ language: opts.language, eagerFirst: opts.eagerFirst, maxSegmentChars: config.session.max_segment_chars }),
+    createOutput: (format: OutputFormat, onFrame: (frame: Uint8Array) => void) => createAudioOutput(format, onFrame),
     normalize: normalizeForSpeech,
-  });
+  };
+  const sessions = createSessionFactory({ ...sessionDeps, metrics });
 
   const authorize = createAuthorizer(config.auth.api_keys);
+  const adminAuth = createAdminAuth(config.auth.admin_keys, config.auth.api_keys, options.isLocalRequest);
   const admission = new Admission({
     maxSessions: config.server.max_sessions,
     refuseWhenLagging: config.server.refuse_when_lagging,
@@ -125,6 +143,7 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
       metrics,
       authorizeMetrics: config.auth.protect_metrics ? authorize : () => true,
       ready: () => {
+        if (!warm) return { ready: false, reason: 'warming up' };
         if (admission.draining) return { ready: false, reason: 'shutting down' };
         if (admission.full) return { ready: false, reason: 'at capacity (server.max_sessions)' };
         if (fleet.anyUp()) return { ready: true, reason: 'instances up' };
@@ -138,22 +157,57 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
         // The fallback's contexts in use show beside the instances' streams.
         snapshot: () => (sessions.fallback ? [...fleet.snapshot(), sessions.fallback.snapshot()] : fleet.snapshot()),
       },
-      authorize,
+      adminAuth,
+      logger,
     ),
     ...speechRoutes({ sessions, config, authorize, metrics, logger, admission }),
   ];
 
+  /** Every backend at start is warm: /ready may answer 200 (set once, never cleared). */
+  let warm = false;
   const choice = chooseEngine(config.server.engine);
   const engine: Engine = createEngine<StreamState>(choice.name, {
     host: config.server.host,
     port: config.server.port,
     wsPaths: [STREAM_PATH],
-    ws: streamHandlers({ sessions, authorize, metrics, logger, maxMessageBytes: config.session.max_message_bytes, admission }),
+    ws: streamHandlers({ sessions, authorize, metrics, logger, maxMessageBytes: config.session.max_message_bytes, admission, startTimeoutMs: config.session.start_timeout_ms }),
     routes,
     maxPayloadBytes: config.server.max_payload_bytes,
     maxBodyBytes: config.server.max_body_bytes,
+    headTimeoutMs: config.server.request_head_timeout_ms,
+    bodyTimeoutMs: config.server.request_body_timeout_ms,
     onError: (err) => logger.error({ err }, 'route handler failed'),
   });
+
+  /**
+   * One throwaway turn through the whole session path (pin, segmenter, backend, audio output)
+   * before /ready says 200: on a fresh process V8 has not compiled that code yet and the first
+   * call paid for it (first audio ~0.9 s against ~80 ms later, issue 18). Only where an
+   * embedded engine warms up anyway; its own factory and metrics, since nobody called. Bounded:
+   * a failure or a slow turn only costs the warm-up, never the start.
+   */
+  async function warmUpSessionPath(): Promise<void> {
+    const scratch = createSessionFactory({ ...sessionDeps, metrics: new Metrics({ defaultMetrics: false }) });
+    const discard = () => {};
+    let session: Session | undefined;
+    let timer: NodeJS.Timeout | undefined;
+    try {
+      session = scratch.create({
+        id: 'warm-up',
+        key: 'voicegate-warm-up',
+        format: { encoding: 'pcm_s16le', sampleRate: 24000, frameMs: 20 },
+        sink: { segment: discard, audio: discard, segmentEnd: discard, failover: discard, waiting: discard, draining: discard, tooSlow: discard, turnEnd: discard, cancelled: discard, mark: discard, error: discard, bufferedAmount: () => 0, cork: (fn) => fn() },
+      });
+      session.text('Thank you for calling. How can I help you today?');
+      session.flush();
+      await Promise.race([session.whenIdle(), new Promise((r) => (timer = setTimeout(r, WARM_UP_TURN_MS)))]);
+    } catch (err) {
+      logger.debug({ err }, 'warm-up turn failed (the first call may be slower)');
+    } finally {
+      clearTimeout(timer);
+      session?.close();
+    }
+  }
 
   let port = 0;
   let closed = false;
@@ -178,11 +232,24 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
       return port;
     },
     async listen() {
-      if (options.healthChecks !== false) fleet.startHealthChecks();
       // The first DNS answer is in the ring before the first call arrives.
       await Promise.all(discovery.map((d) => d.start()));
       port = await engine.listen();
       logger.info({ engine: choice.name, reason: choice.reason, host: config.server.host, port }, `listening on ${config.server.host}:${port} (engine ${choice.name})`);
+      if (adminAuth.mode === 'loopback') {
+        logger.warn({ admin: 'loopback' }, 'no admin key configured (auth.admin_keys, auth.api_keys): /admin/* answers requests from this machine only');
+      }
+      // Listening already (/health answers, /ready says `warming up`), but ready only once the
+      // embedded engine's workers are warm: the first call is then as fast as the tenth. Health
+      // checks start after, so no probe can time out against a worker still compiling and take
+      // its instance down in the middle of the warm-up (/ready would flip back to 503).
+      const warmStarted = performance.now();
+      const warming = backends.filter((b) => b.whenWarm);
+      await Promise.all(warming.map((b) => b.whenWarm?.()));
+      if (warming.length > 0) await warmUpSessionPath();
+      warm = true;
+      if (options.healthChecks !== false) fleet.startHealthChecks();
+      if (backends.some((b) => b.whenWarm)) logger.info({ warm_up_ms: Math.round(performance.now() - warmStarted) }, 'embedded engine warm: ready');
       return port;
     },
     async shutdown(deadlineMs = config.server.drain_timeout_ms) {

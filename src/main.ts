@@ -1,9 +1,10 @@
-/** Entry: load config → build the gateway → listen → SIGTERM/SIGINT drain gracefully. */
+/** Entry: load config → build the gateway → listen → SIGTERM/SIGINT drain gracefully (once). */
 import { VoiceCheckError } from './backends/voice-check.ts';
 import { ConfigError, loadConfig } from './config.ts';
 import { createGateway } from './gateway.ts';
 import { createLogger } from './log.ts';
 import { applyHeapGrowth } from './server/heap.ts';
+import { handleStopSignals } from './server/signals.ts';
 
 async function main(): Promise<void> {
   let config;
@@ -30,25 +31,25 @@ async function main(): Promise<void> {
   }
   await gateway.listen();
 
-  let stopping = false;
-  const stop = (signal: string) => {
-    if (stopping) {
-      logger.warn({ signal }, 'second signal: closing now');
+  handleStopSignals({
+    drain(reason) {
+      logger.info({ signal: reason }, 'shutting down');
+      gateway.shutdown().then(
+        () => process.exit(0),
+        (err) => {
+          logger.error({ err }, 'shutdown failed');
+          process.exit(1);
+        },
+      );
+    },
+    force(reason) {
+      logger.warn({ signal: reason }, 'second signal: closing now');
       void gateway.close().then(() => process.exit(1));
-      return;
-    }
-    stopping = true;
-    logger.info({ signal }, 'shutting down');
-    gateway.shutdown().then(
-      () => process.exit(0),
-      (err) => {
-        logger.error({ err }, 'shutdown failed');
-        process.exit(1);
-      },
-    );
-  };
-  process.on('SIGTERM', () => stop('SIGTERM'));
-  process.on('SIGINT', () => stop('SIGINT'));
+    },
+    onDuplicate: (signal) => logger.debug({ signal }, 'same stop request delivered twice (process group and npm): one drain'),
+    // Under `npm start` the gateway must not outlive npm (docs/deploy.md, "Signals").
+    watchParent: process.env.npm_lifecycle_event !== undefined,
+  });
 }
 
 main().catch((err) => {

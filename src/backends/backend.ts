@@ -44,6 +44,13 @@ export interface Backend {
   listVoices?(signal: AbortSignal): Promise<VoiceList | null>;
   /** Releases connections and workers. */
   close(): Promise<void>;
+  /**
+   * Resolves once the backend serves without a cold start (the embedded engine: its worker
+   * thread compiled and warm). Optional: a remote server has nothing to warm here. The gateway's
+   * /ready answers 503 until every backend's has resolved. Never rejects: a backend that failed
+   * to start resolves and then fails its health checks.
+   */
+  whenWarm?(): Promise<void>;
 }
 
 /**

@@ -17,6 +17,15 @@ export interface EspeakBackendOptions {
   defaultVoice?: string;
   /** Audio is yielded in chunks of this many ms so the output path streams. Default 200. */
   chunkMs?: number;
+  /**
+   * A synthesis still running this long after its worker took it is given up and the worker
+   * thread replaced (EspeakWorkerOptions.deadlineMs). createBackend passes the pool's
+   * `timeouts.first_audio_ms`: the whole utterance arrives at once, so it is the first audio.
+   * Default 0 = none.
+   */
+  deadlineMs?: number;
+  /** Told each time the worker thread is replaced (logging). */
+  onRecycle?: (reason: string) => void;
   metrics?: Metrics;
 }
 
@@ -63,7 +72,7 @@ export function voiceForScript(text: string, voice: string): string {
 
 export class EspeakBackend implements Backend {
   readonly protocol = 'espeak';
-  private readonly worker = new EspeakWorker();
+  private readonly worker: EspeakWorker;
   private readonly chunkMs: number;
   private readonly defaultVoice: string;
   private readonly stats: InstanceMetrics;
@@ -72,6 +81,12 @@ export class EspeakBackend implements Backend {
     this.chunkMs = options.chunkMs ?? 200;
     this.defaultVoice = options.defaultVoice ?? 'en-us';
     this.stats = new InstanceMetrics(options.metrics, options.pool, options.instance);
+    this.worker = new EspeakWorker({ deadlineMs: options.deadlineMs, warmupVoice: this.defaultVoice, onRecycle: options.onRecycle });
+  }
+
+  /** Resolves once the worker thread is warm, or failed to start (Backend.whenWarm). */
+  whenWarm(): Promise<void> {
+    return this.worker.whenWarm();
   }
 
   async *synthesize(req: SynthesisRequest, signal: AbortSignal): AsyncIterable<BackendAudio> {
@@ -107,9 +122,9 @@ export class EspeakBackend implements Backend {
     return { voices: languages, has: (voice) => names.has(voice.split('+')[0]!.toLowerCase()) };
   }
 
-  async check(_signal: AbortSignal): Promise<void> {
+  async check(signal: AbortSignal): Promise<void> {
     try {
-      await this.worker.ping();
+      await this.worker.ping(signal);
     } catch (err) {
       throw toBackendError(err);
     }
@@ -130,6 +145,8 @@ function toBackendError(err: unknown): BackendError {
         return new BackendError('http_4xx', err.message, 400, { cause: err });
       case 'ESPEAK_CLOSED':
         return new BackendError('closed', err.message, undefined, { cause: err });
+      case 'ESPEAK_TIMEOUT':
+        return new BackendError('timeout', err.message, undefined, { cause: err });
       default:
         return new BackendError('protocol', err.message, undefined, { cause: err });
     }

@@ -54,7 +54,14 @@ export function createBackend(pool: PoolConfig, instance: InstanceConfig & { id:
       case 'gradio':
         return new GradioBackend({ pool, instance: { id: instance.id, url: requireUrl(pool, instance) }, metrics: deps.metrics });
       case 'espeak':
-        return new EspeakBackend({ pool: pool.name, instance: instance.id, defaultVoice: pool.voices[0], metrics: deps.metrics });
+        return new EspeakBackend({
+          pool: pool.name,
+          instance: instance.id,
+          defaultVoice: pool.voices[0],
+          deadlineMs: pool.timeouts.first_audio_ms,
+          onRecycle: (reason) => deps.logger?.warn({ pool: pool.name, instance: instance.id, reason }, 'espeak worker replaced'),
+          metrics: deps.metrics,
+        });
       case 'cartesia':
         return createCartesiaBackend(cartesiaConfig(pool, instance), { metrics: deps.metrics, logger: deps.logger, pool: pool.name, instance: instance.id });
     }

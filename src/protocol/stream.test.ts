@@ -49,6 +49,16 @@ describe('parseClientMessage', () => {
     expect(codeOf('{"type":"start","voice":7}')).toBe('invalid_message');
   });
 
+  it('frame_ms: 0 (as produced) or 10 to 1000; shorter frames would only multiply messages', () => {
+    expect(codeOf('{"type":"start","frame_ms":1}')).toBe('invalid_message');
+    expect(codeOf('{"type":"start","frame_ms":9}')).toBe('invalid_message');
+    expect(codeOf('{"type":"start","frame_ms":1001}')).toBe('invalid_message');
+    expect(parseClientMessage('{"type":"start","frame_ms":0}')).toMatchObject({ frameMs: 0 });
+    expect(parseClientMessage('{"type":"start","frame_ms":10}')).toMatchObject({ frameMs: 10 });
+    expect(parseClientMessage('{"type":"start","frame_ms":1000}')).toMatchObject({ frameMs: 1000 });
+    expect(() => parseClientMessage('{"type":"start","frame_ms":5}')).toThrow(/0 \(audio as produced\) or an integer from 10 to 1000/);
+  });
+
   it('twilio mode forces μ-law 8 kHz in 20 ms frames and needs a streamSid', () => {
     expect(parseClientMessage('{"type":"start","mode":"twilio","stream_sid":"MZ123"}')).toMatchObject({ mode: 'twilio', streamSid: 'MZ123', encoding: 'pcm_mulaw', sampleRate: 8000, frameMs: 20 });
     expect(codeOf('{"type":"start","mode":"twilio"}')).toBe('invalid_message');

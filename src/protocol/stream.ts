@@ -28,7 +28,9 @@ export type ProtocolErrorCode =
   | 'unauthorized' // missing or wrong API key (at upgrade)
   | 'shutting_down' // the gateway is draining
   | 'at_capacity' // this process has server.max_sessions sessions
-  | 'overloaded'; // this process's event loop lags (server.refuse_when_lagging)
+  | 'overloaded' // this process's event loop lags (server.refuse_when_lagging)
+  | 'invalid_session_id' // ?session_id= over SESSION_ID_MAX characters (at upgrade)
+  | 'start_timeout'; // no `start` within session.start_timeout_ms of the upgrade
 
 export class ProtocolError extends Error {
   override readonly name = 'ProtocolError';
@@ -72,8 +74,15 @@ export type ClientMessage = StartMessage | TextMessage | FlushMessage | CancelMe
 
 /** Defaults when `start` omits its format: what voicebots most often want. */
 export const DEFAULT_FORMAT = { encoding: 'pcm_s16le' as Encoding, sampleRate: 24000 as SampleRate };
-/** frame_ms values accepted besides 0 (as produced). */
+/** frame_ms values accepted besides 0 (as produced): FRAME_MS_MIN to FRAME_MS_MAX. */
 export const FRAME_MS_MAX = 1000;
+/**
+ * The shortest frame: 10 ms (the smallest frame telephony and WebRTC use). Shorter frames only
+ * multiply messages (1 ms = 20× the messages of 20 ms) for no gain in latency.
+ */
+export const FRAME_MS_MIN = 10;
+/** The longest `session_id` (the pinning key); a longer one is refused, not replaced. */
+export const SESSION_ID_MAX = 200;
 
 const FLUSH: FlushMessage = Object.freeze({ type: 'flush' });
 const CANCEL: CancelMessage = Object.freeze({ type: 'cancel' });
@@ -111,7 +120,9 @@ function parseStart(obj: Record<string, unknown>): StartMessage {
   let frameMs = 0;
   if (obj.frame_ms !== undefined && obj.frame_ms !== null) {
     const v = obj.frame_ms;
-    if (typeof v !== 'number' || !Number.isInteger(v) || v < 0 || v > FRAME_MS_MAX) throw new ProtocolError('invalid_message', `"frame_ms" must be an integer from 0 to ${FRAME_MS_MAX}`);
+    if (typeof v !== 'number' || !Number.isInteger(v) || (v !== 0 && (v < FRAME_MS_MIN || v > FRAME_MS_MAX))) {
+      throw new ProtocolError('invalid_message', `"frame_ms" must be 0 (audio as produced) or an integer from ${FRAME_MS_MIN} to ${FRAME_MS_MAX}`);
+    }
     frameMs = v;
   }
   const mode = obj.mode ?? 'native';

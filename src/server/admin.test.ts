@@ -16,7 +16,7 @@ function setup() {
     metrics: new Metrics({ defaultMetrics: false }),
     createBackend: () => new FakeBackend(),
   });
-  const routes = adminRoutes(fleet, (req) => req.headers.authorization === 'Bearer k');
+  const routes = adminRoutes(fleet, { authorize: (req) => req.headers.authorization === 'Bearer k', mode: 'keys' });
   const call = async (method: string, path: string, auth = true): Promise<FakeResponse> => {
     const route = routes.find((r: HttpRoute) => r.method === method && (r.path === path || (r.path.endsWith('/*') && path.startsWith(r.path.slice(0, -1)))));
     if (!route) throw new Error(`no route for ${method} ${path}`);

@@ -3,9 +3,13 @@
  *   GET  /admin/instances               every instance: pool, id, url, health, draining, load
  *   POST /admin/instances/{id}/drain    no new sessions there; live ones carry on
  *   POST /admin/instances/{id}/undrain
- * Every route asks `authorize` first (401 JSON error when it says no).
+ * Every route asks the admin authorizer first (auth.ts createAdminAuth): 401 without a valid
+ * admin key; 403 for a non-local request when no key is configured (local requests only).
+ * Every change (drain, undrain) is logged with who asked.
  */
+import type { Logger } from '../log.ts';
 import type { Fleet } from '../routing/fleet.ts';
+import type { AdminAuth } from './auth.ts';
 import type { HttpResponse, HttpRoute, RequestInfo } from './engine.ts';
 import { jsonError } from './routes.ts';
 
@@ -29,10 +33,15 @@ function send(res: HttpResponse, status: number, body: string): void {
   res.end(body);
 }
 
-export function adminRoutes(fleet: AdminFleet, authorize: (req: RequestInfo) => boolean): HttpRoute[] {
+export function adminRoutes(fleet: AdminFleet, auth: AdminAuth, logger?: Logger): HttpRoute[] {
   const denied = (req: RequestInfo, res: HttpResponse): boolean => {
-    if (authorize(req)) return false;
-    send(res, 401, jsonError(401, 'unauthorized', 'a valid API key is required'));
+    if (auth.authorize(req)) return false;
+    if (auth.mode === 'loopback') {
+      send(res, 403, jsonError(403, 'admin_local_only', 'no admin key is configured (auth.admin_keys): admin routes answer requests from this machine only'));
+    } else {
+      send(res, 401, jsonError(401, 'unauthorized', 'a valid admin key is required (auth.admin_keys, else auth.api_keys)'));
+    }
+    logger?.warn({ method: req.method, path: req.path, remote: req.remoteAddress }, 'admin request refused');
     return true;
   };
 
@@ -65,6 +74,7 @@ export function adminRoutes(fleet: AdminFleet, authorize: (req: RequestInfo) => 
           return;
         }
         const found = action === 'drain' ? fleet.drain(id) : fleet.undrain(id);
+        logger?.info({ action, instance: id, found, remote: req.remoteAddress, auth: auth.mode }, `admin: ${action} ${id}`);
         if (!found) {
           send(res, 404, jsonError(404, 'unknown_instance', `no instance with id ${id}`));
           return;

@@ -45,4 +45,21 @@ describe('Admission', () => {
     a.draining = true;
     expect(a.check()).toMatchObject({ code: 'shutting_down' });
   });
+
+  it('an upgraded socket holds a place until start or close; at start it does not count itself', () => {
+    const { a, state } = admission(2, false);
+    a.holdPlace();
+    a.holdPlace();
+    expect(a.waitingForStart).toBe(2);
+    expect(a.full).toBe(true);
+    expect(a.check()).toMatchObject({ code: 'at_capacity' }); // a third upgrade
+    expect(a.check(true)).toBeNull(); // one of the two sends start
+    state.live = 1;
+    a.releasePlace();
+    expect(a.check()).toMatchObject({ code: 'at_capacity' });
+    a.releasePlace(); // the other closes without start
+    expect(a.check()).toBeNull();
+    a.releasePlace(); // never below zero
+    expect(a.waitingForStart).toBe(0);
+  });
 });

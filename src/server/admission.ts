@@ -9,7 +9,7 @@ import type { Metrics } from '../metrics.ts';
 
 export interface AdmissionOptions {
   /**
-   * Sessions this process takes at once (WebSocket calls after `start`, plus HTTP speech
+   * Sessions this process takes at once (WebSocket calls from their upgrade, plus HTTP speech
    * requests in progress); one more is refused with `at_capacity`. 0 = no limit.
    */
   readonly maxSessions: number;
@@ -55,6 +55,11 @@ export function countRejection(metrics: Metrics, code: string): void {
 export class Admission {
   /** Graceful drain: every new session is refused from now on. */
   draining = false;
+  /**
+   * WebSockets upgraded and not yet started: they hold a connection and count toward
+   * max_sessions from the upgrade, so sockets that never send `start` cannot pile up uncounted.
+   */
+  private awaitingStart = 0;
   private readonly atCapacity: Refusal;
 
   constructor(private readonly options: AdmissionOptions) {
@@ -65,20 +70,45 @@ export class Admission {
   }
 
   /**
-   * Null when one more session may start; otherwise why not. With `pool` (known once the call
-   * names its voice or model), a saturated pool refuses too (`server.admission: refuse`).
+   * Null when one more session may start; otherwise why not. A socket that already holds a
+   * place (upgraded, now sending `start`) passes `holdingPlace` so it does not count itself.
+   * With `pool` (known once the call names its voice or model), a saturated pool refuses too
+   * (`server.admission: refuse`); without it, only when every pool is saturated.
    */
-  check(pool?: string): Refusal | null {
+  check(holdingPlace = false, pool?: string): Refusal | null {
     if (this.draining) return SHUTTING_DOWN;
-    if (this.full) return this.atCapacity;
+    if (this.taken() - (holdingPlace ? 1 : 0) >= this.limit()) return this.atCapacity;
     if (this.options.refuseWhenLagging && this.options.lagging()) return OVERLOADED;
     if (this.options.saturated?.(pool)) return FLEET_FULL;
     return null;
   }
 
+  /** A WebSocket was upgraded: it holds a place until `start` makes it a session, or it closes. */
+  holdPlace(): void {
+    this.awaitingStart++;
+  }
+
+  /** The place held since the upgrade is given up (the session started, or the socket closed). */
+  releasePlace(): void {
+    if (this.awaitingStart > 0) this.awaitingStart--;
+  }
+
+  /** Upgraded sockets still waiting for their `start`. */
+  get waitingForStart(): number {
+    return this.awaitingStart;
+  }
+
+  private taken(): number {
+    return this.options.liveSessions() + this.awaitingStart;
+  }
+
+  private limit(): number {
+    const max = this.options.maxSessions;
+    return max > 0 ? max : Infinity;
+  }
+
   /** For /ready: draining or full means a load balancer should send new calls elsewhere. */
   get full(): boolean {
-    const max = this.options.maxSessions;
-    return max > 0 && this.options.liveSessions() >= max;
+    return this.taken() >= this.limit();
   }
 }

@@ -3,7 +3,7 @@
  * ws.test.ts), so the gateway above behaves the same on either.
  */
 import { get as httpGet } from 'node:http';
-import type { Socket } from 'node:net';
+import { connect as netConnect, type Socket } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import type { Connection, Engine, EngineOptions } from './engine.ts';
@@ -12,7 +12,53 @@ interface ConnData {
   user: string;
 }
 
-export function runEngineConformance(name: string, create: <T>(options: EngineOptions<T>) => Engine): void {
+/** What differs between engines, stated once per engine. */
+export interface EngineTraits {
+  /**
+   * How long an unfinished request head may hold a connection. ws: headTimeoutMs (checked every
+   * second); uws: uWebSockets.js's own fixed 10 s, whatever headTimeoutMs says.
+   */
+  readonly headLimitMs: number;
+  /**
+   * The close code a client sees after sending invalid UTF-8 in a text frame. ws: 1007;
+   * uws: 1006 — the uWS binary drops the socket without a close frame (the handler is told 1007).
+   */
+  readonly invalidUtf8ClientCode: 1006 | 1007;
+}
+
+/** headTimeoutMs / bodyTimeoutMs of the engine under test. */
+const HEAD_TIMEOUT_MS = 1000;
+const BODY_TIMEOUT_MS = 1000;
+
+/** Opens a raw TCP connection, runs `script`, and resolves what the server answered and when it closed. */
+function rawHttp(port: number, script: (socket: Socket) => void, giveUpMs: number): Promise<{ statusLine: string; closedAfterMs: number | null }> {
+  return new Promise((resolve) => {
+    const started = performance.now();
+    let received = '';
+    const socket = netConnect(port, '127.0.0.1', () => script(socket));
+    socket.on('data', (d) => (received += d.toString('latin1')));
+    socket.on('error', () => {});
+    const giveUp = setTimeout(() => {
+      socket.destroy();
+      resolve({ statusLine: received.split('\r\n')[0]!, closedAfterMs: null });
+    }, giveUpMs);
+    socket.on('close', () => {
+      clearTimeout(giveUp);
+      resolve({ statusLine: received.split('\r\n')[0]!, closedAfterMs: performance.now() - started });
+    });
+  });
+}
+
+/** Writes `chunk` every `everyMs` until the socket closes. */
+function trickle(socket: Socket, chunk: string, everyMs: number): void {
+  const timer = setInterval(() => {
+    if (socket.destroyed || !socket.writable) return clearInterval(timer);
+    socket.write(chunk);
+  }, everyMs);
+  socket.once('close', () => clearInterval(timer));
+}
+
+export function runEngineConformance(name: string, create: <T>(options: EngineOptions<T>) => Engine, traits: EngineTraits): void {
   describe(`engine conformance: ${name}`, () => {
     let engine: Engine;
     let port: number;
@@ -28,6 +74,8 @@ export function runEngineConformance(name: string, create: <T>(options: EngineOp
         wsPaths: ['/v1/stream', '/v1/other'],
         maxPayloadBytes: 64 * 1024,
         maxBodyBytes: 1024,
+        headTimeoutMs: HEAD_TIMEOUT_MS,
+        bodyTimeoutMs: BODY_TIMEOUT_MS,
         ws: {
           upgrade(req) {
             if (req.query.get('deny')) return { accept: false, status: 401, body: '{"error":"denied"}' };
@@ -317,6 +365,91 @@ export function runEngineConformance(name: string, create: <T>(options: EngineOp
       // ws sends 1009; uWS drops the connection without a close frame (1006).
       expect([1006, 1009]).toContain(await closed);
       await expect.poll(() => closes.some((c) => c.user === '/v1/stream:big:')).toBe(true);
+    });
+
+    it('closes a connection after a 413 instead of reading the rest of a 50 MiB body', async () => {
+      let written = 0;
+      const outcome = await rawHttp(
+        port,
+        (socket) => {
+          socket.write('POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 52428800\r\n\r\n');
+          const chunk = Buffer.alloc(64 * 1024, 1);
+          const pump = () => {
+            while (!socket.destroyed && written < 50 * 1024 * 1024) {
+              written += chunk.length;
+              if (!socket.write(chunk)) return void socket.once('drain', pump);
+            }
+          };
+          pump();
+        },
+        10_000,
+      );
+      expect(outcome.statusLine).toMatch(/^HTTP\/1\.1 413/);
+      expect(outcome.closedAfterMs).not.toBeNull();
+      // Closed long before the client could push 50 MiB through.
+      expect(written).toBeLessThan(40 * 1024 * 1024);
+    });
+
+    it('closes a connection whose body never comes (Content-Length then silence) within the body timeout', async () => {
+      const outcome = await rawHttp(port, (socket) => socket.write('POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\nabc'), 10_000);
+      expect(outcome.closedAfterMs).not.toBeNull();
+      expect(outcome.closedAfterMs!).toBeGreaterThanOrEqual(BODY_TIMEOUT_MS - 50);
+      expect(outcome.closedAfterMs!).toBeLessThan(BODY_TIMEOUT_MS + 3000);
+      expect(outcome.statusLine).toMatch(/^HTTP\/1\.1 408/);
+    });
+
+    it('closes a connection whose chunked body trickles on past the body timeout', async () => {
+      const outcome = await rawHttp(
+        port,
+        (socket) => {
+          socket.write('POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n');
+          trickle(socket, '1\r\na\r\n', 100); // 10 bytes a second: under max_body_bytes for 100 s
+        },
+        10_000,
+      );
+      expect(outcome.closedAfterMs).not.toBeNull();
+      expect(outcome.closedAfterMs!).toBeLessThan(BODY_TIMEOUT_MS + 3000);
+    });
+
+    it('still takes a body that arrives in time in several pieces', async () => {
+      const outcome = await new Promise<string>((resolve) => {
+        let received = '';
+        const socket = netConnect(port, '127.0.0.1', () => {
+          socket.write('POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 6\r\nConnection: close\r\n\r\nabc');
+          setTimeout(() => socket.write('def'), 300);
+        });
+        socket.on('data', (d) => (received += d.toString()));
+        socket.on('close', () => resolve(received));
+        socket.on('error', () => {});
+      });
+      expect(outcome).toMatch(/^HTTP\/1\.1 201/);
+      expect(outcome).toContain('abcdef');
+    });
+
+    it('closes a connection whose request head never completes, even when it trickles', async () => {
+      const [silent, trickled] = await Promise.all([
+        rawHttp(port, (socket) => socket.write('GET /plain HTTP/1.1\r\nHost: x\r\n'), traits.headLimitMs + 5000),
+        rawHttp(
+          port,
+          (socket) => {
+            socket.write('GET /plain HTTP/1.1\r\nHost: x\r\n');
+            trickle(socket, 'X-Slow: 1\r\n', 300);
+          },
+          traits.headLimitMs + 5000,
+        ),
+      ]);
+      expect(silent.closedAfterMs).not.toBeNull();
+      expect(trickled.closedAfterMs).not.toBeNull();
+      expect(silent.closedAfterMs!).toBeLessThan(traits.headLimitMs + 3000);
+      expect(trickled.closedAfterMs!).toBeLessThan(traits.headLimitMs + 3000);
+    }, 30_000);
+
+    it('closes a socket that sends invalid UTF-8 in a text frame, and tells the handler 1007', async () => {
+      const { ws } = await connect('/v1/stream?user=badutf8');
+      const closed = new Promise<number>((resolve) => ws.on('close', (code) => resolve(code)));
+      ws.send(Buffer.from([0x68, 0xff, 0xfe, 0x69]), { binary: false });
+      expect(await closed).toBe(traits.invalidUtf8ClientCode);
+      await expect.poll(() => closes.find((c) => c.user === '/v1/stream:badutf8:')?.code).toBe(1007);
     });
   });
 }

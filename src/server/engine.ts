@@ -68,7 +68,10 @@ export interface HttpRoute {
   readonly method: 'GET' | 'POST' | 'OPTIONS' | 'DELETE' | 'PUT';
   /** Exact path, or a prefix ending in `/*`. */
   readonly path: string;
-  /** Body is read (up to the engine's max_body_bytes, else 413) before the handler runs. */
+  /**
+   * Body is read (up to the engine's max_body_bytes, else 413 and the connection is closed)
+   * before the handler runs.
+   */
   readonly body?: boolean;
   handler(req: RequestInfo, res: HttpResponse, body: Buffer | null): void | Promise<void>;
 }
@@ -83,6 +86,17 @@ export interface EngineOptions<T> {
   /** Transport hard limit per WebSocket message; larger frames close the socket (1009). */
   readonly maxPayloadBytes: number;
   readonly maxBodyBytes: number;
+  /**
+   * The request line and headers must arrive within this (server.request_head_timeout_ms), else
+   * the connection is closed. Undefined = no limit. On uws the limit is uWebSockets.js's own
+   * fixed 10 s (it hands over a request only once its head is complete).
+   */
+  readonly headTimeoutMs?: number;
+  /**
+   * A body a route reads must arrive whole within this after its head
+   * (server.request_body_timeout_ms), else the connection is closed. Undefined = no limit.
+   */
+  readonly bodyTimeoutMs?: number;
   /** Called when a route handler throws or rejects (the engine answers 500). */
   readonly onError?: (err: unknown) => void;
 }

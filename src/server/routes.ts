@@ -57,6 +57,10 @@ export function bodyTooLarge(maxBodyBytes: number): string {
   return jsonError(413, 'body_too_large', `request body exceeds ${maxBodyBytes} bytes`);
 }
 
+export function bodyTimedOut(bodyTimeoutMs: number): string {
+  return jsonError(408, 'body_timeout', `the request body did not arrive within ${bodyTimeoutMs} ms`);
+}
+
 /** A handler threw: 500 while the status can still change, else cut the response off. */
 export function answerHandlerFailure(req: RequestInfo, res: HttpResponse): void {
   if (res.aborted) return;

@@ -19,6 +19,7 @@ import {
   segmentMessage,
   drainingMessage,
   waitingMessage,
+  SESSION_ID_MAX,
   type StartMessage,
 } from '../protocol/stream.ts';
 import type { SessionFactory } from '../session/factory.ts';
@@ -39,6 +40,8 @@ export interface StreamState {
   readonly openedAt: number;
   session: Session | null;
   pool: string;
+  /** Closes the socket if `start` does not come within session.start_timeout_ms. */
+  startTimer: ReturnType<typeof setTimeout> | undefined;
 }
 
 export interface StreamRouteOptions {
@@ -47,8 +50,13 @@ export interface StreamRouteOptions {
   readonly metrics: Metrics;
   readonly logger: Logger;
   readonly maxMessageBytes: number;
-  /** Whether one more session may start (drain, server.max_sessions, lag): checked at the upgrade and again at `start`. */
+  /**
+   * Whether one more session may start (drain, server.max_sessions, lag): checked at the upgrade
+   * and again at `start`. An upgraded socket holds a place from its upgrade.
+   */
   readonly admission: Admission;
+  /** A socket that has not sent `start` this long after its upgrade is closed (session.start_timeout_ms). */
+  readonly startTimeoutMs: number;
 }
 
 /** Twilio mode: audio and marks as Twilio messages; the other events stay native. */
@@ -92,8 +100,9 @@ export function streamHandlers(options: StreamRouteOptions): WebSocketHandlers<S
   const start = (conn: Connection<StreamState>, msg: StartMessage) => {
     const state = conn.data;
     if (state.session) throw new ProtocolError('already_started', 'the session has already started');
-    // Checked again: the socket may have waited since its upgrade while others started.
-    const refusal = options.admission.check();
+    // Checked again (the gateway may have started draining since the upgrade); this socket's
+    // own place, held since its upgrade, does not count against it.
+    const refusal = options.admission.check(true);
     if (refusal) throw new ProtocolError(refusal.code, refusal.message);
     const session = options.sessions.create({
       id: state.key,
@@ -105,6 +114,8 @@ export function streamHandlers(options: StreamRouteOptions): WebSocketHandlers<S
     });
     state.session = session;
     state.pool = session.poolName;
+    clearTimeout(state.startTimer);
+    options.admission.releasePlace(); // the live session counts from now on
     metrics.sessionsActive.inc();
     logger.info({ session_id: state.key, instance: session.pinId, pool: session.poolName, voice: session.voice, mode: msg.mode, format: msg.encoding, sample_rate: msg.sampleRate }, 'session start');
     conn.send(readyMessage(state.key, session.poolName, session.pinId, msg.container ?? msg.encoding, msg.sampleRate, msg.frameMs), false);
@@ -121,11 +132,24 @@ export function streamHandlers(options: StreamRouteOptions): WebSocketHandlers<S
         return { accept: false, status: 503, body: errorMessage(refusal.code, refusal.message, true), retryAfterS: 1 };
       }
       const sessionId = req.query.get('session_id');
-      const key = sessionId && sessionId.length <= 200 ? sessionId : randomUUID();
-      return { accept: true, data: { key, openedAt: performance.now(), session: null, pool: '' } };
+      if (sessionId !== null && sessionId.length > SESSION_ID_MAX) {
+        // Refused, not replaced: a random id would silently lose the caller's pinning.
+        return { accept: false, status: 400, body: errorMessage('invalid_session_id', `session_id may be at most ${SESSION_ID_MAX} characters`, true) };
+      }
+      const key = sessionId ? sessionId : randomUUID();
+      return { accept: true, data: { key, openedAt: performance.now(), session: null, pool: '', startTimer: undefined } };
     },
 
-    open() {},
+    open(conn) {
+      options.admission.holdPlace();
+      const timer = setTimeout(() => {
+        if (conn.data.session || conn.closed) return;
+        sendError(conn, new ProtocolError('start_timeout', `send {"type":"start"} within ${options.startTimeoutMs} ms of connecting`), true);
+        conn.close(CLOSE_CODES.policy, 'start_timeout');
+      }, options.startTimeoutMs);
+      timer.unref?.();
+      conn.data.startTimer = timer;
+    },
 
     message(conn, data, isBinary) {
       if (isBinary) {
@@ -175,7 +199,11 @@ export function streamHandlers(options: StreamRouteOptions): WebSocketHandlers<S
     close(conn, code) {
       const state = conn.data;
       const session = state.session;
-      if (!session) return;
+      if (!session) {
+        clearTimeout(state.startTimer);
+        options.admission.releasePlace();
+        return;
+      }
       session.close();
       metrics.sessionsActive.dec();
       const outcome = code === CLOSE_CODES.goingAway && options.admission.draining ? 'shutdown' : code === 1000 || code === 1005 || code === 1001 ? 'ok' : 'client_error';

@@ -7,7 +7,7 @@
  */
 import { createRequire } from 'node:module';
 import type { Connection, Engine, EngineOptions, HttpResponse, RequestInfo } from './engine.ts';
-import { answerHandlerFailure, bodyTooLarge, createRouteTable, requestIdOf, routeMiss } from './routes.ts';
+import { answerHandlerFailure, bodyTimedOut, bodyTooLarge, createRouteTable, requestIdOf, routeMiss } from './routes.ts';
 
 /* eslint-disable @typescript-eslint/no-explicit-any -- uWS ships loose typings under an alias */
 type Uws = any;
@@ -37,6 +37,8 @@ export function loadUws(): { uws: Uws | null; reason: string } {
 }
 
 const decoder = new TextDecoder();
+/** The reason uWS gives when it drops a socket for a text frame that is not UTF-8. */
+const UWS_INVALID_UTF8 = 'Received invalid UTF-8';
 
 function readRequest(req: Uws, res: Uws): RequestInfo {
   const headers: Record<string, string> = {};
@@ -54,7 +56,7 @@ function readRequest(req: Uws, res: Uws): RequestInfo {
 
 const STATUS_TEXT: Record<number, string> = {
   200: '200 OK', 201: '201 Created', 204: '204 No Content', 400: '400 Bad Request', 401: '401 Unauthorized',
-  403: '403 Forbidden', 404: '404 Not Found', 405: '405 Method Not Allowed', 413: '413 Payload Too Large',
+  403: '403 Forbidden', 404: '404 Not Found', 405: '405 Method Not Allowed', 408: '408 Request Timeout', 413: '413 Payload Too Large',
   415: '415 Unsupported Media Type', 422: '422 Unprocessable Entity', 429: '429 Too Many Requests',
   500: '500 Internal Server Error', 502: '502 Bad Gateway', 503: '503 Service Unavailable', 504: '504 Gateway Timeout',
 };
@@ -100,10 +102,11 @@ class UwsHttpResponse implements HttpResponse {
     return ok;
   }
 
-  end(chunk?: Uint8Array | string): void {
+  /** `closeConnection`: close the connection once the response is written (uWS's own flag). */
+  end(chunk?: Uint8Array | string, closeConnection = false): void {
     if (this.aborted || this.finished) return;
     this.finished = true;
-    this.res.cork(() => this.res.end(chunk ?? ''));
+    this.res.cork(() => this.res.end(chunk ?? '', closeConnection));
   }
 
   destroy(): void {
@@ -206,7 +209,10 @@ export function createUwsEngine<T>(options: EngineOptions<T>): Engine {
       const conn = (ws.getUserData() as UwsUserData<T>).conn!;
       conn.closed = true;
       connections.delete(conn);
-      options.ws.close(conn, code, decoder.decode(message));
+      const reason = decoder.decode(message);
+      // uWS drops a socket that sent invalid UTF-8 without a close frame (the client sees 1006);
+      // the handler is told what it was, as on the ws engine: 1007 (invalid frame payload data).
+      options.ws.close(conn, code === 1006 && reason === UWS_INVALID_UTF8 ? 1007 : code, reason);
     },
   };
   for (const path of options.wsPaths) app.ws(path, behavior);
@@ -235,19 +241,37 @@ export function createUwsEngine<T>(options: EngineOptions<T>): Engine {
     if (!route.body) return run(null);
     const chunks: Buffer[] = [];
     let size = 0;
-    let rejected = false;
+    let done = false;
+    // A body that never ends (a 10 GB Content-Length, a trickle) must not hold the connection.
+    const bodyTimer =
+      options.bodyTimeoutMs === undefined
+        ? undefined
+        : setTimeout(() => {
+            if (done || response.aborted) return;
+            done = true;
+            response.writeHead(408, { 'content-type': 'application/json', connection: 'close', 'x-request-id': requestIdOf(info) });
+            response.end(bodyTimedOut(options.bodyTimeoutMs!), true);
+          }, options.bodyTimeoutMs);
+    bodyTimer?.unref?.();
+    response.onAborted(() => clearTimeout(bodyTimer));
     res.onData((chunk: ArrayBuffer, isLast: boolean) => {
-      if (rejected) return;
+      if (done) return;
       size += chunk.byteLength;
       if (size > options.maxBodyBytes) {
-        rejected = true;
+        done = true;
+        clearTimeout(bodyTimer);
+        // Answer and close: reading the rest (maybe 50 MiB) would only serve the sender.
         response.writeHead(413, { 'content-type': 'application/json', connection: 'close', 'x-request-id': requestIdOf(info) });
-        response.end(bodyTooLarge(options.maxBodyBytes));
+        response.end(bodyTooLarge(options.maxBodyBytes), true);
         return;
       }
       // uWS reuses the chunk's memory after this callback returns.
       chunks.push(Buffer.from(chunk.slice(0)));
-      if (isLast) run(Buffer.concat(chunks));
+      if (isLast) {
+        done = true;
+        clearTimeout(bodyTimer);
+        run(Buffer.concat(chunks));
+      }
     });
   });
 

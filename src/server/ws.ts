@@ -3,7 +3,7 @@ import { createServer, type IncomingMessage, type ServerResponse } from 'node:ht
 import type { Socket } from 'node:net';
 import { WebSocketServer, type WebSocket } from 'ws';
 import type { Connection, Engine, EngineOptions, HttpResponse, RequestInfo } from './engine.ts';
-import { answerHandlerFailure, bodyTooLarge, createRouteTable, requestIdOf, routeMiss } from './routes.ts';
+import { answerHandlerFailure, bodyTimedOut, bodyTooLarge, createRouteTable, requestIdOf, routeMiss } from './routes.ts';
 
 function requestInfo(req: IncomingMessage): RequestInfo {
   const url = req.url ?? '/';
@@ -115,7 +115,16 @@ export function createWsEngine<T>(options: EngineOptions<T>): Engine {
   const connections = new Set<WsConnection<T>>();
   const wss = new WebSocketServer({ noServer: true, maxPayload: options.maxPayloadBytes, perMessageDeflate: false });
 
-  const server = createServer((req, res) => {
+  // node:http checks these every connectionsCheckingInterval (default 30 s: too coarse here).
+  const head = options.headTimeoutMs ?? 0;
+  const body = options.bodyTimeoutMs ?? 0;
+  const timeouts = {
+    headersTimeout: head,
+    // The whole request: head plus body. 0 = none (node's own 300 s default would apply otherwise).
+    requestTimeout: head > 0 && body > 0 ? head + body : 0,
+    connectionsCheckingInterval: Math.max(100, Math.min(1000, head || 1000, body || 1000)),
+  };
+  const server = createServer(timeouts, (req, res) => {
     const info = requestInfo(req);
     const route = routes.find(info.method, info.path);
     if (!route) {
@@ -140,20 +149,35 @@ export function createWsEngine<T>(options: EngineOptions<T>): Engine {
     const chunks: Buffer[] = [];
     let size = 0;
     let tooLarge = false;
+    // The body alone must arrive within bodyTimeoutMs (requestTimeout above also bounds it).
+    const bodyTimer =
+      options.bodyTimeoutMs === undefined
+        ? undefined
+        : setTimeout(() => {
+            if (req.complete || tooLarge) return;
+            tooLarge = true; // ignore whatever still arrives
+            // `connection: close`: node ends the socket once this is written.
+            res.writeHead(408, { 'content-type': 'application/json', connection: 'close', 'x-request-id': requestIdOf(info) });
+            res.end(bodyTimedOut(options.bodyTimeoutMs!));
+          }, options.bodyTimeoutMs);
+    bodyTimer?.unref?.();
+    req.once('close', () => clearTimeout(bodyTimer));
     req.on('data', (chunk: Buffer) => {
+      if (tooLarge) return;
       size += chunk.length;
       if (size > options.maxBodyBytes) {
-        if (!tooLarge) {
-          tooLarge = true;
-          res.writeHead(413, { 'content-type': 'application/json', connection: 'close', 'x-request-id': requestIdOf(info) });
-          res.end(bodyTooLarge(options.maxBodyBytes));
-          req.resume();
-        }
+        tooLarge = true;
+        clearTimeout(bodyTimer);
+        // `connection: close`: node ends the socket once the answer is written, rather than
+        // reading the rest of the body (maybe 50 MiB) to keep the connection alive.
+        res.writeHead(413, { 'content-type': 'application/json', connection: 'close', 'x-request-id': requestIdOf(info) });
+        res.end(bodyTooLarge(options.maxBodyBytes));
         return;
       }
       chunks.push(chunk);
     });
     req.on('end', () => {
+      clearTimeout(bodyTimer);
       if (!tooLarge) run(Buffer.concat(chunks));
     });
   });
@@ -189,13 +213,16 @@ export function createWsEngine<T>(options: EngineOptions<T>): Engine {
           options.ws.message(conn, data.toString(), false);
         }
       });
+      let invalidUtf8 = false;
       ws.on('close', (code, reason) => {
         conn.closed = true;
         connections.delete(conn);
-        options.ws.close(conn, code, reason.toString());
+        // ws sent 1007 but, without the client's answering close frame, reports 1006 here.
+        options.ws.close(conn, code === 1006 && invalidUtf8 ? 1007 : code, reason.toString());
       });
-      ws.on('error', () => {
+      ws.on('error', (err: Error & { code?: string }) => {
         // 'close' follows; a protocol error (e.g. oversized frame) is reported there.
+        if (err.code === 'WS_ERR_INVALID_UTF8') invalidUtf8 = true;
       });
       raw.on('drain', () => {
         if (!conn.awaitingDrain) return;
