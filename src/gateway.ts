@@ -20,7 +20,9 @@ import type { Engine, HttpRoute } from './server/engine.ts';
 import { healthRoutes } from './server/http-routes.ts';
 import { chooseEngine, createEngine } from './server/select.ts';
 import { speechRoutes } from './server/speech-routes.ts';
-import { STREAM_PATH, streamHandlers, type StreamState } from './server/stream-route.ts';
+import { STREAM_PATH, streamHandlers } from './server/stream-route.ts';
+import { compatHttpRoutes, compatWebSockets } from './server/compat-routes.ts';
+import { dispatchWebSockets, type Envelope } from './server/ws-dispatch.ts';
 import { createSessionFactory, type SessionFactory } from './session/factory.ts';
 import { FALLBACK_PROVIDER } from './session/synthesizer.ts';
 import { normalizeForSpeech } from './text/normalize.ts';
@@ -113,14 +115,19 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
     }),
     ...adminRoutes(fleet, authorize),
     ...speechRoutes({ sessions, config, authorize, metrics, logger, admission }),
+    ...compatHttpRoutes({ sessions, config, metrics, logger, admission }),
   ];
+  const webSockets = dispatchWebSockets([
+    { paths: [STREAM_PATH], handlers: streamHandlers({ sessions, authorize, metrics, logger, maxMessageBytes: config.session.max_message_bytes, admission }) },
+    ...compatWebSockets({ sessions, config, metrics, logger, admission }),
+  ]);
 
   const choice = chooseEngine(config.server.engine);
-  const engine: Engine = createEngine<StreamState>(choice.name, {
+  const engine: Engine = createEngine<Envelope>(choice.name, {
     host: config.server.host,
     port: config.server.port,
-    wsPaths: [STREAM_PATH],
-    ws: streamHandlers({ sessions, authorize, metrics, logger, maxMessageBytes: config.session.max_message_bytes, admission }),
+    wsPaths: webSockets.paths,
+    ws: webSockets.handlers,
     routes,
     maxPayloadBytes: config.server.max_payload_bytes,
     maxBodyBytes: config.server.max_body_bytes,
