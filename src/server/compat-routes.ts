@@ -9,6 +9,7 @@ import type { Metrics } from '../metrics.ts';
 import type { SessionFactory } from '../session/factory.ts';
 import type { Admission } from './admission.ts';
 import { CARTESIA_WS_PATH, cartesiaHttpRoutes, cartesiaWebSocket, type CartesiaRouteOptions } from './cartesia-routes.ts';
+import { ELEVENLABS_MULTI_STREAM_INPUT, ELEVENLABS_STREAM_INPUT, elevenLabsHttpRoutes, elevenLabsWebSocket, type ElevenLabsRouteOptions } from './elevenlabs-routes.ts';
 import type { HttpRoute } from './engine.ts';
 import type { WebSocketRoute } from './ws-dispatch.ts';
 
@@ -25,10 +26,25 @@ function cartesiaOptions(options: CompatRouteOptions): CartesiaRouteOptions {
   return { ...options, pools: config.pools, compat: config.compat.cartesia, apiKeys: config.auth.api_keys, maxMessageBytes: config.session.max_message_bytes };
 }
 
+function elevenLabsOptions(options: CompatRouteOptions): ElevenLabsRouteOptions {
+  const { config } = options;
+  return {
+    ...options,
+    pools: config.pools,
+    compat: config.compat.elevenlabs,
+    apiKeys: config.auth.api_keys,
+    maxMessageBytes: config.session.max_message_bytes,
+    maxTextChars: config.session.max_turn_chars,
+  };
+}
+
 export function compatWebSockets(options: CompatRouteOptions): WebSocketRoute[] {
-  return [{ paths: [CARTESIA_WS_PATH], handlers: cartesiaWebSocket(cartesiaOptions(options)) }];
+  return [
+    { paths: [CARTESIA_WS_PATH], handlers: cartesiaWebSocket(cartesiaOptions(options)) },
+    { paths: [ELEVENLABS_STREAM_INPUT, ELEVENLABS_MULTI_STREAM_INPUT], handlers: elevenLabsWebSocket(elevenLabsOptions(options)) },
+  ];
 }
 
 export function compatHttpRoutes(options: CompatRouteOptions): HttpRoute[] {
-  return [...cartesiaHttpRoutes(cartesiaOptions(options))];
+  return [...cartesiaHttpRoutes(cartesiaOptions(options)), ...elevenLabsHttpRoutes(elevenLabsOptions(options))];
 }
