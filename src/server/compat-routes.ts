@@ -9,6 +9,7 @@ import type { Metrics } from '../metrics.ts';
 import type { SessionFactory } from '../session/factory.ts';
 import type { Admission } from './admission.ts';
 import { CARTESIA_WS_PATH, cartesiaHttpRoutes, cartesiaWebSocket, type CartesiaRouteOptions } from './cartesia-routes.ts';
+import { DEEPGRAM_SPEAK_PATH, deepgramHttpRoutes, deepgramWebSocket, type DeepgramRouteOptions } from './deepgram-routes.ts';
 import { ELEVENLABS_MULTI_STREAM_INPUT, ELEVENLABS_STREAM_INPUT, elevenLabsHttpRoutes, elevenLabsWebSocket, type ElevenLabsRouteOptions } from './elevenlabs-routes.ts';
 import type { HttpRoute } from './engine.ts';
 import type { WebSocketRoute } from './ws-dispatch.ts';
@@ -38,13 +39,26 @@ function elevenLabsOptions(options: CompatRouteOptions): ElevenLabsRouteOptions 
   };
 }
 
+function deepgramOptions(options: CompatRouteOptions): DeepgramRouteOptions {
+  const { config } = options;
+  return {
+    ...options,
+    pools: config.pools,
+    compat: config.compat.deepgram,
+    apiKeys: config.auth.api_keys,
+    maxMessageBytes: config.session.max_message_bytes,
+    maxTextChars: config.session.max_turn_chars,
+  };
+}
+
 export function compatWebSockets(options: CompatRouteOptions): WebSocketRoute[] {
   return [
     { paths: [CARTESIA_WS_PATH], handlers: cartesiaWebSocket(cartesiaOptions(options)) },
     { paths: [ELEVENLABS_STREAM_INPUT, ELEVENLABS_MULTI_STREAM_INPUT], handlers: elevenLabsWebSocket(elevenLabsOptions(options)) },
+    { paths: [DEEPGRAM_SPEAK_PATH], handlers: deepgramWebSocket(deepgramOptions(options)) },
   ];
 }
 
 export function compatHttpRoutes(options: CompatRouteOptions): HttpRoute[] {
-  return [...cartesiaHttpRoutes(cartesiaOptions(options)), ...elevenLabsHttpRoutes(elevenLabsOptions(options))];
+  return [...cartesiaHttpRoutes(cartesiaOptions(options)), ...elevenLabsHttpRoutes(elevenLabsOptions(options)), ...deepgramHttpRoutes(deepgramOptions(options))];
 }
