@@ -6,6 +6,8 @@
 import { createRequire } from 'node:module';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type CartesiaClient from '@cartesia/cartesia-js';
+import * as cartesia from '@livekit/agents-plugin-cartesia';
+import { initializeLogger } from '@livekit/agents';
 import { API_KEY, CARTESIA_VOICE, startCompatGateway, type CompatFixture } from './helpers/compat-gateway.ts';
 import { JsonSocket } from './helpers/json-socket.ts';
 import { startTlsProxy, type TlsProxy } from './helpers/tls-proxy.ts';
@@ -17,6 +19,7 @@ let fx: CompatFixture;
 let proxy: TlsProxy;
 
 beforeAll(async () => {
+  initializeLogger({ pretty: false, level: 'warn' });
   // rtf 0.3: a long sentence takes seconds to synthesize, so a cancel lands mid-synthesis.
   fx = await startCompatGateway({ latency: { first_audio_ms: 20, rtf: 0.3, chunk_ms: 100 } });
   proxy = await startTlsProxy(fx.port);
@@ -30,6 +33,7 @@ afterAll(async () => {
 const client = (apiKey = API_KEY) => new Cartesia({ apiKey, baseURL: `https://127.0.0.1:${proxy.port}` });
 /** The REST calls take the base URL as given: plain http to the gateway. */
 const restClient = (apiKey = API_KEY) => new Cartesia({ apiKey, baseURL: fx.http, maxRetries: 0 });
+const LONG = 'This is a long sentence that keeps the simulated GPU busy for a good while, long enough to be cut off in the middle.';
 const CONTEXT = {
   model_id: 'sonic-3',
   voice: { mode: 'id' as const, id: CARTESIA_VOICE },
@@ -74,7 +78,7 @@ describe('@cartesia/cartesia-js against /tts/websocket', () => {
     const ws = await client().tts.websocket({ ca: proxy.cert });
     try {
       const ctx = ws.context(CONTEXT);
-      await ctx.push({ transcript: 'This is a long sentence that keeps the simulated GPU busy for a good while, long enough to be cut off in the middle.' });
+      await ctx.push({ transcript: LONG });
       await ctx.no_more_inputs();
       const first = await new Promise<void>((resolve) => ws.on('chunk', () => resolve()));
       void first;
@@ -84,6 +88,42 @@ describe('@cartesia/cartesia-js against /tts/websocket', () => {
     } finally {
       ws.close();
     }
+  });
+});
+
+describe('@livekit/agents-plugin-cartesia (baseUrl; its synthesize() hard-codes https, so stream() only)', () => {
+  const tts = () => new cartesia.TTS({ apiKey: API_KEY, baseUrl: fx.http, voice: CARTESIA_VOICE, sampleRate: 16000 });
+
+  it('stream(): two sentences in, 16 kHz frames out, the stream ends on done', async () => {
+    const engine = tts();
+    const stream = engine.stream();
+    stream.pushText('The first sentence is here. ');
+    stream.pushText('And a second one follows it.');
+    stream.endInput();
+    let samples = 0;
+    let final = false;
+    for await (const event of stream) {
+      if (typeof event !== 'object') continue;
+      expect(event.frame.sampleRate).toBe(16000);
+      samples += event.frame.samplesPerChannel;
+      if (event.final) final = true;
+    }
+    expect(final).toBe(true);
+    expect(samples).toBeGreaterThan(16000);
+    await engine.close();
+  });
+
+  it('closing the stream mid-sentence (interrupt) frees the GPU request', async () => {
+    const engine = tts();
+    const stream = engine.stream();
+    stream.pushText(LONG);
+    stream.flush();
+    const iterator = stream[Symbol.asyncIterator]();
+    await iterator.next();
+    expect(fx.totalActive()).toBeGreaterThan(0);
+    stream.close();
+    await expect.poll(() => fx.totalActive(), { timeout: 4000 }).toBe(0);
+    await engine.close();
   });
 });
 
