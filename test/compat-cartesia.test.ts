@@ -33,7 +33,9 @@ afterAll(async () => {
 const client = (apiKey = API_KEY) => new Cartesia({ apiKey, baseURL: `https://127.0.0.1:${proxy.port}` });
 /** The REST calls take the base URL as given: plain http to the gateway. */
 const restClient = (apiKey = API_KEY) => new Cartesia({ apiKey, baseURL: fx.http, maxRetries: 0 });
-const LONG = 'This is a long sentence that keeps the simulated GPU busy for a good while, long enough to be cut off in the middle.';
+// About 16 s of speech: at the simulator's rtf 0.3 it synthesizes for ~5 s, so a GPU request
+// gone within 1.5 s was aborted, not finished.
+const LONG = 'This is a long sentence that keeps the simulated GPU busy for a good while, long enough to be cut off in the middle of it, and then it goes on and on about nothing in particular so that the synthesis takes several seconds to finish.';
 const CONTEXT = {
   model_id: 'sonic-3',
   voice: { mode: 'id' as const, id: CARTESIA_VOICE },
@@ -84,7 +86,7 @@ describe('@cartesia/cartesia-js against /tts/websocket', () => {
       void first;
       expect(fx.totalActive()).toBeGreaterThan(0);
       await ctx.cancel();
-      await expect.poll(() => fx.totalActive(), { timeout: 3000 }).toBe(0);
+      await expect.poll(() => fx.totalActive(), { timeout: 1500 }).toBe(0);
     } finally {
       ws.close();
     }
@@ -122,7 +124,7 @@ describe('@livekit/agents-plugin-cartesia (baseUrl; its synthesize() hard-codes 
     await iterator.next();
     expect(fx.totalActive()).toBeGreaterThan(0);
     stream.close();
-    await expect.poll(() => fx.totalActive(), { timeout: 4000 }).toBe(0);
+    await expect.poll(() => fx.totalActive(), { timeout: 1500 }).toBe(0);
     await engine.close();
   });
 });

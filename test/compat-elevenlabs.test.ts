@@ -22,7 +22,9 @@ afterAll(async () => {
   await fx?.close();
 });
 
-const LONG = 'This is a long sentence that keeps the simulated GPU busy for a good while, long enough to be cut off in the middle.';
+// About 16 s of speech: at the simulator's rtf 0.3 it synthesizes for ~5 s, so a GPU request
+// gone within 1.5 s was aborted, not finished.
+const LONG = 'This is a long sentence that keeps the simulated GPU busy for a good while, long enough to be cut off in the middle of it, and then it goes on and on about nothing in particular so that the synthesis takes several seconds to finish.';
 
 describe('@livekit/agents-plugin-elevenlabs', () => {
   const tts = () => new elevenlabs.TTS({ apiKey: API_KEY, baseURL: `${fx.http}/v1`, voiceId: ELEVENLABS_VOICE, encoding: 'pcm_22050' });
@@ -56,7 +58,7 @@ describe('@livekit/agents-plugin-elevenlabs', () => {
     await iterator.next();
     expect(fx.totalActive()).toBeGreaterThan(0);
     stream.close();
-    await expect.poll(() => fx.totalActive(), { timeout: 3000 }).toBe(0);
+    await expect.poll(() => fx.totalActive(), { timeout: 1500 }).toBe(0);
     await engine.close();
   });
 
@@ -126,7 +128,7 @@ describe('stream-input and multi-stream-input wire details', () => {
     await s.wait((m) => m.contextId === 'a' && typeof m.audio === 'string');
     s.send({ context_id: 'a', close_context: true });
     await s.wait((m) => m.contextId === 'a' && m.isFinal === true);
-    await expect.poll(() => fx.totalActive(), { timeout: 3000 }).toBe(0);
+    await expect.poll(() => fx.totalActive(), { timeout: 1500 }).toBe(0);
     s.send({ text: 'The other context speaks. ', context_id: 'b' });
     s.send({ text: '', context_id: 'b', flush: true });
     s.send({ context_id: 'b', close_context: true });

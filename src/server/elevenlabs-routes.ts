@@ -12,8 +12,9 @@
  *   {text:""} on multi-stream-input keepalive
  *   {close_context:true}            right after a bare flush ({text:"", flush:true} or
  *                                   {flush:true}): the flushed audio finishes, then isFinal
- *                                   (LiveKit's end of turn); otherwise barge-in: the session
- *                                   is cancelled (GPU requests aborted), then isFinal
+ *                                   (LiveKit's end of turn); otherwise, or a second time while
+ *                                   the audio finishes, barge-in: the session is cancelled
+ *                                   (GPU requests aborted), then isFinal
  *   {close_socket:true}             every context closes as above, then the socket (1000)
  * Alignment (characters and times) is estimated and rides on the first audio of each segment.
  */
@@ -226,10 +227,9 @@ export function elevenLabsWebSocket(options: ElevenLabsRouteOptions): WebSocketH
     ctx.session.flush();
   };
 
-  /** close_context: graceful right after a bare flush, else barge-in. */
+  /** close_context: graceful right after a bare flush, else (or when repeated) barge-in. */
   const closeContext = (conn: Connection<ElevenLabsSocketState>, ctx: ElevenLabsContext) => {
-    if (ctx.closing) return;
-    if (ctx.bareFlush && ctx.turnEnds.length > 0) {
+    if (!ctx.closing && ctx.bareFlush && ctx.turnEnds.length > 0) {
       ctx.closing = true;
       return;
     }
@@ -261,7 +261,7 @@ export function elevenLabsWebSocket(options: ElevenLabsRouteOptions): WebSocketH
     }
     if (msg.closeSocket) {
       state.closingSocket = true;
-      for (const ctx of [...state.contexts.values()]) closeContext(conn, ctx);
+      for (const ctx of [...state.contexts.values()]) if (!ctx.closing) closeContext(conn, ctx);
       if (state.contexts.size === 0) conn.close(CLOSE_CODES.normal, '');
       return;
     }
