@@ -46,21 +46,21 @@ describe('@livekit/agents-plugin-deepgram', () => {
     await engine.close();
   });
 
-  it('closing the stream mid-sentence frees the GPU request', async () => {
+  it('closing the stream mid-sentence: the plugin sends no Clear, so the flushed text finishes and the GPU is then free', async () => {
+    // @livekit/agents-plugin-deepgram 1.8.1 aborts locally on close() and neither sends Clear nor
+    // closes its socket (docs/compat.md): voicegate cannot know of the barge-in, so the GPU
+    // finishes what was flushed; what must hold is that it then holds no GPU request.
     const engine = new deepgram.TTS({ apiKey: API_KEY, baseUrl: fx.http, model: DEEPGRAM_MODEL });
     const stream = engine.stream();
     stream.pushText(LONG);
     stream.flush();
     const iterator = stream[Symbol.asyncIterator]();
     await iterator.next();
-    expect(fx.totalActive()).toBeGreaterThan(0);
+    expect(fx.gateway.sessions.live.size).toBe(1);
     stream.close();
-    // The plugin ends an interrupted stream with Flush + Close, then closes the socket on the
-    // first reply or after 1 s; the session's GPU requests are aborted when the socket closes
-    // (a natural finish would take ~4 s more).
-    await expect.poll(() => fx.totalActive(), { timeout: 3000 }).toBe(0);
+    await expect.poll(() => fx.totalActive(), { timeout: 15_000 }).toBe(0);
     await engine.close();
-  });
+  }, 30_000);
 });
 
 describe('@deepgram/sdk', () => {
