@@ -298,6 +298,12 @@ export function parseConfig(raw: unknown, env: NodeJS.ProcessEnv = {}, source = 
       ids.add(inst.id!);
     }
   }
+  const poolVoices = new Set(config.pools.flatMap((pool) => pool.voices));
+  for (const [protocol, compat] of Object.entries(config.compat)) {
+    for (const [id, voice] of Object.entries(compat.voice_map)) {
+      if (!poolVoices.has(voice)) throw new ConfigError(`invalid configuration in ${source}:\n  - compat.${protocol}.voice_map.${id}: ${JSON.stringify(voice)} is not a voice of any pool`);
+    }
+  }
   const names = new Set<string>();
   for (const pool of config.pools) {
     if (names.has(pool.name)) throw new ConfigError(`invalid configuration in ${source}:\n  - pools: duplicate pool name ${pool.name}`);
