@@ -1,16 +1,49 @@
-// Segmenter benchmark: throughput on 10 MB of mixed English and Chinese text fed whole and
-// fed 1–8 characters at a time, side by side with Intl.Segmenter; golden-rules scores of both;
-// time to the first segment of an LLM answer streamed at 50 tokens/s, eager first on and off.
+// Segmenter benchmark, before and after in one run: throughput of the segmenter on this tree
+// and on the merge base with main (its src/text loaded from git into a temp dir, never copied
+// into the repository) on ~1 MB of mixed-language LLM-like text (15 languages, 9 scripts) fed
+// whole and in 1–4 character pieces; the same for the 10 MB English/Chinese text with
+// Intl.Segmenter beside it; golden-rules and pySBD language scores of both; time to the first
+// segment of an LLM answer streamed at 50 tokens/s.
 //
-//   npx tsx bench/segmenter.ts            (about a minute on 2 cores)
-//   SEGMENTER_BENCH_MB=2 npx tsx bench/segmenter.ts   (smaller text)
+//   npx tsx bench/segmenter.ts                       (about a minute on 2 cores)
+//   SEGMENTER_BENCH_MB=2 npx tsx bench/segmenter.ts  (size of the English/Chinese text)
+//   SEGMENTER_BEFORE=<git ref> npx tsx bench/segmenter.ts   (default: merge base with main)
 
-import { readFileSync } from 'node:fs';
-import { createSegmenter, type SegmenterOptions } from '../src/text/segmenter.ts';
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { createSegmenter as createAfter, type Segmenter, type SegmenterOptions } from '../src/text/segmenter.ts';
 import { createRng } from './rng.ts';
 
 const TARGET_MB = Number(process.env.SEGMENTER_BENCH_MB ?? 10);
 const RUNS = 3;
+/** The mixed text is small (~50 ms a pass): more rounds to see through a loaded machine. */
+const MIXED_RUNS = 15;
+
+// ---- the segmenter before this branch, loaded from git ----
+
+const repo = new URL('..', import.meta.url).pathname;
+const git = (...args: string[]) => execFileSync('git', args, { cwd: repo, encoding: 'utf8' });
+const beforeRef = process.env.SEGMENTER_BEFORE ?? git('merge-base', 'HEAD', 'main').trim();
+const beforeDir = mkdtempSync(join(tmpdir(), 'segmenter-before-'));
+process.on('exit', () => rmSync(beforeDir, { recursive: true, force: true }));
+for (const file of git('ls-tree', '-r', '--name-only', beforeRef, 'src/text').split('\n')) {
+  if (!file.endsWith('.ts') || file.endsWith('.test.ts')) continue;
+  const target = join(beforeDir, file);
+  mkdirSync(dirname(target), { recursive: true });
+  writeFileSync(target, git('show', `${beforeRef}:${file}`));
+}
+// Loaded as this repository's modules are (ESM, its tsconfig): tsx compiles a .ts file outside
+// a "type": "module" package as CommonJS with other settings, which alone made it 2–4× slower.
+writeFileSync(join(beforeDir, 'package.json'), '{"type":"module"}\n');
+writeFileSync(join(beforeDir, 'tsconfig.json'), readFileSync(new URL('../tsconfig.json', import.meta.url)));
+const before = (await import(pathToFileURL(join(beforeDir, 'src/text/segmenter.ts')).href)) as {
+  createSegmenter: (options?: SegmenterOptions) => Segmenter;
+};
+const createBefore = before.createSegmenter;
+type Create = typeof createAfter;
 
 // ---- deterministic text ----
 
@@ -62,19 +95,71 @@ function generateText(megabytes: number): string {
   return parts.join('');
 }
 
+const MULTI: Record<string, (() => string)[]> = {
+  en: ENGLISH,
+  zh: CHINESE,
+  de: [
+    () => `Dr. ${pick(NAMES)} prüft z. B. die Rechnung Nr. ${int(900)} am ${1 + int(28)}. Juni.`,
+    () => `„Das Paket ist da.“ Danach ging ${pick(NAMES)} nach Hause.`,
+    () => `Der Preis stieg um ${int(100)},${int(10)} % bzw. ${int(50)} Euro. Warum?`,
+  ],
+  es: [
+    () => `La Srta. ${pick(NAMES)} vive en EE. UU. desde ${1990 + int(30)}.`,
+    () => `¿Dónde está el pedido núm. ${int(900)}? ¡Aquí está!`,
+    () => `«Todo listo», dijo el Sr. ${pick(NAMES)}. Luego salió.`,
+  ],
+  fr: [
+    () => `M. ${pick(NAMES)} arrive à ${int(24)} h. Il attend « le colis ».`,
+    () => `Voir p. ${int(300)} et chap. ${int(20)}. C'est tout !`,
+  ],
+  it: [
+    () => `Il Dott. ${pick(NAMES)} ha chiamato il rif. ${int(99999)}. Grazie!`,
+    () => `Sono l'Ing. ${pick(NAMES)}, piacere. Arrivo alle ${int(24)}.`,
+  ],
+  pt: [() => `O Sr. ${pick(NAMES)} enviou o pedido nº ${int(900)}. Obrigado!`, () => `Você recebeu? Sim, ontem.`],
+  ru: [
+    () => `Проф. ${pick(NAMES)} живёт на ул. Ленина, д. ${int(90)}. Он занят.`,
+    () => `«Ты готов? – спросила мама. – Завтра выходной». Он кивнул.`,
+    () => `В ${1900 + int(120)} г. завод открылся. Что дальше?`,
+  ],
+  ja: [() => `これはペンです。「はい。」と言った。`, () => `価格は３．２９％です！本当ですか？`],
+  ko: [() => `네, 도와드리겠습니다. 주문 번호는 ${int(9000)}입니다.`, () => `정말요? 감사합니다!`],
+  hi: [() => `ज़रूर, मैं आपकी मदद करूँगा। आपका ऑर्डर ${int(900)} भेज दिया गया है।`],
+  ar: [() => `سؤال وجواب: كيف حالك؟ أنا بخير، شكراً.`, () => `تم شحن الطلب رقم ${int(900)} اليوم.`],
+  el: [() => `Πού είναι το πακέτο; Εδώ, στο γραφείο.`],
+  hy: [() => `Բարև Ձեզ: Ձեր պատվերը ուղարկված է:`],
+  pl: [() => `Dr ${pick(NAMES)} mieszka przy ul. Długiej ${int(90)}, tj. w centrum. Dziękuję.`],
+};
+const MULTI_LANGUAGES = Object.keys(MULTI);
+
+/** Paragraphs of one language each, English and Chinese most often (as a voice fleet sees). */
+function generateMixed(megabytes: number): string {
+  const target = megabytes * 1024 * 1024;
+  const parts: string[] = [];
+  let bytes = 0;
+  while (bytes < target) {
+    const language = rand() < 0.3 ? 'en' : rand() < 0.2 ? 'zh' : pick(MULTI_LANGUAGES);
+    const spaced = language !== 'zh' && language !== 'ja';
+    let paragraph = '';
+    for (let s = 0, n = 2 + int(5); s < n; s++) paragraph += (spaced && s > 0 ? ' ' : '') + pick(MULTI[language])();
+    paragraph += rand() < 0.3 ? '\n\n' : ' ';
+    parts.push(paragraph);
+    bytes += Buffer.byteLength(paragraph);
+  }
+  return parts.join('');
+}
+
 // ---- measurements ----
 
-const RAW: SegmenterOptions = { eagerFirst: false };
-
-function segmentWhole(text: string): string[] {
-  const s = createSegmenter(RAW);
+function segmentWhole(create: Create, text: string, language: string): string[] {
+  const s = create({ eagerFirst: false, language });
   const out = s.push(text);
   for (const seg of s.flush()) out.push(seg);
   return out;
 }
 
-function segmentChunks(chunks: readonly string[]): string[] {
-  const s = createSegmenter(RAW);
+function segmentChunks(create: Create, chunks: readonly string[], language: string): string[] {
+  const s = create({ eagerFirst: false, language });
   const out: string[] = [];
   for (const chunk of chunks) {
     const segs = s.push(chunk);
@@ -93,100 +178,158 @@ function intlSegments(text: string, language: string): string[] {
   return out;
 }
 
-function best<T>(fn: () => T): { ms: number; result: T } {
-  let ms = Infinity;
-  let result!: T;
-  for (let r = 0; r < RUNS; r++) {
-    const start = performance.now();
-    result = fn();
-    ms = Math.min(ms, performance.now() - start);
-  }
-  return { ms, result };
-}
-
 function fingerprint(segments: readonly string[]): string {
   let h = 2166136261;
   for (const s of segments) for (let i = 0; i < s.length; i++) h = Math.imul(h ^ s.charCodeAt(i), 16777619);
   return `${segments.length}/${(h >>> 0).toString(16)}`;
 }
 
-const text = generateText(TARGET_MB);
-const mb = Buffer.byteLength(text) / (1024 * 1024);
-const chunkRand = createRng(7);
-const chunks: string[] = [];
-for (let i = 0; i < text.length; ) {
-  const size = 1 + Math.floor(chunkRand() * 8);
-  chunks.push(text.slice(i, i + size));
-  i += size;
+function pieces(text: string, seed: number, maxPiece: number): string[] {
+  const r = createRng(seed);
+  const out: string[] = [];
+  for (let i = 0; i < text.length; ) {
+    const size = 1 + Math.floor(r() * maxPiece);
+    out.push(text.slice(i, i + size));
+    i += size;
+  }
+  return out;
 }
 
-// V8's Intl.Segmenter slows down quadratically on one large string (each step costs time in
-// proportion to the text), so it gets the 10 MB paragraph by paragraph, as a caller would feed
-// it; the whole-string behaviour is measured on a 128 KB prefix.
-const paragraphs = text.split('\n\n');
-const PREFIX_CHARS = 128 * 1024;
-const prefix = text.slice(0, PREFIX_CHARS);
-const prefixMb = Buffer.byteLength(prefix) / (1024 * 1024);
+interface Variant {
+  name: string;
+  run: () => string[];
+}
 
-const whole = best(() => segmentWhole(text));
-const streamed = best(() => segmentChunks(chunks));
-const intl = best(() => {
-  const out: string[] = [];
-  for (const p of paragraphs) for (const s of intlSegments(p, 'en')) out.push(s);
-  return out;
-});
-const prefixOurs = best(() => segmentWhole(prefix));
-const prefixIntl = best(() => intlSegments(prefix, 'en'));
-const same = fingerprint(whole.result) === fingerprint(streamed.result);
+/** Best of `runs`, the variants interleaved in every round so that machine drift hits all alike. */
+function measure(variants: Variant[], runs: number): { name: string; ms: number; result: string[] }[] {
+  const best = variants.map((v) => ({ name: v.name, ms: Infinity, result: [] as string[] }));
+  for (let r = 0; r < runs; r++) {
+    for (const [i, v] of variants.entries()) {
+      const start = performance.now();
+      const result = v.run();
+      const ms = performance.now() - start;
+      if (ms < best[i].ms) best[i] = { name: v.name, ms, result };
+    }
+  }
+  return best;
+}
 
-console.log(`\nThroughput: ${mb.toFixed(1)} MB UTF-8 (${(text.length / 1e6).toFixed(2)} M chars) of mixed English/Chinese, best of ${RUNS}`);
-console.log('| feed | time ms | MB/s | segments | vs whole |');
-console.log('|---|---:|---:|---:|---:|');
-const row = (name: string, ms: number, count: number) =>
-  console.log(`| ${name} | ${ms.toFixed(0)} | ${(mb / (ms / 1000)).toFixed(1)} | ${count} | ${(ms / whole.ms).toFixed(2)}× |`);
-row('voicegate, whole text (one push)', whole.ms, whole.result.length);
-row(`voicegate, 1–8 chars per push (${chunks.length} pushes)`, streamed.ms, streamed.result.length);
-row(`Intl.Segmenter (ICU), per paragraph (${paragraphs.length} calls)`, intl.ms, intl.result.length);
-console.log(`streamed segments identical to whole-text segments: ${same}`);
-console.log(`\nOne ${(PREFIX_CHARS / 1024).toFixed(0)} K-char string (${prefixMb.toFixed(2)} MB), whole`);
-console.log('| segmenter | time ms | MB/s |');
-console.log('|---|---:|---:|');
-console.log(`| voicegate | ${prefixOurs.ms.toFixed(1)} | ${(prefixMb / (prefixOurs.ms / 1000)).toFixed(1)} |`);
-console.log(`| Intl.Segmenter | ${prefixIntl.ms.toFixed(1)} | ${(prefixMb / (prefixIntl.ms / 1000)).toFixed(2)} |`);
+function table(title: string, mb: number, rows: { name: string; ms: number; result: string[] }[], base: Record<string, number>): void {
+  console.log(`\n${title}`);
+  console.log('| segmenter, feed | time ms | MB/s | segments | vs its whole | vs before |');
+  console.log('|---|---:|---:|---:|---:|---:|');
+  for (const r of rows) {
+    const [who, feed] = r.name.split(', ');
+    const whole = rows.find((x) => x.name === `${who}, whole`)!;
+    const ref = base[feed] ?? NaN;
+    console.log(
+      `| ${r.name} | ${r.ms.toFixed(0)} | ${(mb / (r.ms / 1000)).toFixed(1)} | ${r.result.length} | ${(r.ms / whole.ms).toFixed(2)}× | ${(r.ms / ref).toFixed(2)}× |`,
+    );
+  }
+}
 
-// ---- golden rules ----
+console.log(`before: ${beforeRef.slice(0, 10)} (src/text from git), after: this tree. Node ${process.version}.`);
 
-interface GoldenCase {
+// ~1 MB of mixed-language text, language 'auto' (before: no such language, English rules).
+{
+  const mixed = generateMixed(1);
+  if (process.env.SEGMENTER_DUMP) writeFileSync(process.env.SEGMENTER_DUMP, mixed);
+  const mb = Buffer.byteLength(mixed) / (1024 * 1024);
+  const chunks = pieces(mixed, 11, 4);
+  const rows = measure(
+    [
+      { name: 'before, whole', run: () => segmentWhole(createBefore, mixed, 'auto') },
+      { name: 'after, whole', run: () => segmentWhole(createAfter, mixed, 'auto') },
+      { name: 'before, 1–4 char pieces', run: () => segmentChunks(createBefore, chunks, 'auto') },
+      { name: 'after, 1–4 char pieces', run: () => segmentChunks(createAfter, chunks, 'auto') },
+      { name: 'after (language en), whole', run: () => segmentWhole(createAfter, mixed, 'en') },
+    ],
+    MIXED_RUNS,
+  );
+  const base = { whole: rows[0].ms, '1–4 char pieces': rows[2].ms };
+  table(
+    `Mixed-language text: ${mb.toFixed(2)} MB UTF-8 (${(mixed.length / 1e6).toFixed(2)} M chars, ${MULTI_LANGUAGES.length} languages), language auto, ${chunks.length} pieces of 1–4 chars, best of ${MIXED_RUNS}`,
+    mb,
+    rows,
+    base,
+  );
+  console.log(
+    `pieces give the whole-text segments: before ${fingerprint(rows[0].result) === fingerprint(rows[2].result)}, after ${fingerprint(rows[1].result) === fingerprint(rows[3].result)}`,
+  );
+}
+
+// The 10 MB English/Chinese text of the earlier runs, with Intl.Segmenter beside it.
+if (process.env.SEGMENTER_BENCH_PER_LANGUAGE) {
+  for (const language of MULTI_LANGUAGES) {
+    let t = '';
+    while (t.length < 300_000) t += pick(MULTI[language])() + (language === 'zh' || language === 'ja' ? '' : ' ');
+    const rows = measure(
+      [
+        { name: 'en', run: () => segmentWhole(createAfter, t, 'en') },
+        { name: 'auto', run: () => segmentWhole(createAfter, t, 'auto') },
+        { name: 'before', run: () => segmentWhole(createBefore, t, 'en') },
+      ],
+      7,
+    );
+    console.log(language, rows.map((r) => `${r.name} ${r.ms.toFixed(1)} ms ${r.result.length}`).join(' | '));
+  }
+}
+if (process.env.SEGMENTER_BENCH_QUICK) process.exit(0);
+{
+  const text = generateText(TARGET_MB);
+  const mb = Buffer.byteLength(text) / (1024 * 1024);
+  const chunks = pieces(text, 7, 4);
+  const paragraphs = text.split('\n\n');
+  const rows = measure(
+    [
+      { name: 'before, whole', run: () => segmentWhole(createBefore, text, 'en') },
+      { name: 'after, whole', run: () => segmentWhole(createAfter, text, 'en') },
+      { name: 'before, 1–4 char pieces', run: () => segmentChunks(createBefore, chunks, 'en') },
+      { name: 'after, 1–4 char pieces', run: () => segmentChunks(createAfter, chunks, 'en') },
+    ],
+    RUNS,
+  );
+  table(`English/Chinese text: ${mb.toFixed(1)} MB UTF-8 (${(text.length / 1e6).toFixed(2)} M chars), language en, best of ${RUNS}`, mb, rows, {
+    whole: rows[0].ms,
+    '1–4 char pieces': rows[2].ms,
+  });
+  console.log(`pieces give the whole-text segments (after): ${fingerprint(rows[1].result) === fingerprint(rows[3].result)}`);
+  const [intl] = measure([{ name: 'Intl', run: () => paragraphs.flatMap((p) => intlSegments(p, 'en')) }], 1);
+  console.log(`Intl.Segmenter (ICU) per paragraph (${paragraphs.length} calls): ${intl.ms.toFixed(0)} ms, ${(mb / (intl.ms / 1000)).toFixed(1)} MB/s`);
+}
+
+// ---- rule scores ----
+
+interface Case {
   id: string;
   lang: string;
   input: string;
   expected: string[];
 }
-const golden = JSON.parse(readFileSync(new URL('../../shared/data/golden_rules.json', import.meta.url), 'utf8')) as GoldenCase[];
-const score: Record<string, { ours: number; intl: number; total: number }> = {};
-let ours = 0;
-let theirs = 0;
-for (const c of golden) {
-  const expected = JSON.stringify(c.expected.map((s) => s.trim()));
-  const seg = createSegmenter({ language: c.lang, eagerFirst: false });
-  const got = JSON.stringify([...seg.push(c.input), ...seg.flush()]);
-  const intlGot = JSON.stringify(intlSegments(c.input, c.lang));
-  const s = (score[c.lang] ??= { ours: 0, intl: 0, total: 0 });
-  s.total++;
-  if (got === expected) {
-    s.ours++;
-    ours++;
+const data = (name: string) => JSON.parse(readFileSync(new URL(`../../shared/data/${name}`, import.meta.url), 'utf8')) as Case[];
+function score(cases: Case[], create: Create | null): Record<string, [number, number]> {
+  const out: Record<string, [number, number]> = {};
+  for (const c of cases) {
+    const expected = JSON.stringify(c.expected.map((s) => s.trim()));
+    const got = create ? segmentWhole(create, c.input, c.lang) : intlSegments(c.input, c.lang);
+    const s = (out[c.lang] ??= [0, 0]);
+    s[1]++;
+    if (JSON.stringify(got) === expected) s[0]++;
   }
-  if (intlGot === expected) {
-    s.intl++;
-    theirs++;
-  }
+  return out;
 }
-console.log(`\nGolden rules (exact match, segments trimmed)`);
-console.log('| language | cases | voicegate | Intl.Segmenter |');
-console.log('|---|---:|---:|---:|');
-for (const [lang, s] of Object.entries(score)) console.log(`| ${lang} | ${s.total} | ${s.ours} | ${s.intl} |`);
-console.log(`| all | ${golden.length} | ${ours} | ${theirs} |`);
+for (const name of ['golden_rules.json', 'pysbd_lang_cases.json']) {
+  const cases = data(name);
+  const b = score(cases, createBefore);
+  const a = score(cases, createAfter);
+  const i = score(cases, null);
+  const sum = (s: Record<string, [number, number]>) => Object.values(s).reduce((t, [p]) => t + p, 0);
+  console.log(`\n${name} (exact match of trimmed segments, eager first off)`);
+  console.log('| language | cases | before | after | Intl.Segmenter |');
+  console.log('|---|---:|---:|---:|---:|');
+  for (const lang of Object.keys(a)) console.log(`| ${lang} | ${a[lang][1]} | ${b[lang][0]} | ${a[lang][0]} | ${i[lang][0]} |`);
+  console.log(`| all | ${cases.length} | ${sum(b)} | ${sum(a)} | ${sum(i)} |`);
+}
 
 // ---- latency to the first segment ----
 
@@ -201,8 +344,8 @@ const ANSWERS = [
 const TOKEN_CHARS = 4;
 const TOKEN_MS = 20;
 
-function firstSegmentMs(answer: string, eagerFirst: boolean): { ms: number; first: string } {
-  const s = createSegmenter({ eagerFirst });
+function firstSegmentMs(create: Create, answer: string, eagerFirst: boolean): { ms: number; first: string } {
+  const s = create({ eagerFirst });
   for (let i = 0, token = 0; i < answer.length; i += TOKEN_CHARS, token++) {
     const out = s.push(answer.slice(i, i + TOKEN_CHARS));
     if (out.length > 0) return { ms: token * TOKEN_MS, first: out[0] };
@@ -212,15 +355,14 @@ function firstSegmentMs(answer: string, eagerFirst: boolean): { ms: number; firs
 }
 
 console.log(`\nFirst segment latency: tokens of ${TOKEN_CHARS} chars every ${TOKEN_MS} ms (50 tokens/s), time from the first token to the first segment`);
-console.log('| answer | eager first on | eager first off | first segment (eager on) |');
-console.log('|---|---:|---:|---|');
-let sumOn = 0;
-let sumOff = 0;
+console.log('| answer | eager on, before | eager on, after | eager off, before | eager off, after | first segment (after, eager on) |');
+console.log('|---|---:|---:|---:|---:|---|');
 for (const [n, answer] of ANSWERS.entries()) {
-  const on = firstSegmentMs(answer, true);
-  const off = firstSegmentMs(answer, false);
-  sumOn += on.ms;
-  sumOff += off.ms;
-  console.log(`| ${n + 1} | ${on.ms} ms | ${off.ms} ms | ${on.first} |`);
+  const cells = [
+    firstSegmentMs(createBefore, answer, true),
+    firstSegmentMs(createAfter, answer, true),
+    firstSegmentMs(createBefore, answer, false),
+    firstSegmentMs(createAfter, answer, false),
+  ];
+  console.log(`| ${n + 1} | ${cells.map((c) => `${c.ms} ms`).join(' | ')} | ${cells[1].first} |`);
 }
-console.log(`| mean | ${(sumOn / ANSWERS.length).toFixed(0)} ms | ${(sumOff / ANSWERS.length).toFixed(0)} ms | |`);

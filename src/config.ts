@@ -134,6 +134,29 @@ const SessionSchema = z
     on_partial_failure: z.enum(['replay', 'skip']).default('replay'),
     /** After a spill to the fallback, later segments return to the pin when it has a slot. */
     return_after_spill: z.boolean().default(true),
+    /**
+     * How long a segment waits for any provider to free a slot (the pool's wait queue) before
+     * it gives up with `fleet_saturated`. 0 = give up as soon as nothing is free after queue_ms.
+     */
+    max_wait_ms: z.number().int().min(0).default(10_000),
+    /**
+     * A segment never exceeds this many characters, whatever the client sends: a longer token
+     * (99,000 digits without a space) is cut at a grapheme boundary, on every front end.
+     */
+    max_segment_chars: z.number().int().min(16).default(600),
+    /**
+     * Bounds of what one session may hold for a client that does not read; past any of them
+     * the call gets `client_too_slow` (fatal, close 1008) and its slots are freed. Turns
+     * flushed and not yet delivered:
+     */
+    max_queued_turns: z.number().int().positive().default(32),
+    /** Marks waiting for their audio to be sent. */
+    max_pending_marks: z.number().int().positive().default(1000),
+    /**
+     * Audio synthesized and not yet handed to the client (bytes; ~5 min of 24 kHz s16). New
+     * synthesis already pauses while the client is max_buffered_bytes behind.
+     */
+    max_held_bytes: z.number().int().positive().default(16 * 1024 * 1024),
   })
   .prefault({});
 
@@ -187,6 +210,12 @@ export const ConfigSchema = z.object({
       max_sessions: z.number().int().min(0).default(0),
       /** Refuse new sessions with `overloaded` while the gateway's own event loop lags. */
       refuse_when_lagging: z.boolean().default(false),
+      /**
+       * When a pool is full: `queue` takes new calls and lets them wait with the others;
+       * `refuse` answers a new call 503 `at_capacity` (Retry-After) while the pool's wait queue
+       * holds work older than its first_audio_ms, so a load balancer or dialer goes elsewhere.
+       */
+      admission: z.enum(['queue', 'refuse']).default('queue'),
     })
     .prefault({}),
   auth: z

@@ -14,7 +14,7 @@ import { DnsDiscovery, type Resolver } from './routing/discovery.ts';
 import { Fleet } from './routing/fleet.ts';
 import { LoopLagMonitor } from './routing/loop-lag.ts';
 import { Admission } from './server/admission.ts';
-import { adminRoutes } from './server/admin.ts';
+import { adminFleet, adminRoutes } from './server/admin.ts';
 import { createAuthorizer } from './server/auth.ts';
 import type { Engine, HttpRoute } from './server/engine.ts';
 import { healthRoutes } from './server/http-routes.ts';
@@ -24,7 +24,7 @@ import { STREAM_PATH, streamHandlers } from './server/stream-route.ts';
 import { compatHttpRoutes, compatWebSockets } from './server/compat-routes.ts';
 import { dispatchWebSockets, type Envelope } from './server/ws-dispatch.ts';
 import { createSessionFactory, type SessionFactory } from './session/factory.ts';
-import { FALLBACK_PROVIDER } from './session/synthesizer.ts';
+import { FALLBACK_PROVIDER } from './session/fallback.ts';
 import { normalizeForSpeech } from './text/normalize.ts';
 import { createSegmenter } from './text/segmenter.ts';
 
@@ -89,7 +89,7 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
     fallback: fallbackBackend,
     metrics,
     logger,
-    createSegmenter: (opts) => createSegmenter({ language: opts.language, eagerFirst: opts.eagerFirst }),
+    createSegmenter: (opts) => createSegmenter({ language: opts.language, eagerFirst: opts.eagerFirst, maxSegmentChars: config.session.max_segment_chars }),
     createOutput: (format, onFrame) => createAudioOutput(format, onFrame),
     normalize: normalizeForSpeech,
   });
@@ -100,6 +100,7 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
     refuseWhenLagging: config.server.refuse_when_lagging,
     liveSessions: () => sessions.live.size,
     lagging: () => loopLag.overloaded,
+    saturated: config.server.admission === 'refuse' ? (pool) => sessions.saturated(pool) : undefined,
   });
   const routes: HttpRoute[] = [
     ...healthRoutes({
@@ -113,7 +114,14 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
         return { ready: false, reason: 'no instance up and no fallback' };
       },
     }),
-    ...adminRoutes(fleet, authorize),
+    ...adminRoutes(
+      {
+        ...adminFleet(fleet),
+        // The fallback's contexts in use show beside the instances' streams.
+        snapshot: () => (sessions.fallback ? [...fleet.snapshot(), sessions.fallback.snapshot()] : fleet.snapshot()),
+      },
+      authorize,
+    ),
     ...speechRoutes({ sessions, config, authorize, metrics, logger, admission }),
     ...compatHttpRoutes({ sessions, config, metrics, logger, admission }),
   ];
@@ -170,7 +178,9 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
       // Keep listening while draining: load balancers' fresh health-check connections must see
       // /ready answer 503 (a closed port only says "unreachable"), and a late call gets a 503
       // with a reason rather than a connection refused (docs/deploy.md).
-      // Every protocol's sessions: WebSocket calls and HTTP speech responses alike.
+      // Every protocol's sessions: WebSocket calls and HTTP speech responses alike. Each is told
+      // (the native protocol's `draining` event) and finishes the turn it is writing.
+      for (const session of sessions.live) session.drain(deadlineMs);
       const drained = Promise.all([...sessions.live].map((session) => session.whenIdle()));
       let timer: NodeJS.Timeout | undefined;
       await Promise.race([drained, new Promise((r) => (timer = setTimeout(r, deadlineMs)))]);

@@ -36,6 +36,14 @@ export class Metrics {
   readonly characters: Counter<'provider'>;
   readonly clientBackpressure: Counter;
 
+  // The pools' wait queues (docs/failover.md "When the whole fleet is full").
+  readonly queueDepth: Gauge<'pool' | 'class'>;
+  readonly queueWait: Histogram<'pool' | 'class'>;
+  readonly poolDemand: Gauge<'pool'>;
+  /** Per pool, what pool_demand_streams reads at each scrape (the session factory registers them). */
+  readonly demandSources = new Map<string, () => number>();
+  readonly segmentsGivenUp: Counter<'pool' | 'reason'>;
+
   constructor(options: { defaultMetrics?: boolean } = {}) {
     const registers = [this.registry];
     const instanceLabels = ['pool', 'instance'] as const;
@@ -52,12 +60,33 @@ export class Metrics {
     this.sessionsTotal = new Counter({ name: `${PREFIX}sessions_total`, help: 'Client sessions ended, by outcome (ok, client_error, rejected: refused for lack of capacity, shutdown).', labelNames: ['outcome'], registers });
     this.ttfa = new Histogram({ name: `${PREFIX}ttfa_seconds`, help: "Time to first audio: a segment's last text (or flush) to its first audio sent to the client.", buckets: LATENCY_BUCKETS, registers });
     this.segmentWait = new Histogram({ name: `${PREFIX}segment_wait_seconds`, help: 'Segmenter hold time: first text of a segment to the segment being cut.', buckets: LATENCY_BUCKETS, registers });
-    this.failovers = new Counter({ name: `${PREFIX}failovers_total`, help: 'Segments moved to another provider, by from, to and reason (timeout, connect, http_429, http_5xx, http_4xx, protocol, closed, overflow, unhealthy).', labelNames: ['from', 'to', 'reason'], registers });
+    this.failovers = new Counter({ name: `${PREFIX}failovers_total`, help: 'Segments moved to another provider, by from, to and reason (overflow, unhealthy, ejected, timeout, stall, connect, http_5xx, protocol, closed, restored).', labelNames: ['from', 'to', 'reason'], registers });
     this.audioSeconds = new Counter({ name: `${PREFIX}audio_seconds_total`, help: 'Seconds of audio sent to clients, by provider (instance id or cartesia).', labelNames: ['provider'], registers });
     this.characters = new Counter({ name: `${PREFIX}characters_total`, help: 'Characters sent to providers for synthesis (Cartesia bills characters).', labelNames: ['provider'], registers });
     this.clientBackpressure = new Counter({ name: `${PREFIX}client_backpressure_total`, help: 'Times a client socket buffer was full and audio was held back.', registers });
 
+    this.queueDepth = new Gauge({ name: `${PREFIX}queue_depth`, help: "Segments waiting for capacity in the pool's wait queue, by class (continuing, new_turn, http).", labelNames: ['pool', 'class'], registers });
+    this.queueWait = new Histogram({ name: `${PREFIX}queue_wait_seconds`, help: "Time a segment waited in the pool's wait queue before a slot (or giving up), by class.", labelNames: ['pool', 'class'], buckets: LATENCY_BUCKETS, registers });
+    const demandSources = this.demandSources;
+    this.poolDemand = new Gauge({
+      name: `${PREFIX}pool_demand_streams`,
+      help: "Streams the pool's calls want now: in flight on its instances + waiting + spilled to the fallback (the autoscaling signal).",
+      labelNames: ['pool'],
+      registers,
+      collect() {
+        for (const [pool, demand] of demandSources) this.set({ pool }, demand());
+      },
+    });
+    this.segmentsGivenUp = new Counter({ name: `${PREFIX}segments_given_up_total`, help: 'Segments not spoken because no provider had capacity within session.max_wait_ms, by pool and reason.', labelNames: ['pool', 'reason'], registers });
+
     if (options.defaultMetrics !== false) collectDefaultMetrics({ register: this.registry });
+  }
+
+  /** Starts a pool's queue series at 0, so dashboards and alerts see them before the first wait. */
+  registerPool(pool: string, classes: readonly string[]): void {
+    for (const klass of classes) this.queueDepth.set({ pool, class: klass }, 0);
+    this.poolDemand.set({ pool }, 0);
+    this.segmentsGivenUp.inc({ pool, reason: 'max_wait' }, 0);
   }
 
   /** Sets the static gauges of an instance so it shows in /metrics before any traffic. */

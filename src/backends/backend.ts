@@ -48,15 +48,31 @@ export type BackendErrorKind =
   | 'closed' // the stream ended early (died mid-stream)
   | 'aborted'; // we cancelled it: not a fault of the backend
 
+export interface BackendErrorDetails {
+  readonly cause?: unknown;
+  /** The server's Retry-After, in ms, when it said one (429/503). */
+  readonly retryAfterMs?: number;
+  /** The server said it is at capacity in its own words (Cartesia's concurrency limit). */
+  readonly overflow?: boolean;
+  /** Which deadline expired, for kind `timeout` raised by backends/deadline.ts. */
+  readonly deadline?: 'first_audio' | 'stall';
+}
+
 export class BackendError extends Error {
   override readonly name = 'BackendError';
+  readonly retryAfterMs: number | undefined;
+  readonly overflow: boolean;
+  readonly deadline: 'first_audio' | 'stall' | undefined;
   constructor(
     readonly kind: BackendErrorKind,
     message: string,
     readonly status?: number,
-    options?: { cause?: unknown },
+    details?: BackendErrorDetails,
   ) {
-    super(message, options);
+    super(message, details?.cause === undefined ? undefined : { cause: details.cause });
+    this.retryAfterMs = details?.retryAfterMs;
+    this.overflow = details?.overflow ?? false;
+    this.deadline = details?.deadline;
   }
 
   /** Whether trying the same text elsewhere could succeed (a 4xx on our input would not). */

@@ -5,7 +5,8 @@ import { Metrics } from '../metrics.ts';
 import { startFakeCartesia, type FakeCartesia, type FakeCartesiaOptions } from '../sim/cartesia.ts';
 import { BackendError, type BackendErrorKind } from './backend.ts';
 import { runBackendConformance } from './common.case.ts';
-import { cartesiaOutputFormat, cartesiaVoiceId, createCartesiaBackend, kindForCartesiaStatus, type CartesiaBackend, type CartesiaBackendDeps } from './cartesia.ts';
+import { synthesizeWithDeadlines } from './deadline.ts';
+import { cartesiaOutputFormat, createCartesiaBackend, kindForCartesiaStatus, type CartesiaBackend, type CartesiaBackendDeps } from './cartesia.ts';
 
 let fake: FakeCartesia | undefined;
 let backend: CartesiaBackend | undefined;
@@ -79,12 +80,6 @@ async function histogramCount(metrics: Metrics, name: string, labels: Record<str
 const SENTENCE = 'Hello from the fallback.'; // 24 characters
 
 describe('cartesia helpers', () => {
-  it('maps voices through voice_map, then default, then passes them through', () => {
-    expect(cartesiaVoiceId({ af_heart: 'uuid-1', default: 'uuid-0' }, 'af_heart')).toBe('uuid-1');
-    expect(cartesiaVoiceId({ af_heart: 'uuid-1', default: 'uuid-0' }, 'am_adam')).toBe('uuid-0');
-    expect(cartesiaVoiceId({ af_heart: 'uuid-1' }, 'am_adam')).toBe('am_adam');
-  });
-
   it('asks for the client format when Cartesia has it, else pcm_s16le 24 kHz', () => {
     expect(cartesiaOutputFormat({ encoding: 'pcm_mulaw', sampleRate: 8000, frameMs: 20 })).toEqual({ encoding: 'pcm_mulaw', sampleRate: 8000, passthrough: true });
     expect(cartesiaOutputFormat({ encoding: 'pcm_f32le', sampleRate: 44100, frameMs: 0 })).toEqual({ encoding: 'pcm_f32le', sampleRate: 44100, passthrough: true });
@@ -140,13 +135,14 @@ describe('cartesia backend against the fake', () => {
     expect(chunks.every((c) => isPcm(c) && c.sampleRate === 16000)).toBe(true);
   });
 
-  it('maps the voice, sends language and speed, and the newer voice shape for 2026-08-14', async () => {
+  it('sends the voice as given (mapped once, by the session core), language and speed, and the newer voice shape for 2026-08-14', async () => {
+    // A voice_map with a default must not map again here: the request already names Cartesia's voice.
     const { fake, backend: first } = await setup({}, { voice_map: { af_heart: 'uuid-heart', default: 'uuid-default' } });
     const signal = new AbortController().signal;
-    await collect(first.synthesize({ text: 'One.', voice: 'af_heart', language: 'fr-FR', speed: 1.2 }, signal));
-    await collect(first.synthesize({ text: 'Two.', voice: 'unknown' }, signal));
+    await collect(first.synthesize({ text: 'One.', voice: 'uuid-heart', language: 'fr-FR', speed: 1.2 }, signal));
+    await collect(first.synthesize({ text: 'Two.', voice: 'uuid-other' }, signal));
     expect(fake.requests()[0]).toMatchObject({ voice: { mode: 'id', id: 'uuid-heart' }, language: 'fr', generation_config: { speed: 1.2 } });
-    expect(fake.requests()[1]).toMatchObject({ voice: { mode: 'id', id: 'uuid-default' } });
+    expect(fake.requests()[1]).toMatchObject({ voice: { mode: 'id', id: 'uuid-other' } });
     await first.close();
     const next = createCartesiaBackend(fallbackConfig(fake.url, { version: '2026-08-14' }), { metrics: new Metrics({ defaultMetrics: false }) });
     backend = next;
@@ -226,23 +222,26 @@ describe('cartesia backend against the fake', () => {
     expect(await counter(metrics, 'voicegate_backend_errors_total', { kind })).toBe(1);
   });
 
-  it('times out a hung context (first audio) and cancels it upstream', async () => {
-    const { fake, backend, metrics } = await setup({ faults: { hang: true } }, { timeouts: { connect_ms: 500, first_audio_ms: 150, stall_ms: 300 } });
-    const err = await failure(collect(backend.synthesize({ text: 'Hi.', voice: 'v' }, new AbortController().signal)));
+  it('a hung context ends at the first-audio deadline (deadline.ts), is cancelled upstream and counted as a timeout', async () => {
+    const deadlines = { first_audio_ms: 150, stall_ms: 300 };
+    const { fake, backend, metrics } = await setup({ faults: { hang: true } }, { timeouts: { connect_ms: 500, ...deadlines } });
+    const err = await failure(collect(synthesizeWithDeadlines(backend, { text: 'Hi.', voice: 'v' }, new AbortController().signal, deadlines)));
     expect(err.kind).toBe('timeout');
     await until(() => fake.activeContexts() === 0, 100);
     expect(await counter(metrics, 'voicegate_backend_errors_total', { kind: 'timeout' })).toBe(1);
   });
 
-  it('times out a stalled stream after the audio started', async () => {
-    const { backend } = await setup({ faults: { stall_ms: 1500 }, faultAfterChunks: 2 }, { timeouts: { connect_ms: 500, first_audio_ms: 400, stall_ms: 150 } });
+  it('a stream stalled after its audio started ends at the stall deadline', async () => {
+    const deadlines = { first_audio_ms: 400, stall_ms: 150 };
+    const { backend } = await setup({ faults: { stall_ms: 1500 }, faultAfterChunks: 2 }, { timeouts: { connect_ms: 500, ...deadlines } });
     const received: BackendAudio[] = [];
     const err = await failure(
       (async () => {
-        for await (const c of backend.synthesize({ text: SENTENCE, voice: 'v' }, new AbortController().signal)) received.push(c);
+        for await (const c of synthesizeWithDeadlines(backend, { text: SENTENCE, voice: 'v' }, new AbortController().signal, deadlines)) received.push(c);
       })(),
     );
     expect(err.kind).toBe('timeout');
+    expect(err.deadline).toBe('stall');
     expect(received).toHaveLength(2);
   });
 

@@ -21,7 +21,7 @@ import type { FallbackConfig } from '../config.ts';
 import type { Logger } from '../log.ts';
 import type { Metrics } from '../metrics.ts';
 import { BackendError, raceAbort, type Backend, type BackendErrorKind, type SynthesisRequest } from './backend.ts';
-import { kindForStatus } from './http.ts';
+import { deadlineOf, kindForStatus } from './http.ts';
 import { InstanceMetrics } from './instance-metrics.ts';
 
 export interface CartesiaBackendDeps {
@@ -82,11 +82,6 @@ export function cartesiaOutputFormat(output: OutputFormat | undefined): { encodi
     return { encoding: output.encoding, sampleRate: output.sampleRate, passthrough: true };
   }
   return { encoding: 'pcm_s16le', sampleRate: 24000, passthrough: false };
-}
-
-/** Pool voice → Cartesia voice id: its own mapping, else `default`, else the name itself. */
-export function cartesiaVoiceId(voiceMap: Readonly<Record<string, string>>, voice: string): string {
-  return voiceMap[voice] ?? voiceMap.default ?? voice;
 }
 
 /** BackendError kind for an HTTP-like status (upgrade response or error message status_code). */
@@ -163,7 +158,8 @@ export class CartesiaBackend extends EventEmitter<CartesiaBackendEvents> impleme
     if (signal.aborted) throw abortedError();
     const ws = await this.#connect(signal);
     const format = cartesiaOutputFormat(req.output);
-    const voiceId = cartesiaVoiceId(this.#config.voice_map, req.voice);
+    // The voice is already Cartesia's: the session core maps pool voices once (session/fallback.ts).
+    const voiceId = req.voice;
     const base: Record<string, unknown> = {
       model_id: this.#config.model,
       // 2026-08-14 made the voice a plain `{id}`; earlier versions want the `mode` form.
@@ -202,9 +198,6 @@ export class CartesiaBackend extends EventEmitter<CartesiaBackendEvents> impleme
     });
   }
 
-  /** @internal */ get timeouts(): FallbackConfig['timeouts'] {
-    return this.#config.timeouts;
-  }
 
   /** @internal: a context finished (done, error, cancel); late messages for it are dropped. */
   forget(ctx: CartesiaContext): void {
@@ -335,7 +328,7 @@ export class CartesiaBackend extends EventEmitter<CartesiaBackendEvents> impleme
 
 type State = 'open' | 'done' | 'failed';
 
-/** One context on the shared socket: its sends, its audio queue, its timers. */
+/** One context on the shared socket: its sends and its audio queue (deadlines: deadline.ts). */
 class CartesiaContext implements CartesiaContextStream, AsyncIterator<BackendAudio>, AsyncIterable<BackendAudio> {
   readonly contextId: string;
   readonly ws: WebSocket;
@@ -355,15 +348,10 @@ class CartesiaContext implements CartesiaContextStream, AsyncIterator<BackendAud
   /** An incomplete sample carried to the next chunk (chunks need not align to samples). */
   #carry: Buffer | null = null;
   #ended = false;
-  /** Flushes sent and flush_done received: audio is owed while sent > done or after end. */
-  #flushesSent = 0;
-  #flushesDone = 0;
   #startedAt = 0;
   #gotAudio = false;
   #audioSamples = 0;
   #singleShot = false;
-  #timer: NodeJS.Timeout | null = null;
-  #timerIsStall = false;
 
   constructor(backend: CartesiaBackend, ws: WebSocket, base: Record<string, unknown>, format: { encoding: Encoding; sampleRate: number; passthrough: boolean }, signal: AbortSignal) {
     this.#backend = backend;
@@ -375,7 +363,8 @@ class CartesiaContext implements CartesiaContextStream, AsyncIterator<BackendAud
     this.#pcm = format.encoding === 'pcm_s16le';
     this.#sampleBytes = bytesPerSample(format.encoding);
     this.#signal = signal;
-    this.#onAbort = () => this.fail(new BackendError('aborted', 'synthesis was cancelled'), true);
+    // A deadline (backends/deadline.ts) aborts with its timeout error: count it as such.
+    this.#onAbort = () => this.fail(deadlineOf(signal.reason) ?? new BackendError('aborted', 'synthesis was cancelled'), true);
     signal.addEventListener('abort', this.#onAbort, { once: true });
   }
 
@@ -389,9 +378,7 @@ class CartesiaContext implements CartesiaContextStream, AsyncIterator<BackendAud
 
   flush(): void {
     if (this.#ended) return;
-    this.#flushesSent++;
     this.#send('', true, true);
-    this.#owe();
   }
 
   end(text = ''): void {
@@ -399,7 +386,6 @@ class CartesiaContext implements CartesiaContextStream, AsyncIterator<BackendAud
     if (this.#startedAt === 0) this.#singleShot = true;
     this.#ended = true;
     this.#send(text, false, false);
-    this.#owe();
   }
 
   cancel(): void {
@@ -428,8 +414,6 @@ class CartesiaContext implements CartesiaContextStream, AsyncIterator<BackendAud
         else this.fail(new BackendError('protocol', 'Cartesia sent a chunk without data'), true);
         return;
       case 'flush_done':
-        this.#flushesDone++;
-        if (!this.#owed()) this.#clearTimer();
         return;
       case 'done':
         this.#finish();
@@ -502,7 +486,6 @@ class CartesiaContext implements CartesiaContextStream, AsyncIterator<BackendAud
     } else {
       audio = { encoding: this.#encoding, sampleRate: this.#sampleRate, bytes };
     }
-    if (this.#owed()) this.#armTimer();
     const waiter = this.#waiter;
     if (waiter) {
       this.#waiter = null;
@@ -528,42 +511,10 @@ class CartesiaContext implements CartesiaContextStream, AsyncIterator<BackendAud
   }
 
   #release(): void {
-    this.#clearTimer();
     this.#signal.removeEventListener('abort', this.#onAbort);
     this.#backend.forget(this);
   }
 
-  #owed(): boolean {
-    return this.#ended || this.#flushesSent > this.#flushesDone;
-  }
-
-  /** Audio is owed now (after end or a flush): the first-audio or stall clock runs. */
-  #owe(): void {
-    if (this.#state === 'open' && !this.#timer) this.#armTimer();
-  }
-
-  #armTimer(): void {
-    const timeouts = this.#backend.timeouts;
-    if (this.#timer && this.#timerIsStall === this.#gotAudio) {
-      this.#timer.refresh();
-      return;
-    }
-    this.#clearTimer();
-    this.#timerIsStall = this.#gotAudio;
-    const ms = this.#gotAudio ? timeouts.stall_ms : timeouts.first_audio_ms;
-    const what = this.#gotAudio ? 'no audio' : 'no first audio';
-    this.#timer = setTimeout(() => {
-      this.#timer = null;
-      this.fail(new BackendError('timeout', `Cartesia: ${what} within ${ms} ms`), true);
-    }, ms);
-  }
-
-  #clearTimer(): void {
-    if (this.#timer) {
-      clearTimeout(this.#timer);
-      this.#timer = null;
-    }
-  }
 }
 
 function errorText(msg: ServerMessage): string {

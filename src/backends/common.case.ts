@@ -13,6 +13,7 @@ import { bytesPerSample, isPcm, type BackendAudio } from '../audio/format.ts';
 import type { Metrics } from '../metrics.ts';
 import { NO_FAULTS, type Faults } from '../sim/faults.ts';
 import { BackendError, type Backend, type BackendErrorKind } from './backend.ts';
+import { synthesizeWithDeadlines, type Deadlines } from './deadline.ts';
 
 export interface ConformanceHarness {
   backend: Backend;
@@ -79,12 +80,16 @@ async function collect(backend: Backend, voice: string, signal = new AbortContro
   return out;
 }
 
-/** Runs a synthesis expecting it to fail; returns the error and when it came. */
-async function failure(backend: Backend, voice: string): Promise<{ error: BackendError; elapsed: number; chunks: number }> {
+/**
+ * Runs a synthesis expecting it to fail; returns the error and when it came. It runs under the
+ * gateway's one deadline implementation (deadline.ts), as every synthesis does: adapters arm no
+ * deadlines of their own, so what is checked is that they end and free the slot when it fires.
+ */
+async function failure(backend: Backend, voice: string, deadlines: Deadlines): Promise<{ error: BackendError; elapsed: number; chunks: number }> {
   const started = performance.now();
   let chunks = 0;
   try {
-    for await (const _ of backend.synthesize({ text: CONFORMANCE_TEXT, voice }, new AbortController().signal)) chunks++;
+    for await (const _ of synthesizeWithDeadlines(backend, { text: CONFORMANCE_TEXT, voice }, new AbortController().signal, deadlines)) chunks++;
   } catch (err) {
     expect(err, `expected a BackendError, got ${String(err)}`).toBeInstanceOf(BackendError);
     return { error: err as BackendError, elapsed: performance.now() - started, chunks };
@@ -190,7 +195,7 @@ export function runBackendConformance(name: string, setup: () => Promise<Conform
     it('error_rate 1 → http_5xx', async () => {
       await h.setFaults({ error_rate: 1, error_status: 500 });
       const before = h.metrics && h.labels ? await errorCount(h.metrics, h.labels, 'http_5xx') : 0;
-      const { error } = await failure(h.backend, voice);
+      const { error } = await failure(h.backend, voice, { first_audio_ms: firstAudioMs, stall_ms: stallMs });
       expect(error.kind).toBe('http_5xx');
       expect(error.retryable).toBe(true);
       if (h.metrics && h.labels) expect(await errorCount(h.metrics, h.labels, 'http_5xx')).toBe(before + 1);
@@ -198,30 +203,33 @@ export function runBackendConformance(name: string, setup: () => Promise<Conform
 
     it('error_status 429 → http_429', async () => {
       await h.setFaults({ error_rate: 1, error_status: 429 });
-      const { error } = await failure(h.backend, voice);
+      const { error } = await failure(h.backend, voice, { first_audio_ms: firstAudioMs, stall_ms: stallMs });
       expect(error.kind).toBe('http_429');
     });
 
     it('hang → timeout by first_audio_ms, and the slot is freed', async () => {
       await h.setFaults({ hang: true });
-      const { error, elapsed, chunks } = await failure(h.backend, voice);
+      const before = h.metrics && h.labels ? await errorCount(h.metrics, h.labels, 'timeout') : 0;
+      const { error, elapsed, chunks } = await failure(h.backend, voice, { first_audio_ms: firstAudioMs, stall_ms: stallMs });
       expect(error.kind).toBe('timeout');
       expect(chunks).toBe(0);
       expect(elapsed).toBeGreaterThanOrEqual(firstAudioMs - 20);
       expect(elapsed).toBeLessThan(firstAudioMs + slack);
       expect(await waitFor(() => h.activeStreams() === 0, 200), 'hung stream not closed').toBeGreaterThanOrEqual(0);
+      // The adapter saw the deadline's abort and counts a timeout, not a cancel.
+      if (h.metrics && h.labels) expect(await errorCount(h.metrics, h.labels, 'timeout')).toBe(before + 1);
     });
 
     it('die_mid_stream → closed (or connect)', async () => {
       await h.setFaults({ die_mid_stream: true });
-      const { error } = await failure(h.backend, voice);
+      const { error } = await failure(h.backend, voice, { first_audio_ms: firstAudioMs, stall_ms: stallMs });
       expect(['closed', 'connect']).toContain(error.kind);
       expect(error.retryable).toBe(true);
     });
 
     it('stall mid-stream → timeout by stall_ms', async () => {
       await h.setFaults({ stall_ms: Math.max(3000, stallMs * 6) });
-      const { error, elapsed } = await failure(h.backend, voice);
+      const { error, elapsed } = await failure(h.backend, voice, { first_audio_ms: firstAudioMs, stall_ms: stallMs });
       expect(error.kind).toBe('timeout');
       expect(elapsed).toBeGreaterThanOrEqual(stallMs - 20);
       expect(elapsed).toBeLessThan(firstAudioMs + stallMs + slack + 1000);
@@ -230,7 +238,7 @@ export function runBackendConformance(name: string, setup: () => Promise<Conform
     it('down → connect; check() fails when down and passes when up', async () => {
       await h.backend.check(AbortSignal.timeout(2000));
       await h.setFaults({ down: true });
-      const { error } = await failure(h.backend, voice);
+      const { error } = await failure(h.backend, voice, { first_audio_ms: firstAudioMs, stall_ms: stallMs });
       expect(error.kind).toBe('connect');
       await expect(h.backend.check(AbortSignal.timeout(2000))).rejects.toBeInstanceOf(BackendError);
       await h.setFaults({ down: false });

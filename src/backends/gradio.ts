@@ -19,7 +19,7 @@ import { createWavDecoder } from '../audio/wav.ts';
 import type { PoolConfig } from '../config.ts';
 import type { Metrics } from '../metrics.ts';
 import { BackendError, type Backend, type SynthesisRequest } from './backend.ts';
-import { CallTimer, HttpInstance, discard, healthGet, readText, statusError } from './http.ts';
+import { CallSignal, HttpInstance, discard, healthGet, readText, statusError } from './http.ts';
 import { InstanceMetrics } from './instance-metrics.ts';
 
 /** `pools[].options` for backend gradio. Every default is here. */
@@ -63,12 +63,20 @@ export class SseParser {
   private event = '';
   private data: string[] = [];
   private readonly decoder = new TextDecoder();
+  /**
+   * The last chunk ended in CR: a LF starting the next chunk is the rest of that CRLF, not an
+   * empty line of its own (which would end an event early).
+   */
+  private skipLf = false;
 
   push(bytes: Uint8Array): SseEvent[] {
     this.buffer += this.decoder.decode(bytes, { stream: true });
+    if (this.skipLf && this.buffer.startsWith('\n')) this.buffer = this.buffer.slice(1);
+    this.skipLf = false;
     const out: SseEvent[] = [];
     let newline: number;
     while ((newline = this.buffer.search(/\r\n|\r|\n/)) >= 0) {
+      if (newline === this.buffer.length - 1 && this.buffer[newline] === '\r') this.skipLf = true;
       const line = this.buffer.slice(0, newline);
       const skip = this.buffer.startsWith('\r\n', newline) ? 2 : 1;
       this.buffer = this.buffer.slice(newline + skip);
@@ -140,7 +148,7 @@ export class GradioBackend implements Backend {
   }
 
   async *synthesize(req: SynthesisRequest, signal: AbortSignal): AsyncIterable<BackendAudio> {
-    const timer = new CallTimer(signal, this.pool.timeouts);
+    const call = new CallSignal(signal);
     const started = performance.now();
     let phase: 'request' | 'stream' = 'request';
     let res: Dispatcher.ResponseData | undefined;
@@ -148,19 +156,19 @@ export class GradioBackend implements Backend {
     let sampleRate = 24_000;
     let cancelJob: (() => void) | null = null;
     try {
-      const app = await this.appInfo(timer.signal);
+      const app = await this.appInfo(call.signal);
       const prefix = app.prefix;
       const api = encodeURIComponent(this.options.api_name);
       const sessionHash = randomBytes(8).toString('hex');
       // Once Gradio accepts the job it runs it whether or not anyone listens: the POST is
       // finished even when the caller gives up meanwhile, so that the job can be cancelled.
       const body = JSON.stringify({ data: this.inputs(req), session_hash: sessionHash });
-      res = await this.http.request({ method: 'POST', path: `${prefix}/call/${api}`, body }, timer.deadlineSignal);
+      res = await this.http.request({ method: 'POST', path: `${prefix}/call/${api}`, body }, call.deadlineSignal);
       if (res.statusCode >= 300) throw await statusError(res, `gradio /call/${this.options.api_name}`);
       const eventId = parseEventId(await readText(res.body));
       cancelJob = () => this.cancelJob(prefix, eventId, sessionHash, app.fnIndex);
       if (signal.aborted) throw new BackendError('aborted', 'synthesis cancelled by caller');
-      res = await this.http.request({ method: 'GET', path: `${prefix}/call/${api}/${encodeURIComponent(eventId)}`, headers: { accept: 'text/event-stream' } }, timer.signal);
+      res = await this.http.request({ method: 'GET', path: `${prefix}/call/${api}/${encodeURIComponent(eventId)}`, headers: { accept: 'text/event-stream' } }, call.signal);
       if (res.statusCode >= 300) throw await statusError(res, 'gradio event stream');
       phase = 'stream';
       const output = await this.awaitComplete(res.body);
@@ -170,19 +178,17 @@ export class GradioBackend implements Backend {
       const fileUrl = typeof file === 'string' ? undefined : (file?.url ?? undefined);
       const filePath = typeof file === 'string' ? file : file?.path;
       if (!fileUrl && !filePath) throw new BackendError('protocol', `gradio output ${this.options.output_index} is not a file: ${JSON.stringify(file)?.slice(0, 200)}`);
-      res = await this.http.requestUrl(fileUrl, `${prefix}/file=${filePath}`, timer.signal);
+      res = await this.http.requestUrl(fileUrl, `${prefix}/file=${filePath}`, call.signal);
       if (res.statusCode >= 300) throw await statusError(res, 'gradio file download');
       const decoder = createWavDecoder();
       let first = true;
       for await (const chunk of res.body as AsyncIterable<Uint8Array>) {
-        timer.progress();
         const out = decoder.push(chunk);
         for (let i = 0; i < out.length; i++) {
           const pcm = out[i]!;
           if (pcm.samples.length === 0) continue;
           if (first) {
             first = false;
-            timer.firstAudio();
             this.stats.firstAudio((performance.now() - started) / 1000);
           }
           samples += pcm.samples.length;
@@ -191,17 +197,17 @@ export class GradioBackend implements Backend {
         }
       }
       decoder.end();
-      if (timer.callerAborted) throw new BackendError('aborted', 'synthesis cancelled by caller');
+      if (call.callerAborted) throw new BackendError('aborted', 'synthesis cancelled by caller');
       if (samples === 0) throw new BackendError('protocol', 'gradio file held no audio');
       this.stats.finished((performance.now() - started) / 1000, samples / sampleRate);
     } catch (err) {
-      const error = timer.toError(err, phase);
+      const error = call.toError(err, phase);
       this.stats.error(error);
       // An accepted job still running (cancelled or timed out): free its GPU slot now.
       cancelJob?.();
       throw error;
     } finally {
-      timer.dispose();
+      call.dispose();
       discard(res?.body);
     }
   }

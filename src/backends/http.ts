@@ -1,6 +1,6 @@
 /**
  * Shared HTTP plumbing for the GPU adapters (openai, gradio): one keep-alive undici Pool per
- * instance, the per-call timers (first audio, stall), error classification into
+ * instance, per-call cancellation, error classification into
  * BackendError kinds, error-body parsing for the shapes upstream servers use, and the health
  * probe. The metrics every adapter records are in instance-metrics.ts.
  */
@@ -12,7 +12,7 @@ import { BackendError, type BackendErrorKind } from './backend.ts';
 export interface HttpInstanceOptions {
   /** Base URL of the instance, e.g. `http://10.0.0.11:8880` (a path prefix is kept). */
   url: string;
-  /** connect_ms bounds the TCP connect; first_audio_ms and stall_ms are enforced by CallTimer. */
+  /** connect_ms bounds the TCP connect; first_audio_ms and stall_ms are enforced by deadline.ts. */
   timeouts: TimeoutsConfig;
   /** Idle keep-alive sockets are kept this long. Default 30 000 ms. */
   keepAliveMs?: number;
@@ -43,7 +43,7 @@ export class HttpInstance {
     this.pool = new Pool(this.origin, {
       connect: { timeout: options.timeouts.connect_ms },
       keepAliveTimeout: options.keepAliveMs ?? 30_000,
-      // First-audio and stall deadlines are ours (CallTimer): they know what counts as audio.
+      // First-audio and stall deadlines are ours (deadline.ts): they know what counts as audio.
       headersTimeout: 0,
       bodyTimeout: 0,
     });
@@ -97,45 +97,31 @@ export class HttpInstance {
 export type CallPhase = 'request' | 'stream';
 
 /**
- * One synthesis call's cancellation and deadlines: the caller's signal and our timers both
- * abort one AbortController, whose signal goes to undici, so a cancelled or timed-out call
- * destroys its socket at once (the upstream sees the disconnect and frees the GPU slot).
+ * One synthesis call's cancellation: the caller's signal aborts one AbortController whose
+ * signal goes to undici, so a cancelled call destroys its socket at once (the upstream sees the
+ * disconnect and frees the GPU slot). Deadlines are not armed here: backends/deadline.ts arms
+ * them for every adapter and aborts the caller's signal with its timeout error as the reason.
  */
-export class CallTimer {
+export class CallSignal {
   readonly controller = new AbortController();
-  /** Aborted by the caller or a deadline: pass to every request of the call. */
+  /** Aborted by the caller (a cancel or a deadline): pass to every request of the call. */
   readonly signal = this.controller.signal;
   private readonly deadlines = new AbortController();
   /**
-   * Aborted by a deadline only, not by the caller: for a request whose answer is needed even
-   * when the caller has gone (e.g. the job id that must be cancelled explicitly).
+   * Aborted by a deadline only, not by a plain cancel: for a request whose answer is needed
+   * even when the caller has gone (e.g. the job id that must be cancelled explicitly).
    */
   readonly deadlineSignal = this.deadlines.signal;
-  /** Set when one of our deadlines fired. */
-  timedOut: 'first_audio' | 'stall' | null = null;
-  private firstAudioTimer: NodeJS.Timeout | null;
-  private stallTimer: NodeJS.Timeout | null = null;
-  private readonly onCallerAbort = (): void => this.controller.abort(this.caller.reason);
+  private readonly onCallerAbort = (): void => this.abort();
 
-  constructor(
-    private readonly caller: AbortSignal,
-    private readonly timeouts: Pick<TimeoutsConfig, 'first_audio_ms' | 'stall_ms'>,
-  ) {
-    if (caller.aborted) this.controller.abort(caller.reason);
+  constructor(private readonly caller: AbortSignal) {
+    if (caller.aborted) this.abort();
     else caller.addEventListener('abort', this.onCallerAbort, { once: true });
-    this.firstAudioTimer = setTimeout(() => this.expire('first_audio'), timeouts.first_audio_ms);
   }
 
-  /** First audio arrived: the first-audio deadline ends, the stall deadline starts. */
-  firstAudio(): void {
-    if (this.firstAudioTimer) clearTimeout(this.firstAudioTimer);
-    this.firstAudioTimer = null;
-    this.stallTimer = setTimeout(() => this.expire('stall'), this.timeouts.stall_ms);
-  }
-
-  /** Bytes arrived after the first audio: the stall deadline restarts (no allocation). */
-  progress(): void {
-    this.stallTimer?.refresh();
+  private abort(): void {
+    if (deadlineOf(this.caller.reason)) this.deadlines.abort(this.caller.reason);
+    this.controller.abort(this.caller.reason);
   }
 
   get callerAborted(): boolean {
@@ -143,30 +129,22 @@ export class CallTimer {
   }
 
   dispose(): void {
-    if (this.firstAudioTimer) clearTimeout(this.firstAudioTimer);
-    if (this.stallTimer) clearTimeout(this.stallTimer);
-    this.firstAudioTimer = this.stallTimer = null;
     this.caller.removeEventListener('abort', this.onCallerAbort);
   }
 
   /** Converts whatever was thrown during the call into the BackendError to report. */
   toError(err: unknown, phase: CallPhase): BackendError {
-    if (this.caller.aborted) return new BackendError('aborted', 'synthesis cancelled by caller', undefined, { cause: err });
-    if (this.timedOut === 'first_audio') {
-      return new BackendError('timeout', `no audio within first_audio_ms (${this.timeouts.first_audio_ms} ms)`, undefined, { cause: err });
-    }
-    if (this.timedOut === 'stall') {
-      return new BackendError('timeout', `audio stalled for stall_ms (${this.timeouts.stall_ms} ms)`, undefined, { cause: err });
+    if (this.caller.aborted) {
+      // A deadline's abort carries its timeout error: the instance's metrics count it as such.
+      return deadlineOf(this.caller.reason) ?? new BackendError('aborted', 'synthesis cancelled by caller', undefined, { cause: err });
     }
     return classifyError(err, phase);
   }
+}
 
-  private expire(which: 'first_audio' | 'stall'): void {
-    this.timedOut = which;
-    const reason = new BackendError('timeout', `${which} deadline passed`);
-    this.deadlines.abort(reason);
-    this.controller.abort(reason);
-  }
+/** The timeout error a deadline aborted with, if `reason` is one. */
+export function deadlineOf(reason: unknown): BackendError | undefined {
+  return reason instanceof BackendError && reason.kind === 'timeout' && reason.deadline !== undefined ? reason : undefined;
 }
 
 const CONNECT_CODES = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH', 'EADDRNOTAVAIL', 'EPIPE']);
@@ -263,7 +241,16 @@ export async function statusError(res: Dispatcher.ResponseData, what: string): P
     // The body could not be read; the status alone classifies the error.
   }
   const status = res.statusCode;
-  return new BackendError(kindForStatus(status), `${what}: HTTP ${status}${detail ? ` ${detail}` : ''}`, status);
+  return new BackendError(kindForStatus(status), `${what}: HTTP ${status}${detail ? ` ${detail}` : ''}`, status, { retryAfterMs: retryAfterMs(res.headers['retry-after']) });
+}
+
+/** Retry-After (seconds or an HTTP date) in ms; undefined when absent or unreadable. */
+export function retryAfterMs(value: string | string[] | undefined, now = Date.now()): number | undefined {
+  const text = Array.isArray(value) ? value[0] : value;
+  if (text === undefined || text.trim() === '') return undefined;
+  if (/^\s*\d+(\.\d+)?\s*$/.test(text)) return Math.round(Number(text) * 1000);
+  const at = Date.parse(text);
+  return Number.isNaN(at) ? undefined : Math.max(0, at - now);
 }
 
 /** Destroys a response body without waiting (idempotent; frees the socket). */

@@ -14,7 +14,7 @@ import { createWavDecoder } from '../audio/wav.ts';
 import type { PoolConfig } from '../config.ts';
 import type { Metrics } from '../metrics.ts';
 import { BackendError, type Backend, type SynthesisRequest } from './backend.ts';
-import { CallTimer, HttpInstance, discard, healthGet, statusError } from './http.ts';
+import { CallSignal, HttpInstance, discard, healthGet, statusError } from './http.ts';
 import { InstanceMetrics } from './instance-metrics.ts';
 
 /** `pools[].options` for backend openai. Every default is here. */
@@ -81,14 +81,14 @@ export class OpenAIBackend implements Backend {
   }
 
   async *synthesize(req: SynthesisRequest, signal: AbortSignal): AsyncIterable<BackendAudio> {
-    const timer = new CallTimer(signal, this.pool.timeouts);
+    const call = new CallSignal(signal);
     const started = performance.now();
     let res: Dispatcher.ResponseData | undefined;
     let phase: 'request' | 'stream' = 'request';
     let samples = 0;
     let sampleRate = this.options.sample_rate;
     try {
-      res = await this.http.request({ method: 'POST', path: this.options.path, body: this.requestBody(req) }, timer.signal);
+      res = await this.http.request({ method: 'POST', path: this.options.path, body: this.requestBody(req) }, call.signal);
       if (res.statusCode >= 300) throw await statusError(res, 'speech request failed');
       phase = 'stream';
       const contentType = String(res.headers['content-type'] ?? '');
@@ -100,13 +100,12 @@ export class OpenAIBackend implements Backend {
       const pcmDecoder = wav ? null : createPcmS16Decoder(this.options.sample_rate);
       let first = true;
       for await (const chunk of res.body as AsyncIterable<Uint8Array>) {
-        timer.progress();
         if (wavDecoder) {
           const out = wavDecoder.push(chunk);
           for (let i = 0; i < out.length; i++) {
             const pcm = out[i]!;
             if (pcm.samples.length === 0) continue;
-            if (first) first = this.markFirst(timer, started);
+            if (first) first = this.markFirst(started);
             samples += pcm.samples.length;
             sampleRate = pcm.sampleRate;
             yield pcm;
@@ -114,27 +113,26 @@ export class OpenAIBackend implements Backend {
         } else {
           const pcm = pcmDecoder!.push(chunk);
           if (pcm === null || pcm.samples.length === 0) continue;
-          if (first) first = this.markFirst(timer, started);
+          if (first) first = this.markFirst(started);
           samples += pcm.samples.length;
           yield pcm;
         }
       }
       wavDecoder?.end();
-      if (timer.callerAborted) throw new BackendError('aborted', 'synthesis cancelled by caller');
+      if (call.callerAborted) throw new BackendError('aborted', 'synthesis cancelled by caller');
       if (samples === 0) throw new BackendError('protocol', 'response ended without audio');
       this.stats.finished((performance.now() - started) / 1000, samples / sampleRate);
     } catch (err) {
-      const error = timer.toError(err, phase);
+      const error = call.toError(err, phase);
       this.stats.error(error);
       throw error;
     } finally {
-      timer.dispose();
+      call.dispose();
       discard(res?.body);
     }
   }
 
-  private markFirst(timer: CallTimer, started: number): false {
-    timer.firstAudio();
+  private markFirst(started: number): false {
     this.stats.firstAudio((performance.now() - started) / 1000);
     return false;
   }

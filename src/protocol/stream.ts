@@ -21,7 +21,9 @@ export type ProtocolErrorCode =
   | 'unknown_voice' // voice not in any pool
   | 'turn_too_long' // buffered text over session.max_turn_chars
   | 'no_capacity' // no instance and no fallback can take the session
-  | 'synthesis_failed' // a segment could not be synthesized by any provider
+  | 'synthesis_failed' // a provider refused a segment's input (no other would take it either)
+  | 'fleet_saturated' // once per turn: segments not spoken, every provider full for session.max_wait_ms
+  | 'client_too_slow' // the client does not read: past session.max_queued_turns / max_pending_marks / max_held_bytes (fatal, 1008)
   | 'unauthorized' // missing or wrong API key (at upgrade)
   | 'shutting_down' // the gateway is draining
   | 'at_capacity' // this process has server.max_sessions sessions
@@ -185,8 +187,18 @@ export function markMessage(name: string): string {
   return JSON.stringify({ type: 'mark', name });
 }
 
-export function errorMessage(code: ProtocolErrorCode, message: string, fatal = false): string {
-  return JSON.stringify({ type: 'error', code, message, fatal });
+export function errorMessage(code: ProtocolErrorCode, message: string, fatal = false, segments?: readonly number[]): string {
+  return JSON.stringify(segments ? { type: 'error', code, message, fatal, segments } : { type: 'error', code, message, fatal });
+}
+
+/** The gateway drains: finish within deadline_ms, then reconnect (the same session_id keeps its instance). */
+export function drainingMessage(deadlineMs: number): string {
+  return `{"type":"draining","deadline_ms":${Math.round(deadlineMs)}}`;
+}
+
+/** A segment waits for capacity: the client may cover the gap (a filler, a hold tone). */
+export function waitingMessage(index: number, queuePosition: number): string {
+  return `{"type":"waiting","index":${index},"queue_position":${queuePosition}}`;
 }
 
 /** WebSocket close codes used for fatal errors. */

@@ -7,7 +7,7 @@ export type InstanceEventType =
   | 'down'
   /** Passive ejection: `eject_after` consecutive failures of real traffic. */
   | 'ejected'
-  /** The ejection ended (its time passed and an active check passed). */
+  /** The ejection ended: its time passed and the half-open probe (one real synthesis) had first audio. */
   | 'restored'
   | 'draining'
   | 'undrained'

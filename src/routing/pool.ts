@@ -98,6 +98,9 @@ export class PoolInstance implements Instance {
   readonly ejection: PassiveEjection;
   checker: ActiveHealthCheck | null = null;
   ejectTimer: ReturnType<typeof setTimeout> | null = null;
+  /** performance.now() until which the instance takes no new streams (it said it is full). */
+  coolingUntil = 0;
+  coolTimer: ReturnType<typeof setTimeout> | null = null;
   readonly waiters: Waiter[] = [];
   gauges: { up: GaugeChild; draining: GaugeChild; sessions: GaugeChild; streams: GaugeChild };
 
@@ -135,6 +138,10 @@ export class PoolInstance implements Instance {
 
   get healthy(): boolean {
     return this.activeUp && !this.ejection.ejected && !this.removed;
+  }
+
+  get ejected(): boolean {
+    return this.ejection.ejected;
   }
 
   /** Takes traffic for new sessions. */
@@ -175,6 +182,7 @@ export class Pool implements Router {
   /** Latest pin by session key: a reconnect while the first connection lives reuses it. */
   private readonly live = new Map<string, PoolInstance>();
   private totalSessions = 0;
+  private readonly capacityListeners: (() => void)[] = [];
   /** Sum of weights of available instances; recomputed on every health or drain change. */
   private availableWeight = 0;
   private checking = false;
@@ -300,8 +308,41 @@ export class Pool implements Router {
 
   tryAcquire(instance: Instance): Slot | null {
     const inst = this.own(instance);
-    if (!inst.healthy || this.stopped || inst.streams >= inst.maxConcurrency || inst.waiters.length > 0) return null;
+    if (!this.canStream(inst) || inst.waiters.length > 0) return null;
     return this.takeStream(inst);
+  }
+
+  private canStream(inst: PoolInstance): boolean {
+    return inst.healthy && !this.stopped && inst.streams < inst.maxConcurrency && (inst.coolingUntil === 0 || inst.coolingUntil <= performance.now());
+  }
+
+  hasFreeSlot(): boolean {
+    for (const inst of this.instances) if (this.canStream(inst)) return true;
+    return false;
+  }
+
+  onCapacity(listener: () => void): void {
+    this.capacityListeners.push(listener);
+  }
+
+  private capacityFreed(): void {
+    if (this.stopped) return;
+    for (const listener of this.capacityListeners) listener();
+  }
+
+  coolDown(instance: Instance, ms: number): void {
+    const inst = this.own(instance);
+    if (ms <= 0 || this.stopped) return;
+    const until = performance.now() + ms;
+    if (until <= inst.coolingUntil) return;
+    inst.coolingUntil = until;
+    if (inst.coolTimer) clearTimeout(inst.coolTimer);
+    inst.coolTimer = setTimeout(() => {
+      inst.coolTimer = null;
+      inst.coolingUntil = 0;
+      this.capacityFreed();
+    }, ms);
+    inst.coolTimer.unref?.();
   }
 
   acquire(instance: Instance, queueMs: number, signal: AbortSignal): Promise<Slot | null> {
@@ -345,6 +386,7 @@ export class Pool implements Router {
     }
     inst.gauges.streams.set(inst.streams);
     if (inst.retiring) this.finishRetiring(inst);
+    else this.capacityFreed();
   }
 
   /** Waiters on an instance that stopped taking traffic move on at once (null = try the next). */
@@ -422,6 +464,7 @@ export class Pool implements Router {
     inst.gauges.draining.set(inst.draining ? 1 : 0);
     if (!inst.healthy) this.flushWaiters(inst);
     this.onEvent({ type, pool: this.pool, instance: inst.id, url: inst.url, healthy: inst.healthy, ...extra });
+    if (inst.healthy) this.capacityFreed();
   }
 
   private recomputeWeight(): void {
@@ -575,6 +618,8 @@ export class Pool implements Router {
       inst.checker?.stop();
       if (inst.ejectTimer) clearTimeout(inst.ejectTimer);
       inst.ejectTimer = null;
+      if (inst.coolTimer) clearTimeout(inst.coolTimer);
+      inst.coolTimer = null;
       this.flushWaiters(inst);
     }
   }

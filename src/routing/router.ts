@@ -13,6 +13,8 @@ export interface Instance {
   readonly backend: Backend;
   /** Up by active health checks and not ejected by passive checks or the breaker. */
   readonly healthy: boolean;
+  /** Ejected by passive checks (real requests kept failing). */
+  readonly ejected: boolean;
   /** Draining: takes no new sessions; pinned sessions carry on. */
   readonly draining: boolean;
   /** Sessions pinned here now. */
@@ -53,6 +55,15 @@ export interface Router {
   acquire(instance: Instance, queueMs: number, signal: AbortSignal): Promise<Slot | null>;
   /** Takes a slot only if one is free right now (no queueing). */
   tryAcquire(instance: Instance): Slot | null;
+  /**
+   * The instance said it is full (429/503): no new streams there for `ms`. Not a failure: it
+   * does not count toward ejection. Capacity listeners hear when the cool-down ends.
+   */
+  coolDown(instance: Instance, ms: number): void;
+  /** Whether any instance of the pool could take a stream now (healthy, not cooling, not full). */
+  hasFreeSlot(): boolean;
+  /** Called whenever capacity may have freed here: a stream ended, an instance came up or cooled down. */
+  onCapacity(listener: () => void): void;
   /** Passive health: a real request failed (counts toward ejection) or succeeded. */
   reportFailure(instance: Instance, kind: string): void;
   reportSuccess(instance: Instance): void;

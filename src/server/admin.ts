@@ -12,8 +12,17 @@ import { jsonError } from './routes.ts';
 const JSON_HEAD = { 'content-type': 'application/json; charset=utf-8', 'cache-control': 'no-store' } as const;
 const PREFIX = '/admin/instances/';
 
-/** The part of Fleet the admin routes use. */
-export type AdminFleet = Pick<Fleet, 'snapshot' | 'drain' | 'undrain' | 'instance'>;
+/** What the admin routes list (instances, and the fallback's contexts) and act on. */
+export interface AdminFleet {
+  snapshot(): readonly object[];
+  drain(id: string): boolean;
+  undrain(id: string): boolean;
+}
+
+/** The fleet's own admin surface, bound (its methods are used detached). */
+export function adminFleet(fleet: Pick<Fleet, 'snapshot' | 'drain' | 'undrain'>): AdminFleet {
+  return { snapshot: () => fleet.snapshot(), drain: (id) => fleet.drain(id), undrain: (id) => fleet.undrain(id) };
+}
 
 function send(res: HttpResponse, status: number, body: string): void {
   res.writeHead(status, JSON_HEAD);
@@ -60,7 +69,7 @@ export function adminRoutes(fleet: AdminFleet, authorize: (req: RequestInfo) => 
           send(res, 404, jsonError(404, 'unknown_instance', `no instance with id ${id}`));
           return;
         }
-        send(res, 200, JSON.stringify({ instances: fleet.snapshot().filter((s) => s.id === id) }));
+        send(res, 200, JSON.stringify({ instances: fleet.snapshot().filter((s) => (s as { id?: string }).id === id) }));
       },
     },
   ];

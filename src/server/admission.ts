@@ -22,6 +22,11 @@ export interface AdmissionOptions {
   readonly liveSessions: () => number;
   /** The gateway's own event loop lags (LoopLagMonitor.overloaded). */
   readonly lagging: () => boolean;
+  /**
+   * `server.admission: refuse`: whether `pool` (every pool when omitted) is saturated, i.e. its
+   * wait queue holds work older than its first_audio_ms. Default: never (admission `queue`).
+   */
+  readonly saturated?: (pool?: string) => boolean;
 }
 
 export type RefusalCode = 'shutting_down' | 'at_capacity' | 'overloaded';
@@ -32,6 +37,10 @@ export interface Refusal {
 }
 
 const SHUTTING_DOWN: Refusal = { code: 'shutting_down', message: 'the gateway is shutting down; reconnect to another replica' };
+const FLEET_FULL: Refusal = {
+  code: 'at_capacity',
+  message: 'every GPU of the pool is busy and calls are already waiting (server.admission: refuse); retry shortly or on another replica',
+};
 const OVERLOADED: Refusal = { code: 'overloaded', message: 'the gateway is overloaded; retry shortly or on another replica' };
 
 /**
@@ -55,11 +64,15 @@ export class Admission {
     };
   }
 
-  /** Null when one more session may start; otherwise why not. */
-  check(): Refusal | null {
+  /**
+   * Null when one more session may start; otherwise why not. With `pool` (known once the call
+   * names its voice or model), a saturated pool refuses too (`server.admission: refuse`).
+   */
+  check(pool?: string): Refusal | null {
     if (this.draining) return SHUTTING_DOWN;
     if (this.full) return this.atCapacity;
     if (this.options.refuseWhenLagging && this.options.lagging()) return OVERLOADED;
+    if (this.options.saturated?.(pool)) return FLEET_FULL;
     return null;
   }
 

@@ -144,6 +144,14 @@ export function cartesiaWebSocket(options: CartesiaRouteOptions): WebSocketHandl
     failover(index, from, to, reason) {
       logger.info({ protocol: 'cartesia', session_id: conn.data.key, context_id: ctx().id, index, from, to, reason }, 'segment failover');
     },
+    // Cartesia has no message for these; its clients treat unknown types as errors.
+    waiting() {},
+    draining() {},
+    tooSlow(message) {
+      // The client does not read: the socket goes (1008), every context with it (close below).
+      send(conn, fromVoicegateError('client_too_slow', message, ctx().id));
+      conn.close(CLOSE_CODES.policy, 'client_too_slow');
+    },
     turnEnd() {
       const c = ctx();
       const kind = c.turnEnds.shift() ?? 'silent';

@@ -121,6 +121,14 @@ export function streamOneShot(options: OneShotOptions): void {
     failover(index, from, to, reason) {
       logger.info({ protocol: options.protocol, request_id: options.request.id, index, from, to, reason }, 'speech segment failover');
     },
+    waiting() {},
+    draining() {},
+    tooSlow(message) {
+      // The client stopped reading: the response is cut off; the session already freed its slots.
+      logger.warn({ protocol: options.protocol, request_id: options.request.id }, `speech client too slow: ${message}`);
+      res.destroy();
+      finish('client_error', 499);
+    },
     turnEnd() {
       if (finished) return;
       if (!headSent) sendHead();
@@ -141,9 +149,17 @@ export function streamOneShot(options: OneShotOptions): void {
         finish('ok', refusal.status);
         return;
       }
+      // Audio already left with a 200: a response missing a sentence must not look whole. SSE
+      // says so in an error event and ends; a raw body is cut off (a truncated body, never a
+      // short 200), as the OpenAI speech route does.
+      logger.warn({ protocol: options.protocol, request_id: options.request.id, code }, 'speech segment failed mid-response; response ended');
+      session?.cancel();
       const event = framing.midStream?.(code, message);
-      if (event !== undefined) write(event);
-      logger.warn({ protocol: options.protocol, request_id: options.request.id, code }, 'speech segment failed mid-response');
+      if (event !== undefined) {
+        write(event);
+        res.end();
+      } else res.destroy();
+      finish('client_error', 502);
     },
     bufferedAmount: () => (blocked ? BLOCKED : 0),
     cork: (fn) => fn(),

@@ -96,6 +96,15 @@ export function deepgramWebSocket(options: DeepgramRouteOptions): WebSocketHandl
     failover(index, from, to, reason) {
       logger.info({ protocol: 'deepgram', session_id: conn.data.key, index, from, to, reason }, 'segment failover');
     },
+    waiting() {},
+    // A Warning is harmless to every Deepgram client (they log it) and tells why a close may come.
+    draining(deadlineMs) {
+      warn(conn, new DeepgramError(503, 'SHUTTING_DOWN', `the gateway is draining: finish within ${deadlineMs} ms, then reconnect`));
+    },
+    tooSlow(message) {
+      conn.send(errorMessage(fromVoicegateError('client_too_slow', message)), false);
+      conn.close(CLOSE_CODES.policy, 'client_too_slow');
+    },
     turnEnd() {
       const state = conn.data;
       const kind = state.turnEnds.shift();

@@ -173,6 +173,12 @@ export function elevenLabsWebSocket(options: ElevenLabsRouteOptions): WebSocketH
     failover(index, from, to, reason) {
       logger.info({ protocol: 'elevenlabs', session_id: conn.data.key, context_id: ctx().id, index, from, to, reason }, 'segment failover');
     },
+    // ElevenLabs has no message for these.
+    waiting() {},
+    draining() {},
+    tooSlow(message) {
+      fatal(conn, fromVoicegateError('client_too_slow', message, ctx().id));
+    },
     turnEnd() {
       const c = ctx();
       const kind = c.turnEnds.shift();

@@ -1,7 +1,7 @@
 /**
  * The transport contract (DESIGN.md §3): one WebSocket + HTTP server abstraction with two
  * implementations beside it, uws.ts (uWebSockets.js) and ws.ts (node:http + ws).
- * Everything above this file is engine-agnostic; both engines run test/engine.common.ts.
+ * Everything above this file is engine-agnostic; both engines run engine.common.case.ts.
  */
 
 /** A request as seen by an upgrade or HTTP handler. Headers are lower-cased. */
@@ -32,7 +32,7 @@ export interface Connection<T = unknown> {
 
 export type UpgradeResult<T> =
   | { readonly accept: true; readonly data: T }
-  | { readonly accept: false; readonly status: number; readonly body: string };
+  | { readonly accept: false; readonly status: number; readonly body: string; /** Seconds, sent as Retry-After. */ readonly retryAfterS?: number };
 
 export interface WebSocketHandlers<T> {
   /** Decides synchronously whether to accept (auth, path) and builds the connection state. */

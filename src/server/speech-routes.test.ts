@@ -23,6 +23,8 @@ function setup(options: { keys?: boolean } = {}) {
   const factory: SessionFactory = {
     fallback: null,
     live: new Set(),
+    queues: new Map(),
+    saturated: () => false,
     create(request) {
       const fake: FakeSession = { sink: request.sink, request, calls: [] };
       sessions.push(fake);
@@ -110,18 +112,20 @@ describe('speech route ↔ session', () => {
     expect(calls.at(-1)).toBe('close');
   });
 
-  it('a failure after audio left keeps the 200 stream going', () => {
+  it('a failure after audio left cuts the response off: never a 200 that looks whole', () => {
     const { sessions, post } = setup();
     const res = post({ model: 'kokoro', input: 'One. Two.', response_format: 'pcm', stream_format: 'sse' });
-    const { sink } = sessions[0]!;
+    const { sink, calls } = sessions[0]!;
     sink.audio(audio(4));
     sink.segmentEnd(0, 250);
     sink.error('synthesis_failed', 'segment 1 failed');
     sink.turnEnd();
     expect(res.status).toBe(200);
-    const events = res.body().split('\n\n').filter(Boolean).map((e) => JSON.parse(e.slice(6)) as { type: string; usage?: { audio_ms: number } });
-    expect(events.map((e) => e.type)).toEqual(['speech.audio.delta', 'speech.audio.done']);
-    expect(events[1]!.usage!.audio_ms).toBe(250);
+    expect(res.destroyed).toBe(true);
+    const events = res.body().split('\n\n').filter(Boolean).map((e) => JSON.parse(e.slice(6)) as { type: string });
+    // No speech.audio.done: the stream ends short of its close, as a cut connection does.
+    expect(events.map((e) => e.type)).toEqual(['speech.audio.delta']);
+    expect(calls).toContain('cancel');
   });
 
   it('wav: the header goes out with the first audio; empty turns still get a valid header', () => {

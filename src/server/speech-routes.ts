@@ -224,8 +224,14 @@ function runSpeech(options: SpeechRouteOptions, request: SpeechRequest, res: Htt
     segmentEnd(_index, ms) {
       audioMs += ms;
     },
-    failover(index, from, to, reason) {
-      logger.info({ request_id: requestId, index, from, to, reason }, 'speech segment failover');
+    failover() {},
+    waiting() {},
+    draining() {},
+    tooSlow(message) {
+      // The HTTP client stopped reading: the response is cut off and the session's slots freed.
+      logger.warn({ request_id: requestId, audio_bytes: audioBytes }, `speech client too slow: ${message}`);
+      res.destroy();
+      finish('client_error', 499);
     },
     turnEnd() {
       if (finished) return;
@@ -248,11 +254,16 @@ function runSpeech(options: SpeechRouteOptions, request: SpeechRequest, res: Htt
       failedSegments++;
       if (!headSent) {
         if (code === 'turn_too_long') refuse(new OpenAIError(400, 'string_above_max_length', message, 'input'));
+        else if (code === 'fleet_saturated') refuse(new OpenAIError(503, 'fleet_saturated', `Speech could not be synthesized: ${message}`));
         else refuse(new OpenAIError(503, 'synthesis_failed', `Speech could not be synthesized: ${message}`));
         return;
       }
-      // Audio already left with a 200: the stream carries on without the failed segment.
-      logger.warn({ request_id: requestId, code, audio_bytes: audioBytes }, 'speech segment failed mid-response');
+      // Audio already left with a 200: a response missing a sentence must not look whole, so
+      // the connection is cut (the client sees a truncated body, never a short 200).
+      logger.warn({ request_id: requestId, code, audio_bytes: audioBytes }, 'speech segment failed mid-response; response cut off');
+      session?.cancel();
+      res.destroy();
+      finish('client_error', 502);
     },
     bufferedAmount: () => (blocked ? BLOCKED : 0),
     // An HTTP body has one write per chunk: nothing to coalesce.
@@ -270,12 +281,14 @@ function runSpeech(options: SpeechRouteOptions, request: SpeechRequest, res: Htt
       sink,
       // The whole text is known: cut at sentences, no hurried first clause.
       eagerFirst: false,
+      // Waits behind live calls when the pool is full.
+      http: true,
     });
   } catch (err) {
     if (!(err instanceof ProtocolError)) throw err;
-    if (err.code === 'no_capacity') {
+    if (err.code === 'no_capacity' || err.code === 'at_capacity') {
       countRejection(metrics, err.code);
-      sendError(res, head, new OpenAIError(503, 'no_capacity', err.message));
+      sendError(res, head, new OpenAIError(503, err.code, err.message));
       return;
     }
     throw new OpenAIError(400, err.code, err.message, err.code === 'unknown_voice' ? 'voice' : null);

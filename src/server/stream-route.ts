@@ -17,6 +17,8 @@ import {
   readyMessage,
   segmentEndMessage,
   segmentMessage,
+  drainingMessage,
+  waitingMessage,
   type StartMessage,
 } from '../protocol/stream.ts';
 import type { SessionFactory } from '../session/factory.ts';
@@ -68,7 +70,13 @@ function wsSink(conn: Connection<StreamState>): SessionSink {
     turnEnd: () => conn.send(TURN_END_MESSAGE, false),
     cancelled: () => conn.send(CANCELLED_MESSAGE, false),
     mark: (name) => conn.send(markMessage(name), false),
-    error: (code, message) => conn.send(errorMessage(code, message, false), false),
+    waiting: (index, position) => conn.send(waitingMessage(index, position), false),
+    draining: (deadlineMs) => conn.send(drainingMessage(deadlineMs), false),
+    tooSlow: (message) => {
+      conn.send(errorMessage('client_too_slow', message, true), false);
+      conn.close(CLOSE_CODES.policy, 'client_too_slow');
+    },
+    error: (code, message, segments) => conn.send(errorMessage(code, message, false, segments), false),
     bufferedAmount: () => conn.bufferedAmount(),
     cork: (fn) => conn.cork(fn),
   };
@@ -110,7 +118,7 @@ export function streamHandlers(options: StreamRouteOptions): WebSocketHandlers<S
       const refusal = options.admission.check();
       if (refusal) {
         countRejection(metrics, refusal.code);
-        return { accept: false, status: 503, body: errorMessage(refusal.code, refusal.message, true) };
+        return { accept: false, status: 503, body: errorMessage(refusal.code, refusal.message, true), retryAfterS: 1 };
       }
       const sessionId = req.query.get('session_id');
       const key = sessionId && sessionId.length <= 200 ? sessionId : randomUUID();

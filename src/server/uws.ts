@@ -178,7 +178,9 @@ export function createUwsEngine<T>(options: EngineOptions<T>): Engine {
       const decision = options.ws.upgrade(info);
       if (!decision.accept) {
         res.cork(() => {
-          res.writeStatus(statusLine(decision.status)).writeHeader('content-type', 'application/json').end(decision.body);
+          res.writeStatus(statusLine(decision.status)).writeHeader('content-type', 'application/json');
+          if (decision.retryAfterS !== undefined) res.writeHeader('retry-after', String(decision.retryAfterS));
+          res.end(decision.body);
         });
         return;
       }

@@ -171,7 +171,8 @@ export function createWsEngine<T>(options: EngineOptions<T>): Engine {
     const decision = options.ws.upgrade(info);
     if (!decision.accept) {
       const body = Buffer.from(decision.body);
-      socket.end(`HTTP/1.1 ${decision.status} Rejected\r\ncontent-type: application/json\r\nconnection: close\r\ncontent-length: ${body.length}\r\n\r\n${decision.body}`);
+      const retryAfter = decision.retryAfterS === undefined ? '' : `retry-after: ${decision.retryAfterS}\r\n`;
+      socket.end(`HTTP/1.1 ${decision.status} Rejected\r\ncontent-type: application/json\r\n${retryAfter}connection: close\r\ncontent-length: ${body.length}\r\n\r\n${decision.body}`);
       return;
     }
     wss.handleUpgrade(req, socket, head, (ws) => {

@@ -1,18 +1,21 @@
 /**
  * Builds sessions for every client-facing protocol (native WS, Twilio, HTTP speech API):
- * resolves the pool from the voice, pins the session, and wires segmenter, output and the
- * fallback. One place decides what a session gets, so all protocols behave alike.
+ * resolves the pool from the voice, pins the session, and wires segmenter, output, placement
+ * and the pool's wait queue. One place decides what a session gets, so all protocols behave alike.
  */
 import type { OutputFormat } from '../audio/format.ts';
 import type { Backend } from '../backends/backend.ts';
-import type { Config, FallbackConfig } from '../config.ts';
+import type { Config } from '../config.ts';
 import type { Logger } from '../log.ts';
 import type { Metrics } from '../metrics.ts';
 import { ProtocolError } from '../protocol/stream.ts';
 import type { Fleet } from '../routing/fleet.ts';
+import type { Pool } from '../routing/pool.ts';
+import { FALLBACK_PROVIDER, FallbackSlots } from './fallback.ts';
+import { Placement } from './placement.ts';
 import { RetryBudget, type RetryBudgetOptions } from './retry-budget.ts';
 import { Session, type AudioOutputLike, type SegmenterLike, type SessionSink } from './session.ts';
-import { FALLBACK_PROVIDER, type FallbackProvider } from './synthesizer.ts';
+import { WAIT_CLASSES, WaitQueue } from './wait-queue.ts';
 
 export interface SessionRequest {
   readonly id: string;
@@ -26,6 +29,8 @@ export interface SessionRequest {
   readonly pool?: string;
   /** Segmenter eager-first override (the HTTP API has the whole text, no need to hurry). */
   readonly eagerFirst?: boolean;
+  /** An HTTP speech request: it waits behind live calls when the pool is full. Default false. */
+  readonly http?: boolean;
 }
 
 export interface SessionFactoryOptions {
@@ -42,44 +47,45 @@ export interface SessionFactoryOptions {
 }
 
 export interface SessionFactory {
-  /** Throws ProtocolError (unknown_voice, no_capacity) when the session cannot start. */
+  /** Throws ProtocolError (unknown_voice, no_capacity, at_capacity) when the session cannot start. */
   create(request: SessionRequest): Session;
-  readonly fallback: FallbackProvider | null;
+  /** The fallback's contexts (null without a fallback). */
+  readonly fallback: FallbackSlots | null;
   /** Every open session, whatever its protocol (graceful drain waits on them). */
   readonly live: ReadonlySet<Session>;
-}
-
-function fallbackProvider(backend: Backend, config: FallbackConfig): FallbackProvider {
-  let active = 0;
-  const slot = { release: () => void active-- };
-  return {
-    backend,
-    timeouts: config.timeouts,
-    voiceFor: (voice) => config.voice_map[voice] ?? config.voice_map.default ?? voice,
-    tryAcquire() {
-      if (active >= config.max_concurrency) return null;
-      active++;
-      let released = false;
-      return {
-        release() {
-          if (released) return;
-          released = true;
-          slot.release();
-        },
-      };
-    },
-  };
+  /** The wait queue of each pool, by pool name. */
+  readonly queues: ReadonlyMap<string, WaitQueue>;
+  /**
+   * Whether `pool` (every pool when omitted) is saturated: its wait queue holds work older than
+   * its first_audio_ms. `server.admission: refuse` turns new calls away then.
+   */
+  saturated(pool?: string): boolean;
 }
 
 export function createSessionFactory(options: SessionFactoryOptions): SessionFactory {
   const { config, fleet, metrics } = options;
-  const fallback = options.fallback && config.fallback ? fallbackProvider(options.fallback, config.fallback) : null;
+  const fallback = options.fallback && config.fallback ? new FallbackSlots(options.fallback, config.fallback, metrics) : null;
   const retryBudget = new RetryBudget(options.retryBudget);
   const live = new Set<Session>();
   const onClose = (session: Session) => live.delete(session);
+
+  const queues = new Map<string, WaitQueue>();
+  for (const pool of fleet.routers) queues.set(pool.pool, poolQueue(pool, fallback, metrics));
+  // A freed fallback context may serve a waiter of any pool.
+  fallback?.onRelease(() => {
+    for (const queue of queues.values()) queue.pump();
+  });
+  const saturatedPool = (pool: Pool): boolean => queues.get(pool.pool)!.oldestWaitMs() > pool.config.timeouts.first_audio_ms;
+
   return {
     fallback,
     live,
+    queues,
+    saturated(name) {
+      if (name === undefined) return fleet.routers.every(saturatedPool);
+      const pool = fleet.routers.find((p) => p.pool === name);
+      return pool !== undefined && saturatedPool(pool);
+    },
     create(request) {
       const router =
         request.pool !== undefined
@@ -92,37 +98,78 @@ export function createSessionFactory(options: SessionFactoryOptions): SessionFac
         const all = [...new Set(fleet.routers.flatMap((p) => p.config.voices))];
         throw new ProtocolError('unknown_voice', `unknown voice ${JSON.stringify(voice)}; available: ${all.join(', ')}`);
       }
+      if (config.server.admission === 'refuse' && saturatedPool(router)) {
+        throw new ProtocolError('at_capacity', `every GPU of pool ${pool.name} is busy and calls are already waiting (server.admission: refuse); retry shortly or on another replica`);
+      }
       const pin = router.pin(request.key);
       if (!pin && !fallback) throw new ProtocolError('no_capacity', `no instance of pool ${pool.name} can take a session and no fallback is configured`);
       const logger = options.logger.child({ session_id: request.id, instance: pin?.id ?? FALLBACK_PROVIDER });
-      const language = request.language ?? pool.language;
-      const session = new Session(
+      const placement = new Placement(
         {
-          id: request.id,
           key: request.key,
-          format: request.format,
-          voice,
-          language,
-          speed: request.speed,
           router,
-          pool: pool.name,
-          timeouts: pool.timeouts,
-          queueMs: pool.queue_ms,
+          queue: queues.get(pool.name)!,
           fallback,
           retryBudget,
-          config: config.session,
-          metrics,
-          logger,
-          sink: request.sink,
-          segmenter: options.createSegmenter({ language, eagerFirst: request.eagerFirst ?? config.session.eager_first }),
-          createOutput: options.createOutput,
-          normalize: options.normalize,
-          onClose,
+          timeouts: pool.timeouts,
+          voice,
+          queueMs: pool.queue_ms,
+          maxWaitMs: config.session.max_wait_ms,
+          waitingNoticeMs: pool.timeouts.first_audio_ms,
+          returnAfterSpill: config.session.return_after_spill,
+          onRepin: (to) => logger.info({ instance: to?.id ?? FALLBACK_PROVIDER }, 'session re-pinned'),
         },
         pin,
       );
+      const language = request.language ?? pool.language;
+      const session = new Session({
+        id: request.id,
+        key: request.key,
+        format: request.format,
+        voice,
+        language,
+        speed: request.speed,
+        pool: pool.name,
+        placement,
+        http: request.http,
+        config: config.session,
+        metrics,
+        logger,
+        sink: request.sink,
+        segmenter: options.createSegmenter({ language, eagerFirst: request.eagerFirst ?? config.session.eager_first }),
+        createOutput: options.createOutput,
+        normalize: options.normalize,
+        onClose,
+      });
       live.add(session);
       return session;
     },
   };
+}
+
+/**
+ * The pool's wait queue, fed by every provider its calls may use: a stream freed on any of its
+ * instances, or a fallback context, wakes it. Its depth, waits and the pool's demand go to the
+ * metrics.
+ */
+function poolQueue(pool: Pool, fallback: FallbackSlots | null, metrics: Metrics): WaitQueue {
+  const name = pool.pool;
+  metrics.registerPool(name, WAIT_CLASSES);
+  const queue = new WaitQueue({
+    pool: name,
+    hasCapacity: () => pool.hasFreeSlot() || (fallback !== null && fallback.free > 0),
+    onDepth: (klass, depth) => metrics.queueDepth.set({ pool: name, class: klass }, depth),
+    onLeave: (klass, waitedMs, outcome) => {
+      if (outcome !== 'cancelled') metrics.queueWait.observe({ pool: name, class: klass }, waitedMs / 1000);
+    },
+  });
+  // Streams in flight on the pool's instances + segments waiting + contexts spilled to the fallback.
+  const demand = (): number => {
+    let streams = queue.size + (fallback?.inUseBy(name) ?? 0);
+    for (const inst of pool.instances) streams += inst.streams;
+    return streams;
+  };
+  metrics.demandSources.set(name, demand);
+  pool.onCapacity(() => queue.pump());
+  return queue;
 }

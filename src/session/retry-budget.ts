@@ -1,7 +1,8 @@
 /**
  * A retry budget (as in Envoy and Finagle): retries may be at most `ratio` of requests over a
- * sliding window, with a floor of `minPerSecond` so a quiet gateway can still fail over. It
- * keeps a sick fleet from being hammered by every session retrying at once.
+ * sliding window, with a floor of `minPerSecond × windowSeconds` retries per window so a quiet
+ * gateway can still fail over. It keeps a sick fleet from being hammered by every session
+ * retrying at once.
  *
  * Counting is per whole second in a ring of buckets: O(1) per request, no allocation.
  */
@@ -9,7 +10,10 @@
 export interface RetryBudgetOptions {
   /** Retries allowed as a share of requests in the window. Default 0.2. */
   ratio?: number;
-  /** Retries allowed per second whatever the traffic. Default 3. */
+  /**
+   * The floor, as a rate: `minPerSecond × windowSeconds` retries are allowed in each window
+   * whatever the traffic (they may all come in one second of it). Default 3.
+   */
   minPerSecond?: number;
   /** Window length in seconds. Default 10. */
   windowSeconds?: number;

@@ -2,10 +2,20 @@
  * One segment (usually a sentence) of a call: its text, where it is synthesized, and the
  * audio produced for it that has not been delivered yet. Audio of a segment that is not at
  * the head of the session's queue waits here (lookahead), so delivery stays in order.
+ * Written only by its Session (the synthesizer reports events; the Session applies them).
  */
 import type { BackendAudio } from '../audio/format.ts';
+import type { WaitClass } from './wait-queue.ts';
 
 export type SegmentState = 'queued' | 'synthesizing' | 'done' | 'failed';
+
+/** A move of the segment to another provider, waiting for delivery order to reach the client. */
+export interface Move {
+  readonly from: string;
+  readonly to: string;
+  readonly reason: string;
+  readonly replay: boolean;
+}
 
 export class Segment {
   state: SegmentState = 'queued';
@@ -20,18 +30,32 @@ export class Segment {
    * together): a failure now means replay or skip.
    */
   announced = false;
-  /** Set when the segment ended without audio by any provider. */
+  /** Set when the segment ended without audio: why, and the client-facing code. */
   error: string | undefined;
-  /** Moves announced to the client (from, to, reason, replay) waiting for delivery order. */
-  readonly moves: { from: string; to: string; reason: string; replay: boolean }[] = [];
+  errorCode: 'fleet_saturated' | 'synthesis_failed' | undefined;
+  /** Moves to report to the client, in delivery order. */
+  readonly moves: Move[] = [];
+  /** It moved at least once (its moves may already have been sent). */
+  moved = false;
+  /** The client was told this segment waits for capacity (once per segment). */
+  waitNoticed = false;
+  /** Aborts this segment's synthesis (cancel, close, skip, a saturated turn). */
+  readonly controller = new AbortController();
   /** When the segment became the head of the queue: time to first audio counts from here. */
   ttfaFrom = 0;
 
   constructor(
     readonly index: number,
     readonly text: string,
-    readonly signal: AbortSignal,
+    /** The turn it belongs to (a counter of the session's turns). */
+    readonly turn: number,
+    /** Its place in the pool's wait queue, should it wait. */
+    readonly klass: WaitClass,
   ) {}
+
+  get signal(): AbortSignal {
+    return this.controller.signal;
+  }
 
   get pending(): boolean {
     return this.readPos < this.chunks.length;
@@ -39,6 +63,16 @@ export class Segment {
 
   push(audio: BackendAudio): void {
     this.chunks.push(audio);
+  }
+
+  /** Bytes of audio held and not delivered yet (16-bit samples, or encoded bytes). */
+  undeliveredBytes(): number {
+    let n = 0;
+    for (let i = this.readPos; i < this.chunks.length; i++) {
+      const c = this.chunks[i]!;
+      n += 'samples' in c ? c.samples.length * 2 : c.bytes.length;
+    }
+    return n;
   }
 
   /** Drops audio not delivered yet (a retry starts the segment over). */

@@ -68,6 +68,8 @@ export interface FakeCartesia {
   setErrorShape(shape: CartesiaErrorShape): void;
   /** Contexts generating or waiting for input now (a hung context counts until cancelled). */
   activeContexts(): number;
+  /** Most contexts active at once since start. */
+  peakContexts(): number;
   /** Contexts ever started. */
   contexts(): number;
   /** Transcript characters received (what Cartesia bills). */
@@ -167,6 +169,7 @@ export async function startFakeCartesia(options: FakeCartesiaOptions = {}): Prom
   let faults = mergeFaults({ ...NO_FAULTS }, options.faults ?? {});
 
   let active = 0;
+  let peak = 0;
   let started = 0;
   let chars = 0;
   let accepted = 0;
@@ -344,6 +347,7 @@ export async function startFakeCartesia(options: FakeCartesiaOptions = {}): Prom
     };
     conn.contexts.set(id, ctx);
     active++;
+    if (active > peak) peak = active;
     return ctx;
   }
 
@@ -503,6 +507,7 @@ export async function startFakeCartesia(options: FakeCartesiaOptions = {}): Prom
       errorShape = shape;
     },
     activeContexts: () => active,
+    peakContexts: () => peak,
     contexts: () => started,
     characters: () => chars,
     requests: () => recent,

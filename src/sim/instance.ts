@@ -77,6 +77,8 @@ export class SimInstance {
   private readonly host: string;
   private readonly handler: RequestHandler;
   private active = 0;
+  /** Most streams served at once since start or resetPeak(). */
+  private peak = 0;
   private total = 0;
   private refusedCount = 0;
   /** Serialises listener transitions (down/up) so racing setFaults calls settle in order. */
@@ -107,6 +109,15 @@ export class SimInstance {
 
   activeStreams(): number {
     return this.active;
+  }
+
+  /** Most streams this instance served at once since start or the last resetPeak(). */
+  peakStreams(): number {
+    return this.peak;
+  }
+
+  resetPeak(): void {
+    this.peak = this.active;
   }
 
   requests(): number {
@@ -163,6 +174,7 @@ export class SimInstance {
       return null;
     }
     this.active++;
+    if (this.active > this.peak) this.peak = this.active;
     let held = true;
     return {
       faults: this.faultState,

@@ -15,7 +15,11 @@ export const K_CLOSE = 6;
 export const K_HYPHEN = 7;
 /** Em dash and en dash. */
 export const K_DASH = 8;
-/** Full-width terminators that need no space: 。！？；｡．*/
+/**
+ * Terminators that need no space after them and are never abbreviations: full-width 。！？；｡．,
+ * and the sentence ends of other scripts: Devanagari । ॥, Arabic ؟ ۔, Armenian ։, Ethiopic ። ፧,
+ * Myanmar ။, Khmer ។, Tibetan །, Sinhala ෴ (the "CJK" name is historical).
+ */
 export const K_CJK_TERM = 9;
 /** Full-width clause marks: ，、： */
 export const K_CJK_CLAUSE = 10;
@@ -23,6 +27,11 @@ export const K_CJK_CLAUSE = 10;
 export const K_CJK = 11;
 /** List bullets: • ◦ ▪ ‣ ⁃ ● */
 export const K_BULLET = 12;
+/**
+ * Double quotes whose direction depends on the language: « » “ ” „. A language's rules say
+ * which of them open and which close (German „…“ and »…«, Russian «…», Chinese “…”).
+ */
+export const K_QUOTE = 13;
 
 const ASCII = new Uint8Array(128);
 ASCII[9] = K_SPACE;
@@ -37,7 +46,18 @@ for (const ch of '([{') ASCII[ch.charCodeAt(0)] = K_OPEN;
 for (const ch of ')]}') ASCII[ch.charCodeAt(0)] = K_CLOSE;
 ASCII[45] = K_HYPHEN;
 
+/**
+ * Kind of a UTF-16 code unit. Below U+3100 (Latin, Greek, Cyrillic, Armenian, Hebrew, Arabic,
+ * Indic, Ethiopic, Myanmar …, general and CJK punctuation, kana) one table lookup; Han and
+ * hangul one range check; the rest a switch (which V8 may compile to a chain of compares).
+ */
 export function kindOf(c: number): number {
+  if (c < 0x3100) return LOW[c];
+  if ((c >= 0x4e00 && c <= 0x9fff) || (c >= 0xac00 && c <= 0xd7af)) return K_CJK;
+  return classify(c);
+}
+
+function classify(c: number): number {
   if (c < 128) return ASCII[c];
   if (c >= 0x4e00 && c <= 0x9fff) return K_CJK;
   switch (c) {
@@ -53,7 +73,43 @@ export function kindOf(c: number): number {
       return K_NEWLINE;
     case 0x2026: // …
     case 0x203d: // ‽
+    case 0x037e: // ; Greek question mark
+    case 0x203c: // ‼
+    case 0x2047: // ⁇
+    case 0x2048: // ⁈
+    case 0x2049: // ⁉
       return K_TERM;
+    case 0xab: // «
+    case 0xbb: // »
+    case 0x201c: // “
+    case 0x201d: // ”
+    case 0x201e: // „
+      return K_QUOTE;
+    case 0x0964: // । Devanagari danda
+    case 0x0965: // ॥
+    case 0x061f: // ؟ Arabic question mark
+    case 0x06d4: // ۔ Urdu full stop
+    case 0x0589: // ։ Armenian full stop
+    case 0x1362: // ። Ethiopic full stop
+    case 0x1367: // ፧ Ethiopic question mark
+    case 0x1368: // ፨ Ethiopic paragraph separator
+    case 0x104b: // ။ Myanmar section (full stop)
+    case 0x17d4: // ។ Khmer full stop
+    case 0x17d5: // ៕
+    case 0x0f0d: // ། Tibetan shad
+    case 0x0df4: // ෴ Sinhala
+    case 0x1803: // ᠃ Mongolian full stop
+      return K_CJK_TERM;
+    case 0x060c: // ، Arabic comma
+    case 0x061b: // ؛ Arabic semicolon
+    case 0x055d: // ՝ Armenian comma
+    case 0x0387: // · Greek ano teleia (semicolon)
+      return K_CLAUSE;
+    case 0x1363: // ፣ Ethiopic comma
+    case 0x1364: // ፤ Ethiopic semicolon
+    case 0x1365: // ፥ Ethiopic colon
+    case 0x104a: // ၊ Myanmar little section
+      return K_CJK_CLAUSE;
     case 0x3002: // 。
     case 0xff01: // ！
     case 0xff1f: // ？
@@ -99,6 +155,9 @@ export function kindOf(c: number): number {
   return K_PLAIN;
 }
 
+const LOW = new Uint8Array(0x3100);
+for (let c = 0; c < LOW.length; c++) LOW[c] = classify(c);
+
 export function isSpace(c: number): boolean {
   const k = c < 128 ? ASCII[c] : kindOf(c);
   return k === K_SPACE || k === K_NEWLINE;
@@ -106,6 +165,46 @@ export function isSpace(c: number): boolean {
 
 export function isNewline(c: number): boolean {
   return c === 10 || c === 0x85 || c === 0x2028 || c === 0x2029;
+}
+
+/** Scripts `language: 'auto'` tells apart (languages/index.ts maps each to its rules). */
+export const S_NONE = 0;
+export const S_LATIN = 1;
+export const S_CYRILLIC = 2;
+export const S_GREEK = 3;
+export const S_ARMENIAN = 4;
+export const S_HEBREW = 5;
+export const S_ARABIC = 6;
+export const S_DEVANAGARI = 7;
+export const S_THAI = 8;
+export const S_ETHIOPIC = 9;
+export const S_MYANMAR = 10;
+export const S_HAN = 11;
+export const S_KANA = 12;
+export const S_HANGUL = 13;
+export const S_OTHER = 14;
+
+/** Script of a letter (S_NONE for digits, punctuation, spaces and marks). */
+export function scriptOf(c: number): number {
+  if (c < 128) return (c >= 65 && c <= 90) || (c >= 97 && c <= 122) ? S_LATIN : S_NONE;
+  if (c < 0x250) return c >= 0xc0 && c !== 0xd7 && c !== 0xf7 ? S_LATIN : S_NONE;
+  if (c >= 0x4e00 && c <= 0x9fff) return S_HAN;
+  if (c >= 0x370 && c <= 0x3ff) return c === 0x37e || c === 0x387 ? S_NONE : S_GREEK;
+  if (c >= 0x400 && c <= 0x52f) return S_CYRILLIC;
+  if (c >= 0x531 && c <= 0x587) return S_ARMENIAN;
+  if (c >= 0x5d0 && c <= 0x5ea) return S_HEBREW;
+  if ((c >= 0x620 && c <= 0x64a) || (c >= 0x671 && c <= 0x6d3) || (c >= 0x750 && c <= 0x77f)) return S_ARABIC;
+  if (c >= 0x904 && c <= 0x939) return S_DEVANAGARI;
+  if (c >= 0xe01 && c <= 0xe30) return S_THAI;
+  if (c >= 0x1000 && c <= 0x102a) return S_MYANMAR;
+  if (c >= 0x1200 && c <= 0x135a) return S_ETHIOPIC;
+  if (c >= 0x1e00 && c <= 0x1eff) return S_LATIN;
+  if (c >= 0x1f00 && c <= 0x1fff) return S_GREEK;
+  if (c >= 0x3040 && c <= 0x30ff) return S_KANA;
+  if ((c >= 0xac00 && c <= 0xd7af) || (c >= 0x1100 && c <= 0x11ff)) return S_HANGUL;
+  if ((c >= 0x3400 && c <= 0x4dbf) || (c >= 0xf900 && c <= 0xfaff)) return S_HAN;
+  if (c >= 0xfb50 && c <= 0xfeff) return c >= 0xfe70 || c <= 0xfdff ? S_ARABIC : S_NONE;
+  return isLetter(c) ? S_OTHER : S_NONE;
 }
 
 /** Han, kana, hangul, and full-width letters and digits (BMP only: never splits a surrogate pair). */

@@ -15,6 +15,10 @@ const FRAGMENTS = [
   '# ', '## ', '```', '| ', '> ',
   '。', '！', '？', '；', '，', '、', '「', '」', '《', '》', '中文', '好吗', 'です', '３．２９', '家',
   '😀', '👍🏽', 'é', 'Ñ',
+  // Other languages and scripts: abbreviations, script terminators, quote directions, dashes.
+  'l\'Ing.', 'г.', 'ул.', 'Skt.', 'XII.', 'EE. UU.', 'p.m. EST', 'Он', 'он', 'Ես', 'ես', '。“', '”他说',
+  '։', ':', ': ', ';', '; ', '·', '।', '॥', '؟', '۔', '،', '።', '፧', '။', '— ', ' – ', ' — он', 'مرحبا', 'नमस्ते',
+  'Բարև', 'Πού', '«Я', '»', '„Ich', '“ ', '...en', 'U.S.标准',
 ];
 
 const textArb = fc.oneof(
@@ -41,7 +45,7 @@ function cutPoints(text: string, raw: number[]): number[] {
 }
 
 const optionsArb = fc.record({
-  language: fc.constantFrom('en', 'de', 'es', 'fr', 'zh', 'ja'),
+  language: fc.constantFrom('en', 'de', 'es', 'fr', 'zh', 'ja', 'it', 'ru', 'hy', 'el', 'ar', 'hi', 'sk', 'da', 'auto'),
   maxLength: fc.constantFrom(16, 40, 300),
   minLength: fc.constantFrom(0, 10),
   eagerFirst: fc.constant(false),
@@ -65,7 +69,7 @@ describe('streaming invariant', () => {
         const whole = segment(text, options, []);
         expect(segment(text, options, cutPoints(text, raw))).toEqual(whole);
       }),
-      { numRuns: 400 },
+      { numRuns: Number(process.env.PROPERTY_RUNS ?? 400) },
     );
   });
 
@@ -76,7 +80,7 @@ describe('streaming invariant', () => {
         const each = Array.from({ length: text.length }, (_, i) => i + 1);
         expect(segment(text, options, each)).toEqual(whole);
       }),
-      { numRuns: 200 },
+      { numRuns: Number(process.env.PROPERTY_RUNS ?? 200) },
     );
   });
 
@@ -92,7 +96,7 @@ describe('streaming invariant', () => {
         const strip = (s: string) => s.replace(/\s+/g, '');
         expect(segments.map(strip).join('')).toBe(strip(text));
       }),
-      { numRuns: 300 },
+      { numRuns: Number(process.env.PROPERTY_RUNS ?? 300) },
     );
   });
 
@@ -100,7 +104,7 @@ describe('streaming invariant', () => {
     // A spaced ellipsis (". . .") is one token: its spaces are not word boundaries.
     const wordBreak = /\s(?!\.)/u;
     // The terminator run and closing quotes that end a sentence stay with it, past maxLength.
-    const sentenceEnd = /[\s.!?…‽。！？；｡．"'”“’‘»«›‹)\]}」』）》〉】〕］*_`~]+$/u;
+    const sentenceEnd = /[\s.!?…‽。！？；｡．"'”“„’‘»«›‹)\]}」』）》〉】〕］*_`~;:։।॥؟۔።፧፨။។៕།෴᠃‼⁇⁈⁉]+$/u;
     fc.assert(
       fc.property(textArb, fc.constantFrom(16, 40), (text, maxLength) => {
         for (const s of segment(text, { maxLength, minLength: 0, eagerFirst: false }, [])) {
@@ -108,7 +112,7 @@ describe('streaming invariant', () => {
           if (body.length > maxLength) expect(body.slice(0, maxLength + 1).search(wordBreak)).toBe(-1);
         }
       }),
-      { numRuns: 300 },
+      { numRuns: Number(process.env.PROPERTY_RUNS ?? 300) },
     );
   });
 });

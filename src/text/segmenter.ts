@@ -21,8 +21,10 @@ import {
   K_NEWLINE,
   K_OPEN,
   K_PLAIN,
+  K_QUOTE,
   K_SPACE,
   K_TERM,
+  S_NONE,
   isCjk,
   isCloser,
   isDigit,
@@ -34,13 +36,19 @@ import {
   isTerminator,
   isUpper,
   kindOf,
+  scriptOf,
 } from './chars.ts';
-import { rulesFor, type LanguageRules } from './languages/index.ts';
+import { TIME_ZONES } from './languages/common.ts';
+import { AUTO, rulesFor, rulesForScript, type LanguageRules } from './languages/index.ts';
+import { Q_CONTEXT, Q_OPEN, quoteRole } from './languages/types.ts';
 
 export interface SegmenterOptions {
   /**
-   * BCP 47 language of the text ('en', 'de-CH', …); selects the abbreviation lists
-   * (en, de, es, fr; others use en). CJK terminators work in every language.
+   * BCP 47 language of the text ('en', 'de-CH', …): selects the language's rules (abbreviation
+   * lists, quote direction, ':' or ';' as terminators; src/text/languages, docs/segmentation.md).
+   * A language without rules of its own uses English. `'auto'` picks the rules of each segment
+   * from the script of its first letter (Latin → en, Cyrillic → ru, Han → zh, kana → ja, …).
+   * Script terminators (。 । ؟ ։ ። ။ …) work in every language.
    * @default 'en'
    */
   language?: string;
@@ -60,10 +68,20 @@ export interface SegmenterOptions {
   /**
    * Maximum length in characters of a segment. Longer run-on text is cut at its last clause
    * boundary (when that leaves at least `minLength`), else at its last word boundary; never
-   * inside a word or number (a single token longer than this is kept whole).
+   * inside a word or number (a single token longer than this is kept whole up to
+   * `maxSegmentChars`).
    * @default 300
    */
   maxLength?: number;
+  /**
+   * Hard cap in UTF-16 code units of every segment, whatever its text: a token longer than this
+   * (99,000 digits) is cut at the last grapheme boundary within the cap (never inside a surrogate
+   * pair, a combining sequence or an emoji sequence; a single grapheme longer than the cap is cut
+   * between code points). Cuts are the same however the text is split into deltas. Takes effect
+   * over `maxLength` when smaller. The gateway passes `session.max_segment_chars`.
+   * @default 600
+   */
+  maxSegmentChars?: number;
   /**
    * Recommended delay of the session's idle timer: after this long without a new delta the
    * session calls idle(). The segmenter itself holds no timer. 0 disables idle flushing.
@@ -79,6 +97,7 @@ export const DEFAULT_SEGMENTER_OPTIONS: ResolvedSegmenterOptions = Object.freeze
   eagerFirst: true,
   minLength: 20,
   maxLength: 300,
+  maxSegmentChars: 600,
   idleFlushMs: 600,
 });
 
@@ -114,10 +133,11 @@ function resolveOptions(options: SegmenterOptions): ResolvedSegmenterOptions {
   for (const [key, value] of Object.entries(options)) {
     if (value !== undefined) (resolved as Record<string, unknown>)[key] = value;
   }
-  const { minLength, maxLength, idleFlushMs } = resolved;
+  const { minLength, maxLength, maxSegmentChars, idleFlushMs } = resolved;
   if (!Number.isInteger(minLength) || minLength < 0) throw new SegmenterOptionsError(`minLength must be an integer ≥ 0, got ${minLength}`);
   if (!Number.isInteger(maxLength) || maxLength < 16) throw new SegmenterOptionsError(`maxLength must be an integer ≥ 16, got ${maxLength}`);
   if (minLength >= maxLength) throw new SegmenterOptionsError(`minLength (${minLength}) must be below maxLength (${maxLength})`);
+  if (!Number.isInteger(maxSegmentChars) || maxSegmentChars < 16) throw new SegmenterOptionsError(`maxSegmentChars must be an integer ≥ 16, got ${maxSegmentChars}`);
   if (!(idleFlushMs >= 0)) throw new SegmenterOptionsError(`idleFlushMs must be ≥ 0, got ${idleFlushMs}`);
   return Object.freeze(resolved);
 }
@@ -148,13 +168,30 @@ const SPACE = 32;
 
 class StreamingSegmenter implements Segmenter {
   readonly options: ResolvedSegmenterOptions;
-  private readonly rules: LanguageRules;
+  /** Rules of the current segment: fixed, or with `auto` chosen at its first letter. */
+  private rules: LanguageRules;
+  private readonly auto: boolean;
+  /**
+   * `auto` and no letter of the current segment seen yet: its rules are not chosen. They are
+   * chosen lazily, where rules are needed (a decision, a quote, ':' or ';'), from the first
+   * letter before that point, so the per-character loop does not look at scripts.
+   */
+  private scriptPending: boolean;
+  /** Where the search for the segment's first letter goes on. */
+  private scriptFrom = 0;
   private readonly maxLength: number;
   private readonly minLength: number;
+  private readonly maxSegmentChars: number;
   private readonly eagerFirst: boolean;
 
   /** Text from the start of the current segment (compacted after each push). */
   private buf = '';
+  /**
+   * The last delta, which `buf` ends with. The scan reads new characters from it: reading `buf`
+   * right after `buf += delta` would flatten the concatenation (a copy of the whole segment on
+   * every push); decisions and cuts, which are rarer, read `buf`.
+   */
+  private delta = '';
   /** Next character to classify. */
   private pos = 0;
   private segStart = 0;
@@ -190,9 +227,12 @@ class StreamingSegmenter implements Segmenter {
 
   constructor(options: ResolvedSegmenterOptions) {
     this.options = options;
-    this.rules = rulesFor(options.language);
-    this.maxLength = options.maxLength;
-    this.minLength = options.minLength;
+    this.auto = options.language.toLowerCase() === AUTO;
+    this.rules = this.auto ? rulesForScript(S_NONE) : rulesFor(options.language);
+    this.scriptPending = this.auto;
+    this.maxSegmentChars = options.maxSegmentChars;
+    this.maxLength = Math.min(options.maxLength, options.maxSegmentChars);
+    this.minLength = Math.min(options.minLength, this.maxLength - 1);
     this.eagerFirst = options.eagerFirst;
   }
 
@@ -200,8 +240,9 @@ class StreamingSegmenter implements Segmenter {
     if (delta.length === 0) return [];
     const oldLength = this.buf.length;
     this.buf += delta;
+    this.delta = delta;
     if (this.pending !== P_NONE && this.buf.length < this.waitLen) {
-      if (this.waitSpaceFrom < 0 || !hasSpaceFrom(this.buf, Math.max(this.waitSpaceFrom, oldLength))) return [];
+      if (this.waitSpaceFrom < 0 || !hasSpaceFrom(delta, Math.max(this.waitSpaceFrom - oldLength, 0))) return [];
     }
     const out: string[] = [];
     this.scan(false, out);
@@ -239,6 +280,7 @@ class StreamingSegmenter implements Segmenter {
 
   reset(): void {
     this.buf = '';
+    this.delta = '';
     this.pos = 0;
     this.segStart = 0;
     this.prevCode = SPACE;
@@ -260,6 +302,8 @@ class StreamingSegmenter implements Segmenter {
     this.lineHard = false;
     this.inFence = false;
     this.emittedInTurn = 0;
+    this.scriptPending = this.auto;
+    this.scriptFrom = 0;
   }
 
   // ---- scanning ----
@@ -273,6 +317,8 @@ class StreamingSegmenter implements Segmenter {
         this.pending = P_NONE;
         if (r === NO) {
           this.moveTo(this.resumeAt);
+          // A decision skips its terminator run: the hard cap is checked here for those characters.
+          if (this.pos - this.segStart >= this.maxSegmentChars + 2) this.hardCut(out);
           if (kind === P_NEWLINE) {
             // A hard-wrapped line goes on: the line break is a space, and a word boundary.
             this.startLine();
@@ -301,11 +347,13 @@ class StreamingSegmenter implements Segmenter {
   private run(out: string[]): boolean {
     const b = this.buf;
     const n = b.length;
+    const d = this.delta;
+    const dStart = n - d.length;
     let pos = this.pos;
     let prev = this.prevCode;
     let prevKind = this.prevKind;
     while (pos < n) {
-      const c = b.charCodeAt(pos);
+      const c = pos >= dStart ? d.charCodeAt(pos - dStart) : b.charCodeAt(pos);
       const k = kindOf(c);
       if (this.lineState !== LS_DONE && k !== K_NEWLINE) this.probeLine(c, k);
       const atStart = pos === this.segStart;
@@ -344,6 +392,21 @@ class StreamingSegmenter implements Segmenter {
         case K_TERM:
           this.suspend(P_TERM, pos, prev, prevKind);
           return true;
+        case K_CLAUSE:
+          // Armenian and Arabic ':' and the Greek question mark ';' end sentences.
+          if (this.scriptPending && (c === 58 || c === 59)) this.chooseRules(pos);
+          if (c === 58 ? this.rules.colonEnds : c === 59 && this.rules.semicolonQuestion) {
+            this.suspend(P_TERM, pos, prev, prevKind);
+            return true;
+          }
+          break;
+        case K_QUOTE:
+          if (this.scriptPending) this.chooseRules(pos);
+          if (this.quoteOpens(c, prevKind, atStart)) {
+            if (this.depth === 0) this.depthOpenedAt = pos;
+            this.depth++;
+          } else if (this.depth > 0) this.depth--;
+          break;
         case K_CJK_TERM:
           this.suspend(P_CJK, pos, prev, prevKind);
           return true;
@@ -365,7 +428,7 @@ class StreamingSegmenter implements Segmenter {
       prev = c;
       prevKind = k;
       pos++;
-      if (pos - this.segStart >= this.maxLength) this.forceCut(out);
+      if (pos - this.segStart >= this.maxLength) this.forceCut(out, pos);
     }
     this.pos = pos;
     this.prevCode = prev;
@@ -388,30 +451,82 @@ class StreamingSegmenter implements Segmenter {
     }
   }
 
-  private forceCut(out: string[]): void {
+  private forceCut(out: string[], pos: number): void {
     let cut = -1;
     if (this.lastClause > this.segStart && this.lastClause - this.segStart >= this.minLength) cut = this.lastClause;
     else {
       const wordBreak = Math.max(this.lastSpace, this.lastCjkBreak);
       if (wordBreak > this.segStart) cut = wordBreak;
     }
-    if (cut < 0) return;
+    if (cut < 0) {
+      // One token longer than the hard cap: cut it once the two code units after the cap are
+      // here (a grapheme boundary at the cap depends on the character after it).
+      if (pos - this.segStart >= this.maxSegmentChars + 2) this.hardCut(out);
+      return;
+    }
     this.emit(cut, out);
     // The text between the cut and the scan position was scanned for the old segment.
     this.messyWs = true;
     this.firstTokenChecked = true;
   }
 
+  /** Cuts the segment at the last grapheme boundary within `maxSegmentChars`. */
+  private hardCut(out: string[]): void {
+    this.emit(graphemeBoundary(this.buf, this.segStart, this.segStart + this.maxSegmentChars), out);
+    this.messyWs = true;
+    this.firstTokenChecked = true;
+  }
+
   private emit(end: number, out: string[]): void {
-    const text = cleanSegment(this.buf.slice(this.segStart, end), this.messyWs);
+    let text = cleanSegment(this.buf.slice(this.segStart, end), this.messyWs);
     this.segStart = end;
     this.depth = 0;
     this.messyWs = false;
     this.firstTokenChecked = false;
+    this.scriptPending = this.auto;
+    this.scriptFrom = end;
+    if (text.length === 0) return;
+    // The hard cap holds for every segment, also a terminator or closer run that a decision kept
+    // whole: cut at the last space within the cap, else at a grapheme boundary.
+    while (text.length > this.maxSegmentChars) {
+      let cut = text.lastIndexOf(' ', this.maxSegmentChars);
+      if (cut <= 0) cut = graphemeBoundary(text, 0, this.maxSegmentChars);
+      out.push(text.slice(0, cut).trim());
+      this.emittedInTurn++;
+      text = text.slice(cut).trim();
+    }
     if (text.length > 0) {
       out.push(text);
       this.emittedInTurn++;
     }
+  }
+
+  /** `auto`: the first letter of a segment (before `upTo`) chooses its rules by script. */
+  private chooseRules(upTo: number): void {
+    const b = this.buf;
+    for (let p = Math.max(this.scriptFrom, this.segStart); p < upTo; p++) {
+      const script = scriptOf(b.charCodeAt(p));
+      if (script !== S_NONE) {
+        this.rules = rulesForScript(script);
+        this.scriptPending = false;
+        return;
+      }
+    }
+    this.scriptFrom = upTo;
+  }
+
+  /** Whether a direction-dependent quote (« » “ ” „) opens here, by the language's rules. */
+  private quoteOpens(c: number, prevKind: number, atStart: boolean): boolean {
+    const role = quoteRole(this.rules.quotes, c);
+    if (role !== Q_CONTEXT) return role === Q_OPEN;
+    // “ opens after a space, an opening bracket or a CJK character; after a word it closes (German „…“).
+    return atStart || prevKind === K_SPACE || prevKind === K_NEWLINE || prevKind === K_OPEN || prevKind === K_QUOTE || prevKind >= K_CJK_TERM;
+  }
+
+  /** A closing quote or bracket that stays with the sentence after its terminator. */
+  private closesAfterTerm(c: number): boolean {
+    if (!isCloser(c)) return false;
+    return kindOf(c) !== K_QUOTE || quoteRole(this.rules.quotes, c) !== Q_OPEN;
   }
 
   /** Drops the text of emitted segments so the buffer holds only the current one. */
@@ -427,6 +542,7 @@ class StreamingSegmenter implements Segmenter {
     this.lastCjkBreak -= shift;
     this.depthOpenedAt -= shift;
     this.listCheckedAt -= shift;
+    this.scriptFrom -= shift;
     this.waitLen -= shift;
     if (this.waitSpaceFrom >= 0) this.waitSpaceFrom = Math.max(0, this.waitSpaceFrom - shift);
   }
@@ -483,6 +599,7 @@ class StreamingSegmenter implements Segmenter {
   }
 
   private decide(final: boolean): number {
+    if (this.scriptPending) this.chooseRules(this.pendingAt);
     switch (this.pending) {
       case P_TERM:
         return this.decideTerm(final);
@@ -521,14 +638,19 @@ class StreamingSegmenter implements Segmenter {
     let bangOrQuestion = false;
     let ellipsisChar = false;
     let spaced = false;
+    const cap = this.segStart + this.maxSegmentChars;
+    const rules = this.rules;
     for (;;) {
+      // A hostile run of terminators is decided at the hard cap, not rescanned on every delta.
+      if (j > i && j >= cap) break;
       if (j >= n) {
         if (!final) return this.need(n + 1, -1);
         break;
       }
       const c = b.charCodeAt(j);
       if (c === DOT) dots++;
-      else if (c === 33 || c === 63 || c === 0x203d) bangOrQuestion = true;
+      else if (c === 33 || c === 63 || c === 0x203d || c === 0x037e || (c >= 0x203c && c <= 0x2049 && c !== 0x2026)) bangOrQuestion = true;
+      else if ((c === 58 && rules.colonEnds) || (c === 59 && rules.semicolonQuestion)) bangOrQuestion = true;
       else if (c === 0x2026) ellipsisChar = true;
       else if (c === SPACE && dots > 0 && !bangOrQuestion && !ellipsisChar) {
         // ". . ." — a space continues the run only before a dot that stands alone
@@ -555,22 +677,32 @@ class StreamingSegmenter implements Segmenter {
 
     let depth = this.effectiveDepth(i);
     let k = j;
-    while (k < n) {
+    while (k < n && k < cap) {
       const c = b.charCodeAt(k);
-      if (!isCloser(c)) break;
-      if (depth > 0 && kindOf(c) === K_CLOSE) depth--;
+      if (!this.closesAfterTerm(c)) break;
+      if (depth > 0 && isClosing(c)) depth--;
       k++;
     }
-    if (k >= n && !final) return this.need(k + 1, -1);
     this.resumeAt = j;
+    // A run that reached the hard cap is no sentence end: the cap cuts it (the same answer
+    // whether or not more text has arrived).
+    if (k >= cap) return NO;
+    if (k >= n && !final) return this.need(k + 1, -1);
     // "[...]" and "(...)" mark an omission inside a sentence.
     if (ellipsis && kindOf(before) === K_OPEN && k > j && kindOf(b.charCodeAt(j)) === K_CLOSE) return NO;
-    if (depth > 0) return NO;
+    // Inside a quotation or brackets; a closing quote after a space (French « … ») is looked at below.
+    if (depth > 0 && (k >= n || !isSpace(b.charCodeAt(k)))) return NO;
     if (k >= n) return k;
 
     const c = b.charCodeAt(k);
     if (!isSpace(c)) {
-      if (isCjk(c)) return bangOrQuestion || (!ellipsis && isLetter(before) && !isDigit(before)) ? k : NO;
+      // "raak. ...en toen": the period ends the sentence, the ellipsis glued to the next word opens the next.
+      if (ellipsis && attached && spaced && b.charCodeAt(i + 1) === SPACE) return i + 1;
+      if (isCjk(c)) {
+        if (bangOrQuestion) return k;
+        // "项目支持U.S.标准": an acronym or abbreviation glued to CJK text goes on.
+        return !ellipsis && isLetter(before) && !isDigit(before) && !this.latinAbbreviationBefore(i) ? k : NO;
+      }
       if (bangOrQuestion || ellipsis || k !== j) return NO;
       return this.decideGlued(i, k, final);
     }
@@ -583,19 +715,20 @@ class StreamingSegmenter implements Segmenter {
     for (;;) {
       while (m < n && isSpace(b.charCodeAt(m))) {
         if (isNewline(b.charCodeAt(m))) newline = true;
-        m++;
+        if (++m >= cap) return depth > 0 ? NO : end;
       }
       if (m >= n) {
         if (!final) return this.need(m + 1, -1);
         return end;
       }
-      if (newline) return end;
+      if (newline) return depth > 0 ? NO : end;
       t = m;
       // A lone closing quote after a space (French « … ») belongs to this sentence.
-      if (isLoneCloser(b, t, t + 1)) {
+      if (this.isLoneCloser(t, t + 1)) {
         const e = this.tokenEnd(t, final);
         if (e === NEED) return NEED;
-        if (isLoneCloser(b, t, e)) {
+        if (this.isLoneCloser(t, e)) {
+          for (let p = t; p < e; p++) if (depth > 0 && isClosing(b.charCodeAt(p))) depth--;
           end = e;
           m = e;
           continue;
@@ -603,21 +736,52 @@ class StreamingSegmenter implements Segmenter {
       }
       break;
     }
+    if (depth > 0) return NO;
     // Most decisions need only the first letter of the next word: decide as early as possible.
     let f = t;
     while (f < n && isOpener(b.charCodeAt(f))) f++;
     if (f >= n && !final) return this.need(f + 1, -1);
     const nf = f < n ? b.charCodeAt(f) : SPACE;
+    // "compounds. . . . The", "raak. ...en toen": the period ends the sentence, the ellipsis opens the next.
+    if (ellipsis && attached && spaced && b.charCodeAt(i + 1) === SPACE) return i + 1;
     if (isLower(nf)) return NO;
+    // Dialogue: "— Ты придёшь? — спросил он." A dash and a lower-case word go on.
+    if (nf === 0x2014 || nf === 0x2013 || nf === 45) {
+      let d = f + 1;
+      while (d < n && b.charCodeAt(d) === SPACE) d++;
+      if (d >= n && !final) return this.need(d + 1, -1);
+      if (d > f + 1 && d < n && isLower(b.charCodeAt(d))) return NO;
+    }
     if (bangOrQuestion) return end;
     if (ellipsis) {
       // Three spaced dots after a space: an omission inside the sentence.
       if (!attached && spaced && dots === 3) return NO;
-      // "compounds. . . . The": the period ends the sentence, the ellipsis opens the next.
-      if (attached && spaced && b.charCodeAt(i + 1) === SPACE) return i + 1;
       return end;
     }
     return this.decidePeriod(i, end, f, nf, final);
+  }
+
+  /** A token of closing quotes or brackets only (not markdown * _ ` ~, not an opening quote). */
+  private isLoneCloser(t: number, e: number): boolean {
+    const b = this.buf;
+    for (let p = t; p < e; p++) {
+      const c = b.charCodeAt(p);
+      if (!this.closesAfterTerm(c) || c === 42 || c === 95 || c === 96 || c === 126) return false;
+    }
+    return true;
+  }
+
+  /** "项目支持U.S." / "e.g.": the Latin word glued before the period is an acronym or an abbreviation. */
+  private latinAbbreviationBefore(i: number): boolean {
+    const b = this.buf;
+    let p = i;
+    while (p > this.segStart) {
+      const c = b.charCodeAt(p - 1);
+      if (c === DOT || (isLetter(c) && !isCjk(c))) p--;
+      else break;
+    }
+    const key = b.slice(p, i).toLowerCase();
+    return isAcronym(key) || this.rules.nonFinal.has(key);
   }
 
   /** The next word (letters from f), or null when it may not be complete yet (NEED set). */
@@ -645,7 +809,9 @@ class StreamingSegmenter implements Segmenter {
     const wordBefore = (isLower(before) && i - 2 >= segStart && isLetter(b.charCodeAt(i - 2))) || isDigit(before);
     if (!wordBefore) return NO;
     if (k + 1 >= n) return final ? NO : this.need(k + 2, -1);
-    if (!isLower(b.charCodeAt(k + 1))) return NO;
+    // "жағдайы.XVIII ғасыр": a capital of another script after the period starts a sentence.
+    const otherScript = scriptOf(c) !== scriptOf(before) && !isDigit(before);
+    if (!otherScript && !isLower(b.charCodeAt(k + 1))) return NO;
     const ws = this.wordStart(i);
     const te = this.tokenEnd(k, final);
     if (te === NEED) return NEED;
@@ -667,6 +833,14 @@ class StreamingSegmenter implements Segmenter {
     const ws = this.wordStart(i);
     let wa = ws;
     while (wa < i && (isOpener(b.charCodeAt(wa)) || kindOf(b.charCodeAt(wa)) === K_BULLET)) wa++;
+    // An elided article is not part of the word: "l'Ing." → "Ing.", "dell'Avv." → "Avv.".
+    for (let p = wa + 1; p < i - 1 && p <= wa + 5; p++) {
+      const ch = b.charCodeAt(p);
+      if (ch === 39 || ch === 0x2019) {
+        wa = p + 1;
+        break;
+      }
+    }
     if (wa === i) return end;
     const nfUpper = isUpper(nf);
     const nfDigit = isDigit(nf);
@@ -693,6 +867,8 @@ class StreamingSegmenter implements Segmenter {
     const key = b.slice(wa, i).toLowerCase();
     if (rules.nonFinal.has(key)) return NO;
     if (nfDigit && rules.beforeNumber.has(key)) return NO;
+    // "XII. Pluk": a Roman numeral with a period is an ordinal where "12." is (Slovak, German).
+    if (rules.ordinalDates && length >= 2 && isRomanNumeral(b, wa, i)) return NO;
     if (length === 1 && isUpper(first)) {
       // An initial (J. R. R. Tolkien), unless it is "I" or a letter ending a lower-case phrase.
       if (!this.prevWordLower(ws)) return NO;
@@ -700,6 +876,8 @@ class StreamingSegmenter implements Segmenter {
       if (!nfUpper) return NO;
       const next = this.nextWord(f, final);
       if (next === null) return NEED;
+      // "наук А. И. Семенов": another initial follows.
+      if (next.length === 1 && b.charCodeAt(f + 1) === DOT) return NO;
       return rules.starters.has(next) ? end : NO;
     }
     if (isAcronym(key)) {
@@ -707,6 +885,8 @@ class StreamingSegmenter implements Segmenter {
       const next = this.nextWord(f, final);
       if (next === null) return NEED;
       if (rules.starters.has(next)) return end;
+      // "3 p.m. EST": a time zone goes on.
+      if (rules.timeSuffixes.has(key) && TIME_ZONES.has(next)) return NO;
       // "He left at 6 P.M. Mr. Smith…" ends; "At 5 a.m. Mr. Smith went…" goes on.
       if (rules.timeSuffixes.has(key) && !this.opensSentence(ws)) return end;
       return NO;
@@ -729,27 +909,31 @@ class StreamingSegmenter implements Segmenter {
         return NO;
       }
     }
+    const cap = this.segStart + this.maxSegmentChars;
     let j = i + 1;
-    while (j < n && isTerminator(b.charCodeAt(j))) j++;
+    while (j < n && j < cap && isTerminator(b.charCodeAt(j))) j++;
     let depth = this.effectiveDepth(i);
     let closed = false;
     let k = j;
-    while (k < n) {
+    while (k < n && k < cap) {
       const ch = b.charCodeAt(k);
-      if (!isCloser(ch)) break;
-      if (depth > 0 && kindOf(ch) === K_CLOSE) {
+      if (!this.closesAfterTerm(ch)) break;
+      if (depth > 0 && isClosing(ch)) {
         depth--;
         closed = true;
       }
       k++;
     }
-    if (k >= n && !final) return this.need(k + 1, -1);
     this.resumeAt = j;
+    if (k >= cap) return NO;
+    if (k >= n && !final) return this.need(k + 1, -1);
     if (depth > 0) return NO;
-    // 「…です。」と言った: a quotation followed by a quotative particle goes on.
     if (closed && k < n) {
       const q = b.charCodeAt(k);
+      // 「…です。」と言った: a quotation followed by a quotative particle goes on.
       if (q === 0x3068 /* と */ || q === 0x3063 /* っ */) return NO;
+      // 「…。」他说 / “…。”他说: the attribution that follows a quotation belongs to its sentence.
+      if (this.rules.quoteAttribution && isCjk(q)) return NO;
     }
     return k;
   }
@@ -765,9 +949,10 @@ class StreamingSegmenter implements Segmenter {
     const n = b.length;
     let m = i + 1;
     let lines = 1;
+    const cap = this.segStart + this.maxSegmentChars;
     while (m < n && isSpace(b.charCodeAt(m))) {
       if (isNewline(b.charCodeAt(m))) lines++;
-      m++;
+      if (++m >= cap) return i;
     }
     if (lines >= 2) return i;
     if (m >= n) return final ? i : this.need(m + 1, -1);
@@ -888,13 +1073,39 @@ function hasSpaceFrom(s: string, from: number): boolean {
   return false;
 }
 
-/** A token of closing quotes or brackets only (not markdown * _ ` ~). */
-function isLoneCloser(b: string, t: number, e: number): boolean {
-  for (let p = t; p < e; p++) {
+/** A closing bracket or a quote; with `closesAfterTerm` (which excludes opening quotes), one that lowers the depth. */
+function isClosing(c: number): boolean {
+  const k = kindOf(c);
+  return k === K_CLOSE || k === K_QUOTE;
+}
+
+function isRomanNumeral(b: string, s: number, e: number): boolean {
+  for (let p = s; p < e; p++) {
     const c = b.charCodeAt(p);
-    if (!isCloser(c) || c === 42 || c === 95 || c === 96 || c === 126) return false;
+    if (c !== 73 && c !== 86 && c !== 88 && c !== 76 && c !== 67 && c !== 68 && c !== 77) return false;
   }
   return true;
+}
+
+let graphemes: Intl.Segmenter | undefined;
+
+/**
+ * The last grapheme boundary p with from < p ≤ limit in s (s holds the two code units after
+ * limit when the text has them: a boundary depends on the character after it). One grapheme
+ * longer than the whole span (a run of combining marks) is cut between code points instead.
+ * Runs only for a token past the hard cap, never in the per-character loop.
+ */
+export function graphemeBoundary(s: string, from: number, limit: number): number {
+  graphemes ??= new Intl.Segmenter(undefined, { granularity: 'grapheme' });
+  let best = from;
+  for (const { index } of graphemes.segment(s.slice(from, Math.min(s.length, limit + 2)))) {
+    const p = from + index;
+    if (p > limit) break;
+    best = p;
+  }
+  if (best > from) return best;
+  const c = s.charCodeAt(limit);
+  return c >= 0xdc00 && c <= 0xdfff && limit - 1 > from ? limit - 1 : limit;
 }
 
 const NOT_A_NUMBER = 0;

@@ -1,7 +1,9 @@
 import { COMMON_BEFORE_NUMBER, COMMON_NON_FINAL, COMMON_TIME } from './common.ts';
-import { words, type LanguageRules } from './types.ts';
+import { QUOTES_GERMAN, SCRIPT_DEFAULTS, words, type LanguageRules } from './types.ts';
 
 export const de: LanguageRules = {
+  ...SCRIPT_DEFAULTS,
+  quotes: QUOTES_GERMAN,
   language: 'de',
   nonFinal: words(`${COMMON_NON_FINAL}
     hr hrn fr frl dipl ing mag z d u v o s z.b d.h u.a v.a o.ä u.ä i.d.r s.o s.u z.t u.u i.a

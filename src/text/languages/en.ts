@@ -1,7 +1,8 @@
 import { COMMON_BEFORE_NUMBER, COMMON_NON_FINAL, COMMON_TIME } from './common.ts';
-import { words, type LanguageRules } from './types.ts';
+import { SCRIPT_DEFAULTS, words, type LanguageRules } from './types.ts';
 
 export const en: LanguageRules = {
+  ...SCRIPT_DEFAULTS,
   language: 'en',
   nonFinal: words(`${COMMON_NON_FINAL}
     mx messrs rev hon gen gov sen rep reps capt cpt col lt maj sgt cmdr adm pres supt fr insp det`),

@@ -1,7 +1,8 @@
 import { COMMON_BEFORE_NUMBER, COMMON_NON_FINAL, COMMON_TIME } from './common.ts';
-import { words, type LanguageRules } from './types.ts';
+import { SCRIPT_DEFAULTS, words, type LanguageRules } from './types.ts';
 
 export const fr: LanguageRules = {
+  ...SCRIPT_DEFAULTS,
   language: 'fr',
   nonFinal: words(`${COMMON_NON_FINAL}
     m mm mme mmes mlle mlles pr me mgr ste p.ex c.-à-d`),

@@ -1,0 +1,134 @@
+/**
+ * One pool's fair wait queue (DESIGN.md §1, docs/failover.md "When the whole fleet is full").
+ *
+ * A segment that no provider can take right now waits here instead of being dropped. Every
+ * provider the pool's calls may use feeds the queue: when a stream slot frees on any instance
+ * of the pool, or a context frees on the fallback, `pump()` offers the capacity to the waiters
+ * in order. Order: the class first (a turn that is already speaking, then first segments of new
+ * turns, then HTTP speech requests), FIFO within a class.
+ *
+ * The queue only orders and counts; each waiter decides where it may go (`offer`), because
+ * that depends on its session's pin, exclusions and phase (pin-only, then anywhere).
+ */
+
+/** Priority classes, most urgent first. The `class` label of the queue metrics. */
+export const WAIT_CLASSES = ['continuing', 'new_turn', 'http'] as const;
+export type WaitClass = (typeof WAIT_CLASSES)[number];
+
+export type LeaveOutcome = 'granted' | 'gave_up' | 'cancelled';
+
+export interface Waiter {
+  readonly class: WaitClass;
+  /** performance.now() when it started waiting. */
+  readonly since: number;
+  /** Tries to take capacity now; true when it did (the queue then forgets it). */
+  offer(): boolean;
+}
+
+export interface WaitQueueOptions {
+  /** Pool name (metric label). */
+  readonly pool: string;
+  /** Whether any capacity may be free anywhere this pool's calls can go (cheap pre-check). */
+  readonly hasCapacity: () => boolean;
+  /** Queue depth per class changed. Default: none. */
+  readonly onDepth?: (klass: WaitClass, depth: number) => void;
+  /** A waiter left the queue after `waitedMs`: it got a slot, gave up, or was cancelled. Default: none. */
+  readonly onLeave?: (klass: WaitClass, waitedMs: number, outcome: LeaveOutcome) => void;
+  /** Clock. Default performance.now. */
+  readonly now?: () => number;
+}
+
+export class WaitQueue {
+  readonly pool: string;
+  private readonly lanes: Waiter[][] = WAIT_CLASSES.map(() => []);
+  private readonly options: WaitQueueOptions;
+  private pumping = false;
+  private again = false;
+
+  constructor(options: WaitQueueOptions) {
+    this.options = options;
+    this.pool = options.pool;
+  }
+
+  get size(): number {
+    let n = 0;
+    for (const lane of this.lanes) n += lane.length;
+    return n;
+  }
+
+  depth(klass: WaitClass): number {
+    return this.lanes[WAIT_CLASSES.indexOf(klass)]!.length;
+  }
+
+  /** How long the oldest waiter of any class has waited (0 when empty). */
+  oldestWaitMs(): number {
+    let oldest = Number.POSITIVE_INFINITY;
+    for (const lane of this.lanes) if (lane.length > 0 && lane[0]!.since < oldest) oldest = lane[0]!.since;
+    return oldest === Number.POSITIVE_INFINITY ? 0 : this.now() - oldest;
+  }
+
+  /** 1-based position in grant order (all classes ahead of it count); 0 when not queued. */
+  position(waiter: Waiter): number {
+    let ahead = 0;
+    for (const lane of this.lanes) {
+      const at = lane.indexOf(waiter);
+      if (at >= 0) return ahead + at + 1;
+      ahead += lane.length;
+    }
+    return 0;
+  }
+
+  /** Queues `waiter` at the tail of its class and offers it whatever is free now. */
+  enqueue(waiter: Waiter): void {
+    const index = WAIT_CLASSES.indexOf(waiter.class);
+    this.lanes[index]!.push(waiter);
+    this.options.onDepth?.(waiter.class, this.lanes[index]!.length);
+    this.pump();
+  }
+
+  /** Takes a waiter out (it got a slot, gave up, or was cancelled). False when it was not queued. */
+  remove(waiter: Waiter, outcome: LeaveOutcome): boolean {
+    const index = WAIT_CLASSES.indexOf(waiter.class);
+    const lane = this.lanes[index]!;
+    const at = lane.indexOf(waiter);
+    if (at < 0) return false;
+    lane.splice(at, 1);
+    this.options.onDepth?.(waiter.class, lane.length);
+    this.options.onLeave?.(waiter.class, this.now() - waiter.since, outcome);
+    return true;
+  }
+
+  /**
+   * Capacity may have freed: offer it to the waiters in order. A waiter that cannot use what
+   * is free (its pin is full, its exclusions) is passed over and keeps its place. Re-entrant
+   * calls (an offer that releases another slot) fold into the running pump.
+   */
+  pump(): void {
+    if (this.pumping) {
+      this.again = true;
+      return;
+    }
+    this.pumping = true;
+    try {
+      do {
+        this.again = false;
+        for (let c = 0; c < this.lanes.length; c++) {
+          const lane = this.lanes[c]!;
+          for (let i = 0; i < lane.length; ) {
+            if (!this.options.hasCapacity()) return;
+            const waiter = lane[i]!;
+            // A waiter that takes a slot removes itself (remove(waiter, 'granted')), so the
+            // next one moves up to index i.
+            if (!waiter.offer() || lane[i] === waiter) i++;
+          }
+        }
+      } while (this.again);
+    } finally {
+      this.pumping = false;
+    }
+  }
+
+  private now(): number {
+    return this.options.now ? this.options.now() : performance.now();
+  }
+}
