@@ -130,3 +130,25 @@ describe('/v1/speak wire details', () => {
     expect(audio).toBeGreaterThan(2000);
   });
 });
+
+describe('/v1/speak and a client that never reads', () => {
+  it('is ended with a fatal Error (client_too_slow, close 1008) and holds no GPU request', async () => {
+    const slowFx = await startCompatGateway({ latency: { first_audio_ms: 20, rtf: 0.05, chunk_ms: 100 }, session: { max_buffered_bytes: 16 * 1024, max_queued_turns: 4 } });
+    try {
+      const s = await JsonSocket.open(`${slowFx.ws}/v1/speak?model=${DEEPGRAM_MODEL}&encoding=linear16&sample_rate=48000`, { authorization: `Token ${API_KEY}` });
+      await s.wait((m) => m.type === 'Metadata');
+      (s.ws as unknown as { _socket: { pause(): void; resume(): void } })._socket.pause();
+      for (let i = 0; i < 12; i++) {
+        s.send({ type: 'Speak', text: `${LONG} ` });
+        s.send({ type: 'Flush' });
+      }
+      await expect.poll(() => slowFx.gateway.sessions.live.size, { timeout: 10_000 }).toBe(0);
+      expect(slowFx.totalActive()).toBe(0);
+      (s.ws as unknown as { _socket: { resume(): void } })._socket.resume();
+      expect(await s.wait((m) => m.type === 'Error')).toMatchObject({ code: 'CLIENT_TOO_SLOW', err_code: 'CLIENT_TOO_SLOW' });
+      await expect.poll(() => s.closeCode, { timeout: 5000 }).toBe(1008);
+    } finally {
+      await slowFx.close();
+    }
+  }, 30_000);
+});
