@@ -70,3 +70,17 @@ describe('config', () => {
     expect(() => loadConfig({ VOICEGATE_CONFIG: file })).toThrow(/not valid YAML/);
   });
 });
+
+describe('compat voice maps', () => {
+  const pools = [{ name: 'kokoro', backend: 'openai', voices: ['af_heart'], instances: [{ url: 'http://127.0.0.1:9001' }] }];
+
+  it('default to empty maps for every protocol', () => {
+    const config = parseConfig({ pools });
+    expect(config.compat).toEqual({ cartesia: { voice_map: {} }, elevenlabs: { voice_map: {} }, deepgram: { voice_map: {} } });
+  });
+
+  it('refuse a mapping to a voice no pool speaks, naming the key', () => {
+    expect(() => parseConfig({ pools, compat: { deepgram: { voice_map: { 'aura-2-thalia-en': 'af_nobody' } } } })).toThrow(/compat\.deepgram\.voice_map\.aura-2-thalia-en: "af_nobody" is not a voice of any pool/);
+    expect(parseConfig({ pools, compat: { deepgram: { voice_map: { 'aura-2-thalia-en': 'af_heart' } } } }).compat.deepgram.voice_map).toEqual({ 'aura-2-thalia-en': 'af_heart' });
+  });
+});

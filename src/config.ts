@@ -200,6 +200,30 @@ const SessionSchema = z
   })
   .prefault({});
 
+/**
+ * One drop-in front end (docs/compat.md): how the provider's voice ids map to pool voices.
+ * A voice id found in `voice_map` becomes that pool voice; an unmapped id that is itself a
+ * pool voice passes through; anything else takes `voice_map.default` when set, else the
+ * request is refused with the protocol's own "unknown voice" error.
+ */
+const CompatProtocolSchema = z
+  .object({
+    /** Provider voice id (Cartesia UUID, ElevenLabs voice_id, Deepgram model) → pool voice. */
+    voice_map: z.record(z.string(), z.string()).default({}),
+  })
+  .prefault({});
+
+const CompatSchema = z
+  .object({
+    /** `/tts/websocket`, `/tts/bytes`, `/tts/sse`. */
+    cartesia: CompatProtocolSchema,
+    /** `/v1/text-to-speech/{voice_id}/stream-input`, `/multi-stream-input`, `/stream`. */
+    elevenlabs: CompatProtocolSchema,
+    /** `/v1/speak` (WebSocket and REST); the voice is the `model` query parameter. */
+    deepgram: CompatProtocolSchema,
+  })
+  .prefault({});
+
 export const ConfigSchema = z.object({
   server: z
     .object({
@@ -265,6 +289,8 @@ export const ConfigSchema = z.object({
     })
     .prefault({}),
   session: SessionSchema,
+  /** The drop-in Cartesia, ElevenLabs and Deepgram front ends (docs/compat.md). */
+  compat: CompatSchema,
   pools: z.array(PoolSchema).min(1),
   fallback: FallbackSchema.optional(),
   log: z.object({ level: z.string().default('info') }).prefault({}),
@@ -278,6 +304,7 @@ export type SessionConfig = z.infer<typeof SessionSchema>;
 export type HealthConfig = z.infer<typeof HealthSchema>;
 export type TimeoutsConfig = z.infer<typeof TimeoutsSchema>;
 export type DiscoveryConfig = z.infer<typeof DiscoverySchema>;
+export type CompatProtocolConfig = z.infer<typeof CompatProtocolSchema>;
 export { ENCODINGS, SAMPLE_RATES };
 
 export class ConfigError extends Error {
@@ -354,6 +381,12 @@ export function parseConfig(raw: unknown, env: NodeJS.ProcessEnv = {}, source = 
     for (const inst of pool.instances) {
       if (ids.has(inst.id!)) throw new ConfigError(`invalid configuration in ${source}:\n  - pools.${pool.name}: duplicate instance id ${inst.id}`);
       ids.add(inst.id!);
+    }
+  }
+  const poolVoices = new Set(config.pools.flatMap((pool) => pool.voices));
+  for (const [protocol, compat] of Object.entries(config.compat)) {
+    for (const [id, voice] of Object.entries(compat.voice_map)) {
+      if (!poolVoices.has(voice)) throw new ConfigError(`invalid configuration in ${source}:\n  - compat.${protocol}.voice_map.${id}: ${JSON.stringify(voice)} is not a voice of any pool`);
     }
   }
   const names = new Set<string>();

@@ -23,7 +23,9 @@ import type { Engine, HttpRoute, RequestInfo } from './server/engine.ts';
 import { healthRoutes } from './server/http-routes.ts';
 import { chooseEngine, createEngine } from './server/select.ts';
 import { speechRoutes } from './server/speech-routes.ts';
-import { STREAM_PATH, streamHandlers, type StreamState } from './server/stream-route.ts';
+import { STREAM_PATH, streamHandlers } from './server/stream-route.ts';
+import { compatHttpRoutes, compatWebSockets } from './server/compat-routes.ts';
+import { dispatchWebSockets, type Envelope } from './server/ws-dispatch.ts';
 import { createSessionFactory, type SessionFactory } from './session/factory.ts';
 import { FALLBACK_PROVIDER } from './session/fallback.ts';
 import type { Session } from './session/session.ts';
@@ -161,16 +163,21 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
       logger,
     ),
     ...speechRoutes({ sessions, config, authorize, metrics, logger, admission }),
+    ...compatHttpRoutes({ sessions, config, metrics, logger, admission }),
   ];
+  const webSockets = dispatchWebSockets([
+    { paths: [STREAM_PATH], handlers: streamHandlers({ sessions, authorize, metrics, logger, maxMessageBytes: config.session.max_message_bytes, admission, startTimeoutMs: config.session.start_timeout_ms }) },
+    ...compatWebSockets({ sessions, config, metrics, logger, admission }),
+  ]);
 
   /** Every backend at start is warm: /ready may answer 200 (set once, never cleared). */
   let warm = false;
   const choice = chooseEngine(config.server.engine);
-  const engine: Engine = createEngine<StreamState>(choice.name, {
+  const engine: Engine = createEngine<Envelope>(choice.name, {
     host: config.server.host,
     port: config.server.port,
-    wsPaths: [STREAM_PATH],
-    ws: streamHandlers({ sessions, authorize, metrics, logger, maxMessageBytes: config.session.max_message_bytes, admission, startTimeoutMs: config.session.start_timeout_ms }),
+    wsPaths: webSockets.paths,
+    ws: webSockets.handlers,
     routes,
     maxPayloadBytes: config.server.max_payload_bytes,
     maxBodyBytes: config.server.max_body_bytes,

@@ -79,7 +79,10 @@ export interface HttpRoute {
 export interface EngineOptions<T> {
   readonly host: string;
   readonly port: number;
-  /** WebSocket paths, e.g. `/v1/stream`; the upgrade handler sees which one in `req.path`. */
+  /**
+   * WebSocket paths, e.g. `/v1/stream`, or patterns with `:name` segments
+   * (`/v1/text-to-speech/:voice_id/stream-input`); the upgrade handler sees which one in `req.path`.
+   */
   readonly wsPaths: readonly string[];
   readonly ws: WebSocketHandlers<T>;
   readonly routes: readonly HttpRoute[];

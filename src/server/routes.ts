@@ -68,3 +68,20 @@ export function answerHandlerFailure(req: RequestInfo, res: HttpResponse): void 
   res.writeHead(500, { 'content-type': 'application/json', 'x-request-id': requestIdOf(req) });
   res.end(jsonError(500, 'internal_error', 'internal error'));
 }
+
+/**
+ * Whether `path` matches a WebSocket path pattern: exact segments, or `:name` for any one
+ * non-empty segment (`/v1/text-to-speech/:voice_id/stream-input`), the syntax uWebSockets.js
+ * routes by natively.
+ */
+export function matchesPathPattern(pattern: string, path: string): boolean {
+  if (!pattern.includes('/:')) return pattern === path;
+  const want = pattern.split('/');
+  const got = path.split('/');
+  if (want.length !== got.length) return false;
+  for (let i = 0; i < want.length; i++) {
+    const w = want[i]!;
+    if (w.startsWith(':') ? got[i] === '' : w !== got[i]) return false;
+  }
+  return true;
+}

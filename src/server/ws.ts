@@ -3,7 +3,7 @@ import { createServer, type IncomingMessage, type ServerResponse } from 'node:ht
 import type { Socket } from 'node:net';
 import { WebSocketServer, type WebSocket } from 'ws';
 import type { Connection, Engine, EngineOptions, HttpResponse, RequestInfo } from './engine.ts';
-import { answerHandlerFailure, bodyTimedOut, bodyTooLarge, createRouteTable, requestIdOf, routeMiss } from './routes.ts';
+import { answerHandlerFailure, bodyTimedOut, bodyTooLarge, createRouteTable, matchesPathPattern, requestIdOf, routeMiss } from './routes.ts';
 
 function requestInfo(req: IncomingMessage): RequestInfo {
   const url = req.url ?? '/';
@@ -188,7 +188,7 @@ export function createWsEngine<T>(options: EngineOptions<T>): Engine {
 
   server.on('upgrade', (req, socket, head) => {
     const info = requestInfo(req);
-    if (!options.wsPaths.includes(info.path)) {
+    if (!options.wsPaths.some((pattern) => matchesPathPattern(pattern, info.path))) {
       socket.end('HTTP/1.1 404 Not Found\r\nconnection: close\r\ncontent-length: 0\r\n\r\n');
       return;
     }
