@@ -16,6 +16,8 @@ import { LoopLagMonitor } from './routing/loop-lag.ts';
 import { Admission } from './server/admission.ts';
 import { adminFleet, adminRoutes } from './server/admin.ts';
 import { createAuthorizer } from './server/auth.ts';
+import { CallRegistry, ConsoleFeed } from './server/console-feed.ts';
+import { consoleRoutes, StreamTickets } from './server/console-routes.ts';
 import type { Engine, HttpRoute } from './server/engine.ts';
 import { healthRoutes } from './server/http-routes.ts';
 import { chooseEngine, createEngine } from './server/select.ts';
@@ -100,6 +102,10 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
     lagging: () => loopLag.overloaded,
     saturated: config.server.admission === 'refuse' ? (pool) => sessions.saturated(pool) : undefined,
   });
+  // The web console (docs/console.md): the calls list needs each session's id and front end.
+  const calls = new CallRegistry(sessions);
+  const consoleFeed = new ConsoleFeed({ config, fleet, metrics, calls });
+  const streamTickets = new StreamTickets();
   const routes: HttpRoute[] = [
     ...healthRoutes({
       metrics,
@@ -120,7 +126,8 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
       },
       authorize,
     ),
-    ...speechRoutes({ sessions, config, authorize, metrics, logger, admission }),
+    ...consoleRoutes({ feed: consoleFeed, authorize, authorizeAdmin: authorize, tickets: streamTickets }),
+    ...speechRoutes({ sessions: calls.forProtocol('http'), config, authorize, metrics, logger, admission }),
   ];
 
   const choice = chooseEngine(config.server.engine);
@@ -128,7 +135,7 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
     host: config.server.host,
     port: config.server.port,
     wsPaths: [STREAM_PATH],
-    ws: streamHandlers({ sessions, authorize, metrics, logger, maxMessageBytes: config.session.max_message_bytes, admission }),
+    ws: streamHandlers({ sessions: calls.forProtocol('native'), authorize: streamTickets.orElse(authorize), metrics, logger, maxMessageBytes: config.session.max_message_bytes, admission }),
     routes,
     maxPayloadBytes: config.server.max_payload_bytes,
     maxBodyBytes: config.server.max_body_bytes,
@@ -140,6 +147,7 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
   const closeAll = async () => {
     if (closed) return;
     closed = true;
+    consoleFeed.close();
     for (const d of discovery) d.stop();
     loopLag.stop();
     await engine.close();
@@ -159,6 +167,7 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
     },
     async listen() {
       if (options.healthChecks !== false) fleet.startHealthChecks();
+      consoleFeed.start();
       // The first DNS answer is in the ring before the first call arrives.
       await Promise.all(discovery.map((d) => d.start()));
       port = await engine.listen();
