@@ -92,9 +92,11 @@ export interface AudioCounters {
   scheduledSamples: number;
   /** Whether the meter is the worklet (true) or, outside a secure context, the scheduling count. */
   metered: boolean;
+  /** Seconds of queued audio the last stop() (barge-in) dropped. */
+  droppedSeconds: number;
 }
 
-export const counters: AudioCounters = { nonSilentSamples: 0, scheduledSamples: 0, metered: false };
+export const counters: AudioCounters = { nonSilentSamples: 0, scheduledSamples: 0, metered: false, droppedSeconds: 0 };
 
 const SILENCE = 1e-3;
 /** Scheduling lead: the first frame starts this far ahead so that the next one arrives in time. */
@@ -162,6 +164,7 @@ export class Player {
 
   /** Barge-in: silence now, drop everything queued. */
   stop(): void {
+    counters.droppedSeconds = this.queuedSeconds;
     for (const source of this.sources) {
       source.onended = null;
       source.stop();
