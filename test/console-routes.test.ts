@@ -3,10 +3,12 @@
  * ETag, no traversal), the live feed as server-sent events, and the key rules (feed and tickets
  * need the key; a ticket opens one /v1/stream WebSocket, once).
  */
+import { readFileSync } from 'node:fs';
 import { gunzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseConfig } from '../src/config.ts';
 import { createGateway, type Gateway } from '../src/gateway.ts';
+import { buildConsole, CONSOLE_BUNDLE } from '../src/console/build.ts';
 import { StreamTickets } from '../src/server/console-routes.ts';
 import { startSimFleet, type SimFleet } from '../src/sim/fleet.ts';
 import { refusedUpgrade, StreamClient } from './helpers/stream-client.ts';
@@ -143,5 +145,13 @@ describe('StreamTickets', () => {
     expect(tickets.redeem(b)).toBe(false);
     expect(tickets.redeem(null)).toBe(false);
     expect(tickets.redeem('')).toBe(false);
+  });
+});
+
+describe('the committed console bundle', () => {
+  it('is what `npm run build:console` makes of src/console/app today', async () => {
+    const built = Buffer.from(await buildConsole());
+    // When this fails: run `npm run build:console` and commit src/console/public/app.js.
+    expect(built.equals(readFileSync(CONSOLE_BUNDLE)), 'src/console/public/app.js is stale').toBe(true);
   });
 });

@@ -29,7 +29,7 @@ interface Exposed {
   cancelledConfirmed: number;
 }
 
-const exposed = (page: Page) => page.evaluate(() => (window as unknown as { voicegateConsole: Exposed }).voicegateConsole);
+const exposed = (page: Page) => page.evaluate(() => (globalThis as unknown as { voicegateConsole: Exposed }).voicegateConsole);
 
 /** Console errors and uncaught exceptions of a page. */
 function watchErrors(page: Page): string[] {
@@ -146,7 +146,7 @@ describe('console against a simulated fleet', () => {
     call.send({ type: 'text', text: 'A call that is still talking while the operator looks at the console. ' });
     const row = page.locator('table.calls [data-session="call-in-progress"]');
     await expect.poll(() => row.count()).toBe(1);
-    const ready = call.events.find((e) => e.type === 'ready') as { pool: string; instance: string };
+    const ready = call.events.find((e) => e.type === 'ready') as unknown as { pool: string; instance: string };
     expect(await row.locator('td').allTextContents()).toEqual(expect.arrayContaining(['call-in-progress', 'kokoro', ready.instance, 'native']));
 
     const victim = fleet.instances.find((i) => i.id !== ready.instance)!;

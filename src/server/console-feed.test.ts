@@ -30,6 +30,8 @@ function setup(now: { t: number }) {
   const factory: SessionFactory = {
     fallback: null,
     live,
+    queues: new Map(),
+    saturated: () => false,
     create(request) {
       const session = { poolName: 'gpu', pinId: 'a', voice: request.voice ?? 'af_heart', stats: { segments: 2, audioMs: 1540, failovers: 1 } } as unknown as Session;
       live.add(session);
