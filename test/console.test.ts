@@ -172,6 +172,45 @@ describe('console against a simulated fleet', () => {
   });
 });
 
+describe('console timeline when an instance fails mid-call', () => {
+  let fleet: SimFleet;
+  let gateway: Gateway;
+  let url: string;
+  beforeAll(async () => {
+    fleet = await startSimFleet({ count: 2, protocol: 'openai', controlPort: null, latency: { first_audio_ms: 20, rtf: 0.2, chunk_ms: 100 } });
+    const config = parseConfig({
+      server: { host: '127.0.0.1', port: 0 },
+      pools: [{ name: 'kokoro', backend: 'openai', model: 'kokoro', voices: ['af_heart'], instances: fleet.instances.map((i) => ({ id: i.id, url: i.url })) }],
+    });
+    ({ gateway, url } = await startGateway(config, false));
+  });
+  afterAll(async () => {
+    await gateway?.close();
+    await fleet?.close();
+  });
+
+  it('shows the failover on the segment it moved, with the provider that spoke it', async () => {
+    const page = await chromium.context.newPage();
+    const errors = watchErrors(page);
+    await page.goto(`${url}/`);
+    await page.getByLabel('Text', { exact: true }).fill('First turn.');
+    await page.getByRole('button', { name: 'Speak', exact: true }).click();
+    await page.locator('[data-segment="0"]').waitFor();
+    const pin = (await page.locator('[data-segment="0"] .provider').textContent())!;
+    const other = fleet.instances.find((i) => i.id !== pin)!;
+    // The pinned instance now answers every request with a 500: the next segment moves.
+    await fleet.instances.find((i) => i.id === pin)!.setFaults({ error_rate: 1, error_status: 500 });
+    await page.getByLabel('Text', { exact: true }).fill('Second turn, spoken elsewhere.');
+    await page.getByRole('button', { name: 'Speak', exact: true }).click();
+    const moved = page.locator('[data-segment="1"]');
+    await moved.locator('.badge', { hasText: 'failover' }).waitFor();
+    expect(await moved.locator('.badge').first().textContent()).toContain(`failover ${pin} → ${other.id}`);
+    await expect.poll(() => moved.locator('.provider').textContent()).toBe(other.id);
+    expect(errors).toEqual([]);
+    await page.close();
+  });
+});
+
 describe('console with API keys configured', () => {
   const KEY = 'sk-console-test';
   let fleet: SimFleet;

@@ -76,7 +76,7 @@ export function Fleet(props: { view: ConsoleView | null }) {
     ${view.pools.map((pool) => html`<${PoolTable} key=${pool.name} pool=${pool} windowS=${view.window_s} onError=${setError} />`)}
     <dl class="facts">
       <div><dt>Failovers (${view.window_s} s)</dt><dd>${view.failovers}</dd></div>
-      <div><dt>Fallback</dt><dd>${view.fallback.configured ? `${view.fallback.failovers_in} segments in ${view.window_s} s · ${view.fallback.audio_s.toFixed(1)} s of audio` : 'not configured'}</dd></div>
+      <div data-fallback><dt>Fallback</dt><dd>${view.fallback.configured ? `${view.fallback.streams}/${view.fallback.capacity} contexts · ${view.fallback.failovers_in} segments in ${view.window_s} s · ${view.fallback.audio_s.toFixed(1)} s of audio` : 'not configured'}</dd></div>
     </dl>
     <h3>Recent instance events</h3>
     ${view.events.length === 0

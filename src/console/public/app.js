@@ -43,7 +43,7 @@ var y,He,bt,R,ue,ee,Ne,Y,Ve,de,_e,wt,K=Symbol.for("pv"),te={},ne=[],$t=/^m(i|n|o
     ${e.pools.map(r=>p`<${Bt} key=${r.name} pool=${r} windowS=${e.window_s} onError=${o} />`)}
     <dl class="facts">
       <div><dt>Failovers (${e.window_s} s)</dt><dd>${e.failovers}</dd></div>
-      <div><dt>Fallback</dt><dd>${e.fallback.configured?`${e.fallback.failovers_in} segments in ${e.window_s} s · ${e.fallback.audio_s.toFixed(1)} s of audio`:"not configured"}</dd></div>
+      <div data-fallback><dt>Fallback</dt><dd>${e.fallback.configured?`${e.fallback.streams}/${e.fallback.capacity} contexts · ${e.fallback.failovers_in} segments in ${e.window_s} s · ${e.fallback.audio_s.toFixed(1)} s of audio`:"not configured"}</dd></div>
     </dl>
     <h3>Recent instance events</h3>
     ${e.events.length===0?p`<p class="muted">None since the gateway started.</p>`:p`<ol class="events" aria-live="polite">
