@@ -120,12 +120,18 @@ describe.each(engines)('console routes (%s engine)', (engine) => {
       return ((await res.json()) as { ticket: string }).ticket;
     };
     const ticket = await issue();
-    const client = await StreamClient.started(`ws://${base}/v1/stream?session_id=ticketed&ticket=${ticket}`);
-    client.send({ type: 'text', text: 'Hello.' });
-    client.send({ type: 'flush' });
-    await client.waitType('turn_end');
-    expect(client.events.some((e) => e.type === 'audio')).toBe(true);
-    await client.close();
+    // The playground's start, speed included: the simulator speaks twice as fast at 2.
+    const audioMs: number[] = [];
+    for (const [speed, t] of [[1, ticket], [2, await issue()]] as const) {
+      const client = await StreamClient.started(`ws://${base}/v1/stream?session_id=ticketed-${speed}&ticket=${t}`, { type: 'start', voice: 'af_heart', format: { encoding: 'pcm_f32le', sample_rate: 24000 }, speed });
+      client.send({ type: 'text', text: 'Hello from the console playground.' });
+      client.send({ type: 'flush' });
+      await client.waitType('turn_end');
+      audioMs.push((client.events.find((e) => e.type === 'segment_end') as unknown as { audio_ms: number }).audio_ms);
+      await client.close();
+    }
+    expect(audioMs[1]).toBeGreaterThan(audioMs[0] * 0.4);
+    expect(audioMs[1]).toBeLessThan(audioMs[0] * 0.6);
     expect(await refusedUpgrade(`ws://${base}/v1/stream?ticket=${ticket}`)).toMatchObject({ status: 401 });
     expect(await refusedUpgrade(`ws://${base}/v1/stream`)).toMatchObject({ status: 401 });
     expect(await refusedUpgrade(`ws://${base}/v1/stream?ticket=made-up`)).toMatchObject({ status: 401 });

@@ -18,6 +18,7 @@ describe('parseClientMessage', () => {
   it('parses a full start', () => {
     const msg = parseClientMessage('{"type":"start","voice":"af_heart","language":"en","format":{"encoding":"pcm_mulaw","sample_rate":8000},"frame_ms":20}');
     expect(msg).toMatchObject({ voice: 'af_heart', language: 'en', encoding: 'pcm_mulaw', sampleRate: 8000, frameMs: 20 });
+    expect(parseClientMessage('{"type":"start","speed":1.5}')).toMatchObject({ speed: 1.5 });
   });
 
   it('parses text, flush, cancel, mark', () => {
@@ -39,6 +40,9 @@ describe('parseClientMessage', () => {
     expect(codeOf('{"type":"start","frame_ms":-1}')).toBe('invalid_message');
     expect(codeOf('{"type":"start","frame_ms":2.5}')).toBe('invalid_message');
     expect(codeOf('{"type":"start","voice":7}')).toBe('invalid_message');
+    expect(codeOf('{"type":"start","speed":"fast"}')).toBe('invalid_message');
+    expect(codeOf('{"type":"start","speed":0.1}')).toBe('invalid_message');
+    expect(codeOf('{"type":"start","speed":5}')).toBe('invalid_message');
   });
 
   it('twilio mode forces μ-law 8 kHz in 20 ms frames and needs a streamSid', () => {

@@ -6,6 +6,7 @@
  * thousands of calls, and a failed parse must say exactly which field is wrong.
  */
 import { ENCODINGS, SAMPLE_RATES, type Encoding, type SampleRate } from '../audio/format.ts';
+import { MAX_SPEED, MIN_SPEED } from './openai.ts';
 import { TWILIO_FORMAT, TWILIO_FRAME_MS, isValidStreamSid } from './twilio.ts';
 
 /** Error codes sent in `{"type":"error","code":…}`. Stable: clients switch on them. */
@@ -49,6 +50,8 @@ export interface StartMessage {
   readonly encoding: Encoding;
   readonly sampleRate: SampleRate;
   readonly frameMs: number;
+  /** Speaking rate, MIN_SPEED–MAX_SPEED as on the HTTP speech API; absent = the voice's own. */
+  readonly speed?: number;
 }
 export interface TextMessage {
   readonly type: 'text';
@@ -105,8 +108,14 @@ function parseStart(obj: Record<string, unknown>): StartMessage {
     if (typeof v !== 'number' || !Number.isInteger(v) || v < 0 || v > FRAME_MS_MAX) throw new ProtocolError('invalid_message', `"frame_ms" must be an integer from 0 to ${FRAME_MS_MAX}`);
     frameMs = v;
   }
+  let speed: number | undefined;
+  if (obj.speed !== undefined && obj.speed !== null) {
+    const v = obj.speed;
+    if (typeof v !== 'number' || !Number.isFinite(v) || v < MIN_SPEED || v > MAX_SPEED) throw new ProtocolError('invalid_message', `"speed" must be a number from ${MIN_SPEED} to ${MAX_SPEED}`);
+    speed = v;
+  }
   const mode = obj.mode ?? 'native';
-  if (mode === 'native') return { type: 'start', mode, voice, language, encoding, sampleRate, frameMs };
+  if (mode === 'native') return { type: 'start', mode, voice, language, encoding, sampleRate, frameMs, speed };
   if (mode !== 'twilio') throw new ProtocolError('invalid_message', '"mode" must be "native" or "twilio"');
   if (!isValidStreamSid(obj.stream_sid)) throw new ProtocolError('invalid_message', 'twilio mode needs "stream_sid" (the streamSid of the Twilio media stream)');
   if (format !== undefined && (encoding !== TWILIO_FORMAT.encoding || sampleRate !== TWILIO_FORMAT.sampleRate)) {
@@ -118,6 +127,7 @@ function parseStart(obj: Record<string, unknown>): StartMessage {
     streamSid: obj.stream_sid,
     voice,
     language,
+    speed,
     encoding: TWILIO_FORMAT.encoding,
     sampleRate: TWILIO_FORMAT.sampleRate,
     frameMs: obj.frame_ms === undefined || obj.frame_ms === null ? TWILIO_FRAME_MS : frameMs,

@@ -94,6 +94,7 @@ export function streamHandlers(options: StreamRouteOptions): WebSocketHandlers<S
       key: state.key,
       voice: msg.voice,
       language: msg.language,
+      speed: msg.speed,
       format: { encoding: msg.encoding, sampleRate: msg.sampleRate, frameMs: msg.frameMs },
       sink: msg.mode === 'twilio' ? twilioSink(conn, msg.streamSid!) : wsSink(conn),
     });

@@ -118,4 +118,7 @@ function App() {
     </main>`;
 }
 
-render(html`<${App} />`, document.getElementById('app')!);
+const root = document.getElementById('app')!;
+// The static "Loading…" placeholder goes: render() would keep it beside the app.
+root.textContent = '';
+render(html`<${App} />`, root);
