@@ -59,6 +59,8 @@ describe('ConsoleFeed', () => {
     // Recent traffic: fast answers.
     for (let i = 0; i < 10; i++) metrics.ttfb.observe({ pool: 'gpu', instance: 'a' }, 0.04);
     metrics.backendErrors.inc({ pool: 'gpu', instance: 'a', kind: 'http_5xx' });
+    metrics.queueDepth.set({ pool: 'gpu', class: 'new_turn' }, 3);
+    metrics.segmentsGivenUp.inc({ pool: 'gpu', reason: 'max_wait' }, 2);
     now.t += 1_000;
     await sample();
     fleet.drain('b');
@@ -68,7 +70,8 @@ describe('ConsoleFeed', () => {
     expect(a.ttfb_p95_ms).toBeLessThanOrEqual(50);
     expect(a.errors).toEqual({ http_5xx: 1 });
     expect(b).toMatchObject({ id: 'b', draining: true, health: 'up', ttfb_p50_ms: null, capacity: 4 });
-    expect(view.pools[0]).toMatchObject({ name: 'gpu', backend: 'openai', voices: ['af_heart'], capacity: 8, streams: 0 });
+    expect(view.pools[0]).toMatchObject({ name: 'gpu', backend: 'openai', voices: ['af_heart'], capacity: 8, streams: 0, waiting: 3, given_up: 2 });
+    expect(view.pools[0].wait_queue).toMatchObject({ new_turn: 3 });
     expect(view.events[0]).toMatchObject({ type: 'draining', instance: 'b' });
     feed.close();
   });

@@ -48,8 +48,13 @@ export interface PoolView {
   streams: number;
   capacity: number;
   sessions: number;
-  /** Segments waiting for a stream slot in the pool. */
+  /** Segments waiting for a stream slot on one of the pool's instances. */
   queued: number;
+  /** The pool's fair wait queue by class (voicegate_queue_depth), and its total. */
+  wait_queue: Record<string, number>;
+  waiting: number;
+  /** Segments given up in the window (voicegate_segments_given_up_total). */
+  given_up: number;
 }
 
 export interface CallView {
@@ -154,6 +159,8 @@ interface Sample {
   errors: Map<string, number>;
   failovers: number;
   failoversToFallback: number;
+  /** pool → segments given up so far. */
+  givenUp: Map<string, number>;
 }
 
 export interface FeedSubscriber {
@@ -246,8 +253,9 @@ export class ConsoleFeed {
   /** Records the registry's cumulative counters and drops samples older than the window. */
   private async sample(): Promise<void> {
     const { metrics } = this.options;
-    const [ttfb, errors, failovers] = await Promise.all([metrics.ttfb.get(), metrics.backendErrors.get(), metrics.failovers.get()]);
-    const sample: Sample = { t: this.now(), ttfb: new Map(), errors: new Map(), failovers: 0, failoversToFallback: 0 };
+    const [ttfb, errors, failovers, givenUp] = await Promise.all([metrics.ttfb.get(), metrics.backendErrors.get(), metrics.failovers.get(), metrics.segmentsGivenUp.get()]);
+    const sample: Sample = { t: this.now(), ttfb: new Map(), errors: new Map(), failovers: 0, failoversToFallback: 0, givenUp: new Map() };
+    for (const v of givenUp.values) sample.givenUp.set(String(v.labels.pool), (sample.givenUp.get(String(v.labels.pool)) ?? 0) + v.value);
     const le: number[] = [];
     for (const v of ttfb.values) {
       if (v.metricName !== `${ttfb.name}_bucket`) continue;
@@ -278,8 +286,11 @@ export class ConsoleFeed {
     const latest = this.history[this.history.length - 1];
     const base = this.history[0] === latest ? null : this.history[0];
     const snapshots = fleet.snapshot();
+    const depth = await metrics.queueDepth.get();
     const pools: PoolView[] = fleet.routers.map((router) => {
       const instances = snapshots.filter((s) => s.pool === router.pool).map((s) => this.instanceView(s, latest, base));
+      const wait_queue: Record<string, number> = {};
+      for (const v of depth.values) if (v.labels.pool === router.pool) wait_queue[String(v.labels.class)] = v.value;
       return {
         name: router.pool,
         backend: router.config.backend,
@@ -289,6 +300,9 @@ export class ConsoleFeed {
         capacity: instances.reduce((n, i) => n + i.capacity, 0),
         sessions: instances.reduce((n, i) => n + i.sessions, 0),
         queued: instances.reduce((n, i) => n + i.queued, 0),
+        wait_queue,
+        waiting: Object.values(wait_queue).reduce((n, k) => n + k, 0),
+        given_up: (latest.givenUp.get(router.pool) ?? 0) - (base?.givenUp.get(router.pool) ?? 0),
       };
     });
     const audio = await metrics.audioSeconds.get();

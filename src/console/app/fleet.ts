@@ -54,7 +54,12 @@ function PoolTable(props: { pool: PoolView; windowS: number; onError: (message: 
   const { pool } = props;
   const up = pool.instances.filter((i) => i.health === 'up').length;
   return html`<div class="pool" data-pool=${pool.name}>
-    <h3>${pool.name} <span class="muted small">${pool.backend} · ${up}/${pool.instances.length} up · streams ${pool.streams}/${pool.capacity} · ${pool.sessions} pinned · ${pool.queued} waiting</span></h3>
+    <h3>${pool.name} <span class="muted small">${pool.backend} · ${up}/${pool.instances.length} up · streams ${pool.streams}/${pool.capacity} · ${pool.sessions} pinned</span></h3>
+    <p class="small" data-wait-queue>
+      Wait queue: <strong>${pool.waiting}</strong>
+      ${Object.entries(pool.wait_queue).map(([klass, n]) => html` <span class="muted">${klass.replace('_', ' ')} ${n}</span>`)}
+      · given up (${props.windowS} s): <strong>${pool.given_up}</strong>
+    </p>
     <table class="fleet">
       <thead>
         <tr><th scope="col">Instance</th><th scope="col">State</th><th scope="col">Streams / cap</th><th scope="col">Pinned</th><th scope="col">Waiting</th><th scope="col">TTFB p50 / p95 (ms, ${props.windowS} s)</th><th scope="col">Errors (${props.windowS} s)</th><th scope="col"><span class="sr-only">Actions</span></th></tr>
