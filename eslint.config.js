@@ -2,7 +2,7 @@ import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['node_modules/', 'dist/', 'scratch/', 'bench/results/', 'coverage/'] },
+  { ignores: ['node_modules/', 'dist/', 'scratch/', 'bench/results/', 'coverage/', 'src/console/public/app.js'] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {

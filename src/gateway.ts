@@ -19,6 +19,8 @@ import { LoopLagMonitor } from './routing/loop-lag.ts';
 import { Admission } from './server/admission.ts';
 import { adminFleet, adminRoutes } from './server/admin.ts';
 import { createAdminAuth, createAuthorizer } from './server/auth.ts';
+import { CallRegistry, ConsoleFeed } from './server/console-feed.ts';
+import { consoleRoutes, StreamTickets } from './server/console-routes.ts';
 import type { Engine, HttpRoute, RequestInfo } from './server/engine.ts';
 import { healthRoutes } from './server/http-routes.ts';
 import { chooseEngine, createEngine } from './server/select.ts';
@@ -140,6 +142,10 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
     lagging: () => loopLag.overloaded,
     saturated: config.server.admission === 'refuse' ? (pool) => sessions.saturated(pool) : undefined,
   });
+  // The web console (docs/console.md): the calls list needs each session's id and front end.
+  const calls = new CallRegistry(sessions);
+  const consoleFeed = new ConsoleFeed({ config, fleet, metrics, calls });
+  const streamTickets = new StreamTickets();
   const routes: HttpRoute[] = [
     ...healthRoutes({
       metrics,
@@ -162,12 +168,13 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
       adminAuth,
       logger,
     ),
-    ...speechRoutes({ sessions, config, authorize, metrics, logger, admission }),
-    ...compatHttpRoutes({ sessions, config, metrics, logger, admission }),
+    ...consoleRoutes({ feed: consoleFeed, authorize, authorizeAdmin: adminAuth.authorize, tickets: streamTickets }),
+    ...speechRoutes({ sessions: calls.forProtocol('http'), config, authorize, metrics, logger, admission }),
+    ...compatHttpRoutes({ sessions: calls.forProtocol('compat-http'), config, metrics, logger, admission }),
   ];
   const webSockets = dispatchWebSockets([
-    { paths: [STREAM_PATH], handlers: streamHandlers({ sessions, authorize, metrics, logger, maxMessageBytes: config.session.max_message_bytes, admission, startTimeoutMs: config.session.start_timeout_ms }) },
-    ...compatWebSockets({ sessions, config, metrics, logger, admission }),
+    { paths: [STREAM_PATH], handlers: streamHandlers({ sessions: calls.forProtocol('native'), authorize: streamTickets.orElse(authorize), metrics, logger, maxMessageBytes: config.session.max_message_bytes, admission, startTimeoutMs: config.session.start_timeout_ms }) },
+    ...compatWebSockets({ sessions: calls.forProtocol('compat-ws'), config, metrics, logger, admission }),
   ]);
 
   /** Every backend at start is warm: /ready may answer 200 (set once, never cleared). */
@@ -221,6 +228,7 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
   const closeAll = async () => {
     if (closed) return;
     closed = true;
+    consoleFeed.close();
     for (const d of discovery) d.stop();
     loopLag.stop();
     await engine.close();
@@ -239,6 +247,7 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
       return port;
     },
     async listen() {
+      consoleFeed.start();
       // The first DNS answer is in the ring before the first call arrives.
       await Promise.all(discovery.map((d) => d.start()));
       port = await engine.listen();

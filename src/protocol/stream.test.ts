@@ -18,6 +18,7 @@ describe('parseClientMessage', () => {
   it('parses a full start', () => {
     const msg = parseClientMessage('{"type":"start","voice":"af_heart","language":"en","format":{"encoding":"pcm_mulaw","sample_rate":8000},"frame_ms":20}');
     expect(msg).toMatchObject({ voice: 'af_heart', language: 'en', encoding: 'pcm_mulaw', sampleRate: 8000, frameMs: 20 });
+    expect(parseClientMessage('{"type":"start","speed":1.5}')).toMatchObject({ speed: 1.5 });
   });
 
   it('takes mp3 and opus as compressed streams over s16le at the rate asked', () => {
@@ -47,6 +48,9 @@ describe('parseClientMessage', () => {
     expect(codeOf('{"type":"start","frame_ms":-1}')).toBe('invalid_message');
     expect(codeOf('{"type":"start","frame_ms":2.5}')).toBe('invalid_message');
     expect(codeOf('{"type":"start","voice":7}')).toBe('invalid_message');
+    expect(codeOf('{"type":"start","speed":"fast"}')).toBe('invalid_message');
+    expect(codeOf('{"type":"start","speed":0.1}')).toBe('invalid_message');
+    expect(codeOf('{"type":"start","speed":5}')).toBe('invalid_message');
   });
 
   it('frame_ms: 0 (as produced) or 10 to 1000; shorter frames would only multiply messages', () => {

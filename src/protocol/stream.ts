@@ -7,6 +7,7 @@
  */
 import { OPUS_RATES } from '../audio/encoders/opus.ts';
 import { CONTAINERS, ENCODINGS, SAMPLE_RATES, type Container, type Encoding, type SampleRate } from '../audio/format.ts';
+import { MAX_SPEED, MIN_SPEED } from './openai.ts';
 import { TWILIO_FORMAT, TWILIO_FRAME_MS, isValidStreamSid } from './twilio.ts';
 
 /** Error codes sent in `{"type":"error","code":…}`. Stable: clients switch on them. */
@@ -55,6 +56,8 @@ export interface StartMessage {
   readonly frameMs: number;
   /** `format.encoding` mp3 | opus: a compressed stream (then `encoding` is pcm_s16le). */
   readonly container?: Container;
+  /** Speaking rate, MIN_SPEED–MAX_SPEED as on the HTTP speech API; absent = the voice's own. */
+  readonly speed?: number;
 }
 export interface TextMessage {
   readonly type: 'text';
@@ -125,8 +128,14 @@ function parseStart(obj: Record<string, unknown>): StartMessage {
     }
     frameMs = v;
   }
+  let speed: number | undefined;
+  if (obj.speed !== undefined && obj.speed !== null) {
+    const v = obj.speed;
+    if (typeof v !== 'number' || !Number.isFinite(v) || v < MIN_SPEED || v > MAX_SPEED) throw new ProtocolError('invalid_message', `"speed" must be a number from ${MIN_SPEED} to ${MAX_SPEED}`);
+    speed = v;
+  }
   const mode = obj.mode ?? 'native';
-  if (mode === 'native') return container ? { type: 'start', mode, voice, language, encoding, sampleRate, frameMs, container } : { type: 'start', mode, voice, language, encoding, sampleRate, frameMs };
+  if (mode === 'native') return container ? { type: 'start', mode, voice, language, encoding, sampleRate, frameMs, container, speed } : { type: 'start', mode, voice, language, encoding, sampleRate, frameMs, speed };
   if (mode !== 'twilio') throw new ProtocolError('invalid_message', '"mode" must be "native" or "twilio"');
   if (container) throw new ProtocolError('unsupported_format', 'twilio mode sends pcm_mulaw at 8000 Hz only; omit "format"');
   if (!isValidStreamSid(obj.stream_sid)) throw new ProtocolError('invalid_message', 'twilio mode needs "stream_sid" (the streamSid of the Twilio media stream)');
@@ -139,6 +148,7 @@ function parseStart(obj: Record<string, unknown>): StartMessage {
     streamSid: obj.stream_sid,
     voice,
     language,
+    speed,
     encoding: TWILIO_FORMAT.encoding,
     sampleRate: TWILIO_FORMAT.sampleRate,
     frameMs: obj.frame_ms === undefined || obj.frame_ms === null ? TWILIO_FRAME_MS : frameMs,

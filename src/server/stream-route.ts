@@ -109,6 +109,7 @@ export function streamHandlers(options: StreamRouteOptions): WebSocketHandlers<S
       key: state.key,
       voice: msg.voice,
       language: msg.language,
+      speed: msg.speed,
       format: { encoding: msg.encoding, sampleRate: msg.sampleRate, frameMs: msg.frameMs, container: msg.container },
       sink: msg.mode === 'twilio' ? twilioSink(conn, msg.streamSid!) : wsSink(conn),
     });
