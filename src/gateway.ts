@@ -25,6 +25,9 @@ import { createSessionFactory, type SessionFactory } from './session/factory.ts'
 import { FALLBACK_PROVIDER } from './session/synthesizer.ts';
 import { normalizeForSpeech } from './text/normalize.ts';
 import { createSegmenter } from './text/segmenter.ts';
+import { voiceRoutes } from './server/voice-routes.ts';
+import { VoiceLibrary } from './voices/library.ts';
+import { withLibraryVoices } from './voices/listing.ts';
 
 export interface GatewayOptions {
   readonly config: Config;
@@ -42,6 +45,8 @@ export interface Gateway {
   readonly metrics: Metrics;
   readonly fleet: Fleet;
   readonly sessions: SessionFactory;
+  /** Uploaded voices (src/voices), registered on every instance of their pool. */
+  readonly voices: VoiceLibrary;
   /** One per pool with `discovery`, started by listen(). */
   readonly discovery: readonly DnsDiscovery[];
   /** Engine name once listening. */
@@ -64,12 +69,14 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
   const metrics = options.metrics ?? new Metrics();
   // Passive health must not blame GPUs for timeouts the gateway's own overload caused.
   const loopLag = new LoopLagMonitor();
+  const voices = await VoiceLibrary.open(config, logger);
   const fleet = new Fleet({
     pools: config.pools,
     metrics,
     overloaded: () => loopLag.overloaded,
-    createBackend: (pool, instance) => createBackend(pool, instance, { metrics, logger }),
+    createBackend: (pool, instance) => voices.wrapBackend(pool, instance.id, createBackend(pool, instance, { metrics, logger })),
   });
+  voices.attach(fleet);
   fleet.on('instance', (event) => logger.info(event, `instance ${event.type}`));
   const discovery = config.pools.flatMap((pool) => {
     if (!pool.discovery) return [];
@@ -112,7 +119,8 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
       },
     }),
     ...adminRoutes(fleet, authorize),
-    ...speechRoutes({ sessions, config, authorize, metrics, logger, admission }),
+    ...speechRoutes({ sessions, config, authorize, metrics, logger, admission, listVoices: (listing) => withLibraryVoices(listing, voices, config.pools) }),
+    ...voiceRoutes({ library: voices, config, authorize, logger }),
   ];
 
   const choice = chooseEngine(config.server.engine);
@@ -133,6 +141,7 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
     if (closed) return;
     closed = true;
     for (const d of discovery) d.stop();
+    voices.detach();
     loopLag.stop();
     await engine.close();
     await fleet.stop();
@@ -144,6 +153,7 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
     metrics,
     fleet,
     sessions,
+    voices,
     discovery,
     engine: choice.name,
     get port() {
@@ -153,6 +163,8 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
       if (options.healthChecks !== false) fleet.startHealthChecks();
       // The first DNS answer is in the ring before the first call arrives.
       await Promise.all(discovery.map((d) => d.start()));
+      // Instances that restarted while the gateway was away get the library's voices again.
+      void voices.syncAll();
       port = await engine.listen();
       logger.info({ engine: choice.name, reason: choice.reason, host: config.server.host, port }, `listening on ${config.server.host}:${port} (engine ${choice.name})`);
       return port;
