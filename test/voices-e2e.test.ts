@@ -26,7 +26,9 @@ const RATE = 24000;
 const CLONE_HZ = 300;
 const SIM_HZ = 120;
 const SENTENCES = ['Thanks for calling the support line today.', 'I can see your order in our system now.', 'It shipped yesterday from the main warehouse.', 'You should receive it by Thursday at the latest.'];
-const run = promisify(execFile);
+const execFileAsync = promisify(execFile);
+/** `npm run voices -- …` without npm's start-up: node with tsx, as the script runs it. */
+const voicesCli = (...args: string[]) => execFileAsync(process.execPath, ['--import', 'tsx', 'src/cli/voices.ts', ...args], { timeout: 60_000 });
 
 /** Pitch close to the clone's (the fake Cartesia's contour wanders ±8 % around it). */
 function expectClonePitch(hz: number): void {
@@ -254,7 +256,7 @@ describe('voice library end to end', () => {
 
   it('export, wipe voices.dir, import on a fresh gateway: the voice is back and speaks', async () => {
     const archive = join(work, 'voices-backup.tar.gz');
-    const { stdout } = await run('npx', ['tsx', 'src/cli/voices.ts', 'export', archive, '--dir', dir], { timeout: 60_000 });
+    const { stdout } = await voicesCli('export', archive, '--dir', dir);
     expect(stdout).toContain('exported 1 voice(s)');
     await gateway.close();
     await rm(dir, { recursive: true, force: true });
@@ -263,7 +265,7 @@ describe('voice library end to end', () => {
       await inst.stop();
       await inst.start();
     }
-    const imported = await run('npx', ['tsx', 'src/cli/voices.ts', 'import', archive, '--dir', dir], { timeout: 60_000 });
+    const imported = await voicesCli('import', archive, '--dir', dir);
     expect(imported.stdout).toContain(`imported 1 voice(s) into ${dir}: ${voiceId}`);
     expect(existsSync(join(dir, voiceId, 'reference.wav'))).toBe(true);
     await startGateway();
@@ -274,9 +276,9 @@ describe('voice library end to end', () => {
     expectClonePitch(pitchOf(client.audioBytes(), RATE));
     await client.close();
     // A second import of the same archive changes nothing and says why.
-    const again = await run('npx', ['tsx', 'src/cli/voices.ts', 'import', archive, '--dir', dir], { timeout: 60_000 }).catch((err: { stdout: string; code: number }) => err);
+    const again = await voicesCli('import', archive, '--dir', dir).catch((err: { stdout: string; code: number }) => err);
     expect((again as { stdout: string }).stdout).toContain('already in the library');
-  });
+  }, 90_000);
 
   it('the fallback speaks the clone when the whole pool is down', async () => {
     for (const inst of fleet.instances) await inst.stop();

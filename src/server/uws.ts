@@ -107,6 +107,11 @@ class UwsHttpResponse implements HttpResponse {
     this.res.cork(() => this.res.end(chunk ?? ''));
   }
 
+  /** The response ended (or was cut off): uWS forbids touching it any more. */
+  get done(): boolean {
+    return this.aborted || this.finished;
+  }
+
   destroy(): void {
     if (this.aborted || this.finished) return;
     this.finished = true;
@@ -165,7 +170,7 @@ function bodyStream(res: Uws, response: UwsHttpResponse): Readable {
   const stream = new Readable({
     highWaterMark: 256 * 1024,
     read() {
-      if (paused && !response.aborted) {
+      if (paused && !response.done) {
         paused = false;
         res.resume();
       }
@@ -173,7 +178,8 @@ function bodyStream(res: Uws, response: UwsHttpResponse): Readable {
   });
   res.onData((chunk: ArrayBuffer, isLast: boolean) => {
     // uWS reuses the chunk's memory after this callback returns.
-    if (!stream.push(Buffer.from(chunk.slice(0))) && !isLast && !paused) {
+    // After an early answer (413) the rest is read and dropped; pausing is no longer allowed.
+    if (!stream.push(Buffer.from(chunk.slice(0))) && !isLast && !paused && !response.done) {
       paused = true;
       res.pause();
     }

@@ -302,7 +302,7 @@ export class VoiceLibrary {
     return raceAbort(registration.done, signal, () => new BackendError('aborted', 'voice registration wait cancelled')).catch((err: unknown) => {
       if (isBackendError(err) && (err.kind === 'aborted' || err.retryable)) throw err;
       // A refusal here is this instance's (its model cannot clone, it is misconfigured): another may take it.
-      throw new BackendError('protocol', `voice ${meta.id} could not be registered on ${instance}: ${(err as Error).message}`, undefined, { cause: err });
+      throw new BackendError('protocol', `voice ${meta.id} could not be registered on ${instance}: ${(err as Error).message}`, isBackendError(err) ? err.status : undefined, { cause: err });
     });
   }
 

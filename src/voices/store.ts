@@ -90,6 +90,7 @@ export class VoiceStore {
     const store = new VoiceStore(dir, logger);
     if (existsSync(dir)) {
       await rm(join(dir, TMP_DIR), { recursive: true, force: true });
+      await store.prepare();
       await store.load();
     }
     return store;
@@ -177,6 +178,7 @@ export class VoiceStore {
   /** Removes a voice: renamed out of the library first (atomic), then deleted. */
   async delete(id: string): Promise<boolean> {
     if (!this.voices.has(id)) return false;
+    await this.prepare();
     const graveyard = this.tempPath(`deleted-${id}`);
     await rename(join(this.dir, id), graveyard);
     await syncDir(this.dir);
