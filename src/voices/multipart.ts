@@ -4,7 +4,7 @@
  * checked to be audio and its size against the limit as they arrive, so a text file or an
  * oversized clip is refused at once rather than after the whole body.
  */
-import { createWriteStream } from 'node:fs';
+import { createWriteStream, type WriteStream } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import type { Readable } from 'node:stream';
 import busboy from 'busboy';
@@ -59,11 +59,14 @@ export function parseVoiceUpload(body: Readable, headers: Readonly<Record<string
     let file: string | null = null;
     let fileBytes = 0;
     let writing: Promise<void> = Promise.resolve();
+    let out: WriteStream | null = null;
     let failed: VoiceError | null = null;
 
     const fail = (err: VoiceError): void => {
       if (failed) return;
       failed = err;
+      // The file may be mid-write (a bad field after it started): stop it, then remove it.
+      out?.destroy();
       body.unpipe(parser);
       body.resume();
       parser.removeAllListeners();
@@ -84,11 +87,13 @@ export function parseVoiceUpload(body: Readable, headers: Readonly<Record<string
         return;
       }
       file = options.tempPath;
-      const out = createWriteStream(file, { mode: 0o640 });
+      const sink = createWriteStream(file, { mode: 0o640 });
+      out = sink;
       let head: Buffer | null = Buffer.alloc(0);
       writing = new Promise<void>((done, broke) => {
-        out.once('finish', () => done());
-        out.once('error', broke);
+        sink.once('error', broke);
+        // After 'finish' (all written) or a destroy (refused): the file is closed either way.
+        sink.once('close', () => done());
       });
       stream.on('data', (chunk: Buffer) => {
         fileBytes += chunk.length;
@@ -97,28 +102,22 @@ export function parseVoiceUpload(body: Readable, headers: Readonly<Record<string
           if (head.length >= SNIFF_BYTES) {
             if (!sniffAudio(head)) {
               stream.resume();
-              out.end();
               return fail(new VoiceError(415, 'unsupported_audio', 'the audio file is not WAV, MP3, FLAC or Ogg (Vorbis or Opus) audio', 'audio'));
             }
             head = null;
           }
         }
-        if (!out.write(chunk)) {
+        if (failed) return;
+        if (!sink.write(chunk)) {
           stream.pause();
-          out.once('drain', () => stream.resume());
+          sink.once('drain', () => stream.resume());
         }
       });
-      stream.once('limit', () => {
-        out.end();
-        fail(tooLarge(options.maxFileBytes));
-      });
+      stream.once('limit', () => fail(tooLarge(options.maxFileBytes)));
       stream.once('end', () => {
         if (failed) return;
-        if (head && !sniffAudio(head)) {
-          out.end();
-          return fail(new VoiceError(415, 'unsupported_audio', 'the audio file is not WAV, MP3, FLAC or Ogg (Vorbis or Opus) audio', 'audio'));
-        }
-        out.end();
+        if (head && !sniffAudio(head)) return fail(new VoiceError(415, 'unsupported_audio', 'the audio file is not WAV, MP3, FLAC or Ogg (Vorbis or Opus) audio', 'audio'));
+        sink.end();
       });
     });
 
