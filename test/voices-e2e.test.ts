@@ -151,6 +151,10 @@ describe('voice library end to end', () => {
     expect(client.ofType('error')).toEqual([]);
     expectClonePitch(pitchOf(client.audioBytes(), RATE));
     await client.close();
+    // The HTTP speech API takes the id as well.
+    const speech = await fetch(`${base}/v1/audio/speech`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ model: 'kokoro', voice: voiceId, input: SENTENCES[0], response_format: 'pcm' }) });
+    expect(speech.status).toBe(200);
+    expectClonePitch(pitchOf(Buffer.from(await speech.arrayBuffer()), RATE));
     // The control: the pool's own voice on the same fleet has the simulator's pitch.
     const plain = await call('clone-call-1', 'af_heart');
     await plain.waitType('turn_end', 15_000);
