@@ -58,7 +58,7 @@ describe('voice library end to end', () => {
           voices: ['af_heart'],
           instances: fleet.instances.map((i) => ({ id: i.id, url: i.url, max_concurrency: 8 })),
           health: { interval_ms: 100, timeout_ms: 300, fall: 2, rise: 2 },
-          timeouts: { connect_ms: 300, first_audio_ms: 800, stall_ms: 800 },
+          timeouts: { connect_ms: 300, first_audio_ms: 2000, stall_ms: 2000 },
           options: { voice_cloning: 'upload' },
         },
         { name: 'plain', backend: 'espeak', voices: ['en-us'], instances: [{ id: 'espeak-1' }] },
@@ -304,6 +304,10 @@ describe('voice library end to end', () => {
     expect(res.status).toBe(200);
     expect(await res.json()).toEqual({ id: voiceId, object: 'voice', deleted: true });
     expect(existsSync(join(dir, voiceId))).toBe(false);
+    // …and from the instances that held it (in the background).
+    const deadline = Date.now() + 5000;
+    while (fleet.instances.some((i) => i.clonedVoices.has(voiceId)) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    expect(fleet.instances.filter((i) => i.clonedVoices.has(voiceId)).map((i) => i.id)).toEqual([]);
     const list = (await (await fetch(`${base}/v1/audio/voices`)).json()) as { data: { id: string }[] };
     expect(list.data.map((v) => v.id)).not.toContain(voiceId);
     const refused = await StreamClient.connect(`${wsUrl}?session_id=deleted`);

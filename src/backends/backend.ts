@@ -52,6 +52,8 @@ export interface VoiceCloning {
   listVoices(signal: AbortSignal): Promise<string[]>;
   /** Registers `voice` under `voice.id` (upload mode; idempotent). Throws BackendError. */
   registerVoice(voice: VoiceReference, signal: AbortSignal): Promise<void>;
+  /** Removes a registered voice (upload mode; a voice the server lacks is not an error). Throws BackendError. */
+  removeVoice(id: string, signal: AbortSignal): Promise<void>;
 }
 
 export interface Backend {

@@ -2,7 +2,8 @@
  * Voice cloning for OpenAI-style speech servers (backend `openai`, option `voice_cloning`):
  * - `upload`: vLLM-Omni's voice API (docs/serving/speech_api.md): `POST /v1/audio/voices`
  *   (multipart `audio_sample`, `name`, `consent`, optional `ref_text`), `GET /v1/audio/voices`
- *   (`{voices: [name…], uploaded_voices: [{name…}]}`); the voice is then requested by name.
+ *   (`{voices: [name…], uploaded_voices: [{name…}]}`), `DELETE /v1/audio/voices/{name}`; the
+ *   voice is then requested by name.
  * - `reference`: no server state: `ref_audio` (a base64 data URL) and `ref_text` go in every
  *   speech request (vLLM-Omni's Base task, CosyVoice3; see requestFields).
  * docs/voices.md says which servers take which.
@@ -92,6 +93,17 @@ export class UploadVoiceCloning implements VoiceCloning {
     const held = await this.listVoices(signal).catch(() => [] as string[]);
     if (!held.includes(voice.id)) throw refusal;
   }
+
+  async removeVoice(id: string, signal: AbortSignal): Promise<void> {
+    const what = `voice delete of ${id}`;
+    try {
+      const res = await request(joinUrl(this.options.url, `${this.options.path}/${encodeURIComponent(id)}`), { method: 'DELETE', headers: { ...this.options.headers }, signal });
+      const text = await res.body.text();
+      if (res.statusCode >= 300 && res.statusCode !== 404) throw new BackendError(kindForStatus(res.statusCode), `${what}: HTTP ${res.statusCode} ${errorMessageFromBody(text)}`, res.statusCode);
+    } catch (err) {
+      throw transportError(err, what);
+    }
+  }
 }
 
 /** The `reference` mode: nothing to register; requestFields puts the clip in each request. */
@@ -101,6 +113,7 @@ export class ReferenceVoiceCloning implements VoiceCloning {
     return [];
   }
   async registerVoice(): Promise<void> {}
+  async removeVoice(): Promise<void> {}
 }
 
 /** Speech request fields carrying a reference (vLLM-Omni: `ref_audio` data URL, `ref_text`). */

@@ -4,6 +4,7 @@
  * `@cartesia/cartesia-js` client's `voices.clone()` sends it; the answer's `id` is the
  * Cartesia voice id kept in the voice's metadata.
  */
+import { createHash } from 'node:crypto';
 import { FormData, request } from 'undici';
 import type { FallbackConfig } from '../config.ts';
 
@@ -14,6 +15,11 @@ export function cartesiaRestBase(wsUrl: string): string {
   url.pathname = url.pathname.replace(/\/tts\/websocket\/?$/, '') || '/';
   url.search = '';
   return url.toString().replace(/\/+$/, '');
+}
+
+/** Which Cartesia account a clone lives in, without keeping the key: a digest of URL and key. */
+export function cartesiaAccount(config: FallbackConfig): string {
+  return createHash('sha256').update(`${cartesiaRestBase(config.url)}\n${config.api_key}`).digest('hex').slice(0, 16);
 }
 
 /** REST `Cartesia-Version`: the clone API exists from 2024-06-10 on; the fallback's own version when later. */

@@ -12,6 +12,7 @@ import { encodeWav } from '../audio/wav.ts';
 import { BackendError, type Backend, type SynthesisRequest, type VoiceCloning, type VoiceReference } from '../backends/backend.ts';
 import { parseConfig, type Config } from '../config.ts';
 import { syntheticSource } from '../sim/audio.ts';
+import { startFakeCartesia } from '../sim/cartesia.ts';
 import { startSimHarness, type SimHarness } from '../sim/harness.ts';
 import { estimatePitchHz } from '../sim/signature.ts';
 import { VoiceLibrary } from './library.ts';
@@ -52,6 +53,9 @@ class FakeCloningBackend implements Backend {
         await new Promise((r) => setTimeout(r, this.registerDelayMs));
         if (this.failRegister) throw this.failRegister;
         this.held.add(voice.id);
+      },
+      removeVoice: async (id: string) => {
+        this.held.delete(id);
       },
     };
   }
@@ -170,6 +174,48 @@ describe('VoiceLibrary registration', () => {
   });
 });
 
+/** Generous: the simulator analyses each reference in this process, on a loaded machine. */
+const LOADED = { first_audio_ms: 5000, stall_ms: 5000 };
+
+describe('VoiceLibrary and the Cartesia fallback', () => {
+  it('at start, clones the voices that have no clone in this account, and maps the voice to it', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'voicegate-library-cartesia-'));
+    const cartesia = await startFakeCartesia({ apiKey: 'sk-new' });
+    try {
+      const store = await VoiceStore.open(dir);
+      const base = { pool: 'qwen', consent: 'c', created_at: new Date().toISOString(), duration_seconds: 6, sample_rate: 24000, source_format: 'wav', sha256: 'c'.repeat(64) };
+      // Restored from another gateway: its clone lives in another account.
+      const restored: VoiceMeta = { ...base, id: newVoiceId(), name: 'Restored', cartesia: { voice_id: 'old-account-voice', account: 'feedfeedfeedfeed' } };
+      // Uploaded before a fallback was configured.
+      const never: VoiceMeta = { ...base, id: newVoiceId(), name: 'Never cloned' };
+      await store.create(restored, await referenceWav(300));
+      await store.create(never, await referenceWav(300));
+      const config = parseConfig({
+        pools: [{ name: 'qwen', backend: 'openai', voices: ['af_heart'], instances: [{ url: 'http://127.0.0.1:9' }], options: { voice_cloning: 'upload' } }],
+        fallback: { backend: 'cartesia', url: cartesia.url, api_key: 'sk-new', voice_map: { default: 'cartesia-default' } },
+        voices: { dir },
+      });
+      const library = new VoiceLibrary({ config, store });
+      // Not mapped yet: the old account's clone is not used here.
+      expect(config.fallback!.voice_map[restored.id]).toBeUndefined();
+      await library.syncAll();
+      expect(cartesia.clones().size).toBe(2);
+      for (const id of [restored.id, never.id]) {
+        const clone = library.get(id)!.cartesia!.voice_id!;
+        expect(cartesia.clones().has(clone)).toBe(true);
+        expect(config.fallback!.voice_map[id]).toBe(clone);
+      }
+      // Recorded on disk: a restart does not clone again.
+      const again = new VoiceLibrary({ config, store: await VoiceStore.open(dir) });
+      await again.syncAll();
+      expect(cartesia.clones().size).toBe(2);
+    } finally {
+      await cartesia.close();
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+});
+
 describe('openai adapter cloning against the simulator', () => {
   const harnesses: SimHarness[] = [];
   afterAll(async () => {
@@ -191,26 +237,27 @@ describe('openai adapter cloning against the simulator', () => {
   const reference = async (id: string): Promise<VoiceReference> => ({ id, name: 'Anna', wav: await referenceWav(300), consent: 'c1', refText: 'Hello.' });
 
   it('upload: registers through the voice API (idempotent), lists it, speaks it', async () => {
-    const h = await startSimHarness({ protocol: 'openai', options: { voice_cloning: 'upload' } });
+    const h = await startSimHarness({ protocol: 'openai', options: { voice_cloning: 'upload' }, timeouts: LOADED });
     harnesses.push(h);
     const cloning = h.backend.cloning!;
     expect(cloning.mode).toBe('upload');
-    const signal = AbortSignal.timeout(5000);
-    expect(await cloning.listVoices(signal)).not.toContain('voice_test0000000001');
-    await cloning.registerVoice(await reference('voice_test0000000001'), signal);
+    // One deadline per call, generous: the machine is loaded.
+    const signal = () => AbortSignal.timeout(30_000);
+    expect(await cloning.listVoices(signal())).not.toContain('voice_test0000000001');
+    await cloning.registerVoice(await reference('voice_test0000000001'), signal());
     // A second upload of the same name is refused by the server; the voice is there, so it is success.
-    await cloning.registerVoice(await reference('voice_test0000000001'), signal);
-    expect(await cloning.listVoices(signal)).toContain('voice_test0000000001');
+    await cloning.registerVoice(await reference('voice_test0000000001'), signal());
+    expect(await cloning.listVoices(signal())).toContain('voice_test0000000001');
     expect(h.instance.clonedVoices.get('voice_test0000000001')?.refText).toBe('Hello.');
     expect(await speak(h, { voice: 'voice_test0000000001' })).toBeCloseTo(300, -1);
     expect(await speak(h, { voice: 'af_heart' })).toBeCloseTo(120, -1);
     // A reference the server cannot use is refused with its message.
     const noise = lcgNoise(24000 * 4, 7, 10000);
-    await expect(cloning.registerVoice({ ...(await reference('voice_noise000000001')), wav: new Uint8Array(encodeWav({ samples: noise, sampleRate: 24000 })) }, signal)).rejects.toMatchObject({ kind: 'http_4xx', status: 400 });
+    await expect(cloning.registerVoice({ ...(await reference('voice_noise000000001')), wav: new Uint8Array(encodeWav({ samples: noise, sampleRate: 24000 })) }, signal())).rejects.toMatchObject({ kind: 'http_4xx', status: 400 });
   });
 
   it('reference: ref_audio and ref_text travel in the speech request; the server speaks the clip\'s voice', async () => {
-    const h = await startSimHarness({ protocol: 'openai', options: { voice_cloning: 'reference' } });
+    const h = await startSimHarness({ protocol: 'openai', options: { voice_cloning: 'reference' }, timeouts: LOADED });
     harnesses.push(h);
     const ref = await reference('voice_test0000000002');
     const body = JSON.parse((h.backend as unknown as { requestBody(r: SynthesisRequest): string }).requestBody({ text: 'Hi.', voice: ref.id, reference: ref })) as Record<string, unknown>;

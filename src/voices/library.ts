@@ -25,7 +25,7 @@ import { silentLogger } from '../log.ts';
 import type { InstanceEvent } from '../routing/events.ts';
 import type { Fleet } from '../routing/fleet.ts';
 import { normalizeReference } from './audio.ts';
-import { cloneOnCartesia } from './cartesia-clone.ts';
+import { cartesiaAccount, cloneOnCartesia } from './cartesia-clone.ts';
 import { VoiceError } from './errors.ts';
 import { VoiceStore, newVoiceId, type VoiceMeta } from './store.ts';
 
@@ -119,7 +119,7 @@ export class VoiceLibrary {
       return;
     }
     if (!pool.voices.includes(meta.id)) pool.voices.push(meta.id);
-    const cartesiaId = meta.cartesia?.voice_id;
+    const cartesiaId = this.cartesiaCloneOf(meta);
     if (cartesiaId && this.config.fallback) {
       const map = this.config.fallback.voice_map;
       map[meta.id] = cartesiaId;
@@ -127,6 +127,15 @@ export class VoiceLibrary {
       // the clone's id must map to itself, not on to `default`.
       map[cartesiaId] = cartesiaId;
     }
+  }
+
+  /** The voice's Cartesia clone in the configured fallback's account, if it has one. */
+  private cartesiaCloneOf(meta: VoiceMeta): string | undefined {
+    const clone = meta.cartesia;
+    if (!clone?.voice_id || !this.config.fallback) return undefined;
+    // A clone from another account (a restore onto another gateway) does not exist here.
+    if (clone.account !== undefined && clone.account !== cartesiaAccount(this.config.fallback)) return undefined;
+    return clone.voice_id;
   }
 
   private dismiss(meta: VoiceMeta): void {
@@ -209,14 +218,25 @@ export class VoiceLibrary {
     }
   }
 
-  /** Removes a voice from the library (servers that hold it keep it until they restart). */
+  /**
+   * Removes a voice from the library, then (in the background) from the instances known to
+   * hold it; an instance that misses the delete forgets the voice at its next restart.
+   */
   async delete(id: string): Promise<VoiceMeta> {
     const meta = this.store.get(id);
     if (!meta) throw new VoiceError(404, 'voice_not_found', `no voice '${id}' in the library`);
     this.dismiss(meta);
     await this.store.delete(id);
-    for (const held of this.confirmed.values()) held.delete(id);
+    const holders: string[] = [];
+    for (const [key, held] of this.confirmed) if (held.delete(id)) holders.push(key.split('\u0000')[1]!);
     this.logger.info({ voice: id, name: meta.name }, 'voice library: voice deleted');
+    const pool = this.fleet?.pool(meta.pool);
+    for (const instance of holders) {
+      const cloning = pool?.instance(instance)?.backend.cloning;
+      void cloning?.removeVoice(id, AbortSignal.timeout(this.config.voices.register_timeout_ms)).catch((err: unknown) => {
+        this.logger.warn({ pool: meta.pool, instance, voice: id, err }, 'voice library: could not delete a voice from an instance; it forgets it when it restarts');
+      });
+    }
     return meta;
   }
 
@@ -251,13 +271,20 @@ export class VoiceLibrary {
         { name: `${meta.name} (voicegate ${meta.id})`, language: meta.language ?? this.config.pools.find((p) => p.name === meta.pool)?.language ?? 'en', wav: await this.store.reference(meta.id) },
         AbortSignal.timeout(this.config.voices.register_timeout_ms),
       );
-      cartesia = { voice_id: voiceId };
+      cartesia = { voice_id: voiceId, account: cartesiaAccount(fallback) };
     } catch (err) {
       cartesia = { error: (err as Error).message };
       this.logger.warn({ voice: meta.id, err }, 'voice library: Cartesia clone failed; the fallback speaks its mapped default voice for it');
     }
+    // Deleted while Cartesia was cloning: nothing to record.
+    if (!this.store.get(meta.id)) return meta;
     const updated: VoiceMeta = { ...meta, cartesia };
     await this.store.update(updated);
+    const stale = meta.cartesia?.voice_id;
+    if (stale && this.config.fallback && stale !== cartesia.voice_id) {
+      delete this.config.fallback.voice_map[meta.id];
+      delete this.config.fallback.voice_map[stale];
+    }
     this.admit(updated);
     return updated;
   }
@@ -342,10 +369,22 @@ export class VoiceLibrary {
     );
   }
 
-  /** Syncs every healthy instance of every pool (at start). */
+  /**
+   * At start: syncs every healthy instance of every pool, and clones on the fallback the voices
+   * that have no clone in its account (uploaded before the fallback was configured, a clone
+   * that failed, or a restore onto another Cartesia account).
+   */
   async syncAll(): Promise<void> {
-    if (!this.fleet) return;
-    const jobs: Promise<void>[] = [];
+    const jobs: Promise<unknown>[] = [];
+    if (this.config.fallback) {
+      for (const meta of this.store.list()) {
+        if (!this.cartesiaCloneOf(meta)) jobs.push(this.cloneOnFallback(meta).catch((err: unknown) => this.logger.warn({ voice: meta.id, err }, 'voice library: could not store the Cartesia clone')));
+      }
+    }
+    if (!this.fleet) {
+      await Promise.all(jobs);
+      return;
+    }
     for (const pool of this.fleet.routers) for (const inst of pool.instances) if (inst.healthy) jobs.push(this.syncInstance(pool.pool, inst.id));
     await Promise.all(jobs);
   }

@@ -41,8 +41,11 @@ export const VoiceMetaSchema = z.object({
   source_format: z.string(),
   /** Of reference.wav; checked on import. */
   sha256: z.string().regex(/^[0-9a-f]{64}$/),
-  /** The fallback's clone: its Cartesia voice id, or why there is none. */
-  cartesia: z.object({ voice_id: z.string().optional(), error: z.string().optional() }).optional(),
+  /**
+   * The fallback's clone: its Cartesia voice id and the account it lives in (a digest of the
+   * URL and key: a restore onto another account clones again), or why there is none.
+   */
+  cartesia: z.object({ voice_id: z.string().optional(), account: z.string().optional(), error: z.string().optional() }).optional(),
 });
 
 export type VoiceMeta = z.infer<typeof VoiceMetaSchema>;
