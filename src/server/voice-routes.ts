@@ -79,7 +79,14 @@ export function voiceRoutes(options: VoiceRouteOptions): HttpRoute[] {
         stream.resume();
         throw new VoiceError(500, 'storage_failed', `voices.dir cannot be written: ${(err as Error).message}`);
       }
-      const parsed = await parseVoiceUpload(stream, req.headers, { maxFileBytes: config.voices.max_upload_bytes, tempPath: library.store.tempPath('upload') });
+      const parsed = await parseVoiceUpload(stream, req.headers, {
+        maxFileBytes: config.voices.max_upload_bytes,
+        tempPath: library.store.tempPath('upload'),
+        // Name and pool sent before the clip: a duplicate or an unknown pool is refused before 50 MB arrive.
+        beforeFile: (fields) => {
+          if (fields.name) library.precheck(fields.name, fields.pool || undefined);
+        },
+      });
       const { fields } = parsed;
       if (!parsed.file || parsed.fileBytes === 0) {
         if (parsed.file) await rm(parsed.file, { force: true });

@@ -417,12 +417,14 @@ export class VoiceLibrary {
         yield* backend.synthesize(req, signal);
       }
     };
-    return {
-      protocol: backend.protocol,
-      cloning,
-      synthesize: (req, signal) => synthesize.call(this, req, signal),
-      check: (signal) => backend.check(signal),
-      close: () => backend.close(),
-    };
+    const wrapped = (req: SynthesisRequest, signal: AbortSignal): AsyncIterable<BackendAudio> => synthesize.call(this, req, signal);
+    // Everything else is the backend's own, members added to Backend later included.
+    return new Proxy(backend, {
+      get(target, prop) {
+        if (prop === 'synthesize') return wrapped;
+        const value: unknown = Reflect.get(target, prop, target);
+        return typeof value === 'function' ? (value as (...args: unknown[]) => unknown).bind(target) : value;
+      },
+    });
   }
 }

@@ -83,6 +83,20 @@ describe('parseVoiceUpload', () => {
     expect(existsSync(path)).toBe(false);
   });
 
+  it('lets the caller refuse on the fields sent before the file, before reading it', async () => {
+    const path = target();
+    const seen: string[] = [];
+    const beforeFile = (fields: { name?: string }) => {
+      seen.push(fields.name ?? '');
+      if (fields.name === 'Taken') throw new VoiceError(409, 'duplicate_name', 'taken', 'name');
+    };
+    expect(await refusal(parseVoiceUpload(body([{ name: 'name', value: 'Taken' }, { name: 'audio', filename: 'a.wav', data: WAV }]), HEADERS, { maxFileBytes: 1e6, tempPath: path, beforeFile }))).toBe('409 duplicate_name name');
+    expect(existsSync(path)).toBe(false);
+    const ok = await parseVoiceUpload(body([{ name: 'audio', filename: 'a.wav', data: WAV }, { name: 'name', value: 'Taken' }]), HEADERS, { maxFileBytes: 1e6, tempPath: target(), beforeFile });
+    expect(ok.fields.name).toBe('Taken');
+    expect(seen).toEqual(['Taken', '']);
+  });
+
   it('refuses what is not multipart, and a broken body', async () => {
     expect(await refusal(parseVoiceUpload(Readable.from([Buffer.from('{"name":"x"}')]), { 'content-type': 'application/json' }, { maxFileBytes: 1e6, tempPath: target() }))).toBe('400 not_multipart null');
     expect(await refusal(parseVoiceUpload(Readable.from([Buffer.from('x')]), {}, { maxFileBytes: 1e6, tempPath: target() }))).toBe('400 not_multipart null');

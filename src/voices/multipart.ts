@@ -29,6 +29,11 @@ export interface ParseOptions {
   readonly maxFileBytes: number;
   /** Where to write the clip. */
   readonly tempPath: string;
+  /**
+   * Called when the file part starts, with the fields sent before it: throwing a VoiceError
+   * (a duplicate name, an unknown pool) refuses the upload before the clip is read.
+   */
+  readonly beforeFile?: (fields: Partial<Record<UploadField, string>>) => void;
 }
 
 /**
@@ -82,9 +87,16 @@ export function parseVoiceUpload(body: Readable, headers: Readonly<Record<string
     });
 
     parser.on('file', (name, stream) => {
-      if (!FILE_FIELDS.has(name) || file) {
+      if (!FILE_FIELDS.has(name) || file || failed) {
         stream.resume();
         return;
+      }
+      try {
+        options.beforeFile?.(fields);
+      } catch (err) {
+        stream.resume();
+        if (err instanceof VoiceError) return fail(err);
+        throw err;
       }
       file = options.tempPath;
       const sink = createWriteStream(file, { mode: 0o640 });
