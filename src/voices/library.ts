@@ -54,7 +54,7 @@ export interface UploadResult {
   readonly instances: Record<string, string>;
 }
 
-/** A voice's cloning mode in `pool` (from its configuration): none when its backend cannot clone. */
+/** How `pool`'s servers learn a voice (from its configuration): none when its backend cannot clone. */
 export function cloningModeOf(pool: PoolConfig): 'none' | 'upload' | 'reference' {
   if (pool.backend !== 'openai') return 'none';
   const parsed = OpenAIOptionsSchema.safeParse(pool.options ?? {});
