@@ -200,6 +200,25 @@ describe('voice library end to end', () => {
     await client.close();
   });
 
+  it('an instance that comes back up (seen down, then up) gets the voice before any call asks', async () => {
+    const target = fleet.instances[1]!;
+    const health = () => gateway.fleet.snapshot().find((i) => i.id === target.id)!.health;
+    const until = async (done: () => boolean, what: string) => {
+      const deadline = Date.now() + 10_000;
+      while (!done()) {
+        if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+        await new Promise((r) => setTimeout(r, 25));
+      }
+    };
+    await target.stop();
+    await until(() => health() === 'down', 'the gateway to see it down');
+    await target.start();
+    expect(target.clonedVoices.size).toBe(0);
+    await until(() => health() === 'up', 'the gateway to see it up');
+    // Listed, found missing, registered: no call involved.
+    await until(() => target.clonedVoices.has(voiceId), 'the voice on the instance');
+  });
+
   it('bad uploads get clear 4xx and leave the library unchanged', async () => {
     const before = await readdir(dir);
     const wav = await referenceWav(10, CLONE_HZ);
