@@ -1,12 +1,12 @@
 /**
  * Backup and restore of the voice library (`npm run voices -- export|import`, docs/voices.md):
- * a gzipped tar of the voice folders (`<id>/voice.json`, `<id>/reference.wav`), readable
- * with any tar. Import checks every voice (metadata schema, the clip's sha256, no clash with
+ * a gzipped tar of the voice folders (`<id>/voice.json`, `<id>/reference.wav`) and a manifest
+ * (`voicegate-voices.json`), readable with any tar. Import checks every voice (metadata schema, the clip's sha256, no clash with
  * a voice already there) before it is moved in, folder by folder, atomically.
  */
 import { createHash } from 'node:crypto';
-import { mkdir, readFile, readdir, rm, writeFile } from 'node:fs/promises';
-import { gzipSync } from 'node:zlib';
+import { copyFile, mkdir, mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as tar from 'tar';
 import { META_FILE, REFERENCE_FILE, VOICE_ID, VoiceMetaSchema, VoiceStore } from './store.ts';
@@ -16,14 +16,28 @@ export interface ExportResult {
   readonly voices: string[];
 }
 
-/** Writes every voice of `dir` to `file` (.tar.gz). */
+/** At the archive's root: what made it and what it holds (an archive is never empty). */
+export const MANIFEST_FILE = 'voicegate-voices.json';
+
+/**
+ * Writes every voice of `dir` to `file` (.tar.gz): a snapshot staged in a temporary folder
+ * (voices are small), so a voice deleted or added meanwhile is in it whole or not at all.
+ */
 export async function exportVoices(dir: string, file: string): Promise<ExportResult> {
   const store = await VoiceStore.open(dir);
   const voices = store.list().map((v) => v.id);
-  const entries = voices.flatMap((id) => [`${id}/${META_FILE}`, `${id}/${REFERENCE_FILE}`]);
-  // An empty library still exports (an empty archive: two zero blocks), so a backup job never fails for it.
-  if (entries.length === 0) await writeFile(file, gzipSync(Buffer.alloc(1024)));
-  else await tar.create({ gzip: true, file, cwd: dir, portable: true }, entries);
+  const staging = await mkdtemp(join(tmpdir(), 'voicegate-export-'));
+  try {
+    for (const id of voices) {
+      await mkdir(join(staging, id));
+      await copyFile(join(dir, id, META_FILE), join(staging, id, META_FILE));
+      await copyFile(join(dir, id, REFERENCE_FILE), join(staging, id, REFERENCE_FILE));
+    }
+    await writeFile(join(staging, MANIFEST_FILE), `${JSON.stringify({ format: 1, exported_at: new Date().toISOString(), voices }, null, 2)}\n`);
+    await tar.create({ gzip: true, file, cwd: staging, portable: true }, [MANIFEST_FILE, ...voices]);
+  } finally {
+    await rm(staging, { recursive: true, force: true });
+  }
   return { file, voices };
 }
 
@@ -50,7 +64,7 @@ export async function importVoices(file: string, dir: string): Promise<ImportRes
         return rest.length === 0 && VOICE_ID.test(id ?? '') && (name === META_FILE || name === REFERENCE_FILE || name === undefined || name === '');
       },
     });
-    for (const id of (await readdir(staging)).sort()) {
+    for (const id of (await readdir(staging)).filter((name) => VOICE_ID.test(name)).sort()) {
       const folder = join(staging, id);
       try {
         const meta = VoiceMetaSchema.parse(JSON.parse(await readFile(join(folder, META_FILE), 'utf8')));
