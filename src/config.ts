@@ -224,6 +224,30 @@ const CompatSchema = z
   })
   .prefault({});
 
+/**
+ * The voice library (src/voices, docs/voices.md): uploaded reference voices, stored on disk and
+ * registered on every instance of their pool and on the fallback.
+ */
+const VoicesSchema = z
+  .object({
+    /** Where voices live: one folder per voice (reference.wav + voice.json). Back it up. */
+    dir: z.string().min(1).default('data/voices'),
+    /** Largest upload accepted (the file part of the multipart body); larger gets 413 while streaming. */
+    max_upload_bytes: z.number().int().positive().default(50 * 1024 * 1024),
+    /** Shortest reference clip accepted, in seconds (cloning needs a few seconds of speech). */
+    min_seconds: z.number().positive().default(3),
+    /** Longest reference clip accepted, in seconds (servers cap their references too). */
+    max_seconds: z.number().positive().default(60),
+    /** Sample rate of the stored (normalized) reference: mono 16-bit WAV at this rate. */
+    sample_rate: z.number().int().positive().default(24_000),
+    /** Registering a voice on one instance (upload or list) gives up after this long. */
+    register_timeout_ms: z.number().int().positive().default(10_000),
+    /** Consent id sent to servers that require one (vLLM-Omni) when the upload names none. */
+    default_consent: z.string().default('voicegate'),
+  })
+  .prefault({})
+  .refine((v) => v.min_seconds < v.max_seconds, { message: 'voices.min_seconds must be below voices.max_seconds', path: ['min_seconds'] });
+
 export const ConfigSchema = z.object({
   server: z
     .object({
@@ -293,6 +317,7 @@ export const ConfigSchema = z.object({
   compat: CompatSchema,
   pools: z.array(PoolSchema).min(1),
   fallback: FallbackSchema.optional(),
+  voices: VoicesSchema,
   log: z.object({ level: z.string().default('info') }).prefault({}),
 });
 
@@ -305,6 +330,7 @@ export type HealthConfig = z.infer<typeof HealthSchema>;
 export type TimeoutsConfig = z.infer<typeof TimeoutsSchema>;
 export type DiscoveryConfig = z.infer<typeof DiscoverySchema>;
 export type CompatProtocolConfig = z.infer<typeof CompatProtocolSchema>;
+export type VoicesConfig = z.infer<typeof VoicesSchema>;
 export { ENCODINGS, SAMPLE_RATES };
 
 export class ConfigError extends Error {

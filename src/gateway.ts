@@ -33,6 +33,9 @@ import { FALLBACK_PROVIDER } from './session/fallback.ts';
 import type { Session } from './session/session.ts';
 import { normalizeForSpeech } from './text/normalize.ts';
 import { createSegmenter } from './text/segmenter.ts';
+import { voiceRoutes } from './server/voice-routes.ts';
+import { VoiceLibrary } from './voices/library.ts';
+import { withLibraryVoices } from './voices/listing.ts';
 
 /** The warm-up turn at start gives up after this long (it only warms code; it never blocks a start for long). */
 const WARM_UP_TURN_MS = 5000;
@@ -63,6 +66,8 @@ export interface Gateway {
   readonly metrics: Metrics;
   readonly fleet: Fleet;
   readonly sessions: SessionFactory;
+  /** Uploaded voices (src/voices), registered on every instance of their pool. */
+  readonly voices: VoiceLibrary;
   /** One per pool with `discovery`, started by listen(). */
   readonly discovery: readonly DnsDiscovery[];
   /** Engine name once listening. */
@@ -88,16 +93,18 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
   const loopLag = new LoopLagMonitor();
   // Every backend built, so /ready can wait for those that warm up (the embedded engine).
   const backends: Backend[] = [];
+  const voices = await VoiceLibrary.open(config, logger);
   const fleet = new Fleet({
     pools: config.pools,
     metrics,
     overloaded: () => loopLag.overloaded,
     createBackend: (pool, instance) => {
-      const backend = createBackend(pool, instance, { metrics, logger });
+      const backend = voices.wrapBackend(pool, instance.id, createBackend(pool, instance, { metrics, logger }));
       backends.push(backend);
       return backend;
     },
   });
+  voices.attach(fleet);
   fleet.on('instance', (event) => logger.info(event, `instance ${event.type}`));
   const discovery = config.pools.flatMap((pool) => {
     if (!pool.discovery) return [];
@@ -109,7 +116,8 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
   if (options.checkVoices !== false) {
     try {
       await checkPoolVoices(
-        config.pools.map((pool) => ({ name: pool.name, backend: pool.backend, voices: pool.voices, backends: fleet.pool(pool.name)?.allInstances().map((i) => i.backend) ?? [] })),
+        // Voices of the library are registered on the instances by the library itself, not checked here.
+        config.pools.map((pool) => ({ name: pool.name, backend: pool.backend, voices: pool.voices.filter((v) => !voices.get(v)), backends: fleet.pool(pool.name)?.allInstances().map((i) => i.backend) ?? [] })),
         { logger },
       );
     } catch (err) {
@@ -169,8 +177,9 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
       logger,
     ),
     ...consoleRoutes({ feed: consoleFeed, authorize, authorizeAdmin: adminAuth.authorize, tickets: streamTickets }),
-    ...speechRoutes({ sessions: calls.forProtocol('http'), config, authorize, metrics, logger, admission }),
+    ...speechRoutes({ sessions: calls.forProtocol('http'), config, authorize, metrics, logger, admission, listVoices: (listing) => withLibraryVoices(listing, voices, config.pools) }),
     ...compatHttpRoutes({ sessions: calls.forProtocol('compat-http'), config, metrics, logger, admission }),
+    ...voiceRoutes({ library: voices, config, authorize, logger }),
   ];
   const webSockets = dispatchWebSockets([
     { paths: [STREAM_PATH], handlers: streamHandlers({ sessions: calls.forProtocol('native'), authorize: streamTickets.orElse(authorize), metrics, logger, maxMessageBytes: config.session.max_message_bytes, admission, startTimeoutMs: config.session.start_timeout_ms }) },
@@ -230,6 +239,7 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
     closed = true;
     consoleFeed.close();
     for (const d of discovery) d.stop();
+    voices.detach();
     loopLag.stop();
     await engine.close();
     await fleet.stop();
@@ -241,6 +251,7 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
     metrics,
     fleet,
     sessions,
+    voices,
     discovery,
     engine: choice.name,
     get port() {
@@ -250,6 +261,8 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
       consoleFeed.start();
       // The first DNS answer is in the ring before the first call arrives.
       await Promise.all(discovery.map((d) => d.start()));
+      // Instances that restarted while the gateway was away get the library's voices again.
+      void voices.syncAll();
       port = await engine.listen();
       logger.info({ engine: choice.name, reason: choice.reason, host: config.server.host, port }, `listening on ${config.server.host}:${port} (engine ${choice.name})`);
       if (adminAuth.mode === 'loopback') {

@@ -17,6 +17,43 @@ export interface SynthesisRequest {
    * yield EncodedAudio in exactly this encoding and rate; every other backend ignores it.
    */
   readonly output?: OutputFormat;
+  /**
+   * The reference of a library voice (src/voices), set only for backends whose cloning mode is
+   * `reference`: they send it with the request instead of a voice the server holds.
+   */
+  readonly reference?: VoiceReference;
+}
+
+/** A library voice as a server needs it to clone it (src/voices keeps these). */
+export interface VoiceReference {
+  /** Library id: the name it is registered under on servers and requested by. */
+  readonly id: string;
+  /** The uploader's display name. */
+  readonly name: string;
+  /** The normalized reference clip: a mono 16-bit PCM WAV file. */
+  readonly wav: Uint8Array;
+  /** Transcript of the clip, when given (enables in-context cloning on Qwen3-TTS). */
+  readonly refText?: string;
+  readonly language?: string;
+  /** Consent id (vLLM-Omni requires one per uploaded voice). */
+  readonly consent: string;
+}
+
+/**
+ * How a backend learns a cloned voice (an optional adapter capability; a backend without it
+ * cannot clone, and uploads for its pool are refused).
+ * - `upload`: the server keeps voices: register once per instance (and again after it restarts),
+ *   then request it by id.
+ * - `reference`: the server keeps nothing: the reference travels with every request.
+ */
+export interface VoiceCloning {
+  readonly mode: 'upload' | 'reference';
+  /** Names of the voices the server holds now (upload mode). Throws BackendError. */
+  listVoices(signal: AbortSignal): Promise<string[]>;
+  /** Registers `voice` under `voice.id` (upload mode; idempotent). Throws BackendError. */
+  registerVoice(voice: VoiceReference, signal: AbortSignal): Promise<void>;
+  /** Removes a registered voice (upload mode; a voice the server lacks is not an error). Throws BackendError. */
+  removeVoice(id: string, signal: AbortSignal): Promise<void>;
 }
 
 /** The voices of a server: `has` applies the server's own matching (espeak: case, variants). */
@@ -51,6 +88,8 @@ export interface Backend {
    * to start resolves and then fails its health checks.
    */
   whenWarm?(): Promise<void>;
+  /** Present when the server can clone voices from a reference clip (src/voices). */
+  readonly cloning?: VoiceCloning;
 }
 
 /**

@@ -13,9 +13,10 @@ import { createPcmS16Decoder } from '../audio/pcm-decoder.ts';
 import { createWavDecoder } from '../audio/wav.ts';
 import type { PoolConfig } from '../config.ts';
 import type { Metrics } from '../metrics.ts';
-import { BackendError, type Backend, type SynthesisRequest, type VoiceList } from './backend.ts';
+import { BackendError, type Backend, type SynthesisRequest, type VoiceCloning, type VoiceList } from './backend.ts';
 import { CallSignal, HttpInstance, classifyError, discard, healthGet, statusError } from './http.ts';
 import { InstanceMetrics } from './instance-metrics.ts';
+import { ReferenceVoiceCloning, UploadVoiceCloning, referenceFields } from './voice-upload.ts';
 
 /** `pools[].options` for backend openai. Every default is here. */
 export const OpenAIOptionsSchema = z
@@ -39,9 +40,16 @@ export const OpenAIOptionsSchema = z
     /** Send the request's speed (OpenAI `speed`) when it is set. Default true. */
     send_speed: z.boolean().default(true),
     /**
-     * Where the server lists its voices, asked once at start-up to check the pool's voices
-     * (src/backends/voice-check.ts). Default `/v1/audio/voices` (Kokoro-FastAPI); a server
-     * without it (404) is not checked.
+     * How the server learns a cloned voice from the voice library (docs/voices.md): `none`
+     * (it cannot: uploads for this pool are refused), `upload` (vLLM-Omni's voice API,
+     * registered once per instance) or `reference` (`ref_audio` + `ref_text` in every request).
+     * Default `none`.
+     */
+    voice_cloning: z.enum(['none', 'upload', 'reference']).default('none'),
+    /**
+     * Where the server lists (and, in `upload` mode, takes) its voices: listed once at start-up
+     * to check the pool's voices (src/backends/voice-check.ts); a server without it (404) is not
+     * checked. Default `/v1/audio/voices` (Kokoro-FastAPI, vLLM-Omni).
      */
     voices_path: z.string().default('/v1/audio/voices'),
   })
@@ -60,6 +68,7 @@ const COMPRESSED = /mpeg|mp3|ogg|opus|aac|flac/i;
 export class OpenAIBackend implements Backend {
   readonly protocol = 'openai';
   readonly options: OpenAIOptions;
+  readonly cloning?: VoiceCloning;
   private readonly http: HttpInstance;
   private readonly stats: InstanceMetrics;
   private readonly pool: PoolConfig;
@@ -71,6 +80,8 @@ export class OpenAIBackend implements Backend {
     if (this.options.api_key) headers.authorization = `Bearer ${this.options.api_key}`;
     this.http = new HttpInstance({ url: instance.url, timeouts: pool.timeouts, headers });
     this.stats = new InstanceMetrics(metrics, pool.name, instance.id);
+    if (this.options.voice_cloning === 'upload') this.cloning = new UploadVoiceCloning({ url: instance.url, path: this.options.voices_path, headers });
+    else if (this.options.voice_cloning === 'reference') this.cloning = new ReferenceVoiceCloning();
   }
 
   /** The JSON body for one request (exposed for tests and docs). */
@@ -83,6 +94,11 @@ export class OpenAIBackend implements Backend {
       ...this.options.extra_body,
     };
     if (this.options.send_speed && req.speed !== undefined && req.speed !== 1) body.speed = req.speed;
+    if (req.reference && this.options.voice_cloning === 'reference') {
+      // The server holds no voice by this name: the clip itself says who speaks.
+      delete body.voice;
+      Object.assign(body, referenceFields(req.reference));
+    }
     return JSON.stringify(body);
   }
 

@@ -2,6 +2,7 @@
  * The transport conformance suite: every Engine implementation runs it (uws.test.ts,
  * ws.test.ts), so the gateway above behaves the same on either.
  */
+import { createHash } from 'node:crypto';
 import { get as httpGet } from 'node:http';
 import { connect as netConnect, type Socket } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -139,6 +140,24 @@ export function runEngineConformance(name: string, create: <T>(options: EngineOp
             },
           },
           {
+            method: 'POST',
+            path: '/upload',
+            body: 'stream',
+            async handler(_req, res, _body, stream) {
+              // A slow reader (the voice library writing to disk): backpressure must hold the
+              // socket rather than buffer the body, and every byte arrives in order.
+              const hash = createHash('sha256');
+              let bytes = 0;
+              for await (const chunk of stream! as AsyncIterable<Buffer>) {
+                hash.update(chunk);
+                bytes += chunk.length;
+                if (bytes % (1024 * 1024) < chunk.length) await new Promise((r) => setTimeout(r, 5));
+              }
+              res.writeHead(200, { 'content-type': 'application/json' });
+              res.end(JSON.stringify({ bytes, sha256: hash.digest('hex') }));
+            },
+          },
+          {
             method: 'GET',
             path: '/stream',
             handler(_req, res) {
@@ -223,6 +242,14 @@ export function runEngineConformance(name: string, create: <T>(options: EngineOp
       const res = await fetch(url('/echo'), { method: 'POST', body: 'x'.repeat(5000) });
       expect(res.status).toBe(413);
       expect(((await res.json()) as { error: { code: string } }).error.code).toBe('body_too_large');
+    });
+
+    it('hands a streamed body to its route unread, far over max_body_bytes, byte-exact', async () => {
+      const body = Buffer.alloc(6 * 1024 * 1024);
+      for (let i = 0; i < body.length; i += 4) body.writeUInt32LE(i, i);
+      const res = await fetch(url('/upload'), { method: 'POST', body });
+      expect(res.status).toBe(200);
+      expect(await res.json()).toEqual({ bytes: body.length, sha256: createHash('sha256').update(body).digest('hex') });
     });
 
     it('answers 404 for an unknown path and 405 for a known path with another method', async () => {

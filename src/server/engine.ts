@@ -3,6 +3,7 @@
  * implementations beside it, uws.ts (uWebSockets.js) and ws.ts (node:http + ws).
  * Everything above this file is engine-agnostic; both engines run engine.common.case.ts.
  */
+import type { Readable } from 'node:stream';
 
 /** A request as seen by an upgrade or HTTP handler. Headers are lower-cased. */
 export interface RequestInfo {
@@ -69,11 +70,13 @@ export interface HttpRoute {
   /** Exact path, or a prefix ending in `/*`. */
   readonly path: string;
   /**
-   * Body is read (up to the engine's max_body_bytes, else 413 and the connection is closed)
-   * before the handler runs.
+   * `true`: the body is read (up to the engine's max_body_bytes, else 413 and the connection is
+   * closed) before the handler runs. `'stream'`: the handler gets it unread as `stream`, with
+   * backpressure, and enforces its own limits (uploads far larger than max_body_bytes; they must
+   * never sit in memory).
    */
-  readonly body?: boolean;
-  handler(req: RequestInfo, res: HttpResponse, body: Buffer | null): void | Promise<void>;
+  readonly body?: boolean | 'stream';
+  handler(req: RequestInfo, res: HttpResponse, body: Buffer | null, stream?: Readable): void | Promise<void>;
 }
 
 export interface EngineOptions<T> {

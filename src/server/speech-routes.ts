@@ -47,6 +47,8 @@ export interface SpeechRouteOptions {
   readonly admission?: Admission;
   /** `created` of every model object, unix seconds. Default: when the routes were built. */
   readonly createdAt?: number;
+  /** Adds the voice library's entries to the voice listing (src/voices/listing.ts). Default none. */
+  readonly listVoices?: (listing: ReturnType<typeof listVoices>) => ReturnType<typeof listVoices>;
 }
 
 const MAX_SESSION_KEY = 200;
@@ -108,7 +110,10 @@ export function speechRoutes(options: SpeechRouteOptions): HttpRoute[] {
     sendJson(res, 200, head, JSON.stringify(found));
   });
 
-  const voices = api((req, res, head) => sendJson(res, 200, head, JSON.stringify(listVoices(pools, req.query.get('model')))));
+  const voices = api((req, res, head) => {
+    const listing = listVoices(pools, req.query.get('model'));
+    sendJson(res, 200, head, JSON.stringify(options.listVoices ? options.listVoices(listing) : listing));
+  });
 
   const speech = api((req, res, head, body) => {
     const request = parseSpeechRequest(body, req.headers['content-type'], pools);

@@ -6,6 +6,7 @@
  * returns the module when App is a native function, and the caller falls back to `ws`.
  */
 import { createRequire } from 'node:module';
+import { Readable } from 'node:stream';
 import type { Connection, Engine, EngineOptions, HttpResponse, RequestInfo } from './engine.ts';
 import { answerHandlerFailure, bodyTimedOut, bodyTooLarge, createRouteTable, requestIdOf, routeMiss } from './routes.ts';
 
@@ -109,6 +110,11 @@ class UwsHttpResponse implements HttpResponse {
     this.res.cork(() => this.res.end(chunk ?? '', closeConnection));
   }
 
+  /** The response ended (or was cut off): uWS forbids touching it any more. */
+  get done(): boolean {
+    return this.aborted || this.finished;
+  }
+
   destroy(): void {
     if (this.aborted || this.finished) return;
     this.finished = true;
@@ -156,6 +162,34 @@ class UwsConnection<T> implements Connection<T> {
     if (this.closed) return;
     this.ws.end(code, reason);
   }
+}
+
+/**
+ * The request body as a Readable with backpressure: uWS pauses the socket while the reader
+ * is behind and resumes when it asks for more. An aborted request errors the stream.
+ */
+function bodyStream(res: Uws, response: UwsHttpResponse): Readable {
+  let paused = false;
+  const stream = new Readable({
+    highWaterMark: 256 * 1024,
+    read() {
+      if (paused && !response.done) {
+        paused = false;
+        res.resume();
+      }
+    },
+  });
+  res.onData((chunk: ArrayBuffer, isLast: boolean) => {
+    // uWS reuses the chunk's memory after this callback returns.
+    // After an early answer (413) the rest is read and dropped; pausing is no longer allowed.
+    if (!stream.push(Buffer.from(chunk.slice(0))) && !isLast && !paused && !response.done) {
+      paused = true;
+      res.pause();
+    }
+    if (isLast) stream.push(null);
+  });
+  response.onAborted(() => stream.destroy(new Error('request aborted')));
+  return stream;
 }
 
 export function createUwsEngine<T>(options: EngineOptions<T>): Engine {
@@ -230,15 +264,16 @@ export function createUwsEngine<T>(options: EngineOptions<T>): Engine {
       options.onError?.(err);
       answerHandlerFailure(info, response);
     };
-    const run = (body: Buffer | null) => {
+    const run = (body: Buffer | null, stream?: Readable) => {
       try {
-        const result = route.handler(info, response, body);
+        const result = route.handler(info, response, body, stream);
         if (result) result.catch(fail);
       } catch (err) {
         fail(err);
       }
     };
     if (!route.body) return run(null);
+    if (route.body === 'stream') return run(null, bodyStream(res, response));
     const chunks: Buffer[] = [];
     let size = 0;
     let done = false;

@@ -133,9 +133,9 @@ export function createWsEngine<T>(options: EngineOptions<T>): Engine {
       return;
     }
     const response = new NodeHttpResponse(res);
-    const run = (body: Buffer | null) => {
+    const run = (body: Buffer | null, stream?: IncomingMessage) => {
       try {
-        const result = route.handler(info, response, body);
+        const result = route.handler(info, response, body, stream);
         if (result) result.catch((err) => fail(err));
       } catch (err) {
         fail(err);
@@ -146,6 +146,7 @@ export function createWsEngine<T>(options: EngineOptions<T>): Engine {
       answerHandlerFailure(info, response);
     };
     if (!route.body) return run(null);
+    if (route.body === 'stream') return run(null, req);
     const chunks: Buffer[] = [];
     let size = 0;
     let tooLarge = false;

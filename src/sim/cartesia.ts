@@ -22,6 +22,7 @@ import alawmulaw from 'alawmulaw';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { ENCODINGS, SAMPLE_RATES, type Encoding } from '../audio/format.ts';
 import { NO_FAULTS, mergeFaults, type Faults } from './faults.ts';
+import { handleClone, type FakeCartesiaClone } from './cartesia-clone.ts';
 
 /** `current`: `{title, message, error_code}` (2026-03-01 docs, current SDKs). `legacy`: `{error: "<string>"}` (2024-11-13). */
 export type CartesiaErrorShape = 'current' | 'legacy';
@@ -80,6 +81,8 @@ export interface FakeCartesia {
   connections(): number;
   /** WebSocket upgrades accepted since start. */
   connectionsTotal(): number;
+  /** Voices cloned through `POST /voices/clone` (cartesia-clone.ts), by id. */
+  clones(): ReadonlyMap<string, FakeCartesiaClone>;
   /** Resolves once a `down` toggle has taken effect (listener closed or listening again). */
   settled(): Promise<void>;
   close(): Promise<void>;
@@ -177,8 +180,14 @@ export async function startFakeCartesia(options: FakeCartesiaOptions = {}): Prom
   const recent: Record<string, unknown>[] = [];
   const sockets = new Set<Socket>();
 
+  const clones = new Map<string, FakeCartesiaClone>();
   const onHttp = (req: IncomingMessage, res: ServerResponse): void => {
     const path = (req.url ?? '/').split('?')[0];
+    if (req.method === 'POST' && path === '/voices/clone') {
+      const auth = req.headers.authorization;
+      const key = typeof auth === 'string' && auth.startsWith('Bearer ') ? auth.slice(7) : headerValue(req.headers['x-api-key']);
+      return handleClone(req, res, clones, options.apiKey === undefined || key === options.apiKey);
+    }
     if (req.method === 'GET' && path === '/') {
       res.writeHead(200, { 'content-type': 'application/json' });
       res.end(JSON.stringify({ ok: true, version }));
@@ -343,7 +352,7 @@ export async function startFakeCartesia(options: FakeCartesiaOptions = {}): Prom
       jobSamples: 0,
       phase: 0,
       t: 0,
-      f0: 120 + (hash(voiceId) % 80),
+      f0: clones.get(voiceId)?.pitchHz ?? 120 + (hash(voiceId) % 80),
     };
     conn.contexts.set(id, ctx);
     active++;
@@ -513,6 +522,7 @@ export async function startFakeCartesia(options: FakeCartesiaOptions = {}): Prom
     requests: () => recent,
     connections: () => connections.size,
     connectionsTotal: () => accepted,
+    clones: () => clones,
     settled: () => listening,
     async close() {
       await listening;

@@ -11,6 +11,7 @@ import type { Pcm } from '../audio/format.ts';
 import { NO_FAULTS, mergeFaults, type Faults } from './faults.ts';
 import { DEFAULT_LATENCY, scaledWait, type LatencyModel } from './latency.ts';
 import type { AudioSource } from './audio.ts';
+import type { ClonedVoice } from './signature.ts';
 
 /**
  * - `openai`: Kokoro-FastAPI-like `POST /v1/audio/speech` (pcm, streamed WAV with size 0),
@@ -64,6 +65,8 @@ export interface SimInstanceSnapshot {
   requests: number;
   refused: number;
   faults: Faults;
+  /** Names of the voices uploaded since the last start. */
+  cloned_voices: string[];
 }
 
 export class SimInstance {
@@ -76,6 +79,11 @@ export class SimInstance {
   private port: number;
   private readonly host: string;
   private readonly handler: RequestHandler;
+  /**
+   * Voices uploaded to this instance (vLLM-Omni's voice API, signature.ts). Held in memory
+   * only: a restart forgets them, as a real server's does.
+   */
+  readonly clonedVoices = new Map<string, ClonedVoice>();
   private active = 0;
   /** Most streams served at once since start or resetPeak(). */
   private peak = 0;
@@ -138,6 +146,7 @@ export class SimInstance {
       requests: this.total,
       refused: this.refusedCount,
       faults: { ...this.faultState },
+      cloned_voices: [...this.clonedVoices.keys()],
     };
   }
 
@@ -194,6 +203,8 @@ export class SimInstance {
 
   /** Synthesizes `text` (for the Gradio job model, which returns audio as a whole). */
   async render(text: string, voice: string, speed: number, signal: AbortSignal): Promise<Pcm> {
+    const cloned = this.clonedVoices.get(voice);
+    if (cloned) return cloned.source.synthesize(text, voice, speed, signal);
     return this.audio.synthesize(text, voice, speed, signal);
   }
 
@@ -267,6 +278,7 @@ export class SimInstance {
     const server = this.server;
     if (!server) return Promise.resolve();
     this.server = null;
+    this.clonedVoices.clear();
     return new Promise((resolve) => {
       server.close(() => resolve());
       server.closeAllConnections();

@@ -13,6 +13,8 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { wavHeader, encodeWav } from '../audio/wav.ts';
 import { SIM_SAMPLE_RATE } from './audio.ts';
 import { clientGone, readBody, s16Bytes, sendJson, writeWithDrain, type RequestHandler, type SimInstance } from './instance.ts';
+import { clonedVoice, referencePitchHz, type ClonedVoice } from './signature.ts';
+import { deleteVoice, uploadVoice, uploadedVoiceList } from './voice-api.ts';
 
 /** Kokoro's 28 voices plus the OpenAI names Kokoro-FastAPI maps onto them. */
 export const KOKORO_VOICES = [
@@ -34,6 +36,9 @@ interface SpeechBody {
   response_format?: unknown;
   speed?: unknown;
   stream?: unknown;
+  /** vLLM-Omni voice cloning per request: a data URL (base64 WAV here) and its transcript. */
+  ref_audio?: unknown;
+  ref_text?: unknown;
 }
 
 function fail(res: ServerResponse, variant: Variant, status: number, code: string, message: string): void {
@@ -76,10 +81,13 @@ export function createOpenAIHandler(variant: Variant): RequestHandler {
       return;
     }
     if (req.method === 'GET' && path === '/v1/audio/voices') {
-      const voices = variant === 'chattts' ? [...CHATTTS_VOICES] : [...KOKORO_VOICES];
-      sendJson(res, 200, { voices: voices.map((id) => ({ id, name: id })) });
+      const voices = [...(variant === 'chattts' ? CHATTTS_VOICES : KOKORO_VOICES), ...instance.clonedVoices.keys()];
+      // Kokoro-FastAPI's shape plus vLLM-Omni's `uploaded_voices`.
+      sendJson(res, 200, { voices: voices.map((id) => ({ id, name: id })), uploaded_voices: uploadedVoiceList(instance) });
       return;
     }
+    if (req.method === 'POST' && path === '/v1/audio/voices') return uploadVoice(req, res, instance);
+    if (req.method === 'DELETE' && path.startsWith('/v1/audio/voices/')) return deleteVoice(res, instance, decodeURIComponent(path.slice('/v1/audio/voices/'.length)));
     fail(res, variant, 404, 'not_found', `no route ${req.method} ${path}`);
   };
 }
@@ -102,13 +110,23 @@ async function speech(req: IncomingMessage, res: ServerResponse, instance: SimIn
   const voice = typeof body.voice === 'string' ? body.voice : variant === 'chattts' ? 'default' : 'af_heart';
   const speed = typeof body.speed === 'number' ? body.speed : 1;
   const stream = variant === 'chattts' ? body.stream === true : body.stream !== false;
+  let cloned: ClonedVoice | undefined = instance.clonedVoices.get(voice);
+  if (typeof body.ref_audio === 'string') {
+    const comma = body.ref_audio.indexOf(',');
+    const pitch = body.ref_audio.startsWith('data:') && comma > 0 ? referencePitchHz(Buffer.from(body.ref_audio.slice(comma + 1), 'base64')) : null;
+    if (pitch === null) {
+      fail(res, variant, 400, 'invalid_ref_audio', 'ref_audio must be a base64 data URL of a WAV file with a voice in it');
+      return;
+    }
+    cloned = clonedVoice(pitch);
+  }
 
   if (variant === 'openai') {
     if (typeof body.model === 'string' && !KOKORO_MODELS.has(body.model)) {
       fail(res, variant, 400, 'invalid_model', `Unsupported model: ${body.model}`);
       return;
     }
-    if (!knownKokoroVoice(voice)) {
+    if (!cloned && !knownKokoroVoice(voice)) {
       fail(res, variant, 400, 'validation_error', `Voice '${voice}' not found`);
       return;
     }
@@ -121,7 +139,7 @@ async function speech(req: IncomingMessage, res: ServerResponse, instance: SimIn
       fail(res, variant, 422, 'validation_error', 'input: at most 2048 characters');
       return;
     }
-    if (!CHATTTS_VOICES.has(voice)) {
+    if (!cloned && !CHATTTS_VOICES.has(voice)) {
       fail(res, variant, 400, 'invalid_request_error', `voice ${voice} is not available`);
       return;
     }
@@ -143,7 +161,7 @@ async function speech(req: IncomingMessage, res: ServerResponse, instance: SimIn
       fail(res, variant, status, status === 429 ? 'rate_limit_exceeded' : 'server_error', 'injected failure');
       return;
     }
-    const pcm = instance.render(input, voice, speed, gone);
+    const pcm = cloned ? cloned.source.synthesize(input, voice, speed, gone) : instance.render(input, voice, speed, gone);
     if (!stream) {
       // Whole file at the end (ChatTTS labels it audio/mpeg whatever it holds).
       const outcome = await instance.produce(slot, pcm, gone, null);
