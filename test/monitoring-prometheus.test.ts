@@ -41,6 +41,8 @@ function traffic(): void {
   metrics.characters.inc({ provider: 'cartesia' }, 10);
   metrics.sessionsTotal.inc({ outcome: 'ok' });
   metrics.clientBackpressure.inc();
+  metrics.queueWait.observe({ pool: 'kokoro', class: 'new_turn' }, 0.4);
+  metrics.segmentsGivenUp.inc({ pool: 'kokoro', reason: 'max_wait' });
 }
 
 beforeAll(async () => {
@@ -56,6 +58,10 @@ beforeAll(async () => {
   metrics.instanceSessions.set({ pool: 'kokoro', instance: 'gpu-1' }, 2);
   metrics.instanceSessions.set({ pool: 'kokoro', instance: 'gpu-2' }, 1);
   metrics.sessionsActive.set(3);
+  // The pool's wait queue, as the session factory registers it.
+  metrics.registerPool('kokoro', ['continuing', 'new_turn', 'http']);
+  metrics.queueDepth.set({ pool: 'kokoro', class: 'new_turn' }, 2);
+  metrics.demandSources.set('kokoro', () => 6);
 
   server = createServer((req, res) => {
     if (req.url !== '/metrics') return void res.writeHead(404).end();
