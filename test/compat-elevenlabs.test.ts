@@ -5,6 +5,7 @@
  * and /stream). Raw sockets check the wire details the clients depend on.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { decodeAudio, rmsOf } from '../src/audio/encoders/decoders.testing.ts';
 import { ElevenLabsClient } from '@elevenlabs/elevenlabs-js';
 import * as elevenlabs from '@livekit/agents-plugin-elevenlabs';
 import { initializeLogger } from '@livekit/agents';
@@ -81,9 +82,20 @@ describe('@elevenlabs/elevenlabs-js', () => {
     expect(bytes).toBeGreaterThan(16000);
   });
 
-  it('an mp3 output_format is refused with a clear error naming what is supported', async () => {
+  it('mp3_44100_128 (ElevenLabs\' default): an MP3 stream that a real decoder plays at 44.1 kHz', async () => {
     const client = new ElevenLabsClient({ apiKey: API_KEY, baseUrl: fx.http, maxRetries: 0 });
-    await expect(client.textToSpeech.stream(ELEVENLABS_VOICE, { text: 'Hi.', outputFormat: 'mp3_44100_128' })).rejects.toMatchObject({ statusCode: 400, body: { detail: { status: 'output_format_not_supported', message: expect.stringContaining('pcm_24000') } } });
+    const body = await client.textToSpeech.stream(ELEVENLABS_VOICE, { text: 'Streaming mp3 from the SDK works.', modelId: 'eleven_flash_v2_5', outputFormat: 'mp3_44100_128' });
+    const parts: Uint8Array[] = [];
+    for await (const chunk of body) parts.push(chunk);
+    const decoded = await decodeAudio('mp3', Buffer.concat(parts), 44100);
+    expect(decoded.sampleRate).toBe(44100);
+    expect(decoded.samples.length / decoded.sampleRate).toBeGreaterThan(1);
+    expect(rmsOf(decoded.samples)).toBeGreaterThan(0.01);
+  });
+
+  it('an output_format voicegate cannot make is refused with a clear error naming what is supported', async () => {
+    const client = new ElevenLabsClient({ apiKey: API_KEY, baseUrl: fx.http, maxRetries: 0 });
+    await expect(client.textToSpeech.stream(ELEVENLABS_VOICE, { text: 'Hi.', outputFormat: 'opus_48000_64' })).rejects.toMatchObject({ statusCode: 400, body: { detail: { status: 'output_format_not_supported', message: expect.stringContaining('mp3_44100_*') } } });
   });
 
   it('a wrong key is refused with 401 in ElevenLabs\' error shape', async () => {

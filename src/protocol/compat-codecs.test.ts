@@ -59,11 +59,13 @@ describe('Cartesia codec', () => {
 });
 
 describe('ElevenLabs codec', () => {
-  it('maps output formats; mp3 and the mp3 default are refused naming what works', () => {
+  it('maps output formats: pcm, μ-law, mp3 at its rate (the default mp3_44100_128 too); others are refused naming what works', () => {
     expect(elevenLabsFormat('pcm_44100')).toMatchObject({ encoding: 'pcm_s16le', sampleRate: 44100 });
     expect(elevenLabsFormat('ulaw_8000')).toMatchObject({ encoding: 'pcm_mulaw', sampleRate: 8000 });
-    expect(() => elevenLabsFormat('mp3_44100_128')).toThrow(/supported: pcm_8000.*ulaw_8000/);
-    expect(() => elevenLabsFormat(null)).toThrow(ElevenLabsError);
+    expect(elevenLabsFormat('mp3_22050_32')).toMatchObject({ container: 'mp3', sampleRate: 22050, contentType: 'audio/mpeg' });
+    expect(elevenLabsFormat(null)).toMatchObject({ container: 'mp3', sampleRate: 44100 });
+    expect(() => elevenLabsFormat('opus_48000_64')).toThrow(/supported: pcm_8000.*ulaw_8000.*mp3_44100_\*/);
+    expect(() => elevenLabsFormat('mp3_11025_32')).toThrow(ElevenLabsError);
     expect(() => elevenLabsFormat('pcm_11025')).toThrow(ElevenLabsError);
   });
 

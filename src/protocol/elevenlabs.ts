@@ -35,12 +35,21 @@ export interface ElevenLabsFormat {
   readonly encoding: Encoding;
   readonly sampleRate: SampleRate;
   readonly contentType: string;
+  /** `mp3_*`: an MP3 stream at `sampleRate` (then `encoding` is pcm_s16le). */
+  readonly container?: 'mp3';
 }
 
 const PCM_RATES: readonly SampleRate[] = [8000, 16000, 22050, 24000, 44100, 48000];
 
-/** The output_format values voicegate produces today (mp3_* and opus_* need an encoder). */
-export const SUPPORTED_OUTPUT_FORMATS: readonly string[] = [...PCM_RATES.map((r) => `pcm_${r}`), 'ulaw_8000', 'alaw_8000'];
+/** MP3 sample rates of ElevenLabs' mp3_<rate>_<kbps> formats that the MP3 encoder takes. */
+const MP3_RATES: readonly SampleRate[] = [16000, 22050, 24000, 44100, 48000];
+
+/**
+ * The output_format values voicegate produces. `mp3_<rate>_<kbps>`: MP3 at that rate; the bit
+ * rate is voicegate's own (64 kbit/s CBR, src/audio/encoders/mp3.ts), not the name's.
+ * opus_* is not offered.
+ */
+export const SUPPORTED_OUTPUT_FORMATS: readonly string[] = [...PCM_RATES.map((r) => `pcm_${r}`), 'ulaw_8000', 'alaw_8000', ...MP3_RATES.map((r) => `mp3_${r}_*`)];
 
 /** ElevenLabs' own default when the client names none. */
 export const DEFAULT_OUTPUT_FORMAT = 'mp3_44100_128';
@@ -54,6 +63,8 @@ export function parseOutputFormat(value: string | null | undefined): ElevenLabsF
     const rate = Number(name.slice(4)) as SampleRate;
     if (PCM_RATES.includes(rate)) return { encoding: 'pcm_s16le', sampleRate: rate, contentType: `audio/pcm;rate=${rate}` };
   }
+  const mp3 = /^mp3_(\d+)_\d+$/.exec(name);
+  if (mp3 && MP3_RATES.includes(Number(mp3[1]) as SampleRate)) return { encoding: 'pcm_s16le', sampleRate: Number(mp3[1]) as SampleRate, contentType: 'audio/mpeg', container: 'mp3' };
   const why = value ? `output_format ${JSON.stringify(name).slice(0, 40)} is not available here` : `no output_format given, and ElevenLabs' default (${DEFAULT_OUTPUT_FORMAT}) is not available here`;
   throw new ElevenLabsError(400, 'output_format_not_supported', `${why}; supported: ${SUPPORTED_OUTPUT_FORMATS.join(', ')}`);
 }

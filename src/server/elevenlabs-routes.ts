@@ -208,7 +208,7 @@ export function elevenLabsWebSocket(options: ElevenLabsRouteOptions): WebSocketH
       voice: state.voice,
       language: state.language,
       speed: msg.speed,
-      format: { encoding: state.format.encoding, sampleRate: state.format.sampleRate, frameMs: 0 },
+      format: { encoding: state.format.encoding, sampleRate: state.format.sampleRate, frameMs: 0, container: state.format.container },
       sink: sinkFor(conn, () => context!),
     });
     context = {
@@ -423,7 +423,7 @@ export function elevenLabsHttpRoutes(options: ElevenLabsRouteOptions): HttpRoute
           voice,
           language: request.languageCode,
           speed: request.speed,
-          format: { encoding: format.encoding, sampleRate: format.sampleRate, frameMs: 0 },
+          format: { encoding: format.encoding, sampleRate: format.sampleRate, frameMs: 0, container: format.container },
           eagerFirst: false,
         },
         framing: {
