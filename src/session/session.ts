@@ -157,7 +157,8 @@ export class Session {
     this.output = options.createOutput(options.format, (frame) => sink.audio(frame));
     this.synth = new Synthesizer({
       placement: options.placement,
-      language: options.language,
+      // `auto` picks the segmenter's rules by script; a backend is told no language instead.
+      language: options.language === 'auto' ? undefined : options.language,
       speed: options.speed,
       output: options.format,
       metrics: options.metrics,
