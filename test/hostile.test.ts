@@ -58,6 +58,11 @@ describe('hostile: one long token does not take the embedded engine down', () =>
               { id: 'espeak-2', max_concurrency: 1 },
             ],
             timeouts: { first_audio_ms: 3000, stall_ms: 3000 },
+            // How long a segment waits for a slot on its full pin is the session core's policy
+            // (issue 16, session.max_wait_ms; the default queue_ms 250 then gives up when every
+            // worker is busy). Here it waits, so what is tested is this engine's part: the
+            // worker freed at the deadline, probes answered, no instance down.
+            queue_ms: 10_000,
           },
         ],
       }),
