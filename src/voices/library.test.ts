@@ -198,7 +198,10 @@ describe('VoiceLibrary and the Cartesia fallback', () => {
       const library = new VoiceLibrary({ config, store });
       // Not mapped yet: the old account's clone is not used here.
       expect(config.fallback!.voice_map[restored.id]).toBeUndefined();
+      expect(library.fallbackChangesVoice(restored.id)).toBe(true);
+      expect(library.fallbackChangesVoice('af_heart')).toBe(false);
       await library.syncAll();
+      expect(library.fallbackChangesVoice(restored.id)).toBe(false);
       expect(cartesia.clones().size).toBe(2);
       for (const id of [restored.id, never.id]) {
         const clone = library.get(id)!.cartesia!.voice_id!;

@@ -99,6 +99,16 @@ export class VoiceLibrary {
     return this.store.get(id);
   }
 
+  /**
+   * Whether a failover of `voiceId` to the fallback changes the voice: true for a library voice
+   * without a Cartesia clone in the configured account (the fallback then speaks its mapped
+   * default). For the session core's `failover` event; false for voices not in the library.
+   */
+  fallbackChangesVoice(voiceId: string): boolean {
+    const meta = this.store.get(voiceId);
+    return meta !== undefined && this.cartesiaCloneOf(meta) === undefined;
+  }
+
   /** Follows the fleet: instances that come (back) up are synced, those that go down forgotten. */
   attach(fleet: Fleet): void {
     this.fleet = fleet;
