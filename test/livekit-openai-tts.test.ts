@@ -32,7 +32,10 @@ async function frames(tts: openai.TTS, text: string) {
 function rms(parts: { samples: Int16Array }[]): number {
   let sum = 0;
   let n = 0;
-  for (const p of parts) for (const s of p.samples) (sum += s * s), n++;
+  for (const p of parts) {
+    for (const s of p.samples) sum += s * s;
+    n += p.samples.length;
+  }
   return n ? Math.sqrt(sum / n) : 0;
 }
 
