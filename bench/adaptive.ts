@@ -16,6 +16,7 @@ import { createGateway } from '../src/gateway.ts';
 import { startFakeCartesia } from '../src/sim/cartesia.ts';
 import { startSimFleet } from '../src/sim/fleet.ts';
 import { StreamClient } from '../test/helpers/stream-client.ts';
+import { percentile } from './calls/stats.ts';
 
 const { values } = parseArgs({ options: { levels: { type: 'string', default: '0.5,1,1.5,2' }, turns: { type: 'string', default: '2' } } });
 const LEVELS = values.levels.split(',').map(Number);
@@ -28,12 +29,6 @@ const GUESSED_CAP = 6;
 const COMFORTABLE_CAPACITY = INSTANCES * COMFORTABLE;
 const SENTENCES = ['Your order shipped from the warehouse this morning.', 'The courier expects to deliver it on Thursday.', 'You will get a message with the tracking link.', 'Is there anything else I can help you with today?'];
 const START = { type: 'start', voice: 'af_heart', format: { encoding: 'pcm_s16le', sample_rate: 16000 } };
-
-function pct(xs: number[], p: number): number {
-  if (xs.length === 0) return NaN;
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.max(0, Math.ceil((p / 100) * s.length) - 1)]!;
-}
 
 interface Result {
   load: number;
@@ -101,7 +96,8 @@ async function run(load: number, mode: 'fixed' | 'adaptive'): Promise<Result> {
   await gateway.close();
   await fleet.close();
   await cartesia.close();
-  return { load, mode, calls, segments: calls * TURNS * SENTENCES.length, delivered: tally.delivered, spilled: tally.spilled, ttfaP50: pct(ttfa, 50), ttfaP95: pct(ttfa, 95), limits };
+  ttfa.sort((a, b) => a - b);
+  return { load, mode, calls, segments: calls * TURNS * SENTENCES.length, delivered: tally.delivered, spilled: tally.spilled, ttfaP50: percentile(ttfa, 50), ttfaP95: percentile(ttfa, 95), limits };
 }
 
 const fmt = (v: number) => (Number.isFinite(v) ? v.toFixed(0) : '–');

@@ -20,6 +20,7 @@ import { createGateway } from '../src/gateway.ts';
 import { startFakeCartesia } from '../src/sim/cartesia.ts';
 import { startSimFleet } from '../src/sim/fleet.ts';
 import { StreamClient } from '../test/helpers/stream-client.ts';
+import { percentile } from './calls/stats.ts';
 
 const { values } = parseArgs({
   options: {
@@ -36,13 +37,6 @@ const FALLBACK_CONTEXTS = 8;
 const CAPACITY = INSTANCES * STREAMS_PER_GPU + FALLBACK_CONTEXTS;
 const SENTENCES = ['Your order shipped from the warehouse this morning.', 'The courier expects to deliver it on Thursday.', 'You will get a message with the tracking link.', 'Is there anything else I can help you with today?'];
 const START = { type: 'start', voice: 'af_heart', format: { encoding: 'pcm_s16le', sample_rate: 16000 } };
-
-/** Nearest-rank percentile (as bench/calls). */
-function pct(xs: number[], p: number): number {
-  if (xs.length === 0) return NaN;
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.max(0, Math.ceil((p / 100) * s.length) - 1)]!;
-}
 
 /** A quantile of a prom-client histogram (linear within a bucket, as histogram_quantile). */
 function histogramQuantile(q: number, buckets: { le: number; count: number }[]): number {
@@ -135,6 +129,7 @@ async function runLevel(load: number, maxWaitMs: number): Promise<LevelResult> {
   await fleet.close();
   await cartesia.close();
   const offered = calls * TURNS * SENTENCES.length;
+  ttfa.sort((a, b) => a - b);
   return {
     load,
     maxWaitMs,
@@ -142,8 +137,8 @@ async function runLevel(load: number, maxWaitMs: number): Promise<LevelResult> {
     segmentsOffered: offered,
     delivered,
     lost: offered - delivered,
-    ttfaP50: pct(ttfa, 50),
-    ttfaP95: pct(ttfa, 95),
+    ttfaP50: percentile(ttfa, 50),
+    ttfaP95: percentile(ttfa, 95),
     queueWaitP50: histogramQuantile(0.5, sorted) * 1000,
     queueWaitP95: histogramQuantile(0.95, sorted) * 1000,
     waits: sorted.at(-1)?.count ?? 0,

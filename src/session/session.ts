@@ -75,8 +75,8 @@ export type SessionErrorCode = 'synthesis_failed' | 'fleet_saturated' | 'turn_to
 /**
  * While draining, a turn begun after the notice is spoken only if its audio can all be sent by
  * the deadline, judged from its text: ~70 ms of speech a character (a normal speaking rate),
- * synthesized at half real time (GPU servers run at 0.1–0.5), plus one second for its first
- * audio. Not a key: it only decides refuse-now versus cut-later, and errs toward refusing.
+ * synthesized at half real time (an assumption, not a measurement: the simulator's default
+ * real-time factor is 0.2), plus one second for its first audio. Not a key: it only decides refuse-now versus cut-later, and errs toward refusing.
  */
 export const DRAIN_MS_PER_CHAR = 35;
 const DRAIN_FIRST_AUDIO_ALLOWANCE_MS = 1000;
@@ -141,8 +141,6 @@ export class Session {
   /** Marks and turn ends queued, bounded by max_pending_marks and max_queued_turns. */
   private pendingMarks = 0;
   private queuedTurns = 0;
-  /** Text arrived since the last flush or cancel: a turn is being written. */
-  private turnOpen = false;
   /** performance.now() by which a draining session must be done (0: not draining). */
   private drainDeadline = 0;
   /** While draining, a turn begun after the notice is held here until its flush decides. */
@@ -191,8 +189,7 @@ export class Session {
       return;
     }
     // A new turn after the drain notice waits for its flush: it is spoken only if it fits.
-    if (!this.turnOpen && this.drainDeadline !== 0) this.heldTurn = [];
-    this.turnOpen = true;
+    if (this.turnChars === 0 && this.drainDeadline !== 0) this.heldTurn = [];
     this.turnChars += delta.length;
     if (this.heldTurn) {
       this.heldTurn.push(delta);
@@ -213,7 +210,6 @@ export class Session {
     this.clearIdleTimer();
     this.enqueueTexts(this.options.segmenter.flush());
     this.turnChars = 0;
-    this.turnOpen = false;
     this.queue.push({ kind: 'turn_end', turn: this.turn });
     this.queuedTurns++;
     this.nextTurn();
@@ -255,7 +251,6 @@ export class Session {
       return true;
     }
     this.turnChars = 0;
-    this.turnOpen = false;
     this.options.sink.error('shutting_down', `the gateway is shutting down in ${Math.max(0, Math.round(leftMs))} ms, too soon to speak this turn (about ${Math.round(needMs)} ms); say it on another replica`);
     this.queue.push({ kind: 'turn_end', turn: this.turn });
     this.queuedTurns++;
@@ -277,7 +272,6 @@ export class Session {
     this.abortQueued();
     this.options.segmenter.reset();
     this.turnChars = 0;
-    this.turnOpen = false;
     this.heldTurn = null;
     this.firstTextAt = 0;
     this.nextTurn();
@@ -312,7 +306,8 @@ export class Session {
   }
 
   private get idle(): boolean {
-    return this.queue.length === 0 && !this.turnOpen;
+    // turnChars > 0: a turn is being written (text since the last flush or cancel).
+    return this.queue.length === 0 && this.turnChars === 0;
   }
 
   close(): void {
