@@ -37,12 +37,12 @@ import {
 } from '../protocol/cartesia.ts';
 import { estimateWordTimestamps } from '../protocol/timestamps.ts';
 import { createVoiceResolver, type VoiceResolver } from '../protocol/voice-map.ts';
-import { CLOSE_CODES, ProtocolError } from '../protocol/stream.ts';
+import { CLOSE_CODES, ProtocolError, SESSION_ID_MAX } from '../protocol/stream.ts';
 import type { SessionFactory } from '../session/factory.ts';
 import type { Session, SessionSink } from '../session/session.ts';
 import { countRejection, type Admission } from './admission.ts';
 import { createKeyMatcher } from './auth.ts';
-import { streamOneShot } from './compat-http.ts';
+import { endsSentence, streamOneShot } from './compat-http.ts';
 import type { Connection, HttpResponse, HttpRoute, RequestInfo, UpgradeResult, WebSocketHandlers } from './engine.ts';
 import { requestIdOf } from './routes.ts';
 
@@ -52,8 +52,6 @@ export const CARTESIA_SSE_PATH = '/tts/sse';
 
 /** Contexts open at once on one socket; one more is refused with 429 (Cartesia documents none). */
 export const MAX_CONTEXTS_PER_SOCKET = 256;
-const MAX_SESSION_KEY = 200;
-const SENTENCE_END = /[.!?。！？]["')\]]*\s*$/;
 
 export interface CartesiaRouteOptions {
   readonly sessions: SessionFactory;
@@ -98,7 +96,7 @@ export interface CartesiaSocketState {
 
 function sessionKeyOf(req: RequestInfo): string | undefined {
   const key = req.query.get('session_id') ?? req.headers['x-session-id'];
-  return key && key.length <= MAX_SESSION_KEY ? key : undefined;
+  return key && key.length <= SESSION_ID_MAX ? key : undefined;
 }
 
 const UNAUTHORIZED = new CartesiaError(401, 'Unauthorized', 'missing or invalid API key (X-API-Key header, Authorization: Bearer, or ?api_key=)', 'unauthorized');
@@ -231,7 +229,7 @@ export function cartesiaWebSocket(options: CartesiaRouteOptions): WebSocketHandl
       ctx.ended = true;
       flushAs(ctx, 'done');
     } else if (!msg.flush && msg.transcript.length > 0) {
-      if (ctx.maxBufferDelayMs === 0 || SENTENCE_END.test(msg.transcript)) flushAs(ctx, 'silent');
+      if (ctx.maxBufferDelayMs === 0 || endsSentence.test(msg.transcript)) flushAs(ctx, 'silent');
       else if (ctx.bufferTimer) ctx.bufferTimer.refresh();
       else ctx.bufferTimer = setTimeout(() => {
         ctx.bufferTimer = undefined;

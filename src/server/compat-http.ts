@@ -12,6 +12,13 @@ import type { SessionFactory, SessionRequest } from '../session/factory.ts';
 import type { Session, SessionSink } from '../session/session.ts';
 import type { HttpResponse } from './engine.ts';
 
+/**
+ * A message whose text ends a sentence: the drop-in front ends speak it at once (a flush)
+ * rather than wait for the next text to rule out an abbreviation, since their clients send
+ * whole sentences or phrases, not tokens (docs/compat.md, "Buffering").
+ */
+export const endsSentence = /[.!?。！？]["')\]]*\s*$/;
+
 /** Reported by the sink while the response is blocked, so the session holds audio back. */
 const BLOCKED = Number.MAX_SAFE_INTEGER;
 

@@ -29,20 +29,18 @@ import {
   warningMessage,
   type DeepgramFormat,
 } from '../protocol/deepgram.ts';
-import { CLOSE_CODES, ProtocolError } from '../protocol/stream.ts';
+import { CLOSE_CODES, ProtocolError, SESSION_ID_MAX } from '../protocol/stream.ts';
 import { createVoiceResolver } from '../protocol/voice-map.ts';
 import type { SessionFactory } from '../session/factory.ts';
 import type { Session, SessionSink } from '../session/session.ts';
 import { countRejection, type Admission } from './admission.ts';
 import { createKeyMatcher } from './auth.ts';
-import { streamOneShot } from './compat-http.ts';
+import { endsSentence, streamOneShot } from './compat-http.ts';
 import type { Connection, HttpResponse, HttpRoute, RequestInfo, UpgradeResult, WebSocketHandlers } from './engine.ts';
 import { requestIdOf } from './routes.ts';
 
 export const DEEPGRAM_SPEAK_PATH = '/v1/speak';
 
-const MAX_SESSION_KEY = 200;
-const SENTENCE_END = /[.!?。！？]["')\]]*\s*$/;
 const DEFAULT_MODEL = 'aura-2-thalia-en';
 
 export interface DeepgramRouteOptions {
@@ -77,7 +75,7 @@ export interface DeepgramSocketState {
 
 function sessionKeyOf(req: RequestInfo): string | undefined {
   const key = req.query.get('session_id') ?? req.headers['x-session-id'];
-  return key && key.length <= MAX_SESSION_KEY ? key : undefined;
+  return key && key.length <= SESSION_ID_MAX ? key : undefined;
 }
 
 const UNAUTHORIZED = new DeepgramError(401, 'INVALID_AUTH', 'missing or invalid credentials (Authorization: Token <key>)');
@@ -209,7 +207,7 @@ export function deepgramWebSocket(options: DeepgramRouteOptions): WebSocketHandl
           case 'Speak':
             if (msg.text.length === 0) return;
             session.text(msg.text);
-            if (SENTENCE_END.test(msg.text)) flushAs(state, 'silent');
+            if (endsSentence.test(msg.text)) flushAs(state, 'silent');
             return;
           case 'Flush':
             return flushAs(state, 'flush');

@@ -38,14 +38,14 @@ import {
   type ElevenLabsFormat,
   type ElevenLabsMessage,
 } from '../protocol/elevenlabs.ts';
-import { CLOSE_CODES, ProtocolError } from '../protocol/stream.ts';
+import { CLOSE_CODES, ProtocolError, SESSION_ID_MAX } from '../protocol/stream.ts';
 import { estimateCharAlignment } from '../protocol/timestamps.ts';
 import { createVoiceResolver } from '../protocol/voice-map.ts';
 import type { SessionFactory } from '../session/factory.ts';
 import type { Session, SessionSink } from '../session/session.ts';
 import { countRejection, type Admission } from './admission.ts';
 import { createKeyMatcher } from './auth.ts';
-import { streamOneShot } from './compat-http.ts';
+import { endsSentence, streamOneShot } from './compat-http.ts';
 import type { Connection, HttpResponse, HttpRoute, RequestInfo, UpgradeResult, WebSocketHandlers } from './engine.ts';
 import { requestIdOf } from './routes.ts';
 
@@ -55,8 +55,6 @@ export const ELEVENLABS_MULTI_STREAM_INPUT = '/v1/text-to-speech/:voice_id/multi
 
 /** Contexts open at once on one multi-stream socket (ElevenLabs allows 5; voicegate is roomier). */
 export const MAX_CONTEXTS_PER_SOCKET = 64;
-const MAX_SESSION_KEY = 200;
-const SENTENCE_END = /[.!?。！？]["')\]]*\s*$/;
 /** Speaking rate assumed for a segment's alignment before its audio length is known. */
 const ESTIMATED_MS_PER_CHAR = 65;
 
@@ -119,7 +117,7 @@ function voiceIdOfPath(path: string): string {
 
 function sessionKeyOf(req: RequestInfo): string | undefined {
   const key = req.query.get('session_id') ?? req.headers['x-session-id'];
-  return key && key.length <= MAX_SESSION_KEY ? key : undefined;
+  return key && key.length <= SESSION_ID_MAX ? key : undefined;
 }
 
 const UNAUTHORIZED = new ElevenLabsError(401, 'invalid_api_key', 'missing or invalid API key (xi-api-key header, or xi_api_key in the first message)');
@@ -296,7 +294,7 @@ export function elevenLabsWebSocket(options: ElevenLabsRouteOptions): WebSocketH
       flushAs(ctx, 'flush');
     } else if (spoken) {
       ctx.bareFlush = false;
-      if (SENTENCE_END.test(text!)) flushAs(ctx, 'flush');
+      if (endsSentence.test(text!)) flushAs(ctx, 'flush');
     }
   };
 

@@ -24,7 +24,7 @@ import {
   type PoolInfo,
   type SpeechRequest,
 } from '../protocol/openai.ts';
-import { ProtocolError } from '../protocol/stream.ts';
+import { ProtocolError, SESSION_ID_MAX } from '../protocol/stream.ts';
 import type { SessionFactory } from '../session/factory.ts';
 import type { Session, SessionSink } from '../session/session.ts';
 import { countRejection, type Admission } from './admission.ts';
@@ -51,7 +51,6 @@ export interface SpeechRouteOptions {
   readonly listVoices?: (listing: ReturnType<typeof listVoices>) => ReturnType<typeof listVoices>;
 }
 
-const MAX_SESSION_KEY = 200;
 /** Reported by the sink while the response is blocked, so the session holds audio back. */
 const BLOCKED = Number.MAX_SAFE_INTEGER;
 
@@ -123,7 +122,7 @@ export function speechRoutes(options: SpeechRouteOptions): HttpRoute[] {
       throw new OpenAIError(503, refusal.code, refusal.message);
     }
     const sessionKey = req.headers['x-session-id'];
-    runSpeech(options, request, res, head, sessionKey && sessionKey.length <= MAX_SESSION_KEY ? sessionKey : head['x-request-id']);
+    runSpeech(options, request, res, head, sessionKey && sessionKey.length <= SESSION_ID_MAX ? sessionKey : head['x-request-id']);
   });
 
   const paths = [SPEECH_PATH, MODELS_PATH, `${MODELS_PATH}/*`, VOICES_PATH];
