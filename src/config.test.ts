@@ -84,3 +84,19 @@ describe('compat voice maps', () => {
     expect(parseConfig({ pools, compat: { deepgram: { voice_map: { 'aura-2-thalia-en': 'af_heart' } } } }).compat.deepgram.voice_map).toEqual({ 'aura-2-thalia-en': 'af_heart' });
   });
 });
+
+describe('cluster and workers keys', () => {
+  const pools = [{ name: 'p', backend: 'espeak', voices: ['en'], instances: [{}] }];
+  it('defaults: no Redis, one worker, lease 3 s, pins 600 s', () => {
+    const config = parseConfig({ pools });
+    expect(config.cluster).toEqual({ lease_ttl_ms: 3000, pin_ttl_s: 600 });
+    expect(config.server.workers).toBe(1);
+  });
+  it('accepts auto workers and a redis url; refuses a redis_url that is not a URL', () => {
+    const config = parseConfig({ pools, server: { workers: 'auto' }, cluster: { redis_url: 'redis://127.0.0.1:6379' } });
+    expect(config.server.workers).toBe('auto');
+    expect(config.cluster.redis_url).toBe('redis://127.0.0.1:6379');
+    expect(() => parseConfig({ pools, cluster: { redis_url: 'not a url' } })).toThrow(/cluster\.redis_url/);
+    expect(() => parseConfig({ pools, server: { workers: 0 } })).toThrow(/server\.workers/);
+  });
+});

@@ -248,6 +248,22 @@ const VoicesSchema = z
   .prefault({})
   .refine((v) => v.min_seconds < v.max_seconds, { message: 'voices.min_seconds must be below voices.max_seconds', path: ['min_seconds'] });
 
+/**
+ * Several replicas or workers sharing one truth about GPU capacity and pins (docs/scaling.md,
+ * src/cluster/). Without `redis_url`, slots and pins stay in this process (shared by its
+ * workers through the primary).
+ */
+const ClusterSchema = z
+  .object({
+    /** redis://[user:pass@]host:port[/db]; absent = no Redis, process-local slots and pins. */
+    redis_url: z.string().url().optional(),
+    /** A lease whose holder stopped renewing (died) is free again after this long. */
+    lease_ttl_ms: z.number().int().min(500).default(3000),
+    /** A session's instance is remembered this long after its last activity (reconnects land there). */
+    pin_ttl_s: z.number().int().positive().default(600),
+  })
+  .prefault({});
+
 export const ConfigSchema = z.object({
   server: z
     .object({
@@ -291,6 +307,12 @@ export const ConfigSchema = z.object({
        * holds work older than its first_audio_ms, so a load balancer or dialer goes elsewhere.
        */
       admission: z.enum(['queue', 'refuse']).default('queue'),
+      /**
+       * Gateway processes on one port (docs/scaling.md): 1, a number, or `auto` = one per core.
+       * Workers share slots and pins through the primary process, or through Redis with
+       * `cluster.redis_url`.
+       */
+      workers: z.union([z.number().int().positive(), z.literal('auto')]).default(1),
     })
     .prefault({}),
   auth: z
@@ -318,6 +340,7 @@ export const ConfigSchema = z.object({
   pools: z.array(PoolSchema).min(1),
   fallback: FallbackSchema.optional(),
   voices: VoicesSchema,
+  cluster: ClusterSchema,
   log: z.object({ level: z.string().default('info') }).prefault({}),
 });
 
@@ -331,6 +354,7 @@ export type TimeoutsConfig = z.infer<typeof TimeoutsSchema>;
 export type DiscoveryConfig = z.infer<typeof DiscoverySchema>;
 export type CompatProtocolConfig = z.infer<typeof CompatProtocolSchema>;
 export type VoicesConfig = z.infer<typeof VoicesSchema>;
+export type ClusterConfig = z.infer<typeof ClusterSchema>;
 export { ENCODINGS, SAMPLE_RATES };
 
 export class ConfigError extends Error {
