@@ -256,7 +256,11 @@ const VoicesSchema = z
 const ClusterSchema = z
   .object({
     /** redis://[user:pass@]host:port[/db]; absent = no Redis, process-local slots and pins. */
-    redis_url: z.string().url().optional(),
+    redis_url: z
+      .string()
+      .url()
+      .refine((url) => /^rediss?:\/\//.test(url), { message: 'must start with redis:// or rediss://' })
+      .optional(),
     /** A lease whose holder stopped renewing (died) is free again after this long. */
     lease_ttl_ms: z.number().int().min(500).default(3000),
     /** A session's instance is remembered this long after its last activity (reconnects land there). */

@@ -45,6 +45,10 @@ export class Metrics {
   readonly demandSources = new Map<string, () => number>();
   readonly segmentsGivenUp: Counter<'pool' | 'reason'>;
 
+  // Replicas and workers (src/cluster/, docs/scaling.md).
+  readonly clusterRedisUp: Gauge;
+  readonly clusterFallback: Counter<'reason'>;
+
   constructor(options: { defaultMetrics?: boolean } = {}) {
     const registers = [this.registry];
     const instanceLabels = ['pool', 'instance'] as const;
@@ -80,6 +84,9 @@ export class Metrics {
       },
     });
     this.segmentsGivenUp = new Counter({ name: `${PREFIX}segments_given_up_total`, help: 'Segments not spoken because no provider had capacity within session.max_wait_ms, by pool and reason.', labelNames: ['pool', 'reason'], registers });
+
+    this.clusterRedisUp = new Gauge({ name: `${PREFIX}cluster_redis_up`, help: '1 while cluster.redis_url answers within 50 ms; 0 while this process runs on local slots and pins (or no Redis is configured).', registers });
+    this.clusterFallback = new Counter({ name: `${PREFIX}cluster_fallback_total`, help: 'Times this process fell back from Redis to local slots and pins, by reason (unreachable, slow, error).', labelNames: ['reason'], registers });
 
     if (options.defaultMetrics !== false) collectDefaultMetrics({ register: this.registry });
   }

@@ -60,7 +60,7 @@ export async function startRedis(): Promise<RunningRedis> {
   process.once('exit', killOnExit);
 
   const start = async (): Promise<void> => {
-    const proc = spawn(binary, ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--protected-mode', 'no', '--loglevel', 'warning'], {
+    const proc = spawn(binary, ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--protected-mode', 'no', '--loglevel', 'warning', '--enable-debug-command', 'local'], {
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     child = proc;
