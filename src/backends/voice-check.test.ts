@@ -72,6 +72,24 @@ describe('start-up voice check', () => {
     await good.close();
   });
 
+  it("a Gradio pool is checked against the voice choices its app's /config names (Gradio 5 and 4)", async () => {
+    const gradio = await startSimFleet({ instances: [{ protocol: 'gradio' }, { protocol: 'gradio4' }], controlPort: null });
+    try {
+      for (const [i, version] of [[0, 5], [1, 4]] as const) {
+        const pool = (voices: string[]) => ({ name: 'space', backend: 'gradio', model: 'kokoro', voices, instances: [{ id: `g${version}`, url: gradio.instances[i]!.url }], health: { interval_ms: 60_000 } });
+        const bad = await createGateway({ config: parseConfig({ server: { host: '127.0.0.1', port: 0 }, pools: [pool(['af_heart', 'af_bella+af_sky'])] }) }).catch((e: unknown) => e);
+        expect(bad).toBeInstanceOf(VoiceCheckError);
+        // The values the app accepts, not the labels its dropdown shows.
+        expect((bad as Error).message).toMatch(/^pool space: voice "af_bella\+af_sky" not spoken by its gradio backend; it has: af_heart, af_bella, /);
+        expect((bad as Error).message).not.toContain('Heart');
+        const good = await createGateway({ config: parseConfig({ server: { host: '127.0.0.1', port: 0 }, pools: [pool(['af_heart', 'bm_george'])] }) });
+        await good.close();
+      }
+    } finally {
+      await gradio.close();
+    }
+  });
+
   it('a server that cannot be reached does not stop the start (checked at the first request instead)', async () => {
     const backend = new OpenAIBackend({ pool: parseConfig({ pools: [{ name: 'x', backend: 'openai', voices: ['a'], instances: [{ url: 'http://127.0.0.1:9' }] }] }).pools[0]!, instance: { id: 'dead', url: 'http://127.0.0.1:9' } });
     await expect(backend.listVoices(AbortSignal.timeout(2000))).rejects.toMatchObject({ name: 'BackendError' });

@@ -1,7 +1,8 @@
 /**
  * The start-up voice check (issue 21): every voice a pool lists (aliases point at them) must be
  * one its backend speaks. Pools whose backend can list its voices (Backend.listVoices: espeak
- * always, OpenAI-compatible servers offering /v1/audio/voices) are asked once, through the
+ * always, OpenAI-compatible servers offering /v1/audio/voices, Gradio apps whose /config names
+ * the voice input's choices) are asked once, through the
  * first instance that answers; a voice the server lacks is a VoiceCheckError naming pool, voice
  * and the voices it has, which main.ts turns into exit status 2. Servers that cannot be asked,
  * or cannot be reached now, are logged and left to fail at the first request.
