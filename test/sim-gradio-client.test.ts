@@ -54,7 +54,7 @@ describe('@gradio/client against the simulated Kokoro Space', () => {
       const info = (await (await fetch(`${fleet.instances[0]!.url}/gradio_api/info`)).json()) as { named_endpoints: Record<string, { parameters: { parameter_name: string; type: { enum?: string[] } }[] }> };
       const voiceParam = info.named_endpoints['/generate_first']!.parameters.find((p) => p.parameter_name === 'voice')!;
       expect(voiceParam.type.enum).toHaveLength(28);
-      const dropdown = app.config!.components.find((c) => c.type === 'dropdown')!;
+      const dropdown = app.config!.components.find((c: { type: string }) => c.type === 'dropdown')!;
       const choices = dropdown.props.choices as [string, string][];
       expect(choices.every((c) => Array.isArray(c) && c.length === 2 && c[0] !== c[1])).toBe(true);
       expect(gradioVoiceChoices(app.config, 'generate_first', ['$text', '$voice', '$speed', true])).toEqual(voiceParam.type.enum);
