@@ -9,6 +9,7 @@ import { runBackendConformance } from './common.case.ts';
 import { appConfig } from '../sim/gradio-server.ts';
 import { KOKORO_VOICES } from '../sim/openai-server.ts';
 import { GradioBackend, SseParser, gradioVoiceChoices } from './gradio.ts';
+import { instructionsPassed } from './index.ts';
 
 const timeouts = { first_audio_ms: TEST_TIMEOUTS.first_audio_ms, stall_ms: TEST_TIMEOUTS.stall_ms };
 // The app returns one file per segment, so the first audio waits for the whole segment: the
@@ -101,6 +102,19 @@ describe('gradio adapter: wire details', () => {
     expect(samples).toBe(2400);
     expect(headers).toHaveLength(4); // /config (404 here: tolerated with an explicit prefix), /call, the event stream, the file
     for (const h of headers) expect(h.authorization).toBe('Bearer hf_secret');
+  });
+});
+
+describe('gradio inputs', () => {
+  it('replaces $text, $voice, $speed, $language and $instructions; instructionsPassed follows $instructions', () => {
+    const pool = (inputs: unknown[]) => parseConfig({ pools: [{ name: 'g', backend: 'gradio', voices: ['af_heart'], language: 'en', instances: [{ url: 'http://x' }], options: { inputs } }] }).pools[0]!;
+    const design = pool(['$text', '$instructions', '$voice', '$speed', '$language', 7]);
+    const backend = new GradioBackend({ pool: design, instance: { id: 'g1', url: 'http://x' } });
+    expect(backend.inputs({ text: 'Hi', voice: '', speed: 1.5, instructions: 'Warmly.' })).toEqual(['Hi', 'Warmly.', 'af_heart', 1.5, 'en', 7]);
+    expect(backend.inputs({ text: 'Hi', voice: 'af_bella' })).toEqual(['Hi', '', 'af_bella', 1, 'en', 7]);
+    expect(instructionsPassed(design)).toBe(true);
+    expect(instructionsPassed(pool(['$text', '$voice', '$speed', true]))).toBe(false);
+    void backend.close();
   });
 });
 

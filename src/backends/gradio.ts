@@ -32,9 +32,10 @@ export const GradioOptionsSchema = z
     /** Hugging Face token for private Spaces, sent as `Authorization: Bearer`. Default none. */
     hf_token: z.string().default(''),
     /**
-     * Positional inputs; the strings `$text`, `$voice`, `$speed`, `$language` are replaced by
-     * the request's values. Default `["$text", "$voice", "$speed", true]` (generate_first:
-     * text, voice, speed, use_gpu).
+     * Positional inputs; the strings `$text`, `$voice`, `$speed`, `$language`, `$instructions`
+     * are replaced by the request's values (`$instructions`: the caller's style instructions, or
+     * "" without). Default `["$text", "$voice", "$speed", true]` (generate_first: text, voice,
+     * speed, use_gpu).
      */
     inputs: z.array(z.unknown()).default(['$text', '$voice', '$speed', true]),
     /** Which output holds the audio FileData. Default 0. */
@@ -163,6 +164,8 @@ export class GradioBackend implements Backend {
           return req.speed ?? 1;
         case '$language':
           return req.language ?? this.pool.language;
+        case '$instructions':
+          return req.instructions ?? '';
         default:
           return value;
       }

@@ -24,6 +24,8 @@ export interface SessionRequest {
   readonly voice?: string;
   readonly language?: string;
   readonly speed?: number;
+  /** Style instructions (HTTP speech API `instructions`). */
+  readonly instructions?: string;
   readonly format: OutputFormat;
   readonly sink: SessionSink;
   /** Pool by name (HTTP API `model`); otherwise chosen by voice. */
@@ -130,6 +132,7 @@ export function createSessionFactory(options: SessionFactoryOptions): SessionFac
         voice,
         language,
         speed: request.speed,
+        instructions: request.instructions,
         pool: pool.name,
         placement,
         http: request.http,

@@ -89,6 +89,8 @@ export interface SessionOptions {
   readonly voice: string;
   readonly language: string | undefined;
   readonly speed?: number;
+  /** Style instructions for every segment (the HTTP speech API's `instructions`). */
+  readonly instructions?: string;
   readonly pool: string;
   /** Where segments go: owns the pin, candidates, fallback and the wait. */
   readonly placement: Placement;
@@ -158,6 +160,7 @@ export class Session {
       // `auto` picks the segmenter's rules by script; a backend is told no language instead.
       language: options.language === 'auto' ? undefined : options.language,
       speed: options.speed,
+      instructions: options.instructions,
       output: options.format,
       metrics: options.metrics,
       maxWaitMs: options.config.max_wait_ms,

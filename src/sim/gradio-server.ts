@@ -120,6 +120,7 @@ export function createGradioHandler(options: GradioSimOptions): RequestHandler {
 
   /** Starts a job (admission and error faults already decided by the caller). */
   function startJob(req: IncomingMessage, instance: SimInstance, endpoint: Endpoint, data: unknown[], slot: SimStream | null, session: string | null): Job {
+    instance.recordReceived({ api_name: endpoint.name, data });
     const job = newJob(endpoint, session);
     const text = typeof data[0] === 'string' ? data[0] : '';
     const voice = typeof data[1] === 'string' ? data[1] : 'af_heart';
