@@ -145,6 +145,8 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
     createSegmenter: (opts: { language?: string; eagerFirst?: boolean }) => createSegmenter({ language: opts.language, eagerFirst: opts.eagerFirst, maxSegmentChars: config.session.max_segment_chars }),
     createOutput: (format: OutputFormat, onFrame: (frame: Uint8Array) => void) => createAudioOutput(format, onFrame),
     normalize: normalizeForSpeech,
+    // A library voice without a Cartesia clone: a move to the fallback changes the voice heard.
+    fallbackChangesVoice: (voice: string) => voices.fallbackChangesVoice(voice),
   };
   const sessions = createSessionFactory({ ...sessionDeps, metrics });
 
