@@ -95,12 +95,12 @@ export class UncheckedVoices {
    * backend's own; a checked pool's requests run on the backend's own synthesize, unwrapped.
    */
   watch(pool: string, instance: string, backend: Backend): Backend {
-    const self = this;
+    const failed = (voice: string, err: unknown): void => this.failed(pool, instance, voice, err);
     async function* watched(req: SynthesisRequest, signal: AbortSignal): AsyncIterable<BackendAudio> {
       try {
         yield* backend.synthesize(req, signal);
       } catch (err) {
-        if (!signal.aborted) self.failed(pool, instance, req.voice, err);
+        if (!signal.aborted) failed(req.voice, err);
         throw err;
       }
     }
