@@ -8,7 +8,7 @@ import { createAudioOutput } from './audio/output.ts';
 import type { Backend } from './backends/backend.ts';
 import { createCartesiaBackend } from './backends/cartesia.ts';
 import { createBackend } from './backends/index.ts';
-import { checkPoolVoices } from './backends/voice-check.ts';
+import { UncheckedVoices, checkPoolVoices } from './backends/voice-check.ts';
 import { preloadEncoders } from './audio/encoders/index.ts';
 import type { Config } from './config.ts';
 import { silentLogger, type Logger } from './log.ts';
@@ -29,7 +29,7 @@ import { STREAM_PATH, streamHandlers } from './server/stream-route.ts';
 import { compatHttpRoutes, compatWebSockets } from './server/compat-routes.ts';
 import { dispatchWebSockets, type Envelope } from './server/ws-dispatch.ts';
 import { createSessionFactory, type SessionFactory } from './session/factory.ts';
-import { FALLBACK_PROVIDER } from './session/fallback.ts';
+import { FALLBACK_POOL, FALLBACK_PROVIDER } from './session/fallback.ts';
 import type { Session } from './session/session.ts';
 import { normalizeForSpeech } from './text/normalize.ts';
 import { createSegmenter } from './text/segmenter.ts';
@@ -94,12 +94,14 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
   // Every backend built, so /ready can wait for those that warm up (the embedded engine).
   const backends: Backend[] = [];
   const voices = await VoiceLibrary.open(config, logger);
+  // Servers whose voices the start-up check could not ask: their first refusal of a voice is logged.
+  const uncheckedVoices = new UncheckedVoices(logger);
   const fleet = new Fleet({
     pools: config.pools,
     metrics,
     overloaded: () => loopLag.overloaded,
     createBackend: (pool, instance) => {
-      const backend = voices.wrapBackend(pool, instance.id, createBackend(pool, instance, { metrics, logger }));
+      const backend = uncheckedVoices.watch(pool.name, instance.id, voices.wrapBackend(pool, instance.id, createBackend(pool, instance, { metrics, logger })));
       backends.push(backend);
       return backend;
     },
@@ -113,13 +115,16 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
     d.on('failed', ({ pool: name, dns, error }) => logger.warn({ pool: name, dns, err: error }, 'discovery: resolution failed; instances unchanged'));
     return [d];
   });
-  if (options.checkVoices !== false) {
+  if (options.checkVoices === false) {
+    for (const pool of config.pools) uncheckedVoices.markUnchecked(pool.name);
+  } else {
     try {
-      await checkPoolVoices(
+      const unchecked = await checkPoolVoices(
         // Voices of the library are registered on the instances by the library itself, not checked here.
         config.pools.map((pool) => ({ name: pool.name, backend: pool.backend, voices: pool.voices.filter((v) => !voices.get(v)), backends: fleet.pool(pool.name)?.allInstances().map((i) => i.backend) ?? [] })),
         { logger },
       );
+      for (const name of unchecked) uncheckedVoices.markUnchecked(name);
     } catch (err) {
       await fleet.stop();
       throw err;
@@ -127,7 +132,9 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
   }
   // The codec libraries load now, not on the first mp3/opus request.
   preloadEncoders();
-  const fallbackBackend: Backend | null = config.fallback ? createCartesiaBackend(config.fallback, { metrics, logger }) : null;
+  // Cartesia cannot be asked for its voices either: a mapped voice it refuses is logged once.
+  uncheckedVoices.markUnchecked(FALLBACK_POOL);
+  const fallbackBackend: Backend | null = config.fallback ? uncheckedVoices.watch(FALLBACK_POOL, FALLBACK_PROVIDER, createCartesiaBackend(config.fallback, { metrics, logger })) : null;
   if (fallbackBackend) metrics.registerProvider(FALLBACK_PROVIDER);
 
   const sessionDeps = {
@@ -138,6 +145,8 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
     createSegmenter: (opts: { language?: string; eagerFirst?: boolean }) => createSegmenter({ language: opts.language, eagerFirst: opts.eagerFirst, maxSegmentChars: config.session.max_segment_chars }),
     createOutput: (format: OutputFormat, onFrame: (frame: Uint8Array) => void) => createAudioOutput(format, onFrame),
     normalize: normalizeForSpeech,
+    // A library voice without a Cartesia clone: a move to the fallback changes the voice heard.
+    fallbackChangesVoice: (voice: string) => voices.fallbackChangesVoice(voice),
   };
   const sessions = createSessionFactory({ ...sessionDeps, metrics });
 

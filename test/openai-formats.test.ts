@@ -82,6 +82,21 @@ describe('OpenAI speech API with the default config and the official SDK', () =>
 });
 
 describe("the deployment guide's curl line", () => {
+  it('a refused request saved with --output is a 4xx, labelled JSON, holding OpenAI\'s error: nothing that passes for audio', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'voicegate-curl-'));
+    try {
+      const out = join(dir, 'test.mp3');
+      const body = JSON.stringify({ model: 'tts-1', input: '你好世界', voice: 'nobody-here' });
+      const { stdout } = await run('curl', ['-sS', '-X', 'POST', `${base}/v1/audio/speech`, '-H', 'Content-Type: application/json', '-d', body, '--output', out, '-w', '%{http_code} %{content_type}']);
+      expect(stdout).toBe('400 application/json');
+      const saved = JSON.parse(await readFile(out, 'utf8')) as { error: { code: string; param: string; message: string } };
+      expect(saved.error).toMatchObject({ code: 'unknown_voice', param: 'voice' });
+      expect(saved.error.message).toContain('nobody-here');
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
   it('writes a playable mp3 of 你好世界 with voice alloy (real curl)', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'voicegate-curl-'));
     try {

@@ -5,6 +5,7 @@
 import { Client } from '@gradio/client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { decodeWav } from '../src/audio/wav.ts';
+import { gradioVoiceChoices } from '../src/backends/gradio.ts';
 import { startSimFleet, type SimFleet } from '../src/sim/fleet.ts';
 
 interface FileOut {
@@ -46,10 +47,26 @@ describe('@gradio/client against the simulated Kokoro Space', () => {
     });
   }
 
+  it("the app's /config names the voice choices as Gradio serves them: [label, value] pairs whose values are /info's enum", async () => {
+    const app = await Client.connect(fleet.instances[0]!.url);
+    try {
+      // The raw schema (the client's view_api() flattens the enum into a type name).
+      const info = (await (await fetch(`${fleet.instances[0]!.url}/gradio_api/info`)).json()) as { named_endpoints: Record<string, { parameters: { parameter_name: string; type: { enum?: string[] } }[] }> };
+      const voiceParam = info.named_endpoints['/generate_first']!.parameters.find((p) => p.parameter_name === 'voice')!;
+      expect(voiceParam.type.enum).toHaveLength(28);
+      const dropdown = app.config!.components.find((c: { type: string }) => c.type === 'dropdown')!;
+      const choices = dropdown.props.choices as [string, string][];
+      expect(choices.every((c) => Array.isArray(c) && c.length === 2 && c[0] !== c[1])).toBe(true);
+      expect(gradioVoiceChoices(app.config, 'generate_first', ['$text', '$voice', '$speed', true])).toEqual(voiceParam.type.enum);
+    } finally {
+      app.close();
+    }
+  });
+
   it('an app error reaches the client as a rejected prediction', async () => {
     const app = await Client.connect(fleet.instances[0]!.url);
     try {
-      await expect(app.predict('/generate_first', { text: 'x', voice: 'nobody', speed: 1, use_gpu: true })).rejects.toThrow(/voice nobody not found/);
+      await expect(app.predict('/generate_first', { text: 'x', voice: 'nobody', speed: 1, use_gpu: true })).rejects.toThrow(/Value: nobody is not in the list of choices/);
     } finally {
       app.close();
     }

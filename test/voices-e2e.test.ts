@@ -172,6 +172,8 @@ describe('voice library end to end', () => {
       const report = checkCall(client, SENTENCES, (RATE * 2) / 1000, null);
       expect(report.problems).toEqual([]);
       expect(report.failovers.length).toBeGreaterThan(0);
+      // Another instance of the pool holds the voice: the failover says it did not change.
+      for (const failover of client.ofType('failover')) expect(failover.voice_changed).toBe(false);
       // Audio after the first failover came from elsewhere, in the cloned voice.
       const at = client.events.findIndex((e) => e.type === 'failover');
       const after = Buffer.concat(client.events.slice(at).filter((e): e is { type: 'audio'; bytes: Buffer } => e.type === 'audio').map((e) => e.bytes));

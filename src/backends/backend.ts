@@ -13,6 +13,12 @@ export interface SynthesisRequest {
   readonly language?: string;
   readonly speed?: number;
   /**
+   * Style instructions (OpenAI's `instructions`, e.g. "speak calmly"), set only when the caller
+   * gave some. Backends whose API takes them pass them on (instructionsPassed in index.ts says
+   * which); every other backend ignores them.
+   */
+  readonly instructions?: string;
+  /**
    * The caller's negotiated format. A backend that can produce it natively (Cartesia) may
    * yield EncodedAudio in exactly this encoding and rate; every other backend ignores it.
    */

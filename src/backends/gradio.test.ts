@@ -6,7 +6,10 @@ import { parseConfig } from '../config.ts';
 import { startSimHarness, TEST_TIMEOUTS, type SimHarness } from '../sim/harness.ts';
 import { BackendError } from './backend.ts';
 import { runBackendConformance } from './common.case.ts';
-import { GradioBackend, SseParser } from './gradio.ts';
+import { appConfig } from '../sim/gradio-server.ts';
+import { KOKORO_VOICES } from '../sim/openai-server.ts';
+import { GradioBackend, SseParser, gradioVoiceChoices } from './gradio.ts';
+import { instructionsPassed } from './index.ts';
 
 const timeouts = { first_audio_ms: TEST_TIMEOUTS.first_audio_ms, stall_ms: TEST_TIMEOUTS.stall_ms };
 // The app returns one file per segment, so the first audio waits for the whole segment: the
@@ -99,6 +102,58 @@ describe('gradio adapter: wire details', () => {
     expect(samples).toBe(2400);
     expect(headers).toHaveLength(4); // /config (404 here: tolerated with an explicit prefix), /call, the event stream, the file
     for (const h of headers) expect(h.authorization).toBe('Bearer hf_secret');
+  });
+});
+
+describe('gradio inputs', () => {
+  it('replaces $text, $voice, $speed, $language and $instructions; instructionsPassed follows $instructions', () => {
+    const pool = (inputs: unknown[]) => parseConfig({ pools: [{ name: 'g', backend: 'gradio', voices: ['af_heart'], language: 'en', instances: [{ url: 'http://x' }], options: { inputs } }] }).pools[0]!;
+    const design = pool(['$text', '$instructions', '$voice', '$speed', '$language', 7]);
+    const backend = new GradioBackend({ pool: design, instance: { id: 'g1', url: 'http://x' } });
+    expect(backend.inputs({ text: 'Hi', voice: '', speed: 1.5, instructions: 'Warmly.' })).toEqual(['Hi', 'Warmly.', 'af_heart', 1.5, 'en', 7]);
+    expect(backend.inputs({ text: 'Hi', voice: 'af_bella' })).toEqual(['Hi', '', 'af_bella', 1, 'en', 7]);
+    expect(instructionsPassed(design)).toBe(true);
+    expect(instructionsPassed(pool(['$text', '$voice', '$speed', true]))).toBe(false);
+    void backend.close();
+  });
+});
+
+describe("the voices a Gradio app's /config names", () => {
+  const generateFirst = ['$text', '$voice', '$speed', true];
+  it("reads the values (not the labels) of the endpoint's voice input, in Gradio 5 and 4", () => {
+    for (const version of [5, 4] as const) {
+      const config = appConfig('http://x', version);
+      expect(gradioVoiceChoices(config, 'generate_first', generateFirst)).toEqual([...KOKORO_VOICES]);
+      expect(gradioVoiceChoices(config, 'predict', ['$text', '$voice', '$speed'])).toEqual([...KOKORO_VOICES]);
+    }
+  });
+
+  it('follows $voice to its position: the input there is the one whose choices count', () => {
+    const config = {
+      components: [
+        { id: 1, type: 'dropdown', props: { choices: [['Model A', 'a']] } },
+        { id: 2, type: 'radio', props: { choices: [['Heart', 'af_heart'], ['Bella', 'af_bella']] } },
+      ],
+      dependencies: [{ id: 0, api_name: 'speak', inputs: [9, 1, 2] }],
+    };
+    expect(gradioVoiceChoices(config, 'speak', ['$text', 'a', '$voice'])).toEqual(['af_heart', 'af_bella']);
+    expect(gradioVoiceChoices(config, 'speak', ['$text', '$voice', 'x'])).toEqual(['a']);
+  });
+
+  it('Gradio 3 plain choices are values too', () => {
+    const config = { components: [{ id: 2, props: { choices: ['v1', 'v2'] } }], dependencies: [{ api_name: 'go', inputs: [2] }] };
+    expect(gradioVoiceChoices(config, 'go', ['$voice'])).toEqual(['v1', 'v2']);
+  });
+
+  it('says nothing (null) where the config does not name the voices', () => {
+    const config = appConfig('http://x', 5);
+    expect(gradioVoiceChoices(config, 'generate_first', ['$text', 'af_heart', '$speed', true])).toBeNull(); // no $voice input
+    expect(gradioVoiceChoices(config, 'nope', generateFirst)).toBeNull(); // no such endpoint
+    expect(gradioVoiceChoices(config, 'generate_first', ['$voice'])).toBeNull(); // a textbox: no choices
+    const custom = structuredClone(config) as { components: { id: number; props: Record<string, unknown> }[] };
+    custom.components.find((c) => c.id === 2)!.props.allow_custom_value = true;
+    expect(gradioVoiceChoices(custom, 'generate_first', generateFirst)).toBeNull(); // any value is accepted
+    expect(gradioVoiceChoices('<html>', 'generate_first', generateFirst)).toBeNull();
   });
 });
 

@@ -18,8 +18,8 @@ import type { BackendAudio } from '../audio/format.ts';
 import { createWavDecoder } from '../audio/wav.ts';
 import type { PoolConfig } from '../config.ts';
 import type { Metrics } from '../metrics.ts';
-import { BackendError, type Backend, type SynthesisRequest } from './backend.ts';
-import { CallSignal, HttpInstance, discard, healthGet, readText, statusError } from './http.ts';
+import { BackendError, type Backend, type SynthesisRequest, type VoiceList } from './backend.ts';
+import { CallSignal, HttpInstance, classifyError, discard, healthGet, readText, statusError } from './http.ts';
 import { InstanceMetrics } from './instance-metrics.ts';
 
 /** `pools[].options` for backend gradio. Every default is here. */
@@ -32,9 +32,10 @@ export const GradioOptionsSchema = z
     /** Hugging Face token for private Spaces, sent as `Authorization: Bearer`. Default none. */
     hf_token: z.string().default(''),
     /**
-     * Positional inputs; the strings `$text`, `$voice`, `$speed`, `$language` are replaced by
-     * the request's values. Default `["$text", "$voice", "$speed", true]` (generate_first:
-     * text, voice, speed, use_gpu).
+     * Positional inputs; the strings `$text`, `$voice`, `$speed`, `$language`, `$instructions`
+     * are replaced by the request's values (`$instructions`: the caller's style instructions, or
+     * "" without). Default `["$text", "$voice", "$speed", true]` (generate_first: text, voice,
+     * speed, use_gpu).
      */
     inputs: z.array(z.unknown()).default(['$text', '$voice', '$speed', true]),
     /** Which output holds the audio FileData. Default 0. */
@@ -101,7 +102,29 @@ export class SseParser {
 /** The fields of a Gradio app's `/config` the adapter reads. */
 interface GradioConfigDoc {
   api_prefix?: unknown;
-  dependencies?: Array<{ id?: unknown; api_name?: unknown }>;
+  dependencies?: Array<{ id?: unknown; api_name?: unknown; inputs?: unknown }>;
+  components?: Array<{ id?: unknown; type?: unknown; props?: { choices?: unknown; allow_custom_value?: unknown } }>;
+}
+
+/**
+ * The voices a Gradio app offers, as its `/config` names them: the endpoint `apiName`'s input
+ * in the position of `$voice` in `inputs` is a component (a Dropdown or Radio in the Kokoro
+ * Spaces) whose `choices` list `[label, value]` pairs (Gradio 4+; plain values in Gradio 3).
+ * The values are what the app accepts. null when the config does not say: no such endpoint,
+ * no `$voice` input, a component without choices, or a Dropdown that allows custom values.
+ */
+export function gradioVoiceChoices(config: unknown, apiName: string, inputs: readonly unknown[]): string[] | null {
+  if (!config || typeof config !== 'object') return null;
+  const doc = config as GradioConfigDoc;
+  const position = inputs.indexOf('$voice');
+  if (position < 0 || !Array.isArray(doc.dependencies) || !Array.isArray(doc.components)) return null;
+  const dependency = doc.dependencies.find((d) => d?.api_name === apiName);
+  const componentId = Array.isArray(dependency?.inputs) ? (dependency.inputs as unknown[])[position] : undefined;
+  if (typeof componentId !== 'number') return null;
+  const props = doc.components.find((c) => c?.id === componentId)?.props;
+  if (!props || !Array.isArray(props.choices) || props.allow_custom_value === true) return null;
+  const values = props.choices.map((c: unknown) => (Array.isArray(c) ? c[1] : c)).filter((v): v is string => typeof v === 'string');
+  return values.length > 0 ? values : null;
 }
 
 interface FileData {
@@ -141,6 +164,8 @@ export class GradioBackend implements Backend {
           return req.speed ?? 1;
         case '$language':
           return req.language ?? this.pool.language;
+        case '$instructions':
+          return req.instructions ?? '';
         default:
           return value;
       }
@@ -250,15 +275,7 @@ export class GradioBackend implements Backend {
     if (this.app) return this.app;
     let config: GradioConfigDoc | null = null;
     try {
-      const res = await this.http.request({ method: 'GET', path: '/config' }, signal);
-      try {
-        if (res.statusCode >= 300) throw await statusError(res, 'gradio /config');
-        const doc = safeJson(await readText(res.body, 4 * 1024 * 1024));
-        if (!doc || typeof doc !== 'object') throw new BackendError('protocol', 'gradio /config is not JSON');
-        config = doc as GradioConfigDoc;
-      } finally {
-        discard(res.body);
-      }
+      config = await this.readConfig(signal);
     } catch (err) {
       if (this.prefix === null) throw err;
       return { prefix: this.prefix, fnIndex: null };
@@ -269,6 +286,33 @@ export class GradioBackend implements Backend {
     const fnIndex = index < 0 ? null : typeof dependencies[index]!.id === 'number' ? (dependencies[index]!.id as number) : index;
     this.app = { prefix, fnIndex };
     return this.app;
+  }
+
+  /**
+   * The voices the app's `/config` names for the endpoint's voice input (gradioVoiceChoices);
+   * null when it names none (the app then cannot be asked). Throws BackendError when the app
+   * cannot be reached or its /config is not JSON.
+   */
+  async listVoices(signal: AbortSignal): Promise<VoiceList | null> {
+    const voices = gradioVoiceChoices(await this.readConfig(signal), this.options.api_name, this.options.inputs);
+    if (voices === null) return null;
+    const set = new Set(voices);
+    return { voices, has: (voice) => set.has(voice) };
+  }
+
+  /** `GET /config` (at the root in every Gradio version), parsed. Throws BackendError. */
+  private async readConfig(signal: AbortSignal): Promise<GradioConfigDoc> {
+    const res = await this.http.request({ method: 'GET', path: '/config' }, signal).catch((err: unknown) => {
+      throw classifyError(err, 'request');
+    });
+    try {
+      if (res.statusCode >= 300) throw await statusError(res, 'gradio /config');
+      const doc = safeJson(await readText(res.body, 4 * 1024 * 1024));
+      if (!doc || typeof doc !== 'object') throw new BackendError('protocol', 'gradio /config is not JSON');
+      return doc as GradioConfigDoc;
+    } finally {
+      discard(res.body);
+    }
   }
 
   async check(signal: AbortSignal): Promise<void> {

@@ -7,8 +7,8 @@ import type { FallbackConfig, InstanceConfig, PoolConfig } from '../config.ts';
 import type { Logger } from '../log.ts';
 import type { Metrics } from '../metrics.ts';
 import type { Backend } from './backend.ts';
-import { OpenAIBackend } from './openai.ts';
-import { GradioBackend } from './gradio.ts';
+import { OpenAIBackend, OpenAIOptionsSchema } from './openai.ts';
+import { GradioBackend, GradioOptionsSchema } from './gradio.ts';
 import { EspeakBackend } from './espeak.ts';
 import { createCartesiaBackend } from './cartesia.ts';
 
@@ -69,5 +69,22 @@ export function createBackend(pool: PoolConfig, instance: InstanceConfig & { id:
     if (err instanceof BackendConfigError) throw err;
     // zod option errors: name the pool so the operator finds the line.
     throw new BackendConfigError(`pool ${pool.name}: invalid options for backend ${pool.backend}: ${(err as Error).message}`, { cause: err });
+  }
+}
+
+/**
+ * Whether `pool`'s backend passes a caller's style instructions to its servers: the openai
+ * adapter unless `send_instructions: false`, a Gradio app whose `inputs` name `$instructions`.
+ * espeak and Cartesia have no such input. The HTTP speech API reports it per response
+ * (`x-voicegate-instructions`, docs/http-api.md).
+ */
+export function instructionsPassed(pool: PoolConfig): boolean {
+  switch (pool.backend) {
+    case 'openai':
+      return OpenAIOptionsSchema.safeParse(pool.options ?? {}).data?.send_instructions ?? false;
+    case 'gradio':
+      return GradioOptionsSchema.safeParse(pool.options ?? {}).data?.inputs.includes('$instructions') ?? false;
+    default:
+      return false;
   }
 }

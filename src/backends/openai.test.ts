@@ -7,6 +7,7 @@ import { startSimHarness, TEST_TIMEOUTS, type SimHarness } from '../sim/harness.
 import { BackendError } from './backend.ts';
 import { runBackendConformance } from './common.case.ts';
 import { errorMessageFromBody } from './http.ts';
+import { instructionsPassed } from './index.ts';
 import { OpenAIBackend } from './openai.ts';
 
 const timeouts = { first_audio_ms: TEST_TIMEOUTS.first_audio_ms, stall_ms: TEST_TIMEOUTS.stall_ms };
@@ -124,6 +125,17 @@ describe('openai adapter: request shape', () => {
     expect(req.path).toBe('/api/v2/speech');
     expect(req.headers.authorization).toBe('Bearer sk-test');
     expect(req.body).toEqual({ model: 'kokoro', input: 'Hi there', voice: 'af_heart', response_format: 'pcm', stream: true, lang_code: 'a', speed: 1.2 });
+  });
+
+  it('sends instructions when the caller gave some, unless send_instructions is off', () => {
+    const make = (options: Record<string, unknown>) =>
+      new OpenAIBackend({ pool: parseConfig({ pools: [{ name: 'p', backend: 'openai', model: 'm', voices: ['v'], instances: [{ url }], options }] }).pools[0]!, instance: { id: 'i', url } });
+    const on = make({});
+    expect(JSON.parse(on.requestBody({ text: 'x', voice: 'v', instructions: 'Calmly.' }))).toMatchObject({ instructions: 'Calmly.' });
+    expect(JSON.parse(on.requestBody({ text: 'x', voice: 'v' }))).not.toHaveProperty('instructions');
+    expect(JSON.parse(make({ send_instructions: false }).requestBody({ text: 'x', voice: 'v', instructions: 'Calmly.' }))).not.toHaveProperty('instructions');
+    expect(instructionsPassed(parseConfig({ pools: [{ name: 'p', backend: 'openai', voices: ['v'], instances: [{ url }] }] }).pools[0]!)).toBe(true);
+    expect(instructionsPassed(parseConfig({ pools: [{ name: 'p', backend: 'openai', voices: ['v'], instances: [{ url }], options: { send_instructions: false } }] }).pools[0]!)).toBe(false);
   });
 
   it('refuses unknown options with the pool named', () => {

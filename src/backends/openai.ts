@@ -40,6 +40,11 @@ export const OpenAIOptionsSchema = z
     /** Send the request's speed (OpenAI `speed`) when it is set. Default true. */
     send_speed: z.boolean().default(true),
     /**
+     * Send the caller's style instructions (OpenAI `instructions`: gpt-4o-mini-tts, Qwen3-TTS
+     * front ends) when it gave some. Turn off for a server that refuses the field. Default true.
+     */
+    send_instructions: z.boolean().default(true),
+    /**
      * How the server learns a cloned voice from the voice library (docs/voices.md): `none`
      * (it cannot: uploads for this pool are refused), `upload` (vLLM-Omni's voice API,
      * registered once per instance) or `reference` (`ref_audio` + `ref_text` in every request).
@@ -94,6 +99,7 @@ export class OpenAIBackend implements Backend {
       ...this.options.extra_body,
     };
     if (this.options.send_speed && req.speed !== undefined && req.speed !== 1) body.speed = req.speed;
+    if (this.options.send_instructions && req.instructions) body.instructions = req.instructions;
     if (req.reference && this.options.voice_cloning === 'reference') {
       // The server holds no voice by this name: the clip itself says who speaks.
       delete body.voice;

@@ -15,7 +15,9 @@ import { createGateway } from '../gateway.ts';
 import { startSimFleet, type SimFleet } from '../sim/fleet.ts';
 import { EspeakBackend, voiceForScript } from './espeak.ts';
 import { OpenAIBackend } from './openai.ts';
-import { VoiceCheckError } from './voice-check.ts';
+import { logCapture } from '../../test/helpers/log.ts';
+import { BackendError, type Backend } from './backend.ts';
+import { UncheckedVoices, VoiceCheckError } from './voice-check.ts';
 
 const run = promisify(execFile);
 
@@ -72,6 +74,24 @@ describe('start-up voice check', () => {
     await good.close();
   });
 
+  it("a Gradio pool is checked against the voice choices its app's /config names (Gradio 5 and 4)", async () => {
+    const gradio = await startSimFleet({ instances: [{ protocol: 'gradio' }, { protocol: 'gradio4' }], controlPort: null });
+    try {
+      for (const [i, version] of [[0, 5], [1, 4]] as const) {
+        const pool = (voices: string[]) => ({ name: 'space', backend: 'gradio', model: 'kokoro', voices, instances: [{ id: `g${version}`, url: gradio.instances[i]!.url }], health: { interval_ms: 60_000 } });
+        const bad = await createGateway({ config: parseConfig({ server: { host: '127.0.0.1', port: 0 }, pools: [pool(['af_heart', 'af_bella+af_sky'])] }) }).catch((e: unknown) => e);
+        expect(bad).toBeInstanceOf(VoiceCheckError);
+        // The values the app accepts, not the labels its dropdown shows.
+        expect((bad as Error).message).toMatch(/^pool space: voice "af_bella\+af_sky" not spoken by its gradio backend; it has: af_heart, af_bella, /);
+        expect((bad as Error).message).not.toContain('Heart');
+        const good = await createGateway({ config: parseConfig({ server: { host: '127.0.0.1', port: 0 }, pools: [pool(['af_heart', 'bm_george'])] }) });
+        await good.close();
+      }
+    } finally {
+      await gradio.close();
+    }
+  });
+
   it('a server that cannot be reached does not stop the start (checked at the first request instead)', async () => {
     const backend = new OpenAIBackend({ pool: parseConfig({ pools: [{ name: 'x', backend: 'openai', voices: ['a'], instances: [{ url: 'http://127.0.0.1:9' }] }] }).pools[0]!, instance: { id: 'dead', url: 'http://127.0.0.1:9' } });
     await expect(backend.listVoices(AbortSignal.timeout(2000))).rejects.toMatchObject({ name: 'BackendError' });
@@ -95,6 +115,74 @@ describe('start-up voice check', () => {
       expect(result.stderr).toContain('pool embedded: voice "alloy" not spoken by its espeak backend');
     } finally {
       await rm(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('servers that cannot be asked: a warning on the first failure of a voice', () => {
+  /** A backend that fails every request with `error`. */
+  const failing = (error: BackendError): Backend => ({
+    protocol: 'fake',
+    // eslint-disable-next-line require-yield
+    async *synthesize() {
+      throw error;
+    },
+    check: async () => {},
+    close: async () => {},
+  });
+  const drain = async (backend: Backend, voice: string): Promise<void> => {
+    for await (const _ of backend.synthesize({ text: 'x', voice }, new AbortController().signal));
+  };
+  const warnings = (capture: ReturnType<typeof logCapture>) => capture.records().filter((r) => r.level === 40);
+
+  it('once per instance and voice, for refusals only, and only while the pool is unchecked', async () => {
+    const capture = logCapture();
+    const watcher = new UncheckedVoices(capture.logger);
+    const refused = new BackendError('http_4xx', 'Voice zz not found', 400);
+    const a = watcher.watch('p', 'a', failing(refused));
+    const b = watcher.watch('p', 'b', failing(refused));
+    await expect(drain(a, 'zz')).rejects.toBe(refused);
+    expect(warnings(capture)).toHaveLength(0); // the pool was checked (not marked): nothing to say
+    watcher.markUnchecked('p');
+    for (let i = 0; i < 3; i++) await expect(drain(a, 'zz')).rejects.toBe(refused);
+    await expect(drain(a, 'yy')).rejects.toBe(refused);
+    await expect(drain(b, 'zz')).rejects.toBe(refused);
+    expect(warnings(capture).map((r) => [r.instance, r.voice])).toEqual([['a', 'zz'], ['a', 'yy'], ['b', 'zz']]);
+    expect(warnings(capture)[0]!.msg).toBe('pool p, instance a: a request for voice "zz" failed (Voice zz not found); its voices could not be checked at start: make sure it has voice "zz"');
+    // A Gradio app error (no status) and a 500 are refusals; a full server, a timeout, a dropped connection are not.
+    for (const [voice, error] of [
+      ['g', new BackendError('http_5xx', 'gradio app error')],
+      ['h', new BackendError('http_5xx', 'boom', 500)],
+      ['q', new BackendError('http_5xx', 'queue full', 503)],
+      ['r', new BackendError('http_429', 'busy', 429)],
+      ['t', new BackendError('timeout', 'no first audio')],
+      ['c', new BackendError('connect', 'ECONNREFUSED')],
+    ] as const) {
+      await expect(drain(watcher.watch('p', 'c', failing(error)), voice)).rejects.toBe(error);
+    }
+    expect(warnings(capture).slice(3).map((r) => r.voice)).toEqual(['g', 'h']);
+  });
+
+  it('through the gateway: an OpenAI-compatible server without a voice list, asked for a voice it lacks', async () => {
+    const capture = logCapture('info');
+    const fleet = await startSimFleet({ count: 1, protocol: 'openai', controlPort: null, latency: { first_audio_ms: 20, rtf: 0.05, chunk_ms: 100 } });
+    const config = parseConfig({
+      server: { host: '127.0.0.1', port: 0 },
+      pools: [{ name: 'kokoro', backend: 'openai', model: 'kokoro', voices: ['af_heart', 'zz_nobody'], instances: [{ id: 'sim-1', url: fleet.instances[0]!.url }], health: { interval_ms: 60_000 }, options: { voices_path: '/no/voice/list' } }],
+    });
+    const gateway = await createGateway({ config, logger: capture.logger });
+    try {
+      const base = `http://127.0.0.1:${await gateway.listen()}`;
+      const speak = (voice: string) => fetch(`${base}/v1/audio/speech`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ model: 'kokoro', input: 'Hello there.', voice, response_format: 'pcm' }) });
+      for (let i = 0; i < 3; i++) expect((await speak('zz_nobody')).status).toBe(503);
+      expect((await speak('af_heart')).status).toBe(200);
+      const warned = capture.records().filter((r) => r.level === 40 && r.voice !== undefined);
+      expect(warned).toHaveLength(1);
+      expect(warned[0]).toMatchObject({ pool: 'kokoro', instance: 'sim-1', voice: 'zz_nobody', status: 400 });
+      expect(String(warned[0]!.msg)).toContain("Voice 'zz_nobody' not found");
+    } finally {
+      await gateway.close();
+      await fleet.close();
     }
   });
 });

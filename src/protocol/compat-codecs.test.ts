@@ -5,21 +5,33 @@ import { DeepgramError, parseDeepgramMessage, parseFormat as deepgramFormat } fr
 import { ElevenLabsError, parseElevenLabsMessage, parseOutputFormat as elevenLabsFormat } from './elevenlabs.ts';
 import { ProtocolError } from './stream.ts';
 import { estimateCharAlignment, estimateWordTimestamps } from './timestamps.ts';
+import { defaultVoiceAliases } from '../session/voices.ts';
 import { createVoiceResolver } from './voice-map.ts';
 import type { RequestInfo } from '../server/engine.ts';
 
 describe('voice map', () => {
   it('mapped ids map, pool voices pass through, the rest take default or are unknown', () => {
-    const strict = createVoiceResolver({ 'uuid-1': 'af_heart' }, ['af_heart', 'am_adam']);
+    const pools = [{ voices: ['af_heart', 'am_adam'] }];
+    const strict = createVoiceResolver({ 'uuid-1': 'af_heart' }, pools);
     expect(strict('uuid-1')).toBe('af_heart');
     expect(strict('am_adam')).toBe('am_adam');
     expect(strict(undefined)).toBeUndefined();
     expect(() => strict('uuid-2')).toThrow(ProtocolError);
-    const lenient = createVoiceResolver({ default: 'am_adam' }, ['af_heart', 'am_adam']);
+    const lenient = createVoiceResolver({ default: 'am_adam' }, pools);
     expect(lenient('uuid-2')).toBe('am_adam');
     expect(lenient('af_heart')).toBe('af_heart');
     // Inherited object keys are not mappings.
     expect(() => strict('toString')).toThrow(/unknown voice/);
+  });
+
+  it("a pool's voice alias (OpenAI's names) passes through, ahead of the map's default", () => {
+    const pools = [{ voices: ['af_heart', 'am_adam'], voice_aliases: defaultVoiceAliases(['af_heart', 'am_adam'], { onyx: 'am_adam' }) }];
+    const strict = createVoiceResolver({}, pools);
+    expect(strict('alloy')).toBe('alloy');
+    expect(strict('Onyx')).toBe('Onyx');
+    expect(createVoiceResolver({ default: 'am_adam' }, pools)('ash')).toBe('ash');
+    expect(() => strict('toString')).toThrow(/unknown voice/);
+    expect(() => strict('constructor')).toThrow(/unknown voice/);
   });
 });
 

@@ -206,8 +206,8 @@ export function segmentEndMessage(index: number, audioMs: number): string {
   return `{"type":"segment_end","index":${index},"audio_ms":${Math.round(audioMs)}}`;
 }
 
-export function failoverMessage(index: number, from: string, to: string, reason: string, replay: boolean): string {
-  return JSON.stringify({ type: 'failover', index, from, to, reason, replay });
+export function failoverMessage(index: number, from: string, to: string, reason: string, replay: boolean, voiceChanged: boolean): string {
+  return JSON.stringify({ type: 'failover', index, from, to, reason, replay, voice_changed: voiceChanged });
 }
 
 export const TURN_END_MESSAGE = '{"type":"turn_end"}';

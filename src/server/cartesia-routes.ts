@@ -104,7 +104,7 @@ const UNAUTHORIZED = new CartesiaError(401, 'Unauthorized', 'missing or invalid 
 export function cartesiaWebSocket(options: CartesiaRouteOptions): WebSocketHandlers<CartesiaSocketState> {
   const { metrics, logger, sessions } = options;
   const keyMatches = createKeyMatcher(options.apiKeys);
-  const resolveVoice: VoiceResolver = createVoiceResolver(options.compat.voice_map, options.pools.flatMap((p) => p.voices));
+  const resolveVoice: VoiceResolver = createVoiceResolver(options.compat.voice_map, options.pools);
 
   const send = (conn: Connection<CartesiaSocketState>, err: CartesiaError, done = true) => conn.send(errorReply(err, done), false);
 
@@ -303,7 +303,7 @@ export function cartesiaWebSocket(options: CartesiaRouteOptions): WebSocketHandl
 export function cartesiaHttpRoutes(options: CartesiaRouteOptions): HttpRoute[] {
   const { metrics, logger } = options;
   const keyMatches = createKeyMatcher(options.apiKeys);
-  const resolveVoice = createVoiceResolver(options.compat.voice_map, options.pools.flatMap((p) => p.voices));
+  const resolveVoice = createVoiceResolver(options.compat.voice_map, options.pools);
 
   const answer = (res: HttpResponse, head: Record<string, string>, err: CartesiaError) => {
     res.writeHead(err.status, { ...head, 'content-type': 'application/json', 'cache-control': 'no-store' });

@@ -83,7 +83,7 @@ const UNAUTHORIZED = new DeepgramError(401, 'INVALID_AUTH', 'missing or invalid 
 export function deepgramWebSocket(options: DeepgramRouteOptions): WebSocketHandlers<DeepgramSocketState> {
   const { metrics, logger } = options;
   const keyMatches = createKeyMatcher(options.apiKeys);
-  const resolveVoice = createVoiceResolver(options.compat.voice_map, options.pools.flatMap((p) => p.voices));
+  const resolveVoice = createVoiceResolver(options.compat.voice_map, options.pools);
 
   const warn = (conn: Connection<DeepgramSocketState>, err: DeepgramError) => conn.send(warningMessage(err), false);
 
@@ -247,7 +247,7 @@ export function deepgramWebSocket(options: DeepgramRouteOptions): WebSocketHandl
 export function deepgramHttpRoutes(options: DeepgramRouteOptions): HttpRoute[] {
   const { metrics, logger } = options;
   const keyMatches = createKeyMatcher(options.apiKeys);
-  const resolveVoice = createVoiceResolver(options.compat.voice_map, options.pools.flatMap((p) => p.voices));
+  const resolveVoice = createVoiceResolver(options.compat.voice_map, options.pools);
 
   const answer = (res: HttpResponse, head: Record<string, string>, err: DeepgramError) => {
     res.writeHead(err.status, { ...head, 'content-type': 'application/json', 'cache-control': 'no-store' });

@@ -125,7 +125,7 @@ const UNAUTHORIZED = new ElevenLabsError(401, 'invalid_api_key', 'missing or inv
 export function elevenLabsWebSocket(options: ElevenLabsRouteOptions): WebSocketHandlers<ElevenLabsSocketState> {
   const { metrics, logger, sessions } = options;
   const keyMatches = createKeyMatcher(options.apiKeys);
-  const resolveVoice = createVoiceResolver(options.compat.voice_map, options.pools.flatMap((p) => p.voices));
+  const resolveVoice = createVoiceResolver(options.compat.voice_map, options.pools);
 
   const sendError = (conn: Connection<ElevenLabsSocketState>, err: ElevenLabsError) => conn.send(wsErrorMessage(err), false);
   const fatal = (conn: Connection<ElevenLabsSocketState>, err: ElevenLabsError, code: number = CLOSE_CODES.policy) => {
@@ -386,7 +386,7 @@ export function elevenLabsWebSocket(options: ElevenLabsRouteOptions): WebSocketH
 export function elevenLabsHttpRoutes(options: ElevenLabsRouteOptions): HttpRoute[] {
   const { metrics, logger } = options;
   const keyMatches = createKeyMatcher(options.apiKeys);
-  const resolveVoice = createVoiceResolver(options.compat.voice_map, options.pools.flatMap((p) => p.voices));
+  const resolveVoice = createVoiceResolver(options.compat.voice_map, options.pools);
 
   const answer = (res: HttpResponse, head: Record<string, string>, err: ElevenLabsError) => {
     res.writeHead(err.status, { ...head, 'content-type': 'application/json', 'cache-control': 'no-store' });

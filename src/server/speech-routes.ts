@@ -10,6 +10,7 @@
  * carries `x-request-id`; every route but the preflight asks for the API key.
  */
 import { createEncoder } from '../audio/encoders/index.ts';
+import { instructionsPassed } from '../backends/index.ts';
 import type { Config } from '../config.ts';
 import type { Logger } from '../log.ts';
 import type { Metrics } from '../metrics.ts';
@@ -73,6 +74,8 @@ export function speechRoutes(options: SpeechRouteOptions): HttpRoute[] {
   const { config, logger } = options;
   const pools: PoolInfo[] = config.pools.map((p) => ({ name: p.name, model: p.model, voices: p.voices, voice_aliases: p.voice_aliases, language: p.language }));
   const created = options.createdAt ?? Math.floor(Date.now() / 1000);
+  /** `x-voicegate-instructions` per pool: whether its backend passes instructions on. */
+  const instructionsHeader = new Map(config.pools.map((p) => [p.name, instructionsPassed(p) ? 'passed' : 'ignored'] as const));
   const cors: Cors = createCors({ origins: config.http.cors_origins });
 
   /** Request id, CORS and the key check, common to every API route. */
@@ -122,6 +125,8 @@ export function speechRoutes(options: SpeechRouteOptions): HttpRoute[] {
       throw new OpenAIError(503, refusal.code, refusal.message);
     }
     const sessionKey = req.headers['x-session-id'];
+    // Style instructions: passed on where the pool's backend takes them, and the response says which.
+    if (request.instructions) head['x-voicegate-instructions'] = instructionsHeader.get(request.pool) ?? 'ignored';
     runSpeech(options, request, res, head, sessionKey && sessionKey.length <= SESSION_ID_MAX ? sessionKey : head['x-request-id']);
   });
 
@@ -218,7 +223,6 @@ function runSpeech(options: SpeechRouteOptions, request: SpeechRequest, res: Htt
       'x-voicegate-pool': request.pool,
       'x-voicegate-instance': instance,
       'x-voicegate-voice': request.poolVoice,
-      ...(request.instructions === undefined ? {} : { 'x-voicegate-instructions': 'ignored' }),
     });
   };
 
@@ -306,6 +310,7 @@ function runSpeech(options: SpeechRouteOptions, request: SpeechRequest, res: Htt
       voice: request.poolVoice,
       pool: request.pool,
       speed: request.speed,
+      instructions: request.instructions || undefined,
       format: { encoding: 'pcm_s16le', sampleRate: SPEECH_SAMPLE_RATE, frameMs: 0 },
       sink,
       // The whole text is known: cut at sentences, no hurried first clause.

@@ -74,7 +74,7 @@ function wsSink(conn: Connection<StreamState>): SessionSink {
     segment: (index, text, provider) => conn.send(segmentMessage(index, text, provider), false),
     audio: (frame) => conn.send(frame, true),
     segmentEnd: (index, ms) => conn.send(segmentEndMessage(index, ms), false),
-    failover: (index, from, to, reason, replay) => conn.send(failoverMessage(index, from, to, reason, replay), false),
+    failover: (index, from, to, reason, replay, voiceChanged) => conn.send(failoverMessage(index, from, to, reason, replay, voiceChanged), false),
     turnEnd: () => conn.send(TURN_END_MESSAGE, false),
     cancelled: () => conn.send(CANCELLED_MESSAGE, false),
     mark: (name) => conn.send(markMessage(name), false),

@@ -24,6 +24,8 @@ export interface SessionRequest {
   readonly voice?: string;
   readonly language?: string;
   readonly speed?: number;
+  /** Style instructions (HTTP speech API `instructions`). */
+  readonly instructions?: string;
   readonly format: OutputFormat;
   readonly sink: SessionSink;
   /** Pool by name (HTTP API `model`); otherwise chosen by voice. */
@@ -43,6 +45,8 @@ export interface SessionFactoryOptions {
   readonly createSegmenter: (options: { language?: string; eagerFirst?: boolean }) => SegmenterLike;
   readonly createOutput: (format: OutputFormat, onFrame: (frame: Uint8Array) => void) => AudioOutputLike;
   readonly normalize?: (text: string) => string;
+  /** Whether the fallback speaks another voice than a session's (SessionOptions.fallbackChangesVoice). */
+  readonly fallbackChangesVoice?: (voice: string) => boolean;
   /** Fleet retry budget (defaults: 20 % of requests over 10 s, at least 3 per second). */
   readonly retryBudget?: RetryBudgetOptions;
 }
@@ -130,6 +134,7 @@ export function createSessionFactory(options: SessionFactoryOptions): SessionFac
         voice,
         language,
         speed: request.speed,
+        instructions: request.instructions,
         pool: pool.name,
         placement,
         http: request.http,
@@ -140,6 +145,7 @@ export function createSessionFactory(options: SessionFactoryOptions): SessionFac
         segmenter: options.createSegmenter({ language, eagerFirst: request.eagerFirst ?? config.session.eager_first }),
         createOutput: options.createOutput,
         normalize: options.normalize,
+        fallbackChangesVoice: options.fallbackChangesVoice,
         onClose,
       });
       live.add(session);

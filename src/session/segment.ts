@@ -15,6 +15,8 @@ export interface Move {
   readonly to: string;
   readonly reason: string;
   readonly replay: boolean;
+  /** The voice heard changes with it (to or from a fallback without the caller's voice). */
+  readonly voiceChanged: boolean;
 }
 
 export class Segment {

@@ -23,6 +23,7 @@ interface Options {
   fallback?: number;
   session?: Partial<SessionConfig>;
   budget?: RetryBudget;
+  fallbackChangesVoice?: (voice: string) => boolean;
 }
 
 function sessionConfig(patch: Partial<SessionConfig>): SessionConfig {
@@ -47,7 +48,7 @@ function build(options: Options = {}) {
       if (events.at(-1) !== 'audio') events.push('audio');
     },
     segmentEnd: (index) => events.push(`end ${index}`),
-    failover: (index, from, to, reason, replay) => events.push(`failover ${index} ${from}>${to} ${reason}${replay ? ' replay' : ''}`),
+    failover: (index, from, to, reason, replay, voiceChanged) => events.push(`failover ${index} ${from}>${to} ${reason}${replay ? ' replay' : ''}${voiceChanged ? ' voice_changed' : ''}`),
     waiting: (index, position) => events.push(`waiting ${index} @${position}`),
     draining: (ms) => events.push(`draining ${ms}`),
     tooSlow: (message) => events.push(`too_slow ${message.split(' (')[1] ?? message}`),
@@ -78,6 +79,7 @@ function build(options: Options = {}) {
     sink,
     // One segment per text delta: the tests speak in whole sentences.
     segmenter: { push: (d) => [d], flush: () => [], idle: () => [], reset: () => {} },
+    fallbackChangesVoice: options.fallbackChangesVoice,
     createOutput: (_format, onFrame) => ({ write: (a: BackendAudio) => onFrame(new Uint8Array('samples' in a ? a.samples.length * 2 : 0)), end: () => {}, reset: () => {}, emittedMs: 10, resetCount: () => {} }),
   });
   return { session, router, instances, fallback, queue, gpu, cartesia, events, metrics };
@@ -167,6 +169,56 @@ describe('Session core', () => {
     answer(cartesia.calls[0]!);
     await settle();
     expect(events).toEqual(['failover 0 gpu-1>cartesia connect', 'segment 0 cartesia', 'audio', 'end 0', 'turn_end']);
+  });
+
+  it('a move onto a fallback that lacks the voice says the voice changed; a move between instances does not', async () => {
+    const asked: string[] = [];
+    const { session, gpu, cartesia, events } = build({ fallback: 1, fallbackChangesVoice: (voice) => (asked.push(voice), true) });
+    session.text('One.');
+    session.flush();
+    await settle();
+    gpu.calls[0]!.fail(new BackendError('http_5xx', 'boom', 500));
+    await settle();
+    gpu.calls[1]!.fail(new BackendError('connect', 'refused'));
+    await settle();
+    answer(cartesia.calls[0]!);
+    await settle();
+    expect(events).toEqual(['failover 0 gpu-1>gpu-2 http_5xx', 'failover 0 gpu-2>cartesia connect voice_changed', 'segment 0 cartesia', 'audio', 'end 0', 'turn_end']);
+    expect(asked).toEqual(['af_heart']);
+  });
+
+  it('a spill to that fallback and the return to the pin both say the voice changed', async () => {
+    const { session, gpu, cartesia, events } = build({ instances: [1], fallback: 1, fallbackChangesVoice: () => true });
+    session.text('One.');
+    session.text('Two.');
+    session.flush();
+    await settle();
+    // The pin's one stream holds segment 0: segment 1 spills after queue_ms (100 ms).
+    await new Promise((r) => setTimeout(r, 300));
+    await settle();
+    expect(cartesia.calls).toHaveLength(1);
+    answer(gpu.calls[0]!);
+    answer(cartesia.calls[0]!);
+    await settle();
+    session.text('Three.');
+    session.flush();
+    await settle();
+    answer(gpu.calls[1]!);
+    await settle();
+    expect(events.filter((e) => e.startsWith('failover'))).toEqual(['failover 1 gpu-1>cartesia overflow voice_changed', 'failover 2 cartesia>gpu-1 pin_change voice_changed']);
+  });
+
+  it('a fallback that speaks the voice (a clone there, or a mapped pool voice): voice_changed false', async () => {
+    const budget = new RetryBudget({ ratio: 0, minPerSecond: 0 });
+    const { session, gpu, cartesia, events } = build({ fallback: 1, budget, fallbackChangesVoice: () => false });
+    session.text('One.');
+    session.flush();
+    await settle();
+    gpu.calls[0]!.fail(new BackendError('connect', 'refused'));
+    await settle();
+    answer(cartesia.calls[0]!);
+    await settle();
+    expect(events[0]).toBe('failover 0 gpu-1>cartesia connect');
   });
 
   it('overflow: a 503 cools the instance and moves the segment as overflow, without a failure report', async () => {

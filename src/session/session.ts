@@ -16,6 +16,7 @@ import type { SessionConfig } from '../config.ts';
 import type { Logger } from '../log.ts';
 import type { Metrics } from '../metrics.ts';
 import type { Placement } from './placement.ts';
+import { FALLBACK_PROVIDER } from './fallback.ts';
 import { Segment } from './segment.ts';
 import { Synthesizer, type SynthesisEvent } from './synthesizer.ts';
 
@@ -44,7 +45,8 @@ export interface SessionSink {
   /** Encoded, framed audio ready for the client (the sink may keep the buffer). */
   audio(frame: Uint8Array): void;
   segmentEnd(index: number, audioMs: number): void;
-  failover(index: number, from: string, to: string, reason: string, replay: boolean): void;
+  /** `voiceChanged`: the move is to (or back from) a fallback that does not speak the session's voice. */
+  failover(index: number, from: string, to: string, reason: string, replay: boolean, voiceChanged: boolean): void;
   /** Segment `index` waits for capacity (longer than the pool's first_audio_ms), at `position`. */
   waiting(index: number, position: number): void;
   /** The gateway drains: finish what is started within `deadlineMs`, then reconnect elsewhere. */
@@ -89,6 +91,8 @@ export interface SessionOptions {
   readonly voice: string;
   readonly language: string | undefined;
   readonly speed?: number;
+  /** Style instructions for every segment (the HTTP speech API's `instructions`). */
+  readonly instructions?: string;
   readonly pool: string;
   /** Where segments go: owns the pin, candidates, fallback and the wait. */
   readonly placement: Placement;
@@ -102,6 +106,12 @@ export interface SessionOptions {
   readonly createOutput: (format: OutputFormat, onFrame: (frame: Uint8Array) => void) => AudioOutputLike;
   /** Normalization applied to each segment before synthesis (markdown, emoji). */
   readonly normalize?: (text: string) => string;
+  /**
+   * Whether the fallback speaks another voice than `voice` (a library voice without a clone
+   * there: VoiceLibrary.fallbackChangesVoice). Asked at each move to or from the fallback, so
+   * its `failover` event can say the voice changed. Default: it speaks the same voice.
+   */
+  readonly fallbackChangesVoice?: (voice: string) => boolean;
   /** Called once when the session closes (the factory's live-session registry). */
   readonly onClose?: (session: Session) => void;
 }
@@ -158,6 +168,7 @@ export class Session {
       // `auto` picks the segmenter's rules by script; a backend is told no language instead.
       language: options.language === 'auto' ? undefined : options.language,
       speed: options.speed,
+      instructions: options.instructions,
       output: options.format,
       metrics: options.metrics,
       maxWaitMs: options.config.max_wait_ms,
@@ -436,7 +447,7 @@ export class Session {
   private emitMoves(head: Segment): void {
     for (const move of head.moves) {
       this.stats.failovers++;
-      this.options.sink.failover(head.index, move.from, move.to, move.reason, move.replay);
+      this.options.sink.failover(head.index, move.from, move.to, move.reason, move.replay, move.voiceChanged);
       if (move.to !== 'none') this.lastProvider = move.to;
       if (move.replay) {
         this.output.reset();
@@ -451,9 +462,12 @@ export class Session {
    * `failover` event in delivery order, all from this one record.
    */
   private recordMove(segment: Segment, from: string, to: string, reason: string, replay: boolean): void {
+    // Onto the fallback, or back off it (not skipped: `none`), in a voice it does not have.
+    const crossesFallback = to !== 'none' && (from === FALLBACK_PROVIDER) !== (to === FALLBACK_PROVIDER);
+    const voiceChanged = crossesFallback && (this.options.fallbackChangesVoice?.(this.options.voice) ?? false);
     this.options.metrics.failovers.inc({ from, to, reason });
-    this.options.logger.info({ index: segment.index, from, to, reason, replay }, 'segment moved');
-    segment.moves.push({ from, to, reason, replay });
+    this.options.logger.info({ index: segment.index, from, to, reason, replay, voice_changed: voiceChanged }, 'segment moved');
+    segment.moves.push({ from, to, reason, replay, voiceChanged });
     segment.moved = true;
   }
 

@@ -46,6 +46,8 @@ export interface SynthesizerOptions {
   readonly language: string | undefined;
   /** Speaking rate (1 = normal), passed to every provider. */
   readonly speed: number | undefined;
+  /** Style instructions (HTTP speech API), passed to every provider; those whose API lacks them ignore them. */
+  readonly instructions?: string;
   readonly output: OutputFormat;
   readonly metrics: Metrics;
   /** `session.max_wait_ms`, for the give-up message. */
@@ -110,11 +112,11 @@ export class Synthesizer {
   /** One try on one provider: error null on success; when its first audio came (0: none). */
   private async attempt(job: SynthesisJob, grant: Grant): Promise<{ error: BackendError | null; firstAudioAt: number }> {
     const { signal, emit, text } = job;
-    const { language, speed, output, metrics } = this.options;
+    const { language, speed, instructions, output, metrics } = this.options;
     let firstAudioAt = 0;
     const result = (error: BackendError | null) => ({ error, firstAudioAt });
     try {
-      const stream = synthesizeWithDeadlines(grant.backend, { text, voice: grant.voice, language, speed, output }, signal, grant.timeouts, grant.provider);
+      const stream = synthesizeWithDeadlines(grant.backend, { text, voice: grant.voice, language, speed, instructions, output }, signal, grant.timeouts, grant.provider);
       for await (const audio of stream) {
         if (signal.aborted) return result(null);
         if (firstAudioAt === 0) firstAudioAt = performance.now();

@@ -29,11 +29,18 @@ function refuse(res: ServerResponse, status: number, title: string, message: str
   reply(res, status, { title, message, error_code: title.toLowerCase().replace(/\s+/g, '_'), status_code: status, request_id: randomUUID() });
 }
 
-/** Handles the clone request; `authorized` says whether its credentials passed. */
-export function handleClone(req: IncomingMessage, res: ServerResponse, clones: Map<string, FakeCartesiaClone>, authorized: boolean): void {
+/**
+ * Handles the clone request; `authorized` says whether its credentials passed, `planClones`
+ * whether the account's plan includes cloning (else refused with 403).
+ */
+export function handleClone(req: IncomingMessage, res: ServerResponse, clones: Map<string, FakeCartesiaClone>, authorized: boolean, planClones = true): void {
   if (!authorized) {
     req.resume();
     return refuse(res, 401, 'Unauthorized', 'invalid or missing API key');
+  }
+  if (!planClones) {
+    req.resume();
+    return refuse(res, 403, 'Forbidden', 'your plan does not include voice cloning');
   }
   if (!req.headers['cartesia-version']) {
     req.resume();

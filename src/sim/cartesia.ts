@@ -58,6 +58,8 @@ export interface FakeCartesiaOptions {
   version?: string;
   /** Initial faults. Default none. */
   faults?: Partial<Faults>;
+  /** The account's plan includes voice cloning; false: `POST /voices/clone` answers 403. Default true. */
+  cloning?: boolean;
 }
 
 export interface FakeCartesia {
@@ -186,7 +188,7 @@ export async function startFakeCartesia(options: FakeCartesiaOptions = {}): Prom
     if (req.method === 'POST' && path === '/voices/clone') {
       const auth = req.headers.authorization;
       const key = typeof auth === 'string' && auth.startsWith('Bearer ') ? auth.slice(7) : headerValue(req.headers['x-api-key']);
-      return handleClone(req, res, clones, options.apiKey === undefined || key === options.apiKey);
+      return handleClone(req, res, clones, options.apiKey === undefined || key === options.apiKey, options.cloning ?? true);
     }
     if (req.method === 'GET' && path === '/') {
       res.writeHead(200, { 'content-type': 'application/json' });

@@ -120,6 +120,7 @@ export function createGradioHandler(options: GradioSimOptions): RequestHandler {
 
   /** Starts a job (admission and error faults already decided by the caller). */
   function startJob(req: IncomingMessage, instance: SimInstance, endpoint: Endpoint, data: unknown[], slot: SimStream | null, session: string | null): Job {
+    instance.recordReceived({ api_name: endpoint.name, data });
     const job = newJob(endpoint, session);
     const text = typeof data[0] === 'string' ? data[0] : '';
     const voice = typeof data[1] === 'string' ? data[1] : 'af_heart';
@@ -129,8 +130,9 @@ export function createGradioHandler(options: GradioSimOptions): RequestHandler {
         finish(job, { kind: 'complete', data: [text.toLowerCase()] });
         return;
       }
-      if (!(KOKORO_VOICES as readonly string[]).includes(voice.split('+')[0] ?? '')) {
-        finish(job, { kind: 'error', message: `voice ${voice} not found` });
+      if (!(KOKORO_VOICES as readonly string[]).includes(voice)) {
+        // Gradio's Dropdown refuses a value outside its choices before the app's function runs.
+        finish(job, { kind: 'error', message: `Value: ${voice} is not in the list of choices: [${KOKORO_VOICES.map((v) => `'${v}'`).join(', ')}]` });
         return;
       }
       if (!text.trim()) {
@@ -368,6 +370,14 @@ export function createGradioHandler(options: GradioSimOptions): RequestHandler {
   };
 }
 
+/** The Space's label of a voice (`af_heart` → `🇺🇸 🚺 Heart`): its CHOICES dict maps labels to ids. */
+function voiceLabel(voice: string): string {
+  const flag = voice[0] === 'b' ? '🇬🇧' : '🇺🇸';
+  const sex = voice[1] === 'f' ? '🚺' : '🚹';
+  const name = voice.slice(3);
+  return `${flag} ${sex} ${name.charAt(0).toUpperCase()}${name.slice(1)}`;
+}
+
 function component(id: number, type: string, props: Record<string, unknown>): Record<string, unknown> {
   return { id, type, props: { ...props, visible: true, elem_id: null, elem_classes: [] }, skip_api: type === 'button', component_class_id: type, key: null };
 }
@@ -376,7 +386,19 @@ function component(id: number, type: string, props: Record<string, unknown>): Re
 export function appConfig(root: string, version: 4 | 5): Record<string, unknown> {
   const components = [
     component(C.text, 'textbox', { label: 'Input Text', value: '' }),
-    component(C.voice, 'dropdown', { label: 'Voice', value: 'af_heart', choices: KOKORO_VOICES.map((v) => [v, v]) }),
+    component(C.voice, 'dropdown', {
+      label: 'Voice',
+      info: 'Quality and availability vary by language',
+      value: 'af_heart',
+      // Gradio 4+ serves choices as [label, value] pairs; the Space labels them for people.
+      choices: KOKORO_VOICES.map((v) => [voiceLabel(v), v]),
+      type: 'value',
+      multiselect: false,
+      allow_custom_value: false,
+      filterable: true,
+      max_choices: null,
+      interactive: true,
+    }),
     component(C.speed, 'slider', { label: 'Speed', value: 1, minimum: 0.5, maximum: 2, step: 0.1 }),
     component(C.useGpu, 'checkbox', { label: 'Hardware', value: true }),
     component(C.audio, 'audio', { label: 'Output Audio', streaming: false, autoplay: true, interactive: false }),
@@ -468,7 +490,7 @@ const TOKENS_RETURN = { label: 'Output Tokens', type: { type: 'string' }, python
 /** `GET …/info`: the API schema (named endpoints of the Space). */
 export function apiInfo(): Record<string, unknown> {
   const text = param('Input Text', 'text', { type: 'string' }, 'str', 'Textbox', 'Hello!');
-  const voice = param('Voice', 'voice', { enum: [...KOKORO_VOICES], type: 'string' }, 'Literal[…]', 'Dropdown', 'af_heart', 'af_heart');
+  const voice = param('Voice', 'voice', { enum: [...KOKORO_VOICES], type: 'string' }, `Literal[${KOKORO_VOICES.map((v) => `'${v}'`).join(', ')}]`, 'Dropdown', 'af_heart', 'af_heart');
   const speed = param('Speed', 'speed', { type: 'number' }, 'float', 'Slider', 1, 1);
   const useGpu = param('Hardware', 'use_gpu', { type: 'boolean' }, 'bool', 'Checkbox', true, true);
   return {

@@ -24,6 +24,9 @@ import type { ClonedVoice } from './signature.ts';
 export const SIM_PROTOCOLS = ['openai', 'chattts', 'gradio', 'gradio4'] as const;
 export type SimProtocol = (typeof SIM_PROTOCOLS)[number];
 
+/** How many received requests an instance remembers (received()). */
+export const RECEIVED_KEPT = 64;
+
 export type RequestHandler = (req: IncomingMessage, res: ServerResponse, instance: SimInstance) => void;
 
 export interface SimInstanceOptions {
@@ -84,6 +87,8 @@ export class SimInstance {
    * only: a restart forgets them, as a real server's does.
    */
   readonly clonedVoices = new Map<string, ClonedVoice>();
+  /** The last RECEIVED_KEPT synthesis requests as received, oldest first (received()). */
+  private readonly receivedLog: Record<string, unknown>[] = [];
   private active = 0;
   /** Most streams served at once since start or resetPeak(). */
   private peak = 0;
@@ -130,6 +135,21 @@ export class SimInstance {
 
   requests(): number {
     return this.total;
+  }
+
+  /**
+   * What the last synthesis requests asked for, oldest first (at most RECEIVED_KEPT): the JSON
+   * body of `POST /v1/audio/speech` (a reference clip shown by its length), or a Gradio job's
+   * `{api_name, data}`. Lets a test assert what the gateway sent (speed, instructions, voice).
+   */
+  received(): readonly Record<string, unknown>[] {
+    return this.receivedLog;
+  }
+
+  /** Called by the protocol handlers with each synthesis request they parsed. */
+  recordReceived(request: Record<string, unknown>): void {
+    this.receivedLog.push(request);
+    if (this.receivedLog.length > RECEIVED_KEPT) this.receivedLog.shift();
   }
 
   refused(): number {

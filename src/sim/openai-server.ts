@@ -35,6 +35,8 @@ interface SpeechBody {
   voice?: unknown;
   response_format?: unknown;
   speed?: unknown;
+  /** OpenAI's style instructions (gpt-4o-mini-tts, Qwen3-TTS front ends); accepted, recorded, not rendered. */
+  instructions?: unknown;
   stream?: unknown;
   /** vLLM-Omni voice cloning per request: a data URL (base64 WAV here) and its transcript. */
   ref_audio?: unknown;
@@ -101,6 +103,7 @@ async function speech(req: IncomingMessage, res: ServerResponse, instance: SimIn
     fail(res, variant, 422, 'validation_error', 'body is not JSON');
     return;
   }
+  instance.recordReceived(typeof body.ref_audio === 'string' ? { ...body, ref_audio: `[${body.ref_audio.length} chars]` } : { ...body });
   const input = body.input;
   if (typeof input !== 'string' || input.length === 0) {
     fail(res, variant, 422, 'validation_error', 'input: field required');
