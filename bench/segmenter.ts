@@ -7,7 +7,7 @@
 //
 //   npx tsx bench/segmenter.ts                       (about a minute on 2 cores)
 //   SEGMENTER_BENCH_MB=2 npx tsx bench/segmenter.ts  (size of the English/Chinese text)
-//   SEGMENTER_BEFORE=<git ref> npx tsx bench/segmenter.ts   (default: merge base with main)
+//   SEGMENTER_BEFORE=<git ref> npx tsx bench/segmenter.ts   (default: main before issue 25, 7df983a830)
 
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -26,7 +26,9 @@ const MIXED_RUNS = 15;
 
 const repo = new URL('..', import.meta.url).pathname;
 const git = (...args: string[]) => execFileSync('git', args, { cwd: repo, encoding: 'utf8' });
-const beforeRef = process.env.SEGMENTER_BEFORE ?? git('merge-base', 'HEAD', 'main').trim();
+/** main just before issue 25 (the segmenter the issue's targets compare against). */
+const PRE_ISSUE_25 = '7df983a830';
+const beforeRef = process.env.SEGMENTER_BEFORE ?? PRE_ISSUE_25;
 const beforeDir = mkdtempSync(join(tmpdir(), 'segmenter-before-'));
 process.on('exit', () => rmSync(beforeDir, { recursive: true, force: true }));
 for (const file of git('ls-tree', '-r', '--name-only', beforeRef, 'src/text').split('\n')) {
@@ -158,8 +160,11 @@ function segmentWhole(create: Create, text: string, language: string): string[] 
   return out;
 }
 
-function segmentChunks(create: Create, chunks: readonly string[], language: string): string[] {
-  const s = create({ eagerFirst: false, language });
+// One feeding loop per segmenter, as a session has one segmenter class: a loop shared by both
+// classes makes its push() call site polymorphic, a cost paid on every one of the 311,168
+// pushes and not on the one push of whole text.
+function segmentChunksBefore(chunks: readonly string[], language: string): string[] {
+  const s = createBefore({ eagerFirst: false, language });
   const out: string[] = [];
   for (const chunk of chunks) {
     const segs = s.push(chunk);
@@ -167,6 +172,51 @@ function segmentChunks(create: Create, chunks: readonly string[], language: stri
   }
   for (const seg of s.flush()) out.push(seg);
   return out;
+}
+function segmentChunksAfter(chunks: readonly string[], language: string): string[] {
+  const s = createAfter({ eagerFirst: false, language });
+  const out: string[] = [];
+  for (const chunk of chunks) {
+    const segs = s.push(chunk);
+    for (let i = 0; i < segs.length; i++) out.push(segs[i]);
+  }
+  for (const seg of s.flush()) out.push(seg);
+  return out;
+}
+
+// A session hands each segment on and keeps none; these count each segment and its characters
+// and drop it. Keeping all 32,000 segments (as the loops above
+// do) costs scavenges that copy them, and more when they are fed in pieces: each is then a
+// slice of its own flattened buffer rather than of the one input string.
+function foldWhole(create: Create, text: string, language: string): string[] {
+  const s = create({ eagerFirst: false, language });
+  const f = newFold();
+  fold(f, s.push(text));
+  fold(f, s.flush());
+  return [`${f.count}/${f.chars}`];
+}
+function foldChunksBefore(chunks: readonly string[], language: string): string[] {
+  const s = createBefore({ eagerFirst: false, language });
+  const f = newFold();
+  for (const chunk of chunks) fold(f, s.push(chunk));
+  fold(f, s.flush());
+  return [`${f.count}/${f.chars}`];
+}
+function foldChunksAfter(chunks: readonly string[], language: string): string[] {
+  const s = createAfter({ eagerFirst: false, language });
+  const f = newFold();
+  for (const chunk of chunks) fold(f, s.push(chunk));
+  fold(f, s.flush());
+  return [`${f.count}/${f.chars}`];
+}
+interface Fold {
+  count: number;
+  chars: number;
+}
+const newFold = (): Fold => ({ count: 0, chars: 0 });
+function fold(f: Fold, segments: readonly string[]): void {
+  for (let k = 0; k < segments.length; k++) f.chars += segments[k].length;
+  f.count += segments.length;
 }
 
 function intlSegments(text: string, language: string): string[] {
@@ -177,6 +227,8 @@ function intlSegments(text: string, language: string): string[] {
   }
   return out;
 }
+
+const countAndChars = (segments: readonly string[]): string => `${segments.length}/${segments.reduce((t, x) => t + x.length, 0)}`;
 
 function fingerprint(segments: readonly string[]): string {
   let h = 2166136261;
@@ -219,11 +271,13 @@ function table(title: string, mb: number, rows: { name: string; ms: number; resu
   console.log('| segmenter, feed | time ms | MB/s | segments | vs its whole | vs before |');
   console.log('|---|---:|---:|---:|---:|---:|');
   for (const r of rows) {
-    const [who, feed] = r.name.split(', ');
-    const whole = rows.find((x) => x.name === `${who}, whole`)!;
+    const [who, ...rest] = r.name.split(', ');
+    const feed = rest.join(', ');
+    const dropped = feed.endsWith('segments dropped');
+    const whole = rows.find((x) => x.name === `${who}, whole${dropped ? ', segments dropped' : ''}`)!;
     const ref = base[feed] ?? NaN;
     console.log(
-      `| ${r.name} | ${r.ms.toFixed(0)} | ${(mb / (r.ms / 1000)).toFixed(1)} | ${r.result.length} | ${(r.ms / whole.ms).toFixed(2)}× | ${(r.ms / ref).toFixed(2)}× |`,
+      `| ${r.name} | ${r.ms.toFixed(0)} | ${(mb / (r.ms / 1000)).toFixed(1)} | ${dropped ? r.result[0].split('/')[0] : r.result.length} | ${(r.ms / whole.ms).toFixed(2)}× | ${(r.ms / ref).toFixed(2)}× |`,
     );
   }
 }
@@ -240,13 +294,17 @@ console.log(`before: ${beforeRef.slice(0, 10)} (src/text from git), after: this 
     [
       { name: 'before, whole', run: () => segmentWhole(createBefore, mixed, 'auto') },
       { name: 'after, whole', run: () => segmentWhole(createAfter, mixed, 'auto') },
-      { name: 'before, 1–4 char pieces', run: () => segmentChunks(createBefore, chunks, 'auto') },
-      { name: 'after, 1–4 char pieces', run: () => segmentChunks(createAfter, chunks, 'auto') },
+      { name: 'before, 1–4 char pieces', run: () => segmentChunksBefore(chunks, 'auto') },
+      { name: 'after, 1–4 char pieces', run: () => segmentChunksAfter(chunks, 'auto') },
       { name: 'after (language en), whole', run: () => segmentWhole(createAfter, mixed, 'en') },
+      { name: 'before, whole, segments dropped', run: () => foldWhole(createBefore, mixed, 'auto') },
+      { name: 'after, whole, segments dropped', run: () => foldWhole(createAfter, mixed, 'auto') },
+      { name: 'before, 1–4 char pieces, segments dropped', run: () => foldChunksBefore(chunks, 'auto') },
+      { name: 'after, 1–4 char pieces, segments dropped', run: () => foldChunksAfter(chunks, 'auto') },
     ],
     MIXED_RUNS,
   );
-  const base = { whole: rows[0].ms, '1–4 char pieces': rows[2].ms };
+  const base = { whole: rows[0].ms, '1–4 char pieces': rows[2].ms, 'whole, segments dropped': rows[5].ms, '1–4 char pieces, segments dropped': rows[7].ms };
   table(
     `Mixed-language text: ${mb.toFixed(2)} MB UTF-8 (${(mixed.length / 1e6).toFixed(2)} M chars, ${MULTI_LANGUAGES.length} languages), language auto, ${chunks.length} pieces of 1–4 chars, best of ${MIXED_RUNS}`,
     mb,
@@ -254,7 +312,7 @@ console.log(`before: ${beforeRef.slice(0, 10)} (src/text from git), after: this 
     base,
   );
   console.log(
-    `pieces give the whole-text segments: before ${fingerprint(rows[0].result) === fingerprint(rows[2].result)}, after ${fingerprint(rows[1].result) === fingerprint(rows[3].result)}`,
+    `pieces give the whole-text segments: before ${fingerprint(rows[0].result) === fingerprint(rows[2].result)}, after ${fingerprint(rows[1].result) === fingerprint(rows[3].result)}; dropping consumers saw the same: ${[5, 6, 7, 8].map((i) => rows[i].result[0] === countAndChars(rows[i % 2 === 1 ? 0 : 1].result)).join(', ')}`,
   );
 }
 
@@ -284,8 +342,8 @@ if (process.env.SEGMENTER_BENCH_QUICK) process.exit(0);
     [
       { name: 'before, whole', run: () => segmentWhole(createBefore, text, 'en') },
       { name: 'after, whole', run: () => segmentWhole(createAfter, text, 'en') },
-      { name: 'before, 1–4 char pieces', run: () => segmentChunks(createBefore, chunks, 'en') },
-      { name: 'after, 1–4 char pieces', run: () => segmentChunks(createAfter, chunks, 'en') },
+      { name: 'before, 1–4 char pieces', run: () => segmentChunksBefore(chunks, 'en') },
+      { name: 'after, 1–4 char pieces', run: () => segmentChunksAfter(chunks, 'en') },
     ],
     RUNS,
   );
