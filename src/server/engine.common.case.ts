@@ -22,7 +22,9 @@ export interface EngineTraits {
   readonly headLimitMs: number;
   /**
    * The close code a client sees after sending invalid UTF-8 in a text frame. ws: 1007;
-   * uws: 1006 — the uWS binary drops the socket without a close frame (the handler is told 1007).
+   * uws: 1006 — uWebSockets' C++ core closes the TCP socket before any JS handler sees the
+   * message (src/WebSocketContext.h, forceClose → us_socket_close; no option changes it), so no
+   * close frame is possible; the handler is told 1007 (docs/protocol.md).
    */
   readonly invalidUtf8ClientCode: 1006 | 1007;
 }

@@ -244,8 +244,11 @@ export function createUwsEngine<T>(options: EngineOptions<T>): Engine {
       conn.closed = true;
       connections.delete(conn);
       const reason = decoder.decode(message);
-      // uWS drops a socket that sent invalid UTF-8 without a close frame (the client sees 1006);
-      // the handler is told what it was, as on the ws engine: 1007 (invalid frame payload data).
+      // uWS drops a socket that sent invalid UTF-8 without a close frame (the client sees 1006):
+      // its C++ core checks every text message before any JS handler runs and closes the TCP
+      // socket (uNetworking/uWebSockets src/WebSocketContext.h, handleFragment → forceClose →
+      // us_socket_close); no option skips it, so 1007 on the wire is impossible here. The
+      // handler is told what it was, as on the ws engine: 1007 (invalid frame payload data).
       options.ws.close(conn, code === 1006 && reason === UWS_INVALID_UTF8 ? 1007 : code, reason);
     },
   };
