@@ -1,7 +1,7 @@
 import { createServer, type IncomingHttpHeaders } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { parseConfig } from '../config.ts';
+import { ConfigError, parseConfig, poolOf } from '../config.ts';
 import { Metrics } from '../metrics.ts';
 import { startSimHarness, TEST_TIMEOUTS, type SimHarness } from '../sim/harness.ts';
 import { BackendError } from './backend.ts';
@@ -108,7 +108,7 @@ describe('openai adapter: request shape', () => {
         options: { api_key: 'sk-test', path: '/v2/speech', extra_body: { stream: true, lang_code: 'a' }, sample_rate: 16000 },
       }],
     });
-    const backend = new OpenAIBackend({ pool: config.pools[0]!, instance: { id: 'i', url }, metrics: new Metrics({ defaultMetrics: false }) });
+    const backend = new OpenAIBackend({ pool: poolOf(config.pools[0]!, 'openai'), instance: { id: 'i', url }, metrics: new Metrics({ defaultMetrics: false }) });
     let samples = 0;
     let rate = 0;
     for await (const a of backend.synthesize({ text: 'Hi there', voice: '', speed: 1.2 }, new AbortController().signal)) {
@@ -126,9 +126,11 @@ describe('openai adapter: request shape', () => {
     expect(req.body).toEqual({ model: 'kokoro', input: 'Hi there', voice: 'af_heart', response_format: 'pcm', stream: true, lang_code: 'a', speed: 1.2 });
   });
 
-  it('refuses unknown options with the pool named', () => {
-    const config = parseConfig({ pools: [{ name: 'p', backend: 'openai', voices: ['v'], instances: [{ url }], options: { respons_format: 'wav' } }] });
-    expect(() => new OpenAIBackend({ pool: config.pools[0]!, instance: { id: 'i', url } })).toThrow(/respons_format/);
+  it('an unknown or wrong option is a configuration error naming the field', () => {
+    const parse = (options: unknown) => () => parseConfig({ pools: [{ name: 'p', backend: 'openai', voices: ['v'], instances: [{ url }], options }] });
+    expect(parse({ respons_format: 'wav' })).toThrow(ConfigError);
+    expect(parse({ respons_format: 'wav' })).toThrow(/pools\.0\.options: .*respons_format/);
+    expect(parse({ response_format: 'mp3' })).toThrow(/pools\.0\.options\.response_format: .*"pcm"\|"wav"/);
   });
 });
 
