@@ -42,7 +42,7 @@ describe('voicegate with a bad configuration', () => {
     ['a gradio option on an openai pool', pool('{ api_name: predict }'), /pools\.0\.options: .*"api_name"/],
     ['an unknown backend', 'pools:\n  - { name: x, backend: gpu-magic, voices: [a], instances: [{ url: "http://127.0.0.1:9" }] }\n', /pools\.0\.backend: expected one of openai, gradio, espeak, cartesia/],
     ['a YAML syntax error', 'pools: [\n  - name: x\n', /^voicegate: config file .* is not valid YAML: /],
-  ])('%s: exit 2, one line naming the field, no stack trace', async (_name, yaml, pattern) => {
+  ])('%s: exit 2, one line naming the field, no stack trace', { timeout: 60_000 }, async (_name, yaml, pattern) => {
     const { code, stderr } = await run(yaml);
     expect(code).toBe(2);
     expect(stderr).toMatch(pattern);

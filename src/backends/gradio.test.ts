@@ -3,7 +3,7 @@ import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { encodeWav } from '../audio/wav.ts';
 import { parseConfig, poolOf } from '../config.ts';
-import { startSimHarness, TEST_TIMEOUTS, type SimHarness } from '../sim/harness.ts';
+import { startSimHarness, TEST_TIMEOUTS, type SimHarness } from '../../test/helpers/sim-harness.ts';
 import { BackendError } from './backend.ts';
 import { runBackendConformance } from './common.case.ts';
 import { GradioBackend, SseParser } from './gradio.ts';

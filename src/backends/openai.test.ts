@@ -3,7 +3,7 @@ import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ConfigError, parseConfig, poolOf } from '../config.ts';
 import { Metrics } from '../metrics.ts';
-import { startSimHarness, TEST_TIMEOUTS, type SimHarness } from '../sim/harness.ts';
+import { startSimHarness, TEST_TIMEOUTS, type SimHarness } from '../../test/helpers/sim-harness.ts';
 import { BackendError } from './backend.ts';
 import { runBackendConformance } from './common.case.ts';
 import { errorMessageFromBody } from './http.ts';
