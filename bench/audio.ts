@@ -2,19 +2,21 @@
  * Audio pipeline benchmark: `npx tsx bench/audio.ts` (about a minute on 2 cores).
  *
  * 1. The session's output path, 24 kHz s16le → 8 kHz μ-law in 20 ms frames, fed in 10 ms
- *    chunks: real-time streams per core (audio seconds produced per CPU second), for each
- *    filter implementation (WASM SIMD FIR = 'auto', JS IIR, JS FIR) measured in alternating
- *    rounds (median of 3) so machine load hits them alike; then other format pairs.
+ *    chunks: real-time streams per core (audio seconds produced per CPU second), the median of
+ *    3 rounds; then other format pairs. (The output path always resamples on the WASM kernel:
+ *    src/audio/create-resampler.ts; the JS FIR is compared in part 2.)
  * 2. Resampler alone, ours vs libsamplerate (WASM) SRC_SINC_FASTEST and SRC_SINC_MEDIUM_QUALITY,
  *    same chunking, speed and quality with the same ruler (src/audio/analysis.ts).
  * 3. G.711 encode: our table codec vs the alawmulaw package.
  */
 import libsamplerate from '@alexanderolsen/libsamplerate-js';
 import * as alawmulawNs from 'alawmulaw';
-import { measureResampler, resampleOneShot, type ResampleQualityReport } from '../src/audio/analysis.ts';
+import { measureResampler, type ResampleQualityReport } from '../src/audio/analysis.ts';
 import { alawEncode, mulawEncode } from '../src/audio/g711.ts';
 import { createAudioOutput } from '../src/audio/output.ts';
-import { createResampler, polyphaseTable, type ResamplerQuality } from '../src/audio/resampler.ts';
+import { createResampler } from '../src/audio/create-resampler.ts';
+import { PolyphaseResampler, polyphaseTable } from '../src/audio/polyphase.ts';
+import type { Resampler } from '../src/audio/resampler.ts';
 import type { Encoding, SampleRate } from '../src/audio/format.ts';
 
 // Both packages are CommonJS/UMD under Node: take their exports from the default import.
@@ -67,10 +69,10 @@ function row(...cells: Array<string | number>): void {
 
 // ---------- 1. the output pipeline ----------
 console.log('\n# 1. Output pipeline (resample → encode → frame), 10 ms input chunks, 100 interleaved streams');
-function pipelineCase(inRate: number, encoding: Encoding, outRate: SampleRate, frameMs: number, filter: Filter = 'auto'): number {
+function pipelineCase(inRate: number, encoding: Encoding, outRate: SampleRate, frameMs: number): number {
   const signal = testSignal(inRate, 1);
   const chunk = inRate / 100;
-  const streams = Array.from({ length: 100 }, () => createAudioOutput({ encoding, sampleRate: outRate, frameMs }, () => {}, { quality: { filter } }));
+  const streams = Array.from({ length: 100 }, () => createAudioOutput({ encoding, sampleRate: outRate, frameMs }, () => {}));
   let pos = 0;
   let s = 0;
   return streamsPerCore(0.01, () => {
@@ -79,21 +81,11 @@ function pipelineCase(inRate: number, encoding: Encoding, outRate: SampleRate, f
     if (s === 0) pos = pos + chunk >= signal.length ? 0 : pos + chunk;
   });
 }
-type Filter = NonNullable<ResamplerQuality['filter']>;
-const headline: Array<[string, Filter]> = [
-  ['WASM SIMD FIR + fused μ-law (auto)', 'auto'],
-  ['JS elliptic IIR', 'iir'],
-  ['JS polyphase FIR', 'fir'],
-];
-const headlineRuns: number[][] = headline.map(() => []);
-for (let round = 0; round < 3; round++) {
-  headline.forEach(([, filter], i) => headlineRuns[i].push(pipelineCase(24000, 'pcm_mulaw', 8000, 20, filter)));
-}
-headline.forEach(([name], i) => {
-  const runs = headlineRuns[i].slice().sort((a, b) => a - b);
+{
+  const runs = [0, 1, 2].map(() => pipelineCase(24000, 'pcm_mulaw', 8000, 20)).sort((a, b) => a - b);
   const spc = runs[1];
-  row('pipeline', `24000 s16 → 8000 pcm_mulaw 20 ms, ${name}`, `${Math.round(spc)} streams/core`, `${((1000 / spc) * 100).toFixed(1)} % of a core per 1,000 calls`, `runs ${runs.map(Math.round).join(' / ')}`);
-});
+  row('pipeline', '24000 s16 → 8000 pcm_mulaw 20 ms, WASM SIMD FIR + fused μ-law', `${Math.round(spc)} streams/core`, `${((1000 / spc) * 100).toFixed(1)} % of a core per 1,000 calls`, `runs ${runs.map(Math.round).join(' / ')}`);
+}
 const pipelineCases: Array<[number, Encoding, SampleRate, number]> = [
   [22050, 'pcm_mulaw', 8000, 20],
   [24000, 'pcm_s16le', 16000, 20],
@@ -110,8 +102,17 @@ console.log('\n# 2. Resampler 24 kHz → 8 kHz, 10 ms chunks: speed and quality 
 const IN = 24000;
 const OUT = 8000;
 const chunk24 = testSignal(IN, 1);
-function oneShotWith(filter: Filter) {
-  return (x: Int16Array): Int16Array => resampleOneShot(x, IN, OUT, { filter });
+type Make = () => Resampler;
+function oneShotWith(make: Make) {
+  return (x: Int16Array): Int16Array => {
+    const r = make();
+    const a = r.process(x);
+    const b = r.flush();
+    const out = new Int16Array(a.length + b.length);
+    out.set(a);
+    out.set(b, a.length);
+    return out;
+  };
 }
 const report = (name: string, speed: number, q: ResampleQualityReport): void =>
   row(
@@ -124,19 +125,18 @@ const report = (name: string, speed: number, q: ResampleQualityReport): void =>
     `ripple 0–3.4 kHz ${q.passbandRippleDb.toFixed(3)} dB`,
   );
 const t = polyphaseTable(IN, OUT);
-for (const [name, filter] of [
-  [`voicegate WASM SIMD polyphase FIR (${t.taps} taps/output, default)`, 'wasm'],
-  ['voicegate JS elliptic IIR ÷3', 'iir'],
-  [`voicegate JS polyphase FIR (${t.taps} taps/output)`, 'fir'],
-] as const) {
-  const ours = createResampler(IN, OUT, { filter });
+for (const [name, make] of [
+  [`voicegate WASM SIMD polyphase FIR (${t.taps} taps/output, default)`, () => createResampler(IN, OUT)],
+  [`voicegate JS polyphase FIR (${t.taps} taps/output; only where WASM SIMD is missing)`, () => new PolyphaseResampler(t)],
+] as Array<[string, Make]>) {
+  const ours = make();
   const oursOut = new Int16Array(ours.maxOutput(240));
   let p24 = 0;
   const speed = streamsPerCore(0.01, () => {
     ours.processInto(chunk24.subarray(p24, p24 + 240), oursOut);
     p24 = p24 + 240 >= chunk24.length ? 0 : p24 + 240;
   });
-  report(name, speed, measureResampler(oneShotWith(filter), IN, OUT, 3400, 50));
+  report(name, speed, measureResampler(oneShotWith(make), IN, OUT, 3400, 50));
 }
 
 for (const [name, type] of [

@@ -15,7 +15,7 @@
 import { fmix32, murmur3 } from '../src/routing/hash.ts';
 import { HashRing } from '../src/routing/ring.ts';
 import { Pool } from '../src/routing/pool.ts';
-import { FakeBackend, testPoolConfig } from '../src/routing/testing.ts';
+import { FakeBackend, testPoolConfig } from '../test/helpers/routing.ts';
 import { createRng } from './rng.ts';
 
 const quick = process.argv.includes('--quick');

@@ -60,6 +60,26 @@ describe('config', () => {
     bad({ pools: [{ ...pool, backend: 'gpu-magic' }] }, /pools\.0\.backend/);
     bad({ pools: [{ ...pool, instances: [{}] }] }, /pools\.p\.instances\.0\.url: required for backend openai/);
     bad({ pools: [pool, pool] }, /duplicate pool name p/);
+    // Every backend's options are part of the schema: a wrong value or a key of another backend.
+    bad({ pools: [{ ...pool, options: { response_format: 'mp3' } }] }, /pools\.0\.options\.response_format: /);
+    bad({ pools: [{ ...pool, backend: 'gradio', options: { output_index: -1 } }] }, /pools\.0\.options\.output_index: /);
+    bad({ pools: [{ ...pool, backend: 'espeak', options: { response_format: 'pcm' } }] }, /pools\.0\.options: .*"response_format"/);
+    bad({ pools: [{ ...pool, backend: 'cartesia', options: { voice_map: { af: 7 } } }] }, /pools\.0\.options\.voice_map\.af: /);
+    bad({ pools: [pool], session: { min_segment_chars: 300 } }, /session\.min_segment_chars: .*below session\.soft_max_segment_chars/);
+    bad({ pools: [pool], audio: { resampler_passband: 1.2 } }, /audio\.resampler_passband: /);
+  });
+
+  it('is one line per error, whatever the number of issues', () => {
+    expect(() => parseConfig({ pools: [{ ...pool, options: { response_format: 'mp3', sample_rate: 'x' } }] }, {}, 'my.yaml')).toThrow(/^[^\n]*response_format[^\n]*; [^\n]*sample_rate[^\n]*$/);
+  });
+
+  it('fills each backend\'s options and the session and audio defaults', () => {
+    const config = parseConfig({ pools: [pool, { name: 'e', backend: 'espeak', voices: ['en'], instances: [{}] }, { name: 'c', backend: 'cartesia', voices: ['x'], instances: [{ url: 'ws://c' }] }] });
+    expect(config.pools[0]!.options).toMatchObject({ response_format: 'pcm', sample_rate: 24_000, voice_cloning: 'none' });
+    expect(config.pools[1]!.options).toEqual({ chunk_ms: 200 });
+    expect(config.pools[2]!.options).toEqual({ api_key: '', version: '2025-04-16', voice_map: {} });
+    expect(config.session).toMatchObject({ min_segment_chars: 20, soft_max_segment_chars: 300, retry_budget: { ratio: 0.2, min_per_second: 3, window_s: 10 } });
+    expect(config.audio).toEqual({ resampler_stopband_db: 60, resampler_passband: 0.85 });
   });
 
   it('reports a missing file and invalid YAML clearly', () => {

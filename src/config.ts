@@ -94,9 +94,111 @@ const DiscoverySchema = z.object({
   max_concurrency: z.number().int().positive().default(4),
 });
 
-const PoolSchema = z.object({
+/**
+ * The Cartesia-Version header sent when none is configured (fallback.version and a cartesia
+ * pool's options.version): the API version the adapter's messages are written against.
+ */
+export const CARTESIA_VERSION = '2025-04-16';
+
+/** `pools[].options` for backend openai (src/backends/openai.ts). */
+export const OpenAIOptionsSchema = z
+  .object({
+    /** `pcm` (raw s16le at `sample_rate`) or `wav` (streamed WAV, sizes may be unknown). Default `pcm`. */
+    response_format: z.enum(['pcm', 'wav']).default('pcm'),
+    /** Sample rate of `pcm` responses (OpenAI and Kokoro-FastAPI: 24 000). Ignored for wav. */
+    sample_rate: z.number().int().positive().default(24_000),
+    /** Sent as `Authorization: Bearer <api_key>` when non-empty. Default none. */
+    api_key: z.string().default(''),
+    /** Speech path under the instance URL. Default `/v1/audio/speech`. */
+    path: z.string().default('/v1/audio/speech'),
+    /**
+     * Extra JSON body fields merged into every request, e.g. `{stream: true}` (Kokoro-FastAPI,
+     * ChatTTS), `{lang_code: "a"}`, `{normalization_options: {...}}`. OpenAI itself rejects
+     * unknown fields, so none are sent by default.
+     */
+    extra_body: z.record(z.string(), z.unknown()).default({}),
+    /** Extra request headers. Default none. */
+    headers: z.record(z.string(), z.string()).default({}),
+    /** Send the request's speed (OpenAI `speed`) when it is set. Default true. */
+    send_speed: z.boolean().default(true),
+    /**
+     * Send the caller's style instructions (OpenAI `instructions`: gpt-4o-mini-tts, Qwen3-TTS
+     * front ends) when it gave some. Turn off for a server that refuses the field. Default true.
+     */
+    send_instructions: z.boolean().default(true),
+    /**
+     * How the server learns a cloned voice from the voice library (docs/voices.md): `none`
+     * (it cannot: uploads for this pool are refused), `upload` (vLLM-Omni's voice API,
+     * registered once per instance) or `reference` (`ref_audio` + `ref_text` in every request).
+     * Default `none`.
+     */
+    voice_cloning: z.enum(['none', 'upload', 'reference']).default('none'),
+    /**
+     * Where the server lists (and, in `upload` mode, takes) its voices: listed once at start-up
+     * to check the pool's voices (src/backends/voice-check.ts); a server without it (404) is not
+     * checked. Default `/v1/audio/voices` (Kokoro-FastAPI, vLLM-Omni).
+     */
+    voices_path: z.string().default('/v1/audio/voices'),
+  })
+  .strict();
+
+/** `pools[].options` for backend gradio (src/backends/gradio.ts). */
+export const GradioOptionsSchema = z
+  .object({
+    /** Endpoint name without the slash. Default `generate_first` (hexgrad Space; `predict` is its CPU-only twin). */
+    api_name: z.string().min(1).default('generate_first'),
+    /** `auto` (read `api_prefix` from /config once), `/gradio_api` (Gradio 5+) or `` (Gradio 4). Default `auto`. */
+    api_prefix: z.string().default('auto'),
+    /** Hugging Face token for private Spaces, sent as `Authorization: Bearer`. Default none. */
+    hf_token: z.string().default(''),
+    /**
+     * Positional inputs; the strings `$text`, `$voice`, `$speed`, `$language`, `$instructions`
+     * are replaced by the request's values (`$instructions`: the caller's style instructions, or
+     * "" without). Default `["$text", "$voice", "$speed", true]` (generate_first: text, voice,
+     * speed, use_gpu).
+     */
+    inputs: z.array(z.unknown()).default(['$text', '$voice', '$speed', true]),
+    /** Which output holds the audio FileData. Default 0. */
+    output_index: z.number().int().min(0).default(0),
+    /** Path probed by check(); Gradio apps serve /config, not /health. Default `/config`. */
+    health_path: z.string().default('/config'),
+  })
+  .strict();
+
+/** `pools[].options` for backend espeak (the embedded engine, src/backends/espeak.ts). */
+export const EspeakOptionsSchema = z
+  .object({
+    /**
+     * espeak-ng returns a whole utterance at once; it is handed on in chunks of this many ms so
+     * the output path streams (and a cancel stops between chunks). Default 200.
+     */
+    chunk_ms: z.number().int().positive().default(200),
+  })
+  .strict();
+
+/**
+ * `pools[].options` for backend cartesia: a Cartesia account used as a pool rather than as the
+ * fallback; each instance URL is one endpoint, the fields are the fallback's.
+ */
+export const CartesiaOptionsSchema = z
+  .object({
+    /** Cartesia API key. Default none (a local fake or a proxy that adds it). */
+    api_key: z.string().default(''),
+    /** Cartesia-Version header value. */
+    version: z.string().default(CARTESIA_VERSION),
+    /** Pool voice → Cartesia voice id; `default` applies to unmapped voices. */
+    voice_map: z.record(z.string(), z.string()).default({}),
+  })
+  .strict();
+
+export type OpenAIOptions = z.infer<typeof OpenAIOptionsSchema>;
+export type GradioOptions = z.infer<typeof GradioOptionsSchema>;
+export type EspeakOptions = z.infer<typeof EspeakOptionsSchema>;
+export type CartesiaOptions = z.infer<typeof CartesiaOptionsSchema>;
+
+/** What every pool has, whatever its backend. */
+const PoolBaseSchema = z.object({
   name: z.string().min(1),
-  backend: z.enum(BACKENDS),
   /** Model name sent upstream (OpenAI `model`) and exposed by /v1/models. */
   model: z.string().default('tts-1'),
   /** Voices this pool speaks; the first is the default voice. */
@@ -121,9 +223,19 @@ const PoolSchema = z.object({
   capacity: CapacitySchema,
   /** How long a segment waits for a stream slot on a full pinned instance before moving on. */
   queue_ms: z.number().int().min(0).default(250),
-  /** Backend-specific options (e.g. openai response_format, gradio api_name, hf token). */
-  options: z.record(z.string(), z.unknown()).default({}),
-})
+});
+
+/**
+ * One pool: the common fields, and `options` validated by its `backend` (docs/backends.md), so a
+ * misspelt or wrong option is a configuration error naming the field, not a failure at start.
+ */
+const PoolSchema = z
+  .discriminatedUnion('backend', [
+    PoolBaseSchema.extend({ backend: z.literal('openai'), options: OpenAIOptionsSchema.prefault({}) }),
+    PoolBaseSchema.extend({ backend: z.literal('gradio'), options: GradioOptionsSchema.prefault({}) }),
+    PoolBaseSchema.extend({ backend: z.literal('espeak'), options: EspeakOptionsSchema.prefault({}) }),
+    PoolBaseSchema.extend({ backend: z.literal('cartesia'), options: CartesiaOptionsSchema.prefault({}) }),
+  ], { error: () => `expected one of ${BACKENDS.join(', ')}` })
   .refine((pool) => pool.instances.length > 0 || pool.discovery !== undefined, {
     message: 'a pool needs at least one instance, or discovery',
     path: ['instances'],
@@ -143,7 +255,7 @@ const FallbackSchema = z.object({
   api_key: z.string().default(''),
   model: z.string().default('sonic-3'),
   /** Cartesia-Version header value. */
-  version: z.string().default('2025-04-16'),
+  version: z.string().default(CARTESIA_VERSION),
   /** Pool voice → Cartesia voice id; `default` applies to unmapped voices. */
   voice_map: z.record(z.string(), z.string()).default({}),
   /** Contexts Cartesia runs at once for this account (plan limit). */
@@ -185,6 +297,31 @@ const SessionSchema = z
      */
     max_segment_chars: z.number().int().min(16).default(600),
     /**
+     * A segment cut anywhere but at a sentence end (the eager first clause, the clause a run-on
+     * sentence is cut at) is at least this many characters. Sentences are never merged.
+     */
+    min_segment_chars: z.number().int().min(0).default(20),
+    /**
+     * Run-on text longer than this is cut at its last clause boundary (leaving at least
+     * min_segment_chars), else at its last word boundary; never inside a word or number (a
+     * longer single token is kept whole up to max_segment_chars).
+     */
+    soft_max_segment_chars: z.number().int().min(16).default(300),
+    /**
+     * The fleet's retry budget (as in Envoy and Finagle; src/session/retry-budget.ts): failovers
+     * of segments may be at most `ratio` of first attempts over a sliding window of `window_s`,
+     * with a floor of min_per_second × window_s per window (which may all come in one second) so
+     * a quiet gateway can still fail over. It keeps a sick fleet from being hammered by every
+     * session retrying at once.
+     */
+    retry_budget: z
+      .object({
+        ratio: z.number().min(0).default(0.2),
+        min_per_second: z.number().min(0).default(3),
+        window_s: z.number().int().positive().default(10),
+      })
+      .prefault({}),
+    /**
      * Bounds of what one session may hold for a client that does not read; past any of them
      * the call gets `client_too_slow` (fatal, close 1008) and its slots are freed. Turns
      * flushed and not yet delivered:
@@ -197,6 +334,24 @@ const SessionSchema = z
      * synthesis already pauses while the client is max_buffered_bytes behind.
      */
     max_held_bytes: z.number().int().positive().default(16 * 1024 * 1024),
+  })
+  .refine((s) => s.min_segment_chars < s.soft_max_segment_chars, { message: 'session.min_segment_chars must be below session.soft_max_segment_chars', path: ['min_segment_chars'] })
+  .prefault({});
+
+/**
+ * How audio is converted for the client (src/audio/output.ts, docs/audio.md): the resampler's
+ * filter design. The defaults meet the acceptance figures of docs/audio.md (alias rejection
+ * ≥ 50 dB, the telephony band flat).
+ */
+const AudioSchema = z
+  .object({
+    /** Stopband attenuation of the resampler's low-pass in dB: 10 dB of margin over the 50 dB promised. */
+    resampler_stopband_db: z.number().min(20).max(120).default(60),
+    /**
+     * Passband edge as a fraction of the lower rate's Nyquist frequency (the stopband starts at
+     * 1.0): 0.85 is 3.4 kHz at 8 kHz, the telephony band. Wider = more taps.
+     */
+    resampler_passband: z.number().gt(0).lt(1).default(0.85),
   })
   .prefault({});
 
@@ -339,6 +494,7 @@ export const ConfigSchema = z.object({
     })
     .prefault({}),
   session: SessionSchema,
+  audio: AudioSchema,
   /** The drop-in Cartesia, ElevenLabs and Deepgram front ends (docs/compat.md). */
   compat: CompatSchema,
   pools: z.array(PoolSchema).min(1),
@@ -349,10 +505,23 @@ export const ConfigSchema = z.object({
 });
 
 export type Config = z.infer<typeof ConfigSchema>;
+
+/**
+ * The session and audio defaults, for modules that can also be built without a configuration
+ * (the segmenter, the retry budget, the resampler in tests and benches): the schema stays their
+ * one owner.
+ */
+export const SESSION_DEFAULTS: Readonly<SessionConfig> = Object.freeze(SessionSchema.parse({}));
+export const AUDIO_DEFAULTS: Readonly<AudioConfig> = Object.freeze(AudioSchema.parse({}));
 export type PoolConfig = z.infer<typeof PoolSchema>;
+export type BackendName = PoolConfig['backend'];
+/** The pool config of one backend, its `options` typed. */
+export type PoolConfigOf<B extends BackendName> = Extract<PoolConfig, { backend: B }>;
 export type InstanceConfig = z.infer<typeof InstanceSchema>;
 export type FallbackConfig = z.infer<typeof FallbackSchema>;
 export type SessionConfig = z.infer<typeof SessionSchema>;
+export type AudioConfig = z.infer<typeof AudioSchema>;
+export type RetryBudgetConfig = SessionConfig['retry_budget'];
 export type HealthConfig = z.infer<typeof HealthSchema>;
 export type TimeoutsConfig = z.infer<typeof TimeoutsSchema>;
 export type DiscoveryConfig = z.infer<typeof DiscoverySchema>;
@@ -360,6 +529,12 @@ export type CompatProtocolConfig = z.infer<typeof CompatProtocolSchema>;
 export type VoicesConfig = z.infer<typeof VoicesSchema>;
 export type ClusterConfig = z.infer<typeof ClusterSchema>;
 export { ENCODINGS, SAMPLE_RATES };
+
+/** `pool` as a pool of `backend` (its options typed); throws when it is another backend's. */
+export function poolOf<B extends BackendName>(pool: PoolConfig, backend: B): PoolConfigOf<B> {
+  if (pool.backend !== backend) throw new ConfigError(`pools.${pool.name}: backend ${pool.backend}, not ${backend}`);
+  return pool as PoolConfigOf<B>;
+}
 
 export class ConfigError extends Error {
   override readonly name = 'ConfigError';
@@ -391,10 +566,9 @@ function expandEnv(value: unknown, env: NodeJS.ProcessEnv): unknown {
   return value;
 }
 
+/** Every issue on one line (`path: message; path: message`): main prints it as the one line of exit 2. */
 function formatIssues(error: z.ZodError): string {
-  return error.issues
-    .map((issue) => `  - ${issue.path.length ? issue.path.join('.') : '(root)'}: ${issue.message}`)
-    .join('\n');
+  return error.issues.map((issue) => `${issue.path.length ? issue.path.join('.') : '(root)'}: ${issue.message}`).join('; ');
 }
 
 /** Parses an already-loaded config object (YAML document) with env overrides applied. */
@@ -421,31 +595,31 @@ export function parseConfig(raw: unknown, env: NodeJS.ProcessEnv = {}, source = 
 
   const result = ConfigSchema.safeParse(merged);
   if (!result.success) {
-    throw new ConfigError(`invalid configuration in ${source}:\n${formatIssues(result.error)}`);
+    throw new ConfigError(`invalid configuration in ${source}: ${formatIssues(result.error)}`);
   }
   const config = result.data;
   for (const pool of config.pools) {
     pool.instances.forEach((inst, i) => {
       if (!inst.url && pool.backend !== 'espeak') {
-        throw new ConfigError(`invalid configuration in ${source}:\n  - pools.${pool.name}.instances.${i}.url: required for backend ${pool.backend}`);
+        throw new ConfigError(`invalid configuration in ${source}: pools.${pool.name}.instances.${i}.url: required for backend ${pool.backend}`);
       }
       inst.id ??= inst.url ? instanceIdFromUrl(inst.url) : `${pool.name}-${i + 1}`;
     });
     const ids = new Set<string>();
     for (const inst of pool.instances) {
-      if (ids.has(inst.id!)) throw new ConfigError(`invalid configuration in ${source}:\n  - pools.${pool.name}: duplicate instance id ${inst.id}`);
+      if (ids.has(inst.id!)) throw new ConfigError(`invalid configuration in ${source}: pools.${pool.name}: duplicate instance id ${inst.id}`);
       ids.add(inst.id!);
     }
   }
   const poolVoices = new Set(config.pools.flatMap((pool) => pool.voices));
   for (const [protocol, compat] of Object.entries(config.compat)) {
     for (const [id, voice] of Object.entries(compat.voice_map)) {
-      if (!poolVoices.has(voice)) throw new ConfigError(`invalid configuration in ${source}:\n  - compat.${protocol}.voice_map.${id}: ${JSON.stringify(voice)} is not a voice of any pool`);
+      if (!poolVoices.has(voice)) throw new ConfigError(`invalid configuration in ${source}: compat.${protocol}.voice_map.${id}: ${JSON.stringify(voice)} is not a voice of any pool`);
     }
   }
   const names = new Set<string>();
   for (const pool of config.pools) {
-    if (names.has(pool.name)) throw new ConfigError(`invalid configuration in ${source}:\n  - pools: duplicate pool name ${pool.name}`);
+    if (names.has(pool.name)) throw new ConfigError(`invalid configuration in ${source}: pools: duplicate pool name ${pool.name}`);
     names.add(pool.name);
   }
   return config;
@@ -464,7 +638,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   try {
     raw = parseYaml(text);
   } catch (err) {
-    throw new ConfigError(`config file ${path} is not valid YAML: ${(err as Error).message}`);
+    // The yaml library's message spans lines (a code frame): its first line names the place.
+    throw new ConfigError(`config file ${path} is not valid YAML: ${(err as Error).message.split('\n', 1)[0]}`);
   }
   return parseConfig(raw, env, path);
 }

@@ -137,13 +137,22 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
   const fallbackBackend: Backend | null = config.fallback ? uncheckedVoices.watch(FALLBACK_POOL, FALLBACK_PROVIDER, createCartesiaBackend(config.fallback, { metrics, logger })) : null;
   if (fallbackBackend) metrics.registerProvider(FALLBACK_PROVIDER);
 
+  const resamplerQuality = { stopbandDb: config.audio.resampler_stopband_db, passband: config.audio.resampler_passband };
   const sessionDeps = {
     config,
     fleet,
     fallback: fallbackBackend,
     logger,
-    createSegmenter: (opts: { language?: string; eagerFirst?: boolean }) => createSegmenter({ language: opts.language, eagerFirst: opts.eagerFirst, maxSegmentChars: config.session.max_segment_chars }),
-    createOutput: (format: OutputFormat, onFrame: (frame: Uint8Array) => void) => createAudioOutput(format, onFrame),
+    // Every segmentation setting of config.session; the session's own idle timer reads idle_flush_ms.
+    createSegmenter: (opts: { language?: string; eagerFirst?: boolean }) =>
+      createSegmenter({
+        language: opts.language,
+        eagerFirst: opts.eagerFirst ?? config.session.eager_first,
+        minLength: config.session.min_segment_chars,
+        maxLength: config.session.soft_max_segment_chars,
+        maxSegmentChars: config.session.max_segment_chars,
+      }),
+    createOutput: (format: OutputFormat, onFrame: (frame: Uint8Array) => void) => createAudioOutput(format, onFrame, { quality: resamplerQuality }),
     normalize: normalizeForSpeech,
     // A library voice without a Cartesia clone: a move to the fallback changes the voice heard.
     fallbackChangesVoice: (voice: string) => voices.fallbackChangesVoice(voice),

@@ -6,15 +6,21 @@ import { createLogger } from './log.ts';
 import { applyHeapGrowth } from './server/heap.ts';
 import { handleStopSignals } from './server/signals.ts';
 
+/**
+ * A configuration the gateway cannot run with: one line on stderr, exit 2. systemd's
+ * RestartPreventExitStatus=2 (deploy/) then stops instead of restart-looping on it.
+ */
+function exitMisconfigured(err: Error): never {
+  process.stderr.write(`voicegate: ${err.message.replace(/\s*\n\s*/g, '; ')}\n`);
+  process.exit(2);
+}
+
 async function main(): Promise<void> {
   let config;
   try {
     config = loadConfig();
   } catch (err) {
-    if (err instanceof ConfigError) {
-      process.stderr.write(`voicegate: ${err.message}\n`);
-      process.exit(2);
-    }
+    if (err instanceof ConfigError) exitMisconfigured(err);
     throw err;
   }
   applyHeapGrowth(config.server.heap_growing_percent);
@@ -23,10 +29,7 @@ async function main(): Promise<void> {
   try {
     gateway = await createGateway({ config, logger });
   } catch (err) {
-    if (err instanceof VoiceCheckError) {
-      process.stderr.write(`voicegate: ${err.message}\n`);
-      process.exit(2);
-    }
+    if (err instanceof ConfigError || err instanceof VoiceCheckError) exitMisconfigured(err);
     throw err;
   }
   await gateway.listen();

@@ -92,6 +92,7 @@ describe('failover chaos', () => {
     // Faults land while audio is flowing.
     await new Promise((r) => setTimeout(r, 300));
     const [killed, hung, erroring] = fleet.instances;
+    const faultsAt = performance.now();
     await Promise.all([killed!.stop(), hung!.setFaults({ hang: true }), erroring!.setFaults({ error_rate: 1, error_status: 500 })]);
     setTimeout(() => void erroring!.setFaults({ error_rate: 0 }), 1500);
 
@@ -100,17 +101,27 @@ describe('failover chaos', () => {
     const broken = reports.map((r, i) => (r.problems.length ? `call ${i}: ${r.problems.join('; ')}` : '')).filter(Boolean);
     expect(broken).toEqual([]);
 
+    // Each fault was met by real traffic and routed around: segments left every faulty
+    // instance, the hung one's by first_audio_ms (reason timeout).
     const allFailovers = reports.flatMap((r) => r.failovers);
-    expect(allFailovers.length).toBeGreaterThan(0);
-    // Nothing was delivered by the dead or hung instance after the faults.
-    const providers = new Set(reports.flatMap((r) => r.providers));
-    expect(providers.has('cartesia')).toBe(true);
+    const from = (id: string) => allFailovers.filter((f) => f.from === id);
+    expect(from(killed!.id).length, 'failovers from the killed instance').toBeGreaterThan(0);
+    expect(from(hung!.id).filter((f) => f.reason === 'timeout').length, 'timeouts on the hung instance').toBeGreaterThan(0);
+    expect(from(erroring!.id).length, 'failovers from the erroring instance').toBeGreaterThan(0);
+    // Nothing was finished by the killed instance after it died: a segment it was streaming was
+    // replayed elsewhere (the exactly-once check above counts the audio after the replay).
+    const finishedByKilledLate = clients.flatMap((c, i) =>
+      c.events.flatMap((e, at) => (e.type === 'segment_end' && reports[i]!.providers[(e as Record<string, unknown>).index as number] === killed!.id && c.times[at]! > faultsAt ? [`call ${i} segment ${(e as Record<string, unknown>).index}`] : [])),
+    );
+    expect(finishedByKilledLate).toEqual([]);
+    // The fallback took part, and the metric names the instance a segment left.
+    expect(new Set(reports.flatMap((r) => r.providers)).has('cartesia')).toBe(true);
     const metrics = await gateway.metrics.render();
-    expect(metrics).toMatch(/voicegate_failovers_total\{from="sim-1",to="[^"]+",reason="[a-z_0-9]+"\} \d+/);
+    expect(metrics).toMatch(new RegExp(`voicegate_failovers_total\\{from="${killed!.id}",to="[^"]+",reason="[a-z_0-9]+"\\} \\d+`));
     await Promise.all(clients.map((c) => c.close()));
   }, 40_000);
 
-  it('a hang is detected within first_audio_ms + 100 ms and the segment moves on', async () => {
+  it('a hang is detected at first_audio_ms (not before; at most 250 ms after on a loaded machine) and the segment moves on', async () => {
     for (const instance of fleet.instances) await instance.setFaults({ hang: true });
     const client = await startCall('hang-probe');
     const sentAt = performance.now();
@@ -120,7 +131,7 @@ describe('failover chaos', () => {
     const detectedMs = performance.now() - sentAt;
     expect(failover.reason).toBe('timeout');
     expect(detectedMs).toBeGreaterThanOrEqual(500);
-    expect(detectedMs).toBeLessThan(500 + 100 + 150); // + slack for a loaded 2-core machine
+    expect(detectedMs).toBeLessThan(500 + 250); // the timer fires at 500 ms; the rest is slack for a loaded 2-core machine
     await client.waitType('turn_end', 5000);
     await client.close();
   });

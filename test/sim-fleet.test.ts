@@ -17,6 +17,26 @@ async function speak(url: string, body: Record<string, unknown>): Promise<{ stat
   return { status: res.status, ms: performance.now() - started, firstMs, bytes, type: res.headers.get('content-type') ?? '' };
 }
 
+type Listing = { instances: Array<{ id: string; active_streams: number; requests: number; up: boolean }> };
+
+/**
+ * Opens `count` requests that the instance holds until they are cancelled (the `hang` fault,
+ * taken when each request is admitted): a stream is active exactly as long as the test says,
+ * however loaded the machine (a fixed sleep and a short stream raced each other before).
+ */
+function heldStreams(url: string, count: number): { cancel(): Promise<void> } {
+  const abort = new AbortController();
+  const pending = Array.from({ length: count }, () =>
+    fetch(`${url}/v1/audio/speech`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ model: 'kokoro', voice: 'af_heart', response_format: 'pcm', input: 'Held.' }), signal: abort.signal }).catch(() => undefined),
+  );
+  return {
+    async cancel() {
+      abort.abort();
+      await Promise.all(pending);
+    },
+  };
+}
+
 describe('sim fleet and control endpoint', () => {
   let fleet: SimFleet;
   beforeAll(async () => {
@@ -25,13 +45,23 @@ describe('sim fleet and control endpoint', () => {
   afterAll(() => fleet.close());
 
   it('lists instances with active streams and request counts', async () => {
-    const pending = speak(fleet.instances[0]!.url, { input: 'A somewhat longer sentence to keep the stream busy for a while.' });
-    await new Promise((r) => setTimeout(r, 15));
-    const list = (await (await fetch(`${fleet.controlUrl}/control/instances`)).json()) as { instances: Array<{ id: string; active_streams: number; requests: number; up: boolean }> };
-    expect(list.instances.map((i) => i.id)).toEqual(['sim-1', 'sim-2']);
-    expect(list.instances[0]).toMatchObject({ active_streams: 1, requests: 1, up: true });
-    expect(list.instances[1]).toMatchObject({ active_streams: 0, requests: 0 });
-    expect((await pending).status).toBe(200);
+    const list = async () => (await (await fetch(`${fleet.controlUrl}/control/instances`)).json()) as Listing;
+    await fleet.instances[0]!.setFaults({ hang: true });
+    const held = heldStreams(fleet.instances[0]!.url, 1);
+    try {
+      // Until the request has arrived, however long that takes on a loaded machine.
+      await expect.poll(async () => (await list()).instances[0]!.requests, { timeout: 5000, interval: 10 }).toBe(1);
+      const listing = await list();
+      expect(listing.instances.map((i) => i.id)).toEqual(['sim-1', 'sim-2']);
+      expect(listing.instances[0]).toMatchObject({ active_streams: 1, requests: 1, up: true });
+      expect(listing.instances[1]).toMatchObject({ active_streams: 0, requests: 0 });
+    } finally {
+      await fleet.instances[0]!.setFaults({ hang: false });
+      await held.cancel();
+    }
+    // A cancelled stream frees its slot.
+    await expect.poll(async () => (await list()).instances[0]!.active_streams, { timeout: 5000, interval: 10 }).toBe(0);
+    expect((await speak(fleet.instances[0]!.url, { input: 'Hello.' })).status).toBe(200);
   });
 
   it('sets faults at run time (error_rate, then down and back up)', async () => {
@@ -56,9 +86,17 @@ describe('sim fleet and control endpoint', () => {
 
   it('refuses streams beyond max with over_capacity_status', async () => {
     const url = fleet.instances[0]!.url;
-    const text = 'Another long sentence that keeps this stream going for a little while.';
-    const results = await Promise.all([speak(url, { input: text }), speak(url, { input: text }), speak(url, { input: text })]);
-    expect(results.map((r) => r.status).sort()).toEqual([200, 200, 503]);
+    await fleet.instances[0]!.setFaults({ hang: true });
+    const held = heldStreams(url, 2);
+    try {
+      await expect.poll(() => fleet.instances[0]!.activeStreams(), { timeout: 5000, interval: 10 }).toBe(2);
+      expect((await speak(url, { input: 'One too many.' })).status).toBe(503);
+    } finally {
+      await fleet.instances[0]!.setFaults({ hang: false });
+      await held.cancel();
+    }
+    await expect.poll(() => fleet.instances[0]!.activeStreams(), { timeout: 5000, interval: 10 }).toBe(0);
+    expect((await speak(url, { input: 'Room again.' })).status).toBe(200);
   });
 });
 

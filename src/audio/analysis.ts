@@ -2,7 +2,8 @@
  * Measurement helpers for resampler quality (used by the tests and bench/audio.ts so both
  * resamplers are judged by exactly the same ruler).
  */
-import { createResampler, type Resampler, type ResamplerQuality } from './resampler.ts';
+import { createResampler } from './create-resampler.ts';
+import type { Resampler, ResamplerQuality } from './resampler.ts';
 import { concatSamples } from './samples.ts';
 
 /** A sine of `freq` Hz at `rate` Hz, `amplitude` in 16-bit units, rounded to Int16. */

@@ -8,8 +8,8 @@ import { bytesPerSample, isPcm } from './format.ts';
 import { encodeInto, silenceByte } from './encode.ts';
 import { LITTLE_ENDIAN } from './samples.ts';
 import { createPcmDecoder, type PcmStreamDecoder } from './pcm-decoder.ts';
-import { createResampler, type Resampler, type ResamplerQuality } from './resampler.ts';
-import { WasmResampler, type G711Encoding } from './wasm-resampler.ts';
+import { createResampler } from './create-resampler.ts';
+import { fusesG711, type FusedG711Resampler, type G711Encoding, type Resampler, type ResamplerQuality } from './resampler.ts';
 import { createEncoder } from './encoders/index.ts';
 import type { AudioEncoder } from './encoders/encoder.ts';
 
@@ -26,7 +26,7 @@ export interface AudioOutput {
 }
 
 export interface AudioOutputOptions {
-  /** Resampler filter design; default: the resampler's defaults (60 dB stopband, 0.85 passband). */
+  /** Resampler filter design; default: config audio.resampler_* defaults (60 dB stopband, 0.85 passband). The gateway passes config.audio. */
   readonly quality?: ResamplerQuality;
 }
 
@@ -58,8 +58,8 @@ class Output implements AudioOutput {
   private decoderEncoding: Encoding | null = null;
   private decoderRate = 0;
   private scratch = new Int16Array(4096);
-  /** Set when the resampler is the WASM kernel and the output is G.711: it encodes too. */
-  private fusedG711: G711Encoding | null = null;
+  /** The resampler, when it encodes the client's G.711 as it resamples (the WASM kernel). */
+  private fused: FusedG711Resampler | null = null;
   /** The frame being filled (fresh per frame: the sink keeps it). */
   private frame: Uint8Array | null = null;
   private frameFill = 0;
@@ -132,6 +132,7 @@ class Output implements AudioOutput {
       // Same rate (the common voicebot case): no filter, no copy through a scratch buffer.
       this.flushResampler();
       this.resampler = null;
+      this.fused = null;
       this.writeSamples(samples, samples.length, true);
       return;
     }
@@ -139,14 +140,14 @@ class Output implements AudioOutput {
       // A new provider at another rate: finish what the old filter holds, then switch.
       this.flushResampler();
       this.resampler = createResampler(pcm.sampleRate, this.rate, this.quality);
-      this.fusedG711 = this.resampler instanceof WasmResampler ? this.g711 : null;
+      this.fused = this.g711 !== null && fusesG711(this.resampler) ? this.resampler : null;
     }
-    if (this.fusedG711 !== null) {
-      const wasm = this.resampler as WasmResampler;
-      const max = wasm.maxChunk;
+    if (this.fused !== null) {
+      const fused = this.fused;
+      const max = fused.maxChunk;
       for (let pos = 0; pos < samples.length; pos += max) {
-        const count = wasm.processG711(samples.length <= max ? samples : samples.subarray(pos, pos + max), this.fusedG711);
-        this.writeEncodedCount(wasm.outputBytes, wasm.outputOffset, count);
+        const count = fused.processG711(samples.length <= max ? samples : samples.subarray(pos, pos + max), this.g711!);
+        this.writeEncodedCount(fused.outputBytes, fused.outputOffset, count);
       }
       this.resamplerPrimed = true;
       return;
@@ -161,8 +162,8 @@ class Output implements AudioOutput {
   private flushResampler(): void {
     if (this.resampler === null || !this.resamplerPrimed) return;
     this.resamplerPrimed = false;
-    if (this.fusedG711 !== null) {
-      const tail = (this.resampler as WasmResampler).flushG711(this.fusedG711);
+    if (this.fused !== null) {
+      const tail = this.fused.flushG711(this.g711!);
       this.writeEncodedCount(tail, 0, tail.length);
       return;
     }

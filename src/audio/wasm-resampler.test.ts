@@ -3,8 +3,10 @@ import { describe, expect, it } from 'vitest';
 import { lcgNoise, processChunked, sine } from './analysis.ts';
 import { alawEncode, mulawEncode } from './g711.ts';
 import { createAudioOutput } from './output.ts';
-import { createResampler, polyphaseTable } from './resampler.ts';
-import { WasmResampler, type G711Encoding } from './wasm-resampler.ts';
+import { createResampler } from './create-resampler.ts';
+import { polyphaseTable } from './polyphase.ts';
+import type { G711Encoding } from './resampler.ts';
+import { WasmResampler } from './wasm-resampler.ts';
 import { assembleResampleWat } from './wasm/assemble.ts';
 import { RESAMPLE_WASM_BASE64 } from './wasm/resample-wasm.ts';
 
@@ -96,21 +98,22 @@ describe.each(['pcm_mulaw', 'pcm_alaw'] as const)('fused G.711 (%s)', (encoding:
 
   it('createAudioOutput frames the fused path exactly like the JS path (Int16 → table encoder)', () => {
     const input = noise(24000 + 77, 11);
-    const run = (filter: 'wasm', chunk: number): number[] => {
+    const run = (chunk: number): number[] => {
       const frames: Uint8Array[] = [];
-      const out = createAudioOutput({ encoding, sampleRate: 8000, frameMs: 20 }, (f) => frames.push(f), { quality: { filter } });
+      const out = createAudioOutput({ encoding, sampleRate: 8000, frameMs: 20 }, (f) => frames.push(f));
       for (let pos = 0; pos < input.length; pos += chunk) out.write({ samples: input.subarray(pos, pos + chunk), sampleRate: 24000 });
       out.end();
       expect(frames.every((f) => f.length === 160)).toBe(true);
       return concat(frames);
     };
     // Reference: the WASM Int16 output encoded by the JS table codec, framed and padded.
-    const r = createResampler(24000, 8000, { filter: 'wasm' });
+    const r = createResampler(24000, 8000);
+    expect(r).toBeInstanceOf(WasmResampler);
     const pcm = [...r.process(input), ...r.flush()];
     const reference = Array.from(encode(Int16Array.from(pcm)));
     const silence = encoding === 'pcm_mulaw' ? 0xff : 0xd5;
     while (reference.length % 160 !== 0) reference.push(silence);
-    expect(run('wasm', 240)).toEqual(reference);
-    expect(run('wasm', 5000)).toEqual(reference); // chunks above the kernel's per-call limit
+    expect(run(240)).toEqual(reference);
+    expect(run(5000)).toEqual(reference); // chunks above the kernel's per-call limit
   });
 });

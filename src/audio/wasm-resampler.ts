@@ -1,5 +1,5 @@
 /**
- * The polyphase FIR of resampler.ts run by a WebAssembly SIMD kernel (src/audio/wasm/resample.wat):
+ * The polyphase FIR of polyphase.ts run by a WebAssembly SIMD kernel (src/audio/wasm/resample.wat):
  * f32x4 dot products computing only the output samples, optionally fused with G.711
  * encoding (table lookup in WASM memory), one kernel call per chunk.
  *
@@ -13,7 +13,8 @@
  * from the JS FIR by at most 1 LSB and do not depend on chunking at all.
  */
 import { ALAW_ENCODE_TABLE, MULAW_ENCODE_TABLE } from './g711.ts';
-import type { PolyphaseTable, Resampler } from './resampler.ts';
+import type { PolyphaseTable } from './polyphase.ts';
+import type { FusedG711Resampler, G711Encoding } from './resampler.ts';
 import { RESAMPLE_WASM_BASE64 } from './wasm/resample-wasm.ts';
 
 // @types/node 20 declares the WebAssembly types but not the global value.
@@ -43,8 +44,6 @@ interface WasmApi {
 type KernelMode = 0 | 1 | 2;
 const MODE_INT16 = 0;
 
-/** The G.711 encodings the kernel can emit directly. */
-export type G711Encoding = 'pcm_mulaw' | 'pcm_alaw';
 const g711Mode = (encoding: G711Encoding): KernelMode => (encoding === 'pcm_mulaw' ? 1 : 2);
 
 const PAGE = 65536;
@@ -170,7 +169,7 @@ function loadKernel(): Kernel | null {
     const module = new api.Module(Buffer.from(RESAMPLE_WASM_BASE64, 'base64'));
     return new Kernel(new api.Instance(module, {}).exports as KernelExports);
   } catch {
-    return null; // no WebAssembly SIMD (or bulk memory) here: callers use the JS filters
+    return null; // no WebAssembly SIMD (or bulk memory) here: createResampler uses the JS FIR
   }
 }
 
@@ -187,7 +186,7 @@ const stateRegistry = new FinalizationRegistry<{ ptr: number; bytes: number }>((
  * A stream on the WASM kernel. Same contract as the JS PolyphaseResampler (time-aligned,
  * round-up(n·out/in) samples after flush, chunking-invariant), plus `processG711Into`.
  */
-export class WasmResampler implements Resampler {
+export class WasmResampler implements FusedG711Resampler {
   readonly inputRate: number;
   readonly outputRate: number;
   private readonly kernel: Kernel;

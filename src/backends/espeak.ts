@@ -15,7 +15,11 @@ export interface EspeakBackendOptions {
   instance: string;
   /** Voice used when the request's voice is empty. Default `en-us`. */
   defaultVoice?: string;
-  /** Audio is yielded in chunks of this many ms so the output path streams. Default 200. */
+  /**
+   * Audio is yielded in chunks of this many ms so the output path streams. The gateway passes
+   * pools[].options.chunk_ms (its default, 200, is declared in config.ts); 200 here too for
+   * backends built directly.
+   */
   chunkMs?: number;
   /**
    * A synthesis still running this long after its worker took it is given up and the worker

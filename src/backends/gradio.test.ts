@@ -2,8 +2,8 @@ import { createServer, type IncomingHttpHeaders } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { encodeWav } from '../audio/wav.ts';
-import { parseConfig } from '../config.ts';
-import { startSimHarness, TEST_TIMEOUTS, type SimHarness } from '../sim/harness.ts';
+import { parseConfig, poolOf } from '../config.ts';
+import { startSimHarness, TEST_TIMEOUTS, type SimHarness } from '../../test/helpers/sim-harness.ts';
 import { BackendError } from './backend.ts';
 import { runBackendConformance } from './common.case.ts';
 import { appConfig } from '../sim/gradio-server.ts';
@@ -95,7 +95,7 @@ describe('gradio adapter: wire details', () => {
 
   it('sends the HF token, skips heartbeats, and downloads the file from the configured host', async () => {
     const config = parseConfig({ pools: [{ name: 'g', backend: 'gradio', voices: ['af_heart'], instances: [{ url: base }], options: { api_prefix: '/gradio_api', hf_token: 'hf_secret' } }] });
-    const backend = new GradioBackend({ pool: config.pools[0]!, instance: { id: 'g1', url: base } });
+    const backend = new GradioBackend({ pool: poolOf(config.pools[0]!, 'gradio'), instance: { id: 'g1', url: base } });
     let samples = 0;
     for await (const a of backend.synthesize({ text: 'Hi', voice: 'af_heart' }, new AbortController().signal)) if ('samples' in a) samples += a.samples.length;
     await backend.close();
@@ -107,7 +107,7 @@ describe('gradio adapter: wire details', () => {
 
 describe('gradio inputs', () => {
   it('replaces $text, $voice, $speed, $language and $instructions; instructionsPassed follows $instructions', () => {
-    const pool = (inputs: unknown[]) => parseConfig({ pools: [{ name: 'g', backend: 'gradio', voices: ['af_heart'], language: 'en', instances: [{ url: 'http://x' }], options: { inputs } }] }).pools[0]!;
+    const pool = (inputs: unknown[]) => poolOf(parseConfig({ pools: [{ name: 'g', backend: 'gradio', voices: ['af_heart'], language: 'en', instances: [{ url: 'http://x' }], options: { inputs } }] }).pools[0]!, 'gradio');
     const design = pool(['$text', '$instructions', '$voice', '$speed', '$language', 7]);
     const backend = new GradioBackend({ pool: design, instance: { id: 'g1', url: 'http://x' } });
     expect(backend.inputs({ text: 'Hi', voice: '', speed: 1.5, instructions: 'Warmly.' })).toEqual(['Hi', 'Warmly.', 'af_heart', 1.5, 'en', 7]);

@@ -12,43 +12,18 @@
  * latency, not the adapter's. Cancelling closes the event stream, which makes Gradio drop the job.
  */
 import { randomBytes } from 'node:crypto';
-import { z } from 'zod';
 import type { Dispatcher } from 'undici';
 import type { BackendAudio } from '../audio/format.ts';
 import { createWavDecoder } from '../audio/wav.ts';
-import type { PoolConfig } from '../config.ts';
+import type { GradioOptions, PoolConfigOf } from '../config.ts';
 import type { Metrics } from '../metrics.ts';
 import { BackendError, type Backend, type SynthesisRequest, type VoiceList } from './backend.ts';
 import { CallSignal, HttpInstance, classifyError, discard, healthGet, readText, statusError } from './http.ts';
 import { InstanceMetrics } from './instance-metrics.ts';
 
-/** `pools[].options` for backend gradio. Every default is here. */
-export const GradioOptionsSchema = z
-  .object({
-    /** Endpoint name without the slash. Default `generate_first` (hexgrad Space; `predict` is its CPU-only twin). */
-    api_name: z.string().min(1).default('generate_first'),
-    /** `auto` (read `api_prefix` from /config once), `/gradio_api` (Gradio 5+) or `` (Gradio 4). Default `auto`. */
-    api_prefix: z.string().default('auto'),
-    /** Hugging Face token for private Spaces, sent as `Authorization: Bearer`. Default none. */
-    hf_token: z.string().default(''),
-    /**
-     * Positional inputs; the strings `$text`, `$voice`, `$speed`, `$language`, `$instructions`
-     * are replaced by the request's values (`$instructions`: the caller's style instructions, or
-     * "" without). Default `["$text", "$voice", "$speed", true]` (generate_first: text, voice,
-     * speed, use_gpu).
-     */
-    inputs: z.array(z.unknown()).default(['$text', '$voice', '$speed', true]),
-    /** Which output holds the audio FileData. Default 0. */
-    output_index: z.number().int().min(0).default(0),
-    /** Path probed by check(); Gradio apps serve /config, not /health. Default `/config`. */
-    health_path: z.string().default('/config'),
-  })
-  .strict();
-
-export type GradioOptions = z.infer<typeof GradioOptionsSchema>;
-
 export interface GradioBackendOptions {
-  pool: PoolConfig;
+  /** A pool of backend gradio: its options are parsed and defaulted by the config schema. */
+  pool: PoolConfigOf<'gradio'>;
   instance: { id: string; url: string };
   metrics?: Metrics;
 }
@@ -137,14 +112,14 @@ export class GradioBackend implements Backend {
   readonly options: GradioOptions;
   private readonly http: HttpInstance;
   private readonly stats: InstanceMetrics;
-  private readonly pool: PoolConfig;
+  private readonly pool: PoolConfigOf<'gradio'>;
   /** Configured prefix; null = read it from /config. */
   private readonly prefix: string | null;
   private app: { prefix: string; fnIndex: number | null } | null = null;
 
   constructor({ pool, instance, metrics }: GradioBackendOptions) {
     this.pool = pool;
-    this.options = GradioOptionsSchema.parse(pool.options ?? {});
+    this.options = pool.options;
     const headers: Record<string, string> = {};
     if (this.options.hf_token) headers.authorization = `Bearer ${this.options.hf_token}`;
     this.http = new HttpInstance({ url: instance.url, timeouts: pool.timeouts, headers });

@@ -1,14 +1,15 @@
 /**
  * createBackend: one Backend per configured instance, chosen by `pools[].backend`.
- * Options of each adapter (pools[].options) are validated by the adapter and documented in
- * docs/backends.md.
+ * Options of each adapter (pools[].options) are parsed and defaulted by the config schema
+ * (src/config.ts, one schema per backend) and documented in docs/backends.md: a backend is only
+ * ever built from a valid configuration.
  */
-import type { FallbackConfig, InstanceConfig, PoolConfig } from '../config.ts';
+import { ConfigError, type FallbackConfig, type InstanceConfig, type PoolConfig, type PoolConfigOf } from '../config.ts';
 import type { Logger } from '../log.ts';
 import type { Metrics } from '../metrics.ts';
 import type { Backend } from './backend.ts';
-import { OpenAIBackend, OpenAIOptionsSchema } from './openai.ts';
-import { GradioBackend, GradioOptionsSchema } from './gradio.ts';
+import { OpenAIBackend } from './openai.ts';
+import { GradioBackend } from './gradio.ts';
 import { EspeakBackend } from './espeak.ts';
 import { createCartesiaBackend } from './cartesia.ts';
 
@@ -17,14 +18,9 @@ export interface BackendDeps {
   logger?: Logger;
 }
 
-/** Thrown when a pool's backend cannot be built from its configuration. */
-export class BackendConfigError extends Error {
-  override readonly name = 'BackendConfigError';
-  readonly code = 'BACKEND_CONFIG';
-}
-
+/** parseConfig refuses a pool instance without a url unless its backend is espeak; discovery always sets one. */
 function requireUrl(pool: PoolConfig, instance: InstanceConfig & { id: string }): string {
-  if (!instance.url) throw new BackendConfigError(`pool ${pool.name}, instance ${instance.id}: backend ${pool.backend} needs a url`);
+  if (!instance.url) throw new ConfigError(`pools.${pool.name}.instances.${instance.id}.url: required for backend ${pool.backend}`);
   return instance.url;
 }
 
@@ -32,43 +28,37 @@ function requireUrl(pool: PoolConfig, instance: InstanceConfig & { id: string })
  * A Cartesia account used as a pool (rather than as the fallback): each instance is one
  * endpoint URL; pool options carry the fallback-style fields (api_key, version, voice_map).
  */
-function cartesiaConfig(pool: PoolConfig, instance: InstanceConfig & { id: string }): FallbackConfig {
-  const o = pool.options as Record<string, unknown>;
+function cartesiaConfig(pool: PoolConfigOf<'cartesia'>, instance: InstanceConfig & { id: string }): FallbackConfig {
   return {
     backend: 'cartesia',
     url: requireUrl(pool, instance),
-    api_key: typeof o.api_key === 'string' ? o.api_key : '',
+    api_key: pool.options.api_key,
     model: pool.model,
-    version: typeof o.version === 'string' ? o.version : '2025-04-16',
-    voice_map: (o.voice_map as Record<string, string> | undefined) ?? {},
+    version: pool.options.version,
+    voice_map: pool.options.voice_map,
     max_concurrency: instance.max_concurrency,
     timeouts: pool.timeouts,
   };
 }
 
 export function createBackend(pool: PoolConfig, instance: InstanceConfig & { id: string }, deps: BackendDeps): Backend {
-  try {
-    switch (pool.backend) {
-      case 'openai':
-        return new OpenAIBackend({ pool, instance: { id: instance.id, url: requireUrl(pool, instance) }, metrics: deps.metrics });
-      case 'gradio':
-        return new GradioBackend({ pool, instance: { id: instance.id, url: requireUrl(pool, instance) }, metrics: deps.metrics });
-      case 'espeak':
-        return new EspeakBackend({
-          pool: pool.name,
-          instance: instance.id,
-          defaultVoice: pool.voices[0],
-          deadlineMs: pool.timeouts.first_audio_ms,
-          onRecycle: (reason) => deps.logger?.warn({ pool: pool.name, instance: instance.id, reason }, 'espeak worker replaced'),
-          metrics: deps.metrics,
-        });
-      case 'cartesia':
-        return createCartesiaBackend(cartesiaConfig(pool, instance), { metrics: deps.metrics, logger: deps.logger, pool: pool.name, instance: instance.id });
-    }
-  } catch (err) {
-    if (err instanceof BackendConfigError) throw err;
-    // zod option errors: name the pool so the operator finds the line.
-    throw new BackendConfigError(`pool ${pool.name}: invalid options for backend ${pool.backend}: ${(err as Error).message}`, { cause: err });
+  switch (pool.backend) {
+    case 'openai':
+      return new OpenAIBackend({ pool, instance: { id: instance.id, url: requireUrl(pool, instance) }, metrics: deps.metrics });
+    case 'gradio':
+      return new GradioBackend({ pool, instance: { id: instance.id, url: requireUrl(pool, instance) }, metrics: deps.metrics });
+    case 'espeak':
+      return new EspeakBackend({
+        pool: pool.name,
+        instance: instance.id,
+        defaultVoice: pool.voices[0],
+        chunkMs: pool.options.chunk_ms,
+        deadlineMs: pool.timeouts.first_audio_ms,
+        onRecycle: (reason) => deps.logger?.warn({ pool: pool.name, instance: instance.id, reason }, 'espeak worker replaced'),
+        metrics: deps.metrics,
+      });
+    case 'cartesia':
+      return createCartesiaBackend(cartesiaConfig(pool, instance), { metrics: deps.metrics, logger: deps.logger, pool: pool.name, instance: instance.id });
   }
 }
 
@@ -81,9 +71,9 @@ export function createBackend(pool: PoolConfig, instance: InstanceConfig & { id:
 export function instructionsPassed(pool: PoolConfig): boolean {
   switch (pool.backend) {
     case 'openai':
-      return OpenAIOptionsSchema.safeParse(pool.options ?? {}).data?.send_instructions ?? false;
+      return pool.options.send_instructions;
     case 'gradio':
-      return GradioOptionsSchema.safeParse(pool.options ?? {}).data?.inputs.includes('$instructions') ?? false;
+      return pool.options.inputs.includes('$instructions');
     default:
       return false;
   }

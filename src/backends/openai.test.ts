@@ -1,9 +1,9 @@
 import { createServer, type IncomingHttpHeaders } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { parseConfig } from '../config.ts';
+import { ConfigError, parseConfig, poolOf } from '../config.ts';
 import { Metrics } from '../metrics.ts';
-import { startSimHarness, TEST_TIMEOUTS, type SimHarness } from '../sim/harness.ts';
+import { startSimHarness, TEST_TIMEOUTS, type SimHarness } from '../../test/helpers/sim-harness.ts';
 import { BackendError } from './backend.ts';
 import { runBackendConformance } from './common.case.ts';
 import { errorMessageFromBody } from './http.ts';
@@ -109,7 +109,7 @@ describe('openai adapter: request shape', () => {
         options: { api_key: 'sk-test', path: '/v2/speech', extra_body: { stream: true, lang_code: 'a' }, sample_rate: 16000 },
       }],
     });
-    const backend = new OpenAIBackend({ pool: config.pools[0]!, instance: { id: 'i', url }, metrics: new Metrics({ defaultMetrics: false }) });
+    const backend = new OpenAIBackend({ pool: poolOf(config.pools[0]!, 'openai'), instance: { id: 'i', url }, metrics: new Metrics({ defaultMetrics: false }) });
     let samples = 0;
     let rate = 0;
     for await (const a of backend.synthesize({ text: 'Hi there', voice: '', speed: 1.2 }, new AbortController().signal)) {
@@ -129,7 +129,7 @@ describe('openai adapter: request shape', () => {
 
   it('sends instructions when the caller gave some, unless send_instructions is off', () => {
     const make = (options: Record<string, unknown>) =>
-      new OpenAIBackend({ pool: parseConfig({ pools: [{ name: 'p', backend: 'openai', model: 'm', voices: ['v'], instances: [{ url }], options }] }).pools[0]!, instance: { id: 'i', url } });
+      new OpenAIBackend({ pool: poolOf(parseConfig({ pools: [{ name: 'p', backend: 'openai', model: 'm', voices: ['v'], instances: [{ url }], options }] }).pools[0]!, 'openai'), instance: { id: 'i', url } });
     const on = make({});
     expect(JSON.parse(on.requestBody({ text: 'x', voice: 'v', instructions: 'Calmly.' }))).toMatchObject({ instructions: 'Calmly.' });
     expect(JSON.parse(on.requestBody({ text: 'x', voice: 'v' }))).not.toHaveProperty('instructions');
@@ -138,9 +138,11 @@ describe('openai adapter: request shape', () => {
     expect(instructionsPassed(parseConfig({ pools: [{ name: 'p', backend: 'openai', voices: ['v'], instances: [{ url }], options: { send_instructions: false } }] }).pools[0]!)).toBe(false);
   });
 
-  it('refuses unknown options with the pool named', () => {
-    const config = parseConfig({ pools: [{ name: 'p', backend: 'openai', voices: ['v'], instances: [{ url }], options: { respons_format: 'wav' } }] });
-    expect(() => new OpenAIBackend({ pool: config.pools[0]!, instance: { id: 'i', url } })).toThrow(/respons_format/);
+  it('an unknown or wrong option is a configuration error naming the field', () => {
+    const parse = (options: unknown) => () => parseConfig({ pools: [{ name: 'p', backend: 'openai', voices: ['v'], instances: [{ url }], options }] });
+    expect(parse({ respons_format: 'wav' })).toThrow(ConfigError);
+    expect(parse({ respons_format: 'wav' })).toThrow(/pools\.0\.options: .*respons_format/);
+    expect(parse({ response_format: 'mp3' })).toThrow(/pools\.0\.options\.response_format: .*"pcm"\|"wav"/);
   });
 });
 

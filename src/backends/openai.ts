@@ -6,64 +6,20 @@
  * Audio is decoded as it arrives: raw s16le (`response_format: pcm`) or streamed WAV whose
  * sizes may be 0 or 0xFFFFFFFF (`response_format: wav`).
  */
-import { z } from 'zod';
 import type { Dispatcher } from 'undici';
 import type { BackendAudio } from '../audio/format.ts';
 import { createPcmS16Decoder } from '../audio/pcm-decoder.ts';
 import { createWavDecoder } from '../audio/wav.ts';
-import type { PoolConfig } from '../config.ts';
+import type { OpenAIOptions, PoolConfigOf } from '../config.ts';
 import type { Metrics } from '../metrics.ts';
 import { BackendError, type Backend, type SynthesisRequest, type VoiceCloning, type VoiceList } from './backend.ts';
 import { CallSignal, HttpInstance, classifyError, discard, healthGet, statusError } from './http.ts';
 import { InstanceMetrics } from './instance-metrics.ts';
 import { ReferenceVoiceCloning, UploadVoiceCloning, referenceFields } from './voice-upload.ts';
 
-/** `pools[].options` for backend openai. Every default is here. */
-export const OpenAIOptionsSchema = z
-  .object({
-    /** `pcm` (raw s16le at `sample_rate`) or `wav` (streamed WAV, sizes may be unknown). Default `pcm`. */
-    response_format: z.enum(['pcm', 'wav']).default('pcm'),
-    /** Sample rate of `pcm` responses (OpenAI and Kokoro-FastAPI: 24 000). Ignored for wav. */
-    sample_rate: z.number().int().positive().default(24_000),
-    /** Sent as `Authorization: Bearer <api_key>` when non-empty. Default none. */
-    api_key: z.string().default(''),
-    /** Speech path under the instance URL. Default `/v1/audio/speech`. */
-    path: z.string().default('/v1/audio/speech'),
-    /**
-     * Extra JSON body fields merged into every request, e.g. `{stream: true}` (Kokoro-FastAPI,
-     * ChatTTS), `{lang_code: "a"}`, `{normalization_options: {...}}`. OpenAI itself rejects
-     * unknown fields, so none are sent by default.
-     */
-    extra_body: z.record(z.string(), z.unknown()).default({}),
-    /** Extra request headers. Default none. */
-    headers: z.record(z.string(), z.string()).default({}),
-    /** Send the request's speed (OpenAI `speed`) when it is set. Default true. */
-    send_speed: z.boolean().default(true),
-    /**
-     * Send the caller's style instructions (OpenAI `instructions`: gpt-4o-mini-tts, Qwen3-TTS
-     * front ends) when it gave some. Turn off for a server that refuses the field. Default true.
-     */
-    send_instructions: z.boolean().default(true),
-    /**
-     * How the server learns a cloned voice from the voice library (docs/voices.md): `none`
-     * (it cannot: uploads for this pool are refused), `upload` (vLLM-Omni's voice API,
-     * registered once per instance) or `reference` (`ref_audio` + `ref_text` in every request).
-     * Default `none`.
-     */
-    voice_cloning: z.enum(['none', 'upload', 'reference']).default('none'),
-    /**
-     * Where the server lists (and, in `upload` mode, takes) its voices: listed once at start-up
-     * to check the pool's voices (src/backends/voice-check.ts); a server without it (404) is not
-     * checked. Default `/v1/audio/voices` (Kokoro-FastAPI, vLLM-Omni).
-     */
-    voices_path: z.string().default('/v1/audio/voices'),
-  })
-  .strict();
-
-export type OpenAIOptions = z.infer<typeof OpenAIOptionsSchema>;
-
 export interface OpenAIBackendOptions {
-  pool: PoolConfig;
+  /** A pool of backend openai: its options are parsed and defaulted by the config schema. */
+  pool: PoolConfigOf<'openai'>;
   instance: { id: string; url: string };
   metrics?: Metrics;
 }
@@ -76,11 +32,11 @@ export class OpenAIBackend implements Backend {
   readonly cloning?: VoiceCloning;
   private readonly http: HttpInstance;
   private readonly stats: InstanceMetrics;
-  private readonly pool: PoolConfig;
+  private readonly pool: PoolConfigOf<'openai'>;
 
   constructor({ pool, instance, metrics }: OpenAIBackendOptions) {
     this.pool = pool;
-    this.options = OpenAIOptionsSchema.parse(pool.options ?? {});
+    this.options = pool.options;
     const headers: Record<string, string> = { ...this.options.headers };
     if (this.options.api_key) headers.authorization = `Bearer ${this.options.api_key}`;
     this.http = new HttpInstance({ url: instance.url, timeouts: pool.timeouts, headers });

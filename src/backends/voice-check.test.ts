@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { parseConfig } from '../config.ts';
+import { parseConfig, poolOf } from '../config.ts';
 import { createGateway } from '../gateway.ts';
 import { startSimFleet, type SimFleet } from '../sim/fleet.ts';
 import { EspeakBackend, voiceForScript } from './espeak.ts';
@@ -93,7 +93,7 @@ describe('start-up voice check', () => {
   });
 
   it('a server that cannot be reached does not stop the start (checked at the first request instead)', async () => {
-    const backend = new OpenAIBackend({ pool: parseConfig({ pools: [{ name: 'x', backend: 'openai', voices: ['a'], instances: [{ url: 'http://127.0.0.1:9' }] }] }).pools[0]!, instance: { id: 'dead', url: 'http://127.0.0.1:9' } });
+    const backend = new OpenAIBackend({ pool: poolOf(parseConfig({ pools: [{ name: 'x', backend: 'openai', voices: ['a'], instances: [{ url: 'http://127.0.0.1:9' }] }] }).pools[0]!, 'openai'), instance: { id: 'dead', url: 'http://127.0.0.1:9' } });
     await expect(backend.listVoices(AbortSignal.timeout(2000))).rejects.toMatchObject({ name: 'BackendError' });
     await backend.close();
     const config = parseConfig({ server: { host: '127.0.0.1', port: 0 }, pools: [{ name: 'dead', backend: 'openai', voices: ['a'], instances: [{ url: 'http://127.0.0.1:9' }], health: { interval_ms: 60_000 } }] });

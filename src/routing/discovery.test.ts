@@ -4,7 +4,7 @@ import { Metrics } from '../metrics.ts';
 import { DnsDiscovery, addressUrl, type DiscoveryChange, type DiscoveryFailure } from './discovery.ts';
 import type { InstanceEvent } from './events.ts';
 import { Pool } from './pool.ts';
-import { FakeBackend } from './testing.ts';
+import { FakeBackend } from '../../test/helpers/routing.ts';
 
 const DNS = 'tts-gpu.default.svc.cluster.local';
 const PORT = 8880;

@@ -3,7 +3,7 @@ import { parseConfig } from '../config.ts';
 import { Metrics } from '../metrics.ts';
 import type { InstanceEvent } from './events.ts';
 import { Fleet } from './fleet.ts';
-import { FakeBackend, testPoolConfig } from './testing.ts';
+import { FakeBackend, testPoolConfig } from '../../test/helpers/routing.ts';
 
 function makeFleet(pools = [testPoolConfig({ name: 'kokoro', voices: ['af_heart', 'am_adam'] }), testPoolConfig({ name: 'xtts', voices: ['anna'], instances: 2 })]) {
   const backends: FakeBackend[] = [];
@@ -20,12 +20,9 @@ function makeFleet(pools = [testPoolConfig({ name: 'kokoro', voices: ['af_heart'
 }
 
 describe('Fleet', () => {
-  it('routes voices to their pool, else the first pool', () => {
+  it('finds a pool by name', () => {
     const { fleet } = makeFleet();
-    expect(fleet.poolForVoice('anna').pool).toBe('xtts');
-    expect(fleet.poolForVoice('am_adam').pool).toBe('kokoro');
-    expect(fleet.poolForVoice('unknown').pool).toBe('kokoro');
-    expect(fleet.poolForVoice(undefined).pool).toBe('kokoro');
+    expect(fleet.router('xtts').pool).toBe('xtts');
     expect(fleet.router('xtts').instances).toHaveLength(2);
     expect(() => fleet.router('nope')).toThrow(expect.objectContaining({ code: 'UNKNOWN_POOL' }));
   });

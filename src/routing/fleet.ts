@@ -56,14 +56,6 @@ export class Fleet extends EventEmitter<FleetEvents> {
     return pool;
   }
 
-  /** The first pool whose voices include `voice`, else the first pool. */
-  poolForVoice(voice: string | undefined): Router {
-    if (voice !== undefined) {
-      for (const pool of this.routers) if (pool.config.voices.includes(voice)) return pool;
-    }
-    return this.routers[0];
-  }
-
   /**
    * An instance by id. The same server listed in two pools has the same derived id; this
    * returns the first pool's (drain/undrain act on all of them).

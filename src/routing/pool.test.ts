@@ -4,8 +4,8 @@ import { Metrics } from '../metrics.ts';
 import type { InstanceEvent } from './events.ts';
 import { Pool } from './pool.ts';
 import type { Instance, Slot } from './router.ts';
-import { FakeBackend, testPoolConfig } from './testing.ts';
-import type { TestPoolSpec } from './testing.ts';
+import { FakeBackend, testPoolConfig } from '../../test/helpers/routing.ts';
+import type { TestPoolSpec } from '../../test/helpers/routing.ts';
 
 function makePool(spec: TestPoolSpec = {}, extra: { metrics?: Metrics } = {}) {
   const backends = new Map<string, FakeBackend>();

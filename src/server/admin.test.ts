@@ -1,10 +1,10 @@
 import { describe, expect, it } from 'vitest';
 import { Metrics } from '../metrics.ts';
 import { Fleet } from '../routing/fleet.ts';
-import { FakeBackend, testPoolConfig } from '../routing/testing.ts';
+import { FakeBackend, testPoolConfig } from '../../test/helpers/routing.ts';
 import { adminRoutes } from './admin.ts';
 import type { HttpRoute, RequestInfo } from './engine.ts';
-import { FakeHttpResponse as FakeResponse } from './testing.ts';
+import { FakeHttpResponse as FakeResponse } from '../../test/helpers/http-response.ts';
 
 function request(method: string, path: string, headers: Record<string, string> = {}): RequestInfo {
   return { method, path, query: new URLSearchParams(), headers, remoteAddress: '127.0.0.1' };

@@ -9,7 +9,7 @@ import { Metrics } from '../metrics.ts';
 import type { SessionFactory, SessionRequest } from '../session/factory.ts';
 import type { Session, SessionSink } from '../session/session.ts';
 import type { HttpRoute, RequestInfo } from './engine.ts';
-import { FakeHttpResponse as FakeResponse } from './testing.ts';
+import { FakeHttpResponse as FakeResponse } from '../../test/helpers/http-response.ts';
 import { speechRoutes } from './speech-routes.ts';
 
 interface FakeSession {

@@ -47,7 +47,10 @@ export interface SessionFactoryOptions {
   readonly normalize?: (text: string) => string;
   /** Whether the fallback speaks another voice than a session's (SessionOptions.fallbackChangesVoice). */
   readonly fallbackChangesVoice?: (voice: string) => boolean;
-  /** Fleet retry budget (defaults: 20 % of requests over 10 s, at least 3 per second). */
+  /**
+   * Fleet retry budget. Default: config.session.retry_budget (20 % of first attempts over 10 s,
+   * and at least 30 retries in any 10 s window whatever the traffic).
+   */
   readonly retryBudget?: RetryBudgetOptions;
 }
 
@@ -70,7 +73,8 @@ export interface SessionFactory {
 export function createSessionFactory(options: SessionFactoryOptions): SessionFactory {
   const { config, fleet, metrics } = options;
   const fallback = options.fallback && config.fallback ? new FallbackSlots(options.fallback, config.fallback, metrics) : null;
-  const retryBudget = new RetryBudget(options.retryBudget);
+  const budget = config.session.retry_budget;
+  const retryBudget = new RetryBudget(options.retryBudget ?? { ratio: budget.ratio, minPerSecond: budget.min_per_second, windowSeconds: budget.window_s });
   const live = new Set<Session>();
   const onClose = (session: Session) => live.delete(session);
 

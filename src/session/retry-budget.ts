@@ -1,3 +1,5 @@
+import { SESSION_DEFAULTS } from '../config.ts';
+
 /**
  * A retry budget (as in Envoy and Finagle): retries may be at most `ratio` of requests over a
  * sliding window, with a floor of `minPerSecond × windowSeconds` retries per window so a quiet
@@ -8,14 +10,15 @@
  */
 
 export interface RetryBudgetOptions {
-  /** Retries allowed as a share of requests in the window. Default 0.2. */
+  /** Retries allowed as a share of requests in the window. Default session.retry_budget.ratio (0.2). */
   ratio?: number;
   /**
    * The floor, as a rate: `minPerSecond × windowSeconds` retries are allowed in each window
-   * whatever the traffic (they may all come in one second of it). Default 3.
+   * whatever the traffic (they may all come in one second of it): a floor per window, named
+   * as a rate so it scales with the window. Default session.retry_budget.min_per_second (3).
    */
   minPerSecond?: number;
-  /** Window length in seconds. Default 10. */
+  /** Window length in seconds. Default session.retry_budget.window_s (10). */
   windowSeconds?: number;
   /** Clock in ms. Default performance.now. */
   now?: () => number;
@@ -33,9 +36,10 @@ export class RetryBudget {
   private retrySum = 0;
 
   constructor(options: RetryBudgetOptions = {}) {
-    this.ratio = options.ratio ?? 0.2;
-    this.minPerSecond = options.minPerSecond ?? 3;
-    this.window = options.windowSeconds ?? 10;
+    const defaults = SESSION_DEFAULTS.retry_budget;
+    this.ratio = options.ratio ?? defaults.ratio;
+    this.minPerSecond = options.minPerSecond ?? defaults.min_per_second;
+    this.window = options.windowSeconds ?? defaults.window_s;
     this.now = options.now ?? (() => performance.now());
     this.requests = new Uint32Array(this.window);
     this.retries = new Uint32Array(this.window);

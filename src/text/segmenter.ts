@@ -38,6 +38,7 @@ import {
   kindOf,
   scriptOf,
 } from './chars.ts';
+import { SESSION_DEFAULTS } from '../config.ts';
 import { TIME_ZONES } from './languages/common.ts';
 import { AUTO, rulesFor, rulesForScript, type LanguageRules } from './languages/index.ts';
 import { Q_CONTEXT, Q_OPEN, quoteRole } from './languages/types.ts';
@@ -55,14 +56,14 @@ export interface SegmenterOptions {
   /**
    * Cut the first segment of each turn at a clause boundary (comma, colon, semicolon, dash,
    * ，、：) once it is at least `minLength` characters long: the first audio of a turn matters most.
-   * @default true
+   * @default true (session.eager_first)
    */
   eagerFirst?: boolean;
   /**
    * Minimum length in characters of a segment cut anywhere but at a sentence end: the eager
    * first clause, and the clause a run-on sentence is cut at. Sentences are never merged: a
    * short sentence ("Sure!") is its own prosodic unit and speaking it early lowers latency.
-   * @default 20
+   * @default 20 (session.min_segment_chars)
    */
   minLength?: number;
   /**
@@ -70,7 +71,7 @@ export interface SegmenterOptions {
    * boundary (when that leaves at least `minLength`), else at its last word boundary; never
    * inside a word or number (a single token longer than this is kept whole up to
    * `maxSegmentChars`).
-   * @default 300
+   * @default 300 (session.soft_max_segment_chars)
    */
   maxLength?: number;
   /**
@@ -79,26 +80,20 @@ export interface SegmenterOptions {
    * pair, a combining sequence or an emoji sequence; a single grapheme longer than the cap is cut
    * between code points). Cuts are the same however the text is split into deltas. Takes effect
    * over `maxLength` when smaller. The gateway passes `session.max_segment_chars`.
-   * @default 600
+   * @default 600 (session.max_segment_chars)
    */
   maxSegmentChars?: number;
-  /**
-   * Recommended delay of the session's idle timer: after this long without a new delta the
-   * session calls idle(). The segmenter itself holds no timer. 0 disables idle flushing.
-   * @default 600
-   */
-  idleFlushMs?: number;
 }
 
 export type ResolvedSegmenterOptions = Readonly<Required<SegmenterOptions>>;
 
+/** The gateway's defaults (session.* in src/config.ts, their one owner). */
 export const DEFAULT_SEGMENTER_OPTIONS: ResolvedSegmenterOptions = Object.freeze({
   language: 'en',
-  eagerFirst: true,
-  minLength: 20,
-  maxLength: 300,
-  maxSegmentChars: 600,
-  idleFlushMs: 600,
+  eagerFirst: SESSION_DEFAULTS.eager_first,
+  minLength: SESSION_DEFAULTS.min_segment_chars,
+  maxLength: SESSION_DEFAULTS.soft_max_segment_chars,
+  maxSegmentChars: SESSION_DEFAULTS.max_segment_chars,
 });
 
 export interface Segmenter {
@@ -133,12 +128,11 @@ function resolveOptions(options: SegmenterOptions): ResolvedSegmenterOptions {
   for (const [key, value] of Object.entries(options)) {
     if (value !== undefined) (resolved as Record<string, unknown>)[key] = value;
   }
-  const { minLength, maxLength, maxSegmentChars, idleFlushMs } = resolved;
+  const { minLength, maxLength, maxSegmentChars } = resolved;
   if (!Number.isInteger(minLength) || minLength < 0) throw new SegmenterOptionsError(`minLength must be an integer ≥ 0, got ${minLength}`);
   if (!Number.isInteger(maxLength) || maxLength < 16) throw new SegmenterOptionsError(`maxLength must be an integer ≥ 16, got ${maxLength}`);
   if (minLength >= maxLength) throw new SegmenterOptionsError(`minLength (${minLength}) must be below maxLength (${maxLength})`);
   if (!Number.isInteger(maxSegmentChars) || maxSegmentChars < 16) throw new SegmenterOptionsError(`maxSegmentChars must be an integer ≥ 16, got ${maxSegmentChars}`);
-  if (!(idleFlushMs >= 0)) throw new SegmenterOptionsError(`idleFlushMs must be ≥ 0, got ${idleFlushMs}`);
   return Object.freeze(resolved);
 }
 

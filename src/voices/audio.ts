@@ -6,7 +6,7 @@
  */
 import type { Pcm } from '../audio/format.ts';
 import { AudioFormatError } from '../audio/errors.ts';
-import { createResampler } from '../audio/resampler.ts';
+import { createResampler } from '../audio/create-resampler.ts';
 import { concatSamples } from '../audio/samples.ts';
 import { decodeWav } from '../audio/wav.ts';
 import { VoiceError } from './errors.ts';

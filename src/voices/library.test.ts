@@ -13,7 +13,7 @@ import { BackendError, type Backend, type SynthesisRequest, type VoiceCloning, t
 import { parseConfig, type Config } from '../config.ts';
 import { syntheticSource } from '../sim/audio.ts';
 import { startFakeCartesia } from '../sim/cartesia.ts';
-import { startSimHarness, type SimHarness } from '../sim/harness.ts';
+import { startSimHarness, type SimHarness } from '../../test/helpers/sim-harness.ts';
 import { estimatePitchHz } from '../sim/signature.ts';
 import { VoiceLibrary } from './library.ts';
 import { VoiceStore, newVoiceId, type VoiceMeta } from './store.ts';

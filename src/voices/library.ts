@@ -18,7 +18,6 @@ import { readFile, rm } from 'node:fs/promises';
 import type { BackendAudio } from '../audio/format.ts';
 import { encodeWav } from '../audio/wav.ts';
 import { BackendError, isBackendError, raceAbort, type Backend, type SynthesisRequest, type VoiceCloning, type VoiceReference } from '../backends/backend.ts';
-import { OpenAIOptionsSchema } from '../backends/openai.ts';
 import type { Config, PoolConfig } from '../config.ts';
 import type { Logger } from '../log.ts';
 import { silentLogger } from '../log.ts';
@@ -56,9 +55,7 @@ export interface UploadResult {
 
 /** How `pool`'s servers learn a voice (from its configuration): none when its backend cannot clone. */
 export function cloningModeOf(pool: PoolConfig): 'none' | 'upload' | 'reference' {
-  if (pool.backend !== 'openai') return 'none';
-  const parsed = OpenAIOptionsSchema.safeParse(pool.options ?? {});
-  return parsed.success ? parsed.data.voice_cloning : 'none';
+  return pool.backend === 'openai' ? pool.options.voice_cloning : 'none';
 }
 
 /** A registration that no caller may cancel (many segments wait on one), bounded by its own timeout. */

@@ -3,14 +3,14 @@
  * gateway's Backend for it built the way the gateway builds it (parseConfig + createBackend).
  * Used by the adapters' tests and available to anyone running the conformance suite.
  */
-import { parseConfig, type PoolConfig } from '../config.ts';
-import { Metrics } from '../metrics.ts';
-import { createBackend } from '../backends/index.ts';
-import type { Backend } from '../backends/backend.ts';
-import type { Faults } from './faults.ts';
-import type { LatencyModel } from './latency.ts';
-import { startSimFleet, type SimFleet } from './fleet.ts';
-import type { SimInstance, SimProtocol } from './instance.ts';
+import { parseConfig, type PoolConfig } from '../../src/config.ts';
+import { Metrics } from '../../src/metrics.ts';
+import { createBackend } from '../../src/backends/index.ts';
+import type { Backend } from '../../src/backends/backend.ts';
+import type { Faults } from '../../src/sim/faults.ts';
+import type { LatencyModel } from '../../src/sim/latency.ts';
+import { startSimFleet, type SimFleet } from '../../src/sim/fleet.ts';
+import type { SimInstance, SimProtocol } from '../../src/sim/instance.ts';
 
 export interface SimHarnessOptions {
   protocol: SimProtocol;

@@ -1,9 +1,9 @@
 /** Test helpers for the routing layer: pool configs and a Backend whose health probe we control. */
-import { BackendError } from '../backends/backend.ts';
-import type { Backend } from '../backends/backend.ts';
-import type { BackendAudio } from '../audio/format.ts';
-import { parseConfig } from '../config.ts';
-import type { PoolConfig } from '../config.ts';
+import { BackendError } from '../../src/backends/backend.ts';
+import type { Backend } from '../../src/backends/backend.ts';
+import type { BackendAudio } from '../../src/audio/format.ts';
+import { parseConfig } from '../../src/config.ts';
+import type { PoolConfig } from '../../src/config.ts';
 
 /** ok: check passes; fail: refuses at once; hang: never answers and ignores its signal. */
 export type CheckMode = 'ok' | 'fail' | 'hang';

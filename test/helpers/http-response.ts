@@ -1,5 +1,5 @@
 /** An in-memory HttpResponse for route tests that need no socket (admin, speech routes). */
-import type { HttpResponse } from './engine.ts';
+import type { HttpResponse } from '../../src/server/engine.ts';
 
 export class FakeHttpResponse implements HttpResponse {
   status = 0;
