@@ -125,7 +125,7 @@ export class AdaptiveLimit {
       this.nextBaselineAt = now + BASELINE_INTERVAL_MS;
       this.set(this.held > 0 ? this.held : this.current, 'baseline', median);
       this.held = 0;
-      this.share('hold', this.current, max, median);
+      this.share('hold', this.current, this.bound(now), median);
       return;
     }
     if (now >= this.ceilingUntil) this.ceiling = Number.POSITIVE_INFINITY;
@@ -144,14 +144,20 @@ export class AdaptiveLimit {
       step = 'grow';
       this.set(this.current + 1, 'headroom', median);
     }
+    this.share(step, from, this.bound(now), median);
     if (now >= this.nextBaselineAt && this.current > min) {
-      // Measure the unloaded baseline again: one window at the minimum (the shared limit stays).
+      // Measure the unloaded baseline again: one window at the minimum (the shared limit stays;
+      // what the store answers meanwhile is the limit this window ends on).
       this.measuring = true;
       this.held = this.current;
       this.current = min;
-      return;
     }
-    this.share(step, from, Math.max(min, Math.min(max, this.ceiling)), median);
+  }
+
+  /** The highest limit now: max, lowered for a while after a 429/503. */
+  private bound(now: number): number {
+    const ceiling = now >= this.ceilingUntil ? Number.POSITIVE_INFINITY : this.ceiling;
+    return Math.max(this.options.min, Math.min(this.options.max, ceiling));
   }
 
   /** Applies the window's step to the shared limit, and adopts the value it returns. */
