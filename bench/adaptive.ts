@@ -3,7 +3,7 @@
  * same offered load, from 0.5× to 2× the fleet's comfortable capacity, against 4 simulated GPUs
  * comfortable at 3 streams that slow down 45 % per stream beyond (and refuse past 8), with a
  * fake Cartesia fallback of 8 contexts. Each level runs once with `capacity.mode: fixed` at the
- * guessed cap (max_concurrency 6, "5–6 at most") and once `adaptive` (max 6), side by side,
+ * guessed cap (max_concurrency 8, what the simulated server accepts) and once `adaptive` (max 8), side by side,
  * alternating which goes first. Each gateway first carries 6 s of light traffic (not measured)
  * so the adaptive limits have learned. Per level: time to first audio of each turn
  * (flush → first audio, client side) p50/p95, segments spilled to the fallback, segments lost.
@@ -25,7 +25,7 @@ const INSTANCES = 4;
 const COMFORTABLE = 3;
 /** Each stream past the comfortable level slows every stream by this share: 0.45, about what public reports show for Qwen3-TTS (176 → 547 ms first audio at 8 streams) and Orpheus (0.13 → 0.67 s at 12). */
 const SLOWDOWN = 0.45;
-const GUESSED_CAP = 6;
+const GUESSED_CAP = 8;
 const COMFORTABLE_CAPACITY = INSTANCES * COMFORTABLE;
 const SENTENCES = ['Your order shipped from the warehouse this morning.', 'The courier expects to deliver it on Thursday.', 'You will get a message with the tracking link.', 'Is there anything else I can help you with today?'];
 const START = { type: 'start', voice: 'af_heart', format: { encoding: 'pcm_s16le', sample_rate: 16000 } };

@@ -406,7 +406,8 @@ const VoicesSchema = z
 /**
  * Several replicas or workers sharing one truth about GPU capacity and pins (docs/scaling.md,
  * src/cluster/). Without `redis_url`, slots and pins stay in this process (shared by its
- * workers through the primary).
+ * workers through the primary), and each process learns its own adaptive limits; with it, an
+ * instance's adaptive limit is one value in Redis (src/routing/limit-store.ts).
  */
 const ClusterSchema = z
   .object({

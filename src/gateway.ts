@@ -14,7 +14,9 @@ import type { Config } from './config.ts';
 import { silentLogger, type Logger } from './log.ts';
 import { Metrics } from './metrics.ts';
 import { DnsDiscovery, type Resolver } from './routing/discovery.ts';
+import { ClusterRedis } from './cluster/redis.ts';
 import { Fleet } from './routing/fleet.ts';
+import { RedisLimitStore } from './routing/limit-store.ts';
 import { LoopLagMonitor } from './routing/loop-lag.ts';
 import { Admission } from './server/admission.ts';
 import { adminFleet, adminRoutes } from './server/admin.ts';
@@ -96,9 +98,14 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
   const voices = await VoiceLibrary.open(config, logger);
   // Servers whose voices the start-up check could not ask: their first refusal of a voice is logged.
   const uncheckedVoices = new UncheckedVoices(logger);
+  // Shared state between replicas (cluster.redis_url): connects in the background, never blocks a call.
+  const clusterRedis = config.cluster.redis_url ? new ClusterRedis({ url: config.cluster.redis_url, logger, metrics }) : null;
+  clusterRedis?.start();
   const fleet = new Fleet({
     pools: config.pools,
     metrics,
+    // One adaptive limit per instance across replicas, not one per replica.
+    limitStore: clusterRedis ? new RedisLimitStore(clusterRedis) : undefined,
     overloaded: () => loopLag.overloaded,
     createBackend: (pool, instance) => {
       const backend = uncheckedVoices.watch(pool.name, instance.id, voices.wrapBackend(pool, instance.id, createBackend(pool, instance, { metrics, logger })));
@@ -127,6 +134,7 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
       for (const name of unchecked) uncheckedVoices.markUnchecked(name);
     } catch (err) {
       await fleet.stop();
+      await clusterRedis?.close();
       throw err;
     }
   }
@@ -262,6 +270,7 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
     await engine.close();
     await fleet.stop();
     await fallbackBackend?.close();
+    await clusterRedis?.close();
   };
 
   return {

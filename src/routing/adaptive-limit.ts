@@ -18,7 +18,14 @@
  * streams (a few comfortable, then each one slows all), so a band between "near the baseline"
  * and "over the target" gives a limit that rests on one value instead of oscillating between two
  * every window; and a 429/503 is an unambiguous signal that deserves a fast cut.
+ *
+ * With a `store` (cluster.redis_url; limit-store.ts) each window's step is also applied to the
+ * instance's one shared limit, and the value the store returns is adopted: every replica ends on
+ * the same limit. The local step stands at once, and alone while the store does not answer.
  */
+import type { LimitStep, LimitStore } from './limit-store.ts';
+
+export type LimitReason = 'latency' | 'overflow' | 'headroom' | 'baseline' | 'shared';
 
 /** A decision is made per window of this length. */
 export const WINDOW_MS = 1000;
@@ -38,8 +45,12 @@ export interface AdaptiveLimitOptions {
   readonly max: number;
   /** First audio above this shrinks the limit; 0 = DEFAULT_TARGET_FACTOR × the baseline. */
   readonly targetFirstAudioMs: number;
-  /** The limit crossed a whole stream. Default: none. */
-  readonly onChange?: (limit: number, reason: 'latency' | 'overflow' | 'headroom' | 'baseline', detail: { baselineMs: number; medianMs: number }) => void;
+  /** The limit crossed a whole stream (`shared`: another replica moved the shared limit). Default: none. */
+  readonly onChange?: (limit: number, reason: LimitReason, detail: { baselineMs: number; medianMs: number }) => void;
+  /** Where the limit is shared between replicas (cluster.redis_url). Default: none, in process only. */
+  readonly store?: LimitStore;
+  /** This instance's key in the store (`<pool>/<instance>`). Required with `store`. */
+  readonly storeKey?: string;
 }
 
 export class AdaptiveLimit {
@@ -114,28 +125,53 @@ export class AdaptiveLimit {
       this.nextBaselineAt = now + BASELINE_INTERVAL_MS;
       this.set(this.held > 0 ? this.held : this.current, 'baseline', median);
       this.held = 0;
+      this.share('hold', this.current, this.bound(now), median);
       return;
     }
     if (now >= this.ceilingUntil) this.ceiling = Number.POSITIVE_INFINITY;
     const target = this.options.targetFirstAudioMs > 0 ? this.options.targetFirstAudioMs : DEFAULT_TARGET_FACTOR * this.baselineMs;
+    const from = this.current;
+    let step: LimitStep = 'hold';
     if (this.overflowSeen) {
       this.ceiling = this.current - 1;
       this.ceilingUntil = now + OVERFLOW_MEMORY_MS;
+      step = 'cut';
       this.set(Math.max(min, Math.floor(this.current * 0.75)), 'overflow', median);
     } else if (median > target) {
+      step = 'shrink';
       this.set(Math.max(min, this.current - 1), 'latency', median);
     } else if (median <= GROW_BAND * this.baselineMs && this.peakInFlight >= this.current && this.current < Math.min(max, this.ceiling)) {
+      step = 'grow';
       this.set(this.current + 1, 'headroom', median);
     }
+    this.share(step, from, this.bound(now), median);
     if (now >= this.nextBaselineAt && this.current > min) {
-      // Measure the unloaded baseline again: one window at the minimum.
+      // Measure the unloaded baseline again: one window at the minimum (the shared limit stays;
+      // what the store answers meanwhile is the limit this window ends on).
       this.measuring = true;
       this.held = this.current;
       this.current = min;
     }
   }
 
-  private set(limit: number, reason: 'latency' | 'overflow' | 'headroom' | 'baseline', median: number): void {
+  /** The highest limit now: max, lowered for a while after a 429/503. */
+  private bound(now: number): number {
+    const ceiling = now >= this.ceilingUntil ? Number.POSITIVE_INFINITY : this.ceiling;
+    return Math.max(this.options.min, Math.min(this.options.max, ceiling));
+  }
+
+  /** Applies the window's step to the shared limit, and adopts the value it returns. */
+  private share(step: LimitStep, from: number, ceiling: number, median: number): void {
+    const { store, storeKey } = this.options;
+    if (!store || storeKey === undefined) return;
+    void store.apply(storeKey, { step, from, min: this.options.min, max: ceiling }).then((shared) => {
+      if (shared === null) return;
+      if (this.measuring) this.held = shared;
+      else if (shared !== this.current) this.set(shared, 'shared', median);
+    });
+  }
+
+  private set(limit: number, reason: LimitReason, median: number): void {
     if (limit === this.current && reason !== 'baseline') return;
     this.current = limit;
     this.options.onChange?.(limit, reason, { baselineMs: this.baselineMs, medianMs: median });

@@ -7,6 +7,7 @@ import { instanceIdFromUrl } from '../config.ts';
 import type { InstanceConfig, PoolConfig } from '../config.ts';
 import type { Metrics } from '../metrics.ts';
 import { AdaptiveLimit } from './adaptive-limit.ts';
+import type { LimitStore } from './limit-store.ts';
 import { PassiveEjection } from './breaker.ts';
 import { RoutingError } from './errors.ts';
 import type { InstanceEvent, InstanceEventType } from './events.ts';
@@ -34,6 +35,8 @@ export interface PoolOptions {
    * held against instances. Default: never overloaded.
    */
   readonly overloaded?: () => boolean;
+  /** Adaptive limits shared between replicas (cluster.redis_url; limit-store.ts). Default: none, each process its own. */
+  readonly limitStore?: LimitStore;
 }
 
 /** What GET /admin/instances shows of one instance. */
@@ -118,6 +121,7 @@ export class PoolInstance implements Instance {
     config: PoolConfig,
     metrics: Metrics | undefined,
     onLimit?: (inst: PoolInstance, limit: number, reason: string, detail: { baselineMs: number; medianMs: number }) => void,
+    limitStore?: LimitStore,
   ) {
     this.id = spec.id;
     this.url = spec.url ?? '';
@@ -131,6 +135,8 @@ export class PoolInstance implements Instance {
             max: Math.min(capacity.max ?? spec.max_concurrency, spec.max_concurrency),
             targetFirstAudioMs: capacity.target_first_audio_ms,
             onChange: (limit, reason, detail) => onLimit?.(this, limit, reason, detail),
+            store: limitStore,
+            storeKey: `${pool}/${spec.id}`,
           })
         : null;
     this.ejection = new PassiveEjection({
@@ -197,6 +203,7 @@ export class Pool implements Router {
   private readonly byId = new Map<string, PoolInstance>();
   private ring: HashRing;
   private readonly createBackend: PoolOptions['createBackend'];
+  private readonly limitStore: LimitStore | undefined;
   private readonly metrics: Metrics | undefined;
   private readonly vnodes: number | undefined;
   private readonly overloaded: () => boolean;
@@ -238,6 +245,7 @@ export class Pool implements Router {
     this.onEvent = options.onEvent ?? (() => {});
     this.epsilon = config.load_epsilon;
     this.createBackend = options.createBackend;
+    this.limitStore = options.limitStore;
     this.metrics = options.metrics;
     this.vnodes = options.vnodes;
     this.overloaded = options.overloaded ?? (() => false);
@@ -246,7 +254,7 @@ export class Pool implements Router {
     this.instances = config.instances.map((inst, i) => {
       const spec: InstanceSpec = { ...inst, id: inst.id ?? (inst.url ? instanceIdFromUrl(inst.url) : `${config.name}-${i + 1}`) };
       if (this.byId.has(spec.id)) throw new RoutingError('DUPLICATE_INSTANCE', `pool ${config.name}: duplicate instance id ${spec.id}`);
-      const instance = new PoolInstance(config.name, i, spec, options.createBackend(config, spec), config, options.metrics, this.onLimit);
+      const instance = new PoolInstance(config.name, i, spec, options.createBackend(config, spec), config, options.metrics, this.onLimit, this.limitStore);
       this.byId.set(spec.id, instance);
       return instance;
     });
@@ -569,7 +577,7 @@ export class Pool implements Router {
       inst.retiring = false;
     } else {
       const spec: InstanceSpec = { ...config, id };
-      inst = new PoolInstance(this.pool, this.instances.length, spec, this.createBackend(this.config, spec), this.config, this.metrics, this.onLimit);
+      inst = new PoolInstance(this.pool, this.instances.length, spec, this.createBackend(this.config, spec), this.config, this.metrics, this.onLimit, this.limitStore);
       this.byId.set(id, inst);
       if (this.checking && !this.stopped) this.startChecker(inst);
     }

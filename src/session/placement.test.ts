@@ -87,6 +87,30 @@ describe('Placement', () => {
     expect(instances.map((i) => i.streams)).toEqual([0, 0]);
   });
 
+  it('a pin full at a learned adaptive limit below its cap is not waited for: the segment spills at once', async () => {
+    const { placement, instances, repins } = rig({ instances: [4, 4] });
+    instances[0]!.learnedLimit = 1;
+    const a = granted(await placement('a').place(first()));
+    expect(a.grant.provider).toBe('gpu-1');
+    let result: Placed | string | null = null;
+    void placement('b').place(first()).then((r) => (result = r));
+    await vi.advanceTimersByTimeAsync(0);
+    const spilled = granted(result!);
+    expect(spilled.grant.provider).toBe('gpu-2');
+    expect(spilled.move).toEqual({ from: 'gpu-1', reason: 'overflow' });
+    expect(repins).toEqual([]);
+    // A learned limit that reached the cap is the fixed case: queue_ms is waited for the pin.
+    instances[0]!.learnedLimit = 4;
+    const held = await Promise.all([1, 2, 3].map(() => placement('a').place(first())));
+    let third: Placed | string | null = null;
+    void placement('c').place(first()).then((r) => (third = r));
+    await vi.advanceTimersByTimeAsync(200);
+    expect(third).toBeNull();
+    await vi.advanceTimersByTimeAsync(60);
+    expect(granted(third!).grant.provider).toBe('gpu-2');
+    for (const h of [a, spilled, granted(third!), ...held.map(granted)]) h.grant.release();
+  });
+
   it('a slot freed on the pin during queue_ms goes to the waiter at once', async () => {
     const { placement } = rig();
     const a = granted(await placement('a').place(first()));

@@ -2,9 +2,10 @@
  * Where a session's segments are synthesized (DESIGN.md §1, docs/failover.md): the one owner of
  * the session's pin, its candidate order, fallback contexts, the retry budget and the wait.
  *
- * For each attempt of a segment: the pin (waiting up to the pool's `queue_ms` for a slot there),
- * else the next candidate in the session's hash order, else the fallback, else a place in the
- * pool's fair wait queue until any of them frees a slot, up to `session.max_wait_ms`. Nothing is
+ * For each attempt of a segment: the pin (waiting up to the pool's `queue_ms` for a slot there,
+ * unless it is full at a learned adaptive limit below its cap: see heldBelowCap), else the next
+ * candidate in the session's hash order, else the fallback, else a place in the pool's fair wait
+ * queue until any of them frees a slot, up to `session.max_wait_ms`. Nothing is
  * dropped because every slot is busy right now.
  *
  * What it hands out is a Grant (grant.ts): the caller owns the slot and releases it once.
@@ -108,7 +109,8 @@ export class Placement {
     const { signal } = request;
     if (signal.aborted) return Promise.reject(signal.reason);
     if (request.failure === null) this.options.retryBudget?.request();
-    const pinFirst = request.failure === null && this.options.queueMs > 0 && this.current !== null && this.current.healthy;
+    const pin = this.current;
+    const pinFirst = request.failure === null && this.options.queueMs > 0 && pin !== null && pin.healthy && !heldBelowCap(pin);
     const now = this.tryPlace(request, pinFirst);
     if (now) return Promise.resolve(now);
     if (!this.anyProviderLeft(request.excluded)) return Promise.resolve('no_provider');
@@ -278,6 +280,17 @@ export class Placement {
     this.current = to;
     this.options.onRepin?.(to);
   }
+}
+
+/**
+ * The pin is full at a learned limit below its max_concurrency (pools[].capacity.mode adaptive):
+ * the limit sits there because more streams slowed its first audio, so a slot there frees no
+ * sooner than anywhere else, and waiting queue_ms for it only adds queue_ms to first audio. Such a
+ * segment spills at once. A pin full at its configured cap (fixed mode, or a learned limit that
+ * reached the cap) is waited for: the operator's queue_ms trades that wait for keeping the pin.
+ */
+function heldBelowCap(pin: Instance): boolean {
+  return pin.limit < pin.maxConcurrency && pin.streams >= pin.limit;
 }
 
 /** A server that says it is full: 429, or 503 (queue full / over capacity). */

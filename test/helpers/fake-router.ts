@@ -17,6 +17,8 @@ export class FakeInstance implements Instance {
   sessions = 0;
   streams = 0;
   coolingUntil = 0;
+  /** An adaptive limit learned below maxConcurrency; null = fixed (the limit is the cap). */
+  learnedLimit: number | null = null;
   constructor(
     readonly id: string,
     readonly maxConcurrency: number,
@@ -24,7 +26,7 @@ export class FakeInstance implements Instance {
   ) {}
 
   get limit(): number {
-    return this.maxConcurrency;
+    return this.learnedLimit ?? this.maxConcurrency;
   }
 }
 
@@ -89,7 +91,7 @@ export class FakeRouter implements Router {
   }
 
   private canStream(inst: FakeInstance): boolean {
-    return inst.healthy && inst.streams < inst.maxConcurrency && inst.coolingUntil <= Date.now();
+    return inst.healthy && inst.streams < inst.limit && inst.coolingUntil <= Date.now();
   }
 
   coolDown(instance: Instance, ms: number): void {
