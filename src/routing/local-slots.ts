@@ -5,13 +5,25 @@
  */
 import type { SlotClaim, SlotLease, SlotStore } from './slots.ts';
 
+/** Streams held on one instance; a lease points at its counter, so release needs no lookup. */
+class Counter {
+  held = 0;
+}
+
 class LocalLease implements SlotLease {
   released = false;
   constructor(
-    readonly id: string,
+    private readonly prefix: string,
+    private readonly seq: number,
     readonly instanceId: string,
     readonly inFlightAtStart: number,
+    readonly counter: Counter,
   ) {}
+
+  /** Built on demand: the local hot path never reads it, an IPC proxy does. */
+  get id(): string {
+    return this.prefix + this.seq;
+  }
 }
 
 export interface LocalSlotsOptions {
@@ -21,7 +33,7 @@ export interface LocalSlotsOptions {
 
 export class LocalSlots implements SlotStore {
   readonly shared = false;
-  private readonly counts = new Map<string, number>();
+  private readonly counts = new Map<string, Counter>();
   private readonly listeners = new Set<() => void>();
   private readonly idPrefix: string;
   private next = 0;
@@ -33,10 +45,11 @@ export class LocalSlots implements SlotStore {
   acquire(claims: readonly SlotClaim[]): SlotLease | null {
     for (let i = 0; i < claims.length; i++) {
       const claim = claims[i]!;
-      const held = this.counts.get(claim.instanceId) ?? 0;
-      if (held >= claim.limit) continue;
-      this.counts.set(claim.instanceId, held + 1);
-      return new LocalLease(`${this.idPrefix}${++this.next}`, claim.instanceId, held + 1);
+      let counter = this.counts.get(claim.instanceId);
+      if (counter === undefined) this.counts.set(claim.instanceId, (counter = new Counter()));
+      if (counter.held >= claim.limit) continue;
+      counter.held++;
+      return new LocalLease(this.idPrefix, ++this.next, claim.instanceId, counter.held, counter);
     }
     return null;
   }
@@ -45,14 +58,13 @@ export class LocalSlots implements SlotStore {
     const own = lease as LocalLease;
     if (own.released) return;
     own.released = true;
-    const held = this.counts.get(lease.instanceId) ?? 0;
-    if (held <= 1) this.counts.delete(lease.instanceId);
-    else this.counts.set(lease.instanceId, held - 1);
-    for (const listener of this.listeners) listener();
+    // Counters stay in the map (one per instance ever seen: bounded by the fleet).
+    own.counter.held--;
+    if (this.listeners.size > 0) for (const listener of this.listeners) listener();
   }
 
   held(instanceId: string): number {
-    return this.counts.get(instanceId) ?? 0;
+    return this.counts.get(instanceId)?.held ?? 0;
   }
 
   onFree(listener: () => void): () => void {
