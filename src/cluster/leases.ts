@@ -70,7 +70,7 @@ export interface RedisSlotsOptions {
   readonly leaseTtlMs: number;
   /** Key prefix, so several fleets can share one Redis. Default 'voicegate:'. */
   readonly keyPrefix?: string;
-  /** Renew period. Default LEASE_RENEW_MS; must stay well under leaseTtlMs. */
+  /** Renew period. Default LEASE_RENEW_MS, or leaseTtlMs / 3 when that is shorter. */
   readonly renewMs?: number;
   /** Safety-net wake-up period for waiters. Default FREE_POLL_MS. */
   readonly pollMs?: number;
@@ -115,7 +115,9 @@ export class RedisSlots implements SlotStore {
     this.replicasKey = `${this.prefix}replicas`;
     this.redis.on('up', this.onUp);
     void this.redis.subscribe(this.channel, () => this.notify());
-    const renew = setInterval(() => void this.renew(), options.renewMs ?? LEASE_RENEW_MS);
+    // At least three renewals per TTL, so one slow or lost renewal never expires a live lease.
+    const renewMs = options.renewMs ?? Math.min(LEASE_RENEW_MS, Math.floor(options.leaseTtlMs / 3));
+    const renew = setInterval(() => void this.renew(), renewMs);
     const poll = setInterval(() => this.notify(), options.pollMs ?? FREE_POLL_MS);
     renew.unref();
     poll.unref();
