@@ -16,6 +16,7 @@ import type { LimitStore } from './limit-store.ts';
 import { Pool } from './pool.ts';
 import type { InstanceSnapshot, InstanceSpec, PoolInstance } from './pool.ts';
 import type { Instance, Router } from './router.ts';
+import type { SlotStore } from './slots.ts';
 
 export interface FleetOptions {
   /** Pools in config order; the first is the default pool. */
@@ -32,6 +33,8 @@ export interface FleetOptions {
   readonly overloaded?: () => boolean;
   /** See PoolOptions.limitStore. */
   readonly limitStore?: LimitStore;
+  /** One slot store for every pool (instance ids are unique across the fleet). Default: a LocalSlots per pool. */
+  readonly slots?: SlotStore;
 }
 
 export class Fleet extends EventEmitter<FleetEvents> {
@@ -45,7 +48,7 @@ export class Fleet extends EventEmitter<FleetEvents> {
     };
     this.routers = opts.pools.map((config) => {
       if (this.byName.has(config.name)) throw new RoutingError('DUPLICATE_POOL', `duplicate pool name ${config.name}`);
-      const pool = new Pool({ config, createBackend: opts.createBackend, metrics: opts.metrics, now: opts.now, onEvent, vnodes: opts.vnodes, overloaded: opts.overloaded, limitStore: opts.limitStore });
+      const pool = new Pool({ config, createBackend: opts.createBackend, metrics: opts.metrics, now: opts.now, onEvent, vnodes: opts.vnodes, overloaded: opts.overloaded, limitStore: opts.limitStore, slots: opts.slots });
       this.byName.set(config.name, pool);
       return pool;
     });
