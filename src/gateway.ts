@@ -15,6 +15,10 @@ import { silentLogger, type Logger } from './log.ts';
 import { Metrics } from './metrics.ts';
 import { DnsDiscovery, type Resolver } from './routing/discovery.ts';
 import { Fleet } from './routing/fleet.ts';
+import { LocalPinStore, type PinStore } from './routing/pins.ts';
+import { ClusterRedis } from './cluster/redis.ts';
+import { RedisPinStore } from './cluster/redis-pins.ts';
+import { SharedDrain } from './cluster/shared-drain.ts';
 import { LoopLagMonitor } from './routing/loop-lag.ts';
 import { Admission } from './server/admission.ts';
 import { adminFleet, adminRoutes } from './server/admin.ts';
@@ -55,6 +59,11 @@ export interface GatewayOptions {
    */
   readonly checkVoices?: boolean;
   /**
+   * Bound on one Redis command before Redis counts as down (cluster/redis.ts). Default
+   * REDIS_SLOW_MS; tests on a loaded machine raise it.
+   */
+  readonly redisCommandTimeoutMs?: number;
+  /**
    * Whether a request comes from this machine, for admin routes when no admin key is configured
    * (default: auth.ts isLocalRequest — loopback socket, no forwarding header; tests inject one).
    */
@@ -94,9 +103,17 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
   // Every backend built, so /ready can wait for those that warm up (the embedded engine).
   const backends: Backend[] = [];
   const voices = await VoiceLibrary.open(config, logger);
+  // cluster.redis_url: pins and drain are shared by every replica (docs/scaling.md).
+  const redis = config.cluster.redis_url ? new ClusterRedis({ url: config.cluster.redis_url, logger, metrics, commandTimeoutMs: options.redisCommandTimeoutMs }) : null;
+  redis?.start();
+  const pinTtlMs = config.cluster.pin_ttl_s * 1000;
+  const redisPins = redis ? new RedisPinStore({ redis, ttlMs: pinTtlMs, logger }) : null;
+  const pins: PinStore = redisPins ?? new LocalPinStore({ ttlMs: pinTtlMs });
+  await redisPins?.start();
   const fleet = new Fleet({
     pools: config.pools,
     metrics,
+    pins,
     overloaded: () => loopLag.overloaded,
     createBackend: (pool, instance) => {
       const backend = voices.wrapBackend(pool, instance.id, createBackend(pool, instance, { metrics, logger }));
@@ -105,6 +122,8 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
     },
   });
   voices.attach(fleet);
+  const sharedDrain = redis ? new SharedDrain({ fleet, redis, logger }) : null;
+  await sharedDrain?.start();
   fleet.on('instance', (event) => logger.info(event, `instance ${event.type}`));
   const discovery = config.pools.flatMap((pool) => {
     if (!pool.discovery) return [];
@@ -243,6 +262,9 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
     loopLag.stop();
     await engine.close();
     await fleet.stop();
+    sharedDrain?.stop();
+    await pins.close();
+    await redis?.close();
     await fallbackBackend?.close();
   };
 

@@ -12,6 +12,7 @@ import type { PoolConfig } from '../config.ts';
 import type { Metrics } from '../metrics.ts';
 import { RoutingError } from './errors.ts';
 import type { FleetEvents, InstanceEvent } from './events.ts';
+import type { PinStore } from './pins.ts';
 import { Pool } from './pool.ts';
 import type { InstanceSnapshot, InstanceSpec, PoolInstance } from './pool.ts';
 import type { Instance, Router } from './router.ts';
@@ -29,6 +30,8 @@ export interface FleetOptions {
   readonly vnodes?: number;
   /** See PoolOptions.overloaded. */
   readonly overloaded?: () => boolean;
+  /** See PoolOptions.pins: one store for every pool. */
+  readonly pins?: PinStore;
 }
 
 export class Fleet extends EventEmitter<FleetEvents> {
@@ -42,7 +45,7 @@ export class Fleet extends EventEmitter<FleetEvents> {
     };
     this.routers = opts.pools.map((config) => {
       if (this.byName.has(config.name)) throw new RoutingError('DUPLICATE_POOL', `duplicate pool name ${config.name}`);
-      const pool = new Pool({ config, createBackend: opts.createBackend, metrics: opts.metrics, now: opts.now, onEvent, vnodes: opts.vnodes, overloaded: opts.overloaded });
+      const pool = new Pool({ config, createBackend: opts.createBackend, metrics: opts.metrics, now: opts.now, onEvent, vnodes: opts.vnodes, overloaded: opts.overloaded, pins: opts.pins });
       this.byName.set(config.name, pool);
       return pool;
     });

@@ -12,6 +12,7 @@ import { RoutingError } from './errors.ts';
 import type { InstanceEvent, InstanceEventType } from './events.ts';
 import { ActiveHealthCheck } from './health.ts';
 import { HashRing } from './ring.ts';
+import type { PinStore } from './pins.ts';
 import type { Instance, Router, Slot } from './router.ts';
 
 export type InstanceSpec = InstanceConfig & { id: string };
@@ -34,6 +35,12 @@ export interface PoolOptions {
    * held against instances. Default: never overloaded.
    */
   readonly overloaded?: () => boolean;
+  /**
+   * Remembered pins (cluster.pin_ttl_s; pins.ts): a session whose remembered instance is
+   * available goes back there whatever the loads are now. Default: none (pins live only while
+   * the session has a connection).
+   */
+  readonly pins?: PinStore;
 }
 
 /** What GET /admin/instances shows of one instance. */
@@ -205,6 +212,7 @@ export class Pool implements Router {
   private readonly epsilon: number;
   /** Latest pin by session key: a reconnect while the first connection lives reuses it. */
   private readonly live = new Map<string, PoolInstance>();
+  private readonly pins: PinStore | undefined;
   private totalSessions = 0;
   private readonly capacityListeners: (() => void)[] = [];
   private readonly onLimit = (inst: PoolInstance, limit: number, reason: string, detail: { baselineMs: number; medianMs: number }): void => this.limitChanged(inst, limit, reason, detail);
@@ -241,6 +249,7 @@ export class Pool implements Router {
     this.metrics = options.metrics;
     this.vnodes = options.vnodes;
     this.overloaded = options.overloaded ?? (() => false);
+    this.pins = options.pins;
     // A discovered pool may start empty: its members arrive with the first DNS answer.
     if (config.instances.length === 0 && !config.discovery) throw new RoutingError('NO_INSTANCES', `pool ${config.name} has no instances`);
     this.instances = config.instances.map((inst, i) => {
@@ -267,6 +276,18 @@ export class Pool implements Router {
       return current;
     }
     if (this.availableWeight <= 0) return null;
+    // A remembered pin wins over the loads: a reconnect (here or on another replica) keeps its
+    // instance while that instance is available; only sessions whose instance left move.
+    const remembered = this.pins?.recall(this.pool, sessionKey);
+    if (remembered !== undefined) {
+      const inst = this.byId.get(remembered);
+      if (inst?.available) {
+        this.addRef(inst, sessionKey);
+        this.live.set(sessionKey, inst);
+        this.pins!.remember(this.pool, sessionKey, inst.id);
+        return inst;
+      }
+    }
     // Bounded loads: instance i takes at most ceil((1+ε)·m·w_i/W) sessions, m counting this one.
     // The caps of available instances sum to more than m, so some instance always has room.
     this.capPerWeight = ((1 + this.epsilon) * (this.totalSessions + 1)) / this.availableWeight;
@@ -275,6 +296,7 @@ export class Pool implements Router {
     const instance = this.instances[index];
     this.addRef(instance, sessionKey);
     this.live.set(sessionKey, instance);
+    this.pins?.remember(this.pool, sessionKey, instance.id);
     return instance;
   }
 
@@ -289,7 +311,11 @@ export class Pool implements Router {
     }
     inst.pinned.delete(sessionKey);
     this.countSession(inst, -1);
-    if (this.live.get(sessionKey) === inst) this.live.delete(sessionKey);
+    if (this.live.get(sessionKey) === inst) {
+      this.live.delete(sessionKey);
+      // The session's last activity: its pin is remembered pin_ttl_s from now.
+      this.pins?.remember(this.pool, sessionKey, inst.id);
+    }
     if (inst.retiring) this.finishRetiring(inst);
   }
 
@@ -298,6 +324,7 @@ export class Pool implements Router {
     const inst = this.own(to);
     this.addRef(inst, sessionKey);
     this.live.set(sessionKey, inst);
+    this.pins?.remember(this.pool, sessionKey, inst.id);
   }
 
   private addRef(inst: PoolInstance, sessionKey: string): void {
