@@ -18,7 +18,7 @@ import { Fleet } from './routing/fleet.ts';
 import { LocalPinStore, type PinStore } from './routing/pins.ts';
 import { ClusterRedis } from './cluster/redis.ts';
 import { RedisPinStore } from './cluster/redis-pins.ts';
-import { SharedDrain } from './cluster/shared-drain.ts';
+import { SharedInstanceState } from './cluster/instance-state.ts';
 import { LoopLagMonitor } from './routing/loop-lag.ts';
 import { Admission } from './server/admission.ts';
 import { adminFleet, adminRoutes } from './server/admin.ts';
@@ -122,8 +122,8 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
     },
   });
   voices.attach(fleet);
-  const sharedDrain = redis ? new SharedDrain({ fleet, redis, logger }) : null;
-  await sharedDrain?.start();
+  const sharedState = redis ? new SharedInstanceState({ fleet, redis, logger }) : null;
+  await sharedState?.start();
   fleet.on('instance', (event) => logger.info(event, `instance ${event.type}`));
   const discovery = config.pools.flatMap((pool) => {
     if (!pool.discovery) return [];
@@ -262,7 +262,7 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
     loopLag.stop();
     await engine.close();
     await fleet.stop();
-    sharedDrain?.stop();
+    sharedState?.stop();
     await pins.close();
     await redis?.close();
     await fallbackBackend?.close();

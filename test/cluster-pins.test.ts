@@ -139,6 +139,19 @@ describe('cluster: remembered pins and drain shared by two replicas through Redi
     await expect.poll(async () => (await adminInstances(baseA)).find((i) => i.id === target)?.draining, { timeout: 3000, interval: 20 }).toBe(false);
   }, 30_000);
 
+  it('a passive ejection on replica A (real traffic failing there) ejects the instance on B too', async () => {
+    const target = fleet.instances[2]!.id;
+    const poolA = a.fleet.pool('kokoro')!;
+    const inst = poolA.instance(target)!;
+    // eject_after (default 3) consecutive failures of real requests, as A's calls would report them.
+    for (let i = 0; i < 3; i++) poolA.reportFailure(inst, 'http_5xx');
+    expect(inst.ejected).toBe(true);
+    await until(async () => (await adminInstances(baseB)).find((i) => i.id === target)?.healthy === false, 3000);
+    expect(b.fleet.pool('kokoro')!.instance(target)!.ejected).toBe(true);
+    const fresh = await pinsOf(baseB, Array.from({ length: 60 }, (_, i) => `after-eject-${i}`));
+    expect([...fresh.values()]).not.toContain(target);
+  }, 30_000);
+
   it('a replica started later reads the drained set from Redis', async () => {
     const target = fleet.instances[8]!.id;
     expect((await fetch(`http://${baseA}/admin/instances/${target}/drain`, { method: 'POST' })).status).toBe(200);

@@ -478,6 +478,20 @@ export class Pool implements Router {
     inst.ejectTimer.unref?.();
   }
 
+  /**
+   * Another replica ejected instance `id` for `ms` (cluster/instance-state.ts): ejected here for
+   * that long too, then the same half-open probe as a local ejection. False when unknown or
+   * already ejected.
+   */
+  adoptEjection(id: string, ms: number, reason: string): boolean {
+    const inst = this.byId.get(id);
+    if (!inst || this.stopped || inst.removed || !inst.ejection.adopt(this.now(), ms)) return false;
+    this.afterHealthChange(inst, 'ejected', { reason, durationMs: ms });
+    inst.ejectTimer = setTimeout(() => this.ejectionOver(inst), ms);
+    inst.ejectTimer.unref?.();
+    return true;
+  }
+
   reportSuccess(instance: Instance): void {
     this.own(instance).ejection.success();
   }
