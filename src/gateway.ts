@@ -19,6 +19,7 @@ import { LocalPinStore, type PinStore } from './routing/pins.ts';
 import { ClusterRedis } from './cluster/redis.ts';
 import { RedisPinStore } from './cluster/redis-pins.ts';
 import { SharedInstanceState } from './cluster/instance-state.ts';
+import { SharedVoiceIndex } from './cluster/voice-index.ts';
 import { LoopLagMonitor } from './routing/loop-lag.ts';
 import { Admission } from './server/admission.ts';
 import { adminFleet, adminRoutes } from './server/admin.ts';
@@ -102,7 +103,7 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
   const loopLag = new LoopLagMonitor();
   // Every backend built, so /ready can wait for those that warm up (the embedded engine).
   const backends: Backend[] = [];
-  const voices = await VoiceLibrary.open(config, logger);
+  const voices = await VoiceLibrary.open(config, logger, { shared: config.cluster.redis_url !== undefined });
   // cluster.redis_url: pins and drain are shared by every replica (docs/scaling.md).
   const redis = config.cluster.redis_url ? new ClusterRedis({ url: config.cluster.redis_url, logger, metrics, commandTimeoutMs: options.redisCommandTimeoutMs }) : null;
   redis?.start();
@@ -124,6 +125,8 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
   voices.attach(fleet);
   const sharedState = redis ? new SharedInstanceState({ fleet, redis, logger }) : null;
   await sharedState?.start();
+  const sharedVoices = redis ? new SharedVoiceIndex({ library: voices, redis, logger }) : null;
+  await sharedVoices?.start();
   fleet.on('instance', (event) => logger.info(event, `instance ${event.type}`));
   const discovery = config.pools.flatMap((pool) => {
     if (!pool.discovery) return [];
@@ -263,6 +266,7 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
     await engine.close();
     await fleet.stop();
     sharedState?.stop();
+    sharedVoices?.stop();
     await pins.close();
     await redis?.close();
     await fallbackBackend?.close();
