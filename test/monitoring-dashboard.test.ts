@@ -182,7 +182,7 @@ describe('Grafana provisioning', () => {
     return null;
   }
 
-  const targets = dataPanels.flatMap((panel) => (panel.targets ?? []).map((target) => ({ panel: `${panel.id} ${panel.title}`, expr: String(target.expr ?? '') })));
+  const targets = dataPanels.flatMap((panel) => ((panel.targets ?? []) as { expr?: string }[]).map((target) => ({ panel: `${panel.id} ${panel.title}`, expr: String(target.expr ?? '') })));
 
   it('takes max (or min) across replicas of shared instance gauges, never a sum', () => {
     let seen = 0;

@@ -59,7 +59,7 @@ export class RedisPinStore implements PinStore {
     const id = pinId(pool, key);
     this.view.remember(pool, key, instanceId);
     if (!this.redis.up) return;
-    // Message: origin \n instance \n pin id (the id may hold anything but is last).
+    // Message: origin \n instance \n pin id (pool \0 key; the key may hold anything but is last).
     const message = `${this.origin}\n${instanceId}\n${id}`;
     void this.redis
       .command((client) => client.multi().set(PIN_KEY_PREFIX + id, instanceId, { expiration: { type: 'PX', value: this.ttlMs } }).publish(PIN_CHANNEL, message).exec())
@@ -85,7 +85,14 @@ export class RedisPinStore implements PinStore {
     const second = message.indexOf('\n', first + 1);
     if (first < 0 || second < 0 || message.slice(0, first) === this.origin) return;
     // Expiry on our clock from now: replicas' clocks need not agree.
-    this.view.set(message.slice(second + 1), message.slice(first + 1, second), Date.now() + this.ttlMs);
+    this.setFromId(message.slice(second + 1), message.slice(first + 1, second), Date.now() + this.ttlMs);
+  }
+
+  /** `id` is pinId(pool, key). */
+  private setFromId(id: string, instance: string, expires: number): void {
+    const at = id.indexOf('\u0000');
+    if (at < 0) return;
+    this.view.set(id.slice(0, at), id.slice(at + 1), instance, expires);
   }
 
   /** Reads every pin key (SCAN, batched GET + PTTL) into the view. */
@@ -109,7 +116,7 @@ export class RedisPinStore implements PinStore {
           const instance = values[2 * i];
           const ttl = Number(values[2 * i + 1]);
           if (typeof instance !== 'string' || !(ttl > 0)) continue;
-          this.view.set(keys[i]!.slice(PIN_KEY_PREFIX.length), instance, now + ttl);
+          this.setFromId(keys[i]!.slice(PIN_KEY_PREFIX.length), instance, now + ttl);
           loaded++;
         }
       } while (cursor !== '0' && !this.closed);

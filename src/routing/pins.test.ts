@@ -13,14 +13,21 @@ pinStoreConformance('LocalPinStore', {
 
 describe('LocalPinStore memory bound', () => {
   it('keeps at most `cap` pins, forgetting the least recently remembered first', () => {
-    const store = new LocalPinStore({ ttlMs: 60_000, cap: 3 });
-    for (const key of ['a', 'b', 'c']) store.remember('p', key, key.toUpperCase());
+    let now = 0;
+    const store = new LocalPinStore({ ttlMs: 60_000, cap: 3, now: () => now });
+    for (const key of ['a', 'b', 'c']) {
+      now++;
+      store.remember('p', key, key.toUpperCase());
+    }
+    now++;
     store.remember('p', 'a', 'A'); // refreshed: now the newest
+    now++;
     store.remember('p', 'd', 'D');
     expect(store.size).toBe(3);
     expect(store.recall('p', 'b')).toBeUndefined();
     expect(store.recall('p', 'a')).toBe('A');
     expect(store.recall('p', 'd')).toBe('D');
+    expect(store.recall('p', 'c')).toBe('C');
   });
 
   it('drops expired pins from the front as new ones arrive (no timers)', () => {
@@ -28,8 +35,10 @@ describe('LocalPinStore memory bound', () => {
     const store = new LocalPinStore({ ttlMs: 1000, now: () => now });
     for (let i = 0; i < 100; i++) store.remember('p', `old-${i}`, 'X');
     now = 2000;
-    store.remember('p', 'new', 'Y');
+    // A sweep runs once per 1024 remembers: memory is bounded by the cap and the sweep.
+    for (let i = 0; i < 1024; i++) store.remember('p', 'new', 'Y');
     expect(store.size).toBe(1);
+    expect(store.recall('p', 'old-5')).toBeUndefined();
   });
 });
 

@@ -50,23 +50,33 @@ export interface LocalPinStoreOptions {
   readonly now?: () => number;
 }
 
+/** Expired pins are swept from the front once per this many remembers (recall checks expiry itself). */
+const SWEEP_EVERY = 1024;
+
 /** About 100 bytes a pin: 200,000 pins cost about 20 MB. */
 export const LOCAL_PIN_CAP = 200_000;
 
 interface Entry {
   instance: string;
   expires: number;
+  /** When it entered the Map at its current position (the sweep's order). */
+  placed: number;
 }
 
 /**
- * Pins in a Map kept in remember order (a refresh moves the key to the end), so both the cap and
- * expiry evict from the front: memory stays bounded without timers or scans.
+ * Pins per pool in Maps kept roughly in remember order, so both the cap and expiry evict from
+ * the front: memory stays bounded without timers or full scans. A refresh updates the entry in
+ * place (no string built, no Map delete on the call's path: session keys are the caller's own
+ * strings, so lookups reuse their cached hashes); the sweep moves a refreshed entry it meets at
+ * the front to the back, so order is fixed lazily, once per refresh at most.
  */
 export class LocalPinStore implements PinStore {
-  private readonly entries = new Map<string, Entry>();
+  private readonly pools = new Map<string, Map<string, Entry>>();
   private readonly ttlMs: number;
   private readonly cap: number;
   private readonly now: () => number;
+  private sinceSweep = 0;
+  private count = 0;
 
   constructor(options: LocalPinStoreOptions) {
     this.ttlMs = options.ttlMs;
@@ -74,46 +84,76 @@ export class LocalPinStore implements PinStore {
     this.now = options.now ?? Date.now;
   }
 
+  /** Pins held (all pools), expired ones not yet swept included. */
   get size(): number {
-    return this.entries.size;
+    return this.count;
   }
 
   recall(pool: string, key: string): string | undefined {
-    const id = pinId(pool, key);
-    const entry = this.entries.get(id);
+    const entries = this.pools.get(pool);
+    const entry = entries?.get(key);
     if (entry === undefined) return undefined;
     if (entry.expires <= this.now()) {
-      this.entries.delete(id);
+      entries!.delete(key);
+      this.count--;
       return undefined;
     }
     return entry.instance;
   }
 
   remember(pool: string, key: string, instanceId: string): void {
-    this.set(pinId(pool, key), instanceId, this.now() + this.ttlMs);
+    this.set(pool, key, instanceId, this.now() + this.ttlMs);
   }
 
   /**
    * Stores a pin with an absolute expiry (shared stores replay broadcasts and reloads through
-   * this, with the expiry the writer chose).
+   * this, with the expiry they computed).
    */
-  set(id: string, instanceId: string, expires: number): void {
+  set(pool: string, key: string, instanceId: string, expires: number): void {
     const now = this.now();
     if (expires <= now) return;
-    this.entries.delete(id);
-    this.entries.set(id, { instance: instanceId, expires });
-    this.evict(now);
+    let entries = this.pools.get(pool);
+    if (entries === undefined) {
+      entries = new Map();
+      this.pools.set(pool, entries);
+    }
+    const entry = entries.get(key);
+    if (entry !== undefined) {
+      entry.instance = instanceId;
+      entry.expires = expires;
+    } else {
+      entries.set(key, { instance: instanceId, expires, placed: now });
+      this.count++;
+    }
+    if (this.count > this.cap || ++this.sinceSweep >= SWEEP_EVERY) this.sweep(now);
   }
 
   async close(): Promise<void> {
-    this.entries.clear();
+    this.pools.clear();
+    this.count = 0;
   }
 
-  /** Drops expired pins at the front (the oldest remembered) and anything past the cap. */
-  private evict(now: number): void {
-    for (const [id, entry] of this.entries) {
-      if (this.entries.size > this.cap || entry.expires <= now) this.entries.delete(id);
-      else break;
+  /**
+   * From the front of each pool's Map: expired pins go, refreshed ones move to the back, and
+   * past the cap the front ones go regardless; stops at the first unexpired, unrefreshed pin.
+   */
+  private sweep(now: number): void {
+    this.sinceSweep = 0;
+    for (const entries of this.pools.values()) {
+      for (const [key, entry] of entries) {
+        if (entry.expires <= now) {
+          entries.delete(key);
+          this.count--;
+        } else if (entry.expires > entry.placed + this.ttlMs) {
+          // Refreshed since placed: to the back, in its new order.
+          entries.delete(key);
+          entry.placed = entry.expires - this.ttlMs;
+          entries.set(key, entry);
+        } else if (this.count > this.cap) {
+          entries.delete(key);
+          this.count--;
+        } else break;
+      }
     }
   }
 }
