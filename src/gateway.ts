@@ -17,6 +17,10 @@ import { DnsDiscovery, type Resolver } from './routing/discovery.ts';
 import { ClusterRedis } from './cluster/redis.ts';
 import { Fleet } from './routing/fleet.ts';
 import { RedisLimitStore } from './routing/limit-store.ts';
+import { LocalPinStore, type PinStore } from './routing/pins.ts';
+import { RedisPinStore } from './cluster/redis-pins.ts';
+import { SharedInstanceState } from './cluster/instance-state.ts';
+import { SharedVoiceIndex } from './cluster/voice-index.ts';
 import { LoopLagMonitor } from './routing/loop-lag.ts';
 import { Admission } from './server/admission.ts';
 import { adminFleet, adminRoutes } from './server/admin.ts';
@@ -65,6 +69,11 @@ export interface GatewayOptions {
    */
   readonly checkVoices?: boolean;
   /**
+   * Bound on one Redis command before Redis counts as down (cluster/redis.ts). Default
+   * REDIS_SLOW_MS; tests on a loaded machine raise it.
+   */
+  readonly redisCommandTimeoutMs?: number;
+  /**
    * Whether a request comes from this machine, for admin routes when no admin key is configured
    * (default: auth.ts isLocalRequest — loopback socket, no forwarding header; tests inject one).
    */
@@ -103,25 +112,31 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
   const loopLag = new LoopLagMonitor();
   // Every backend built, so /ready can wait for those that warm up (the embedded engine).
   const backends: Backend[] = [];
-  const voices = await VoiceLibrary.open(config, logger);
+  const voices = await VoiceLibrary.open(config, logger, { shared: config.cluster.redis_url !== undefined });
   // Servers whose voices the start-up check could not ask: their first refusal of a voice is logged.
   const uncheckedVoices = new UncheckedVoices(logger);
-  // Shared slots: every replica counts its streams in Redis (issue #19, docs/scaling-slots.md).
-  // Never blocks the start: RedisSlots runs on local slots until Redis answers.
-  const redisUrl = config.cluster?.redis_url;
-  const clusterRedis = !options.slots && redisUrl ? new ClusterRedis({ url: redisUrl, logger, metrics }) : null;
-  clusterRedis?.start();
-  const slots: SlotStore | undefined = options.slots ?? (clusterRedis ? new RedisSlots({ redis: clusterRedis, leaseTtlMs: config.cluster.lease_ttl_ms }) : undefined);
+  // cluster.redis_url: slots, pins, drain, adaptive limits and the voice index are shared by every
+  // replica (docs/scaling.md). Never blocks the start: each part runs locally until Redis answers.
+  const redisUrl = config.cluster.redis_url;
+  const redis = redisUrl ? new ClusterRedis({ url: redisUrl, logger, metrics, commandTimeoutMs: options.redisCommandTimeoutMs }) : null;
+  redis?.start();
+  const slots: SlotStore | undefined = options.slots ?? (redis ? new RedisSlots({ redis, leaseTtlMs: config.cluster.lease_ttl_ms }) : undefined);
+  const pinTtlMs = config.cluster.pin_ttl_s * 1000;
+  const redisPins = redis ? new RedisPinStore({ redis, ttlMs: pinTtlMs, logger }) : null;
+  const pins: PinStore = redisPins ?? new LocalPinStore({ ttlMs: pinTtlMs });
+  await redisPins?.start();
   const closeCluster = async (): Promise<void> => {
     await slots?.close();
-    await clusterRedis?.close();
+    await pins.close();
+    await redis?.close();
   };
   const fleet = new Fleet({
     pools: config.pools,
     metrics,
     slots,
+    pins,
     // One adaptive limit per instance across replicas, not one per replica.
-    limitStore: clusterRedis ? new RedisLimitStore(clusterRedis) : undefined,
+    limitStore: redis ? new RedisLimitStore(redis) : undefined,
     overloaded: () => loopLag.overloaded,
     createBackend: (pool, instance) => {
       const backend = uncheckedVoices.watch(pool.name, instance.id, voices.wrapBackend(pool, instance.id, createBackend(pool, instance, { metrics, logger })));
@@ -130,6 +145,10 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
     },
   });
   voices.attach(fleet);
+  const sharedState = redis ? new SharedInstanceState({ fleet, redis, logger }) : null;
+  await sharedState?.start();
+  const sharedVoices = redis ? new SharedVoiceIndex({ library: voices, redis, logger }) : null;
+  await sharedVoices?.start();
   fleet.on('instance', (event) => logger.info(event, `instance ${event.type}`));
   const discovery = config.pools.flatMap((pool) => {
     if (!pool.discovery) return [];
@@ -150,6 +169,8 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
       for (const name of unchecked) uncheckedVoices.markUnchecked(name);
     } catch (err) {
       await fleet.stop();
+      sharedState?.stop();
+      sharedVoices?.stop();
       await closeCluster();
       throw err;
     }
@@ -285,6 +306,8 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
     loopLag.stop();
     await engine.close();
     await fleet.stop();
+    sharedState?.stop();
+    sharedVoices?.stop();
     await closeCluster();
     await fallbackBackend?.close();
   };

@@ -43,7 +43,7 @@ async function speak(backend: Backend, voice: string): Promise<number> {
 
 describe('config/examples', () => {
   it('has the documented examples', () => {
-    expect(files.sort()).toEqual(['chattts.yaml', 'kokoro-fastapi.yaml', 'kokoro-gradio.yaml', 'mixed-cartesia.yaml']);
+    expect(files.sort()).toEqual(['chattts.yaml', 'cluster.yaml', 'kokoro-fastapi.yaml', 'kokoro-gradio.yaml', 'mixed-cartesia.yaml']);
   });
 
   for (const file of files) {

@@ -156,4 +156,63 @@ describe('Grafana provisioning', () => {
     expect(providers.providers).toHaveLength(1);
     expect(providers.providers[0]).toMatchObject({ type: 'file', options: { path: expect.stringMatching(/^\//) } });
   });
+
+  // Several replicas (docs/scaling.md): every replica reports the same shared instance state
+  // (health, drain, capacity), so summing it across replicas multiplies it; streams, sessions,
+  // queues and demand are each replica's own, so they add up.
+  const SHARED_GAUGES = ['voicegate_instance_capacity', 'voicegate_instance_capacity_configured', 'voicegate_instance_up', 'voicegate_instance_draining'];
+  const PER_REPLICA_GAUGES = ['voicegate_instance_active_streams', 'voicegate_instance_sessions', 'voicegate_queue_depth', 'voicegate_pool_demand_streams', 'voicegate_sessions_active'];
+
+  /** The aggregation operator whose argument holds position `at` of `expr` (innermost first). */
+  function enclosingAggregation(expr: string, at: number): string | null {
+    let depth = 0;
+    for (let i = at - 1; i >= 0; i--) {
+      const c = expr[i];
+      if (c === ')') depth++;
+      else if (c === '(') {
+        if (depth > 0) {
+          depth--;
+          continue;
+        }
+        const before = expr.slice(0, i);
+        const op = /\b(sum|max|min|count|avg)\s*(?:(?:by|without)\s*\([^)]*\)\s*)?$/.exec(before);
+        if (op) return op[1]!;
+      }
+    }
+    return null;
+  }
+
+  const targets = dataPanels.flatMap((panel) => ((panel.targets ?? []) as { expr?: string }[]).map((target) => ({ panel: `${panel.id} ${panel.title}`, expr: String(target.expr ?? '') })));
+
+  it('takes max (or min) across replicas of shared instance gauges, never a sum', () => {
+    let seen = 0;
+    for (const { panel, expr } of targets) {
+      for (const name of SHARED_GAUGES) {
+        for (const m of expr.matchAll(new RegExp(`\\b${name}(?![a-z_])`, 'g'))) {
+          seen++;
+          expect(['max', 'min', 'count'], `${panel}: ${expr}`).toContain(enclosingAggregation(expr, m.index));
+        }
+      }
+    }
+    expect(seen).toBeGreaterThan(10);
+  });
+
+  it('sums per-replica gauges across replicas', () => {
+    let seen = 0;
+    for (const { panel, expr } of targets) {
+      for (const name of PER_REPLICA_GAUGES) {
+        for (const m of expr.matchAll(new RegExp(`\\b${name}(?![a-z_])`, 'g'))) {
+          seen++;
+          expect(enclosingAggregation(expr, m.index), `${panel}: ${expr}`).toBe('sum');
+        }
+      }
+    }
+    expect(seen).toBeGreaterThan(5);
+  });
+
+  it('shows whether each replica shares state through Redis, and its fallbacks', () => {
+    const exprs = targets.map((t) => t.expr).join('\n');
+    expect(exprs).toContain('voicegate_cluster_redis_up');
+    expect(exprs).toContain('voicegate_cluster_fallback_total');
+  });
 });

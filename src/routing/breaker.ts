@@ -48,6 +48,18 @@ export class PassiveEjection {
     return this.ejected && now >= this.until;
   }
 
+  /**
+   * Another replica ejected this instance for `ms` (cluster/instance-state.ts): eject here too,
+   * for the rest of that time, without counting a failure. False when already ejected.
+   */
+  adopt(now: number, ms: number): boolean {
+    if (this.ejected) return false;
+    this.failures = 0;
+    this.ejected = true;
+    this.until = now + ms;
+    return true;
+  }
+
   /** A half-open probe failed: open again for the next, doubled, length. Returns it in ms. */
   reopen(now: number): number {
     const ms = Math.min(this.options.maxMs, this.options.baseMs * 2 ** this.streak);

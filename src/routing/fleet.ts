@@ -13,6 +13,7 @@ import type { Metrics } from '../metrics.ts';
 import { RoutingError } from './errors.ts';
 import type { FleetEvents, InstanceEvent } from './events.ts';
 import type { LimitStore } from './limit-store.ts';
+import type { PinStore } from './pins.ts';
 import { Pool } from './pool.ts';
 import type { InstanceSnapshot, InstanceSpec, PoolInstance } from './pool.ts';
 import type { Instance, Router } from './router.ts';
@@ -35,6 +36,8 @@ export interface FleetOptions {
   readonly limitStore?: LimitStore;
   /** One slot store for every pool (instance ids are unique across the fleet). Default: a LocalSlots per pool. */
   readonly slots?: SlotStore;
+  /** See PoolOptions.pins: one store for every pool. */
+  readonly pins?: PinStore;
 }
 
 export class Fleet extends EventEmitter<FleetEvents> {
@@ -48,7 +51,7 @@ export class Fleet extends EventEmitter<FleetEvents> {
     };
     this.routers = opts.pools.map((config) => {
       if (this.byName.has(config.name)) throw new RoutingError('DUPLICATE_POOL', `duplicate pool name ${config.name}`);
-      const pool = new Pool({ config, createBackend: opts.createBackend, metrics: opts.metrics, now: opts.now, onEvent, vnodes: opts.vnodes, overloaded: opts.overloaded, limitStore: opts.limitStore, slots: opts.slots });
+      const pool = new Pool({ config, createBackend: opts.createBackend, metrics: opts.metrics, now: opts.now, onEvent, vnodes: opts.vnodes, overloaded: opts.overloaded, limitStore: opts.limitStore, slots: opts.slots, pins: opts.pins });
       this.byName.set(config.name, pool);
       return pool;
     });

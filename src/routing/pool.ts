@@ -14,6 +14,7 @@ import type { InstanceEvent, InstanceEventType } from './events.ts';
 import { ActiveHealthCheck } from './health.ts';
 import { HashRing } from './ring.ts';
 import { LocalSlots } from './local-slots.ts';
+import type { PinStore } from './pins.ts';
 import type { Instance, Router, Slot } from './router.ts';
 import type { MaybePromise, SlotClaim, SlotLease, SlotStore } from './slots.ts';
 
@@ -45,6 +46,12 @@ export interface PoolOptions {
    * IPC store with the primary. The pool keeps health, drain and cool-downs; the store counts.
    */
   readonly slots?: SlotStore;
+  /**
+   * Remembered pins (cluster.pin_ttl_s; pins.ts): a session whose remembered instance is
+   * available goes back there whatever the loads are now. Default: none (pins live only while
+   * the session has a connection).
+   */
+  readonly pins?: PinStore;
 }
 
 /** What GET /admin/instances shows of one instance. */
@@ -230,6 +237,7 @@ export class Pool implements Router {
   private readonly epsilon: number;
   /** Latest pin by session key: a reconnect while the first connection lives reuses it. */
   private readonly live = new Map<string, PoolInstance>();
+  private readonly pins: PinStore | undefined;
   private totalSessions = 0;
   private readonly capacityListeners: (() => void)[] = [];
   private readonly onLimit = (inst: PoolInstance, limit: number, reason: string, detail: { baselineMs: number; medianMs: number }): void => this.limitChanged(inst, limit, reason, detail);
@@ -270,6 +278,7 @@ export class Pool implements Router {
     this.slots = options.slots ?? new LocalSlots();
     // A shared store hears releases on other replicas: room for the wait queue here too.
     if (this.slots.shared) this.slots.onFree(() => this.capacityFreed());
+    this.pins = options.pins;
     // A discovered pool may start empty: its members arrive with the first DNS answer.
     if (config.instances.length === 0 && !config.discovery) throw new RoutingError('NO_INSTANCES', `pool ${config.name} has no instances`);
     this.instances = config.instances.map((inst, i) => {
@@ -296,6 +305,18 @@ export class Pool implements Router {
       return current;
     }
     if (this.availableWeight <= 0) return null;
+    // A remembered pin wins over the loads: a reconnect (here or on another replica) keeps its
+    // instance while that instance is available; only sessions whose instance left move.
+    const remembered = this.pins?.recall(this.pool, sessionKey);
+    if (remembered !== undefined) {
+      const inst = this.byId.get(remembered);
+      if (inst?.available) {
+        this.addRef(inst, sessionKey);
+        this.live.set(sessionKey, inst);
+        this.pins!.remember(this.pool, sessionKey, inst.id);
+        return inst;
+      }
+    }
     // Bounded loads: instance i takes at most ceil((1+ε)·m·w_i/W) sessions, m counting this one.
     // The caps of available instances sum to more than m, so some instance always has room.
     this.capPerWeight = ((1 + this.epsilon) * (this.totalSessions + 1)) / this.availableWeight;
@@ -304,6 +325,7 @@ export class Pool implements Router {
     const instance = this.instances[index];
     this.addRef(instance, sessionKey);
     this.live.set(sessionKey, instance);
+    this.pins?.remember(this.pool, sessionKey, instance.id);
     return instance;
   }
 
@@ -318,7 +340,11 @@ export class Pool implements Router {
     }
     inst.pinned.delete(sessionKey);
     this.countSession(inst, -1);
-    if (this.live.get(sessionKey) === inst) this.live.delete(sessionKey);
+    if (this.live.get(sessionKey) === inst) {
+      this.live.delete(sessionKey);
+      // The session's last activity: its pin is remembered pin_ttl_s from now.
+      this.pins?.remember(this.pool, sessionKey, inst.id);
+    }
     if (inst.retiring) this.finishRetiring(inst);
   }
 
@@ -327,6 +353,7 @@ export class Pool implements Router {
     const inst = this.own(to);
     this.addRef(inst, sessionKey);
     this.live.set(sessionKey, inst);
+    this.pins?.remember(this.pool, sessionKey, inst.id);
   }
 
   private addRef(inst: PoolInstance, sessionKey: string): void {
@@ -515,6 +542,20 @@ export class Pool implements Router {
     this.afterHealthChange(inst, 'ejected', { reason: kind, durationMs: ms });
     inst.ejectTimer = setTimeout(() => this.ejectionOver(inst), ms);
     inst.ejectTimer.unref?.();
+  }
+
+  /**
+   * Another replica ejected instance `id` for `ms` (cluster/instance-state.ts): ejected here for
+   * that long too, then the same half-open probe as a local ejection. False when unknown or
+   * already ejected.
+   */
+  adoptEjection(id: string, ms: number, reason: string): boolean {
+    const inst = this.byId.get(id);
+    if (!inst || this.stopped || inst.removed || !inst.ejection.adopt(this.now(), ms)) return false;
+    this.afterHealthChange(inst, 'ejected', { reason, durationMs: ms });
+    inst.ejectTimer = setTimeout(() => this.ejectionOver(inst), ms);
+    inst.ejectTimer.unref?.();
+    return true;
   }
 
   reportSuccess(instance: Instance): void {

@@ -28,6 +28,9 @@ import { cartesiaAccount, cloneOnCartesia } from './cartesia-clone.ts';
 import { VoiceError } from './errors.ts';
 import { VoiceStore, newVoiceId, type VoiceMeta } from './store.ts';
 
+/** A change made through this library (the shared index publishes it: cluster/voice-index.ts). */
+export type VoiceChange = { readonly op: 'put'; readonly voice: VoiceMeta } | { readonly op: 'delete'; readonly id: string };
+
 export interface VoiceLibraryOptions {
   /** voices, pools and fallback are read; pools[].voices and fallback.voice_map gain library entries. */
   readonly config: Pick<Config, 'voices' | 'pools' | 'fallback'>;
@@ -76,6 +79,7 @@ export class VoiceLibrary {
   private readonly reserved = new Set<string>();
   private fleet: Fleet | null = null;
   private readonly onInstance = (event: InstanceEvent): void => this.instanceChanged(event);
+  private readonly changeListeners = new Set<(change: VoiceChange) => void>();
 
   constructor(options: VoiceLibraryOptions) {
     this.store = options.store;
@@ -84,8 +88,9 @@ export class VoiceLibrary {
     for (const meta of this.store.list()) this.admit(meta);
   }
 
-  static async open(config: VoiceLibraryOptions['config'], logger: Logger = silentLogger): Promise<VoiceLibrary> {
-    return new VoiceLibrary({ config, store: await VoiceStore.open(config.voices.dir, logger), logger });
+  /** `shared`: voices.dir is shared by several replicas (cluster.redis_url; VoiceStore.open). */
+  static async open(config: VoiceLibraryOptions['config'], logger: Logger = silentLogger, options: { shared?: boolean } = {}): Promise<VoiceLibrary> {
+    return new VoiceLibrary({ config, store: await VoiceStore.open(config.voices.dir, logger, options), logger });
   }
 
   list(): VoiceMeta[] {
@@ -115,6 +120,38 @@ export class VoiceLibrary {
   detach(): void {
     this.fleet?.off('instance', this.onInstance);
     this.fleet = null;
+  }
+
+  /** Hears every upload and delete made through this library (not those adopted from peers). */
+  onChange(listener: (change: VoiceChange) => void): () => void {
+    this.changeListeners.add(listener);
+    return () => this.changeListeners.delete(listener);
+  }
+
+  private changed(change: VoiceChange): void {
+    for (const listener of this.changeListeners) listener(change);
+  }
+
+  /**
+   * A voice another replica uploaded (or updated) into the shared folder: listed and spoken
+   * here too. Instances register it on first use (ensureOn). False when its folder is not on
+   * this replica's disk (voices.dir is not shared: docs/voices.md).
+   */
+  adoptShared(meta: VoiceMeta): boolean {
+    const known = this.store.get(meta.id);
+    if (known && JSON.stringify(known) === JSON.stringify(meta)) return true;
+    if (!this.store.adopt(meta)) return false;
+    this.admit(meta);
+    return true;
+  }
+
+  /** A voice another replica deleted: no longer listed or spoken here. */
+  forgetShared(id: string): void {
+    const meta = this.store.get(id);
+    if (!meta) return;
+    this.dismiss(meta);
+    this.store.forget(id);
+    for (const held of this.confirmed.values()) held.delete(id);
   }
 
   // ---- sessions see library voices -------------------------------------------------------
@@ -215,6 +252,7 @@ export class VoiceLibrary {
         }
         this.admit(meta);
         const voice = await this.cloneOnFallback(meta);
+        this.changed({ op: 'put', voice });
         this.logger.info({ voice: meta.id, name: meta.name, pool: meta.pool, seconds: meta.duration_seconds, instances, cartesia: voice.cartesia }, 'voice library: voice added');
         return { voice, instances };
       } finally {
@@ -236,6 +274,7 @@ export class VoiceLibrary {
     await this.store.delete(id);
     const holders: string[] = [];
     for (const [key, held] of this.confirmed) if (held.delete(id)) holders.push(key.split('\u0000')[1]!);
+    this.changed({ op: 'delete', id });
     this.logger.info({ voice: id, name: meta.name }, 'voice library: voice deleted');
     const pool = this.fleet?.pool(meta.pool);
     for (const instance of holders) {

@@ -12,7 +12,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { mkdir, open, readFile, readdir, rename, rm } from 'node:fs/promises';
+import { mkdir, open, readFile, readdir, rename, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { z } from 'zod';
 import type { Logger } from '../log.ts';
@@ -76,6 +76,18 @@ async function syncDir(path: string): Promise<void> {
   }
 }
 
+/** No upload or delete takes this long: older .tmp entries on a shared folder are a crash's leftovers. */
+export const STALE_TMP_MS = 60 * 60 * 1000;
+
+async function removeStale(tmp: string, before: number): Promise<void> {
+  if (!existsSync(tmp)) return;
+  for (const name of await readdir(tmp)) {
+    const path = join(tmp, name);
+    const info = await stat(path).catch(() => null);
+    if (info && info.mtimeMs < before) await rm(path, { recursive: true, force: true });
+  }
+}
+
 export class VoiceStore {
   private readonly voices = new Map<string, VoiceMeta>();
   private readonly references = new Map<string, Uint8Array>();
@@ -88,11 +100,14 @@ export class VoiceStore {
   /**
    * Opens the library folder: empties .tmp (what a crash left half-written) and loads every
    * valid voice. A folder that does not exist yet is created by the first upload, not here.
+   * `shared` (voices.dir mounted on several replicas: cluster/voice-index.ts): another
+   * replica may be writing under .tmp right now, so only entries older than STALE_TMP_MS go.
    */
-  static async open(dir: string, logger: Logger = silentLogger): Promise<VoiceStore> {
+  static async open(dir: string, logger: Logger = silentLogger, options: { shared?: boolean } = {}): Promise<VoiceStore> {
     const store = new VoiceStore(dir, logger);
     if (existsSync(dir)) {
-      await rm(join(dir, TMP_DIR), { recursive: true, force: true });
+      if (options.shared) await removeStale(join(dir, TMP_DIR), Date.now() - STALE_TMP_MS);
+      else await rm(join(dir, TMP_DIR), { recursive: true, force: true });
       await store.prepare();
       await store.load();
     }
@@ -176,6 +191,23 @@ export class VoiceStore {
     await rename(temp, join(folder, META_FILE));
     await syncDir(folder);
     this.voices.set(meta.id, meta);
+  }
+
+  /**
+   * Takes a voice another replica wrote into the shared folder (cluster/voice-index.ts): known
+   * here from now on. False when its folder is not (or no longer) on this replica's disk.
+   */
+  adopt(meta: VoiceMeta): boolean {
+    VoiceMetaSchema.parse(meta);
+    if (!existsSync(join(this.dir, meta.id, REFERENCE_FILE))) return false;
+    this.voices.set(meta.id, meta);
+    return true;
+  }
+
+  /** Forgets a voice another replica deleted (its folder is already gone from the shared disk). */
+  forget(id: string): boolean {
+    this.references.delete(id);
+    return this.voices.delete(id);
   }
 
   /** Removes a voice: renamed out of the library first (atomic), then deleted. */
