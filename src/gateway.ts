@@ -35,6 +35,9 @@ import { normalizeForSpeech } from './text/normalize.ts';
 import { createSegmenter } from './text/segmenter.ts';
 import { voiceRoutes } from './server/voice-routes.ts';
 import { VoiceLibrary } from './voices/library.ts';
+import { ClusterRedis } from './cluster/redis.ts';
+import { RedisSlots } from './cluster/leases.ts';
+import type { SlotStore } from './routing/slots.ts';
 import { withLibraryVoices } from './voices/listing.ts';
 
 /** The warm-up turn at start gives up after this long (it only warms code; it never blocks a start for long). */
@@ -43,6 +46,12 @@ const WARM_UP_TURN_MS = 5000;
 export interface GatewayOptions {
   readonly config: Config;
   readonly logger?: Logger;
+  /**
+   * Stream slot store (src/routing/slots.ts). Default: RedisSlots when cluster.redis_url is
+   * set, else a LocalSlots of this process. Workers pass their IPC store to the primary.
+   * The gateway closes the store it was given on shutdown.
+   */
+  readonly slots?: SlotStore;
   /** A fresh registry per gateway unless given. */
   readonly metrics?: Metrics;
   /** Starts active health checks (default true). */
@@ -94,9 +103,20 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
   // Every backend built, so /ready can wait for those that warm up (the embedded engine).
   const backends: Backend[] = [];
   const voices = await VoiceLibrary.open(config, logger);
+  // Shared slots: every replica counts its streams in Redis (issue #19, docs/scaling-slots.md).
+  // Never blocks the start: RedisSlots runs on local slots until Redis answers.
+  const redisUrl = config.cluster?.redis_url;
+  const clusterRedis = !options.slots && redisUrl ? new ClusterRedis({ url: redisUrl, logger, metrics }) : null;
+  clusterRedis?.start();
+  const slots: SlotStore | undefined = options.slots ?? (clusterRedis ? new RedisSlots({ redis: clusterRedis, leaseTtlMs: config.cluster.lease_ttl_ms }) : undefined);
+  const closeCluster = async (): Promise<void> => {
+    await slots?.close();
+    await clusterRedis?.close();
+  };
   const fleet = new Fleet({
     pools: config.pools,
     metrics,
+    slots,
     overloaded: () => loopLag.overloaded,
     createBackend: (pool, instance) => {
       const backend = voices.wrapBackend(pool, instance.id, createBackend(pool, instance, { metrics, logger }));
@@ -122,6 +142,7 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
       );
     } catch (err) {
       await fleet.stop();
+      await closeCluster();
       throw err;
     }
   }
@@ -243,6 +264,7 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
     loopLag.stop();
     await engine.close();
     await fleet.stop();
+    await closeCluster();
     await fallbackBackend?.close();
   };
 

@@ -15,6 +15,7 @@ import type { FleetEvents, InstanceEvent } from './events.ts';
 import { Pool } from './pool.ts';
 import type { InstanceSnapshot, InstanceSpec, PoolInstance } from './pool.ts';
 import type { Instance, Router } from './router.ts';
+import type { SlotStore } from './slots.ts';
 
 export interface FleetOptions {
   /** Pools in config order; the first is the default pool. */
@@ -29,6 +30,8 @@ export interface FleetOptions {
   readonly vnodes?: number;
   /** See PoolOptions.overloaded. */
   readonly overloaded?: () => boolean;
+  /** One slot store for every pool (instance ids are unique across the fleet). Default: a LocalSlots per pool. */
+  readonly slots?: SlotStore;
 }
 
 export class Fleet extends EventEmitter<FleetEvents> {
@@ -42,7 +45,7 @@ export class Fleet extends EventEmitter<FleetEvents> {
     };
     this.routers = opts.pools.map((config) => {
       if (this.byName.has(config.name)) throw new RoutingError('DUPLICATE_POOL', `duplicate pool name ${config.name}`);
-      const pool = new Pool({ config, createBackend: opts.createBackend, metrics: opts.metrics, now: opts.now, onEvent, vnodes: opts.vnodes, overloaded: opts.overloaded });
+      const pool = new Pool({ config, createBackend: opts.createBackend, metrics: opts.metrics, now: opts.now, onEvent, vnodes: opts.vnodes, overloaded: opts.overloaded, slots: opts.slots });
       this.byName.set(config.name, pool);
       return pool;
     });

@@ -12,7 +12,9 @@ import { RoutingError } from './errors.ts';
 import type { InstanceEvent, InstanceEventType } from './events.ts';
 import { ActiveHealthCheck } from './health.ts';
 import { HashRing } from './ring.ts';
+import { LocalSlots } from './local-slots.ts';
 import type { Instance, Router, Slot } from './router.ts';
+import type { MaybePromise, SlotClaim, SlotLease, SlotStore } from './slots.ts';
 
 export type InstanceSpec = InstanceConfig & { id: string };
 
@@ -34,6 +36,12 @@ export interface PoolOptions {
    * held against instances. Default: never overloaded.
    */
   readonly overloaded?: () => boolean;
+  /**
+   * Who counts stream slots against each instance's limit (src/routing/slots.ts). Default: a
+   * LocalSlots of this pool alone. RedisSlots shares them with every replica; the workers'
+   * IPC store with the primary. The pool keeps health, drain and cool-downs; the store counts.
+   */
+  readonly slots?: SlotStore;
 }
 
 /** What GET /admin/instances shows of one instance. */
@@ -106,6 +114,9 @@ export class PoolInstance implements Instance {
   coolingUntil = 0;
   coolTimer: ReturnType<typeof setTimeout> | null = null;
   readonly waiters: Waiter[] = [];
+  /** This instance as a one-claim list for the slot store, reused (no allocation per acquire). */
+  readonly claim: { readonly instanceId: string; limit: number };
+  readonly claims: readonly SlotClaim[];
   /** The learned stream limit (pools[].capacity.mode adaptive), else null. */
   readonly limiter: AdaptiveLimit | null;
   gauges: { up: GaugeChild; draining: GaugeChild; sessions: GaugeChild; streams: GaugeChild; capacity: GaugeChild };
@@ -120,6 +131,8 @@ export class PoolInstance implements Instance {
     onLimit?: (inst: PoolInstance, limit: number, reason: string, detail: { baselineMs: number; medianMs: number }) => void,
   ) {
     this.id = spec.id;
+    this.claim = { instanceId: spec.id, limit: 0 };
+    this.claims = [this.claim];
     this.url = spec.url ?? '';
     this.weight = spec.weight;
     this.maxConcurrency = spec.max_concurrency;
@@ -178,13 +191,17 @@ class StreamSlot implements Slot {
   constructor(
     readonly instance: PoolInstance,
     private readonly owner: Pool,
-    readonly inFlightAtStart: number,
+    private readonly lease: SlotLease,
   ) {}
+
+  get inFlightAtStart(): number {
+    return this.lease.inFlightAtStart;
+  }
 
   release(): void {
     if (this.released) return;
     this.released = true;
-    this.owner.freeStream(this.instance);
+    this.owner.freeStream(this.instance, this.lease);
   }
 }
 
@@ -198,6 +215,7 @@ export class Pool implements Router {
   private ring: HashRing;
   private readonly createBackend: PoolOptions['createBackend'];
   private readonly metrics: Metrics | undefined;
+  private readonly slots: SlotStore;
   private readonly vnodes: number | undefined;
   private readonly overloaded: () => boolean;
   private readonly now: () => number;
@@ -241,6 +259,9 @@ export class Pool implements Router {
     this.metrics = options.metrics;
     this.vnodes = options.vnodes;
     this.overloaded = options.overloaded ?? (() => false);
+    this.slots = options.slots ?? new LocalSlots();
+    // A shared store hears releases on other replicas: room for the wait queue here too.
+    if (this.slots.shared) this.slots.onFree(() => this.capacityFreed());
     // A discovered pool may start empty: its members arrive with the first DNS answer.
     if (config.instances.length === 0 && !config.discovery) throw new RoutingError('NO_INSTANCES', `pool ${config.name} has no instances`);
     this.instances = config.instances.map((inst, i) => {
@@ -331,14 +352,49 @@ export class Pool implements Router {
 
   // ---- stream slots --------------------------------------------------------------------
 
+  get sharedSlots(): boolean {
+    return this.slots.shared;
+  }
+
   tryAcquire(instance: Instance): Slot | null {
     const inst = this.own(instance);
     if (!this.canStream(inst) || inst.waiters.length > 0) return null;
-    return this.takeStream(inst);
+    if (this.slots.shared) return null; // a shared store answers through acquireFirst only
+    inst.claim.limit = inst.limit;
+    const lease = this.slots.acquire(inst.claims) as SlotLease | null;
+    return lease ? this.takeStream(inst, lease) : null;
   }
 
+  acquireFirst(instances: readonly Instance[]): MaybePromise<Slot | null> {
+    if (!this.slots.shared) {
+      for (const instance of instances) {
+        const slot = this.tryAcquire(instance);
+        if (slot) return slot;
+      }
+      return null;
+    }
+    const eligible: PoolInstance[] = [];
+    const claims: SlotClaim[] = [];
+    for (const instance of instances) {
+      const inst = this.own(instance);
+      if (!this.canStream(inst)) continue;
+      eligible.push(inst);
+      claims.push({ instanceId: inst.id, limit: inst.limit });
+    }
+    if (claims.length === 0) return null;
+    return Promise.resolve(this.slots.acquire(claims)).then((lease) => {
+      if (!lease) return null;
+      const inst = eligible.find((i) => i.id === lease.instanceId)!;
+      return this.takeStream(inst, lease);
+    });
+  }
+
+  /**
+   * Health, cool-down and, for a local store, this process's count (a shared store's count
+   * lives in Redis: its acquire is the check).
+   */
   private canStream(inst: PoolInstance): boolean {
-    return inst.healthy && !this.stopped && inst.streams < inst.limit && (inst.coolingUntil === 0 || inst.coolingUntil <= performance.now());
+    return inst.healthy && !this.stopped && (this.slots.shared || inst.streams < inst.limit) && (inst.coolingUntil === 0 || inst.coolingUntil <= performance.now());
   }
 
   hasFreeSlot(): boolean {
@@ -396,11 +452,11 @@ export class Pool implements Router {
     });
   }
 
-  private takeStream(inst: PoolInstance): Slot {
+  private takeStream(inst: PoolInstance, lease: SlotLease): Slot {
     inst.streams++;
     inst.gauges.streams.set(inst.streams);
-    inst.limiter?.inFlight(inst.streams);
-    return new StreamSlot(inst, this, inst.streams);
+    inst.limiter?.inFlight(lease.inFlightAtStart);
+    return new StreamSlot(inst, this, lease);
   }
 
   reportFirstAudio(instance: Instance, ms: number, inFlightAtStart: number): void {
@@ -416,12 +472,14 @@ export class Pool implements Router {
   }
 
   /** A slot was released: hand it to the oldest live waiter, else free it. */
-  freeStream(inst: PoolInstance): void {
+  freeStream(inst: PoolInstance, lease: SlotLease): void {
     inst.streams--;
-    while (inst.waiters.length > 0 && inst.healthy && !this.stopped) {
+    this.slots.release(lease);
+    while (inst.waiters.length > 0 && inst.healthy && !this.stopped && !this.slots.shared) {
       const waiter = inst.waiters.shift()!;
       if (!settle(waiter)) continue;
-      waiter.resolve(this.takeStream(inst));
+      inst.claim.limit = Math.max(inst.limit, inst.streams + 1);
+      waiter.resolve(this.takeStream(inst, this.slots.acquire(inst.claims) as SlotLease));
       return;
     }
     inst.gauges.streams.set(inst.streams);

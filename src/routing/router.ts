@@ -3,6 +3,7 @@
  * Implementations live beside this file (pool.ts, ring.ts, health.ts, breaker.ts).
  */
 import type { Backend } from '../backends/backend.ts';
+import type { MaybePromise } from './slots.ts';
 
 export interface Instance {
   readonly id: string;
@@ -58,8 +59,19 @@ export interface Router {
    * Resolves null on timeout; rejects with the signal's reason when aborted.
    */
   acquire(instance: Instance, queueMs: number, signal: AbortSignal): Promise<Slot | null>;
-  /** Takes a slot only if one is free right now (no queueing). */
+  /**
+   * Takes a slot only if one is free right now (no queueing). Local slot stores only: with a
+   * shared store (sharedSlots) it answers null; use acquireFirst.
+   */
   tryAcquire(instance: Instance): Slot | null;
+  /** Whether slots are counted beyond this process (Redis, or the workers' primary). */
+  readonly sharedSlots: boolean;
+  /**
+   * A slot on the first of `instances` (in the given order) that can stream and has room, in
+   * one call to the slot store (src/routing/slots.ts: one Redis round trip when shared).
+   * Synchronous with a local store; a promise with a shared one. Never rejects.
+   */
+  acquireFirst(instances: readonly Instance[]): MaybePromise<Slot | null>;
   /**
    * The instance said it is full (429/503): no new streams there for `ms`. Not a failure: it
    * does not count toward ejection. Capacity listeners hear when the cool-down ends.

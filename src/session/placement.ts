@@ -109,9 +109,19 @@ export class Placement {
     if (signal.aborted) return Promise.reject(signal.reason);
     if (request.failure === null) this.options.retryBudget?.request();
     const pinFirst = request.failure === null && this.options.queueMs > 0 && this.current !== null && this.current.healthy;
+    if (this.options.router.sharedSlots) return this.placeShared(request, pinFirst);
     const now = this.tryPlace(request, pinFirst);
     if (now) return Promise.resolve(now);
     if (!this.anyProviderLeft(request.excluded)) return Promise.resolve('no_provider');
+    return this.wait(request, pinFirst);
+  }
+
+  /** place() with a shared slot store: one store call (one Redis round trip) per look. */
+  private async placeShared(request: PlaceRequest, pinFirst: boolean): Promise<Placed | PlaceFailure> {
+    const now = await this.tryPlaceShared(request, pinFirst);
+    if (now) return now;
+    if (request.signal.aborted) throw request.signal.reason;
+    if (!this.anyProviderLeft(request.excluded)) return 'no_provider';
     return this.wait(request, pinFirst);
   }
 
@@ -169,6 +179,18 @@ export class Placement {
         since,
         offer: () => {
           if (settled) return false;
+          if (this.options.router.sharedSlots) {
+            return this.tryPlaceShared(request, pinOnly).then((placed) => {
+              if (!placed) return false;
+              // Gave up or aborted while the store answered: the slot goes back.
+              if (!settle('granted')) {
+                placed.grant.release();
+                return false;
+              }
+              resolve(placed);
+              return true;
+            });
+          }
           const placed = this.tryPlace(request, pinOnly);
           if (!placed) return false;
           settle('granted');
@@ -242,6 +264,55 @@ export class Placement {
       const grant = fallback.tryAcquire(this.options.voice, this.options.router.pool);
       if (grant) {
         if (!spill || !this.options.returnAfterSpill) this.repin(null);
+        return { grant, move: { from, reason } };
+      }
+    }
+    return null;
+  }
+
+  /**
+   * tryPlace with a shared slot store: the pin and the candidates go to the store in one
+   * acquireFirst (the pin first), so a look costs one round trip however many are full.
+   */
+  private async tryPlaceShared(request: PlaceRequest, pinOnly: boolean): Promise<Placed | null> {
+    const { router, fallback, retryBudget } = this.options;
+    const { excluded, failure } = request;
+    const pin = this.current;
+    const pinId = this.pinId;
+    if (pin === null) {
+      if (fallback && !excluded.has(FALLBACK_PROVIDER)) {
+        const grant = fallback.tryAcquire(this.options.voice, router.pool);
+        if (grant) return { grant, move: failure };
+      }
+      const slot = await router.acquireFirst(router.candidates(this.options.key, excluded, CANDIDATE_WALK));
+      if (!slot) return null;
+      if (this.current !== null) return { grant: this.instanceGrant(slot.instance, slot), move: failure };
+      this.repin(slot.instance);
+      return { grant: this.instanceGrant(slot.instance, slot), move: failure ?? { from: FALLBACK_PROVIDER, reason: 'restored' } };
+    }
+    const pinUsable = !excluded.has(pin.id) && pin.healthy;
+    if (pinOnly && !pinUsable) return null;
+    const walk: Instance[] = pinUsable ? [pin] : [];
+    if (!pinOnly) for (const candidate of router.candidates(this.options.key, excluded, CANDIDATE_WALK)) if (candidate !== pin) walk.push(candidate);
+    const slot = walk.length > 0 ? await router.acquireFirst(walk) : null;
+    if (slot && slot.instance === pin) return { grant: this.instanceGrant(pin, slot), move: failure };
+    if (pinOnly && !slot) return null;
+    const reason: MoveReason = failure?.reason ?? (!pin.healthy ? (pin.ejected ? 'ejected' : 'unhealthy') : 'overflow');
+    const from = failure?.from ?? pinId;
+    const spill = reason === 'overflow' && pin.healthy;
+    if (slot) {
+      // A retry after a real failure spends the budget; a full server's overflow does not.
+      if (failure && failure.reason !== 'overflow' && retryBudget && !retryBudget.tryRetry()) {
+        slot.release();
+        return null;
+      }
+      if ((!spill || !this.options.returnAfterSpill) && this.current === pin) this.repin(slot.instance);
+      return { grant: this.instanceGrant(slot.instance, slot), move: { from, reason } };
+    }
+    if (fallback && !excluded.has(FALLBACK_PROVIDER)) {
+      const grant = fallback.tryAcquire(this.options.voice, router.pool);
+      if (grant) {
+        if ((!spill || !this.options.returnAfterSpill) && this.current === pin) this.repin(null);
         return { grant, move: { from, reason } };
       }
     }

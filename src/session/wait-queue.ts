@@ -21,8 +21,12 @@ export interface Waiter {
   readonly class: WaitClass;
   /** performance.now() when it started waiting. */
   readonly since: number;
-  /** Tries to take capacity now; true when it did (the queue then forgets it). */
-  offer(): boolean;
+  /**
+   * Tries to take capacity now; true when it did (the queue then forgets it). A promise when
+   * the slot store is shared (Redis): the pump waits for it before offering the next waiter,
+   * so the oldest waiter still goes first.
+   */
+  offer(): boolean | Promise<boolean>;
 }
 
 export interface WaitQueueOptions {
@@ -109,6 +113,7 @@ export class WaitQueue {
       return;
     }
     this.pumping = true;
+    let async = false;
     try {
       do {
         this.again = false;
@@ -117,12 +122,48 @@ export class WaitQueue {
           for (let i = 0; i < lane.length; ) {
             if (!this.options.hasCapacity()) return;
             const waiter = lane[i]!;
+            const offered = waiter.offer();
+            if (typeof offered !== 'boolean') {
+              // A shared store answers later: go on from the next waiter once it did.
+              async = true;
+              void this.pumpAsync(offered);
+              return;
+            }
             // A waiter that takes a slot removes itself (remove(waiter, 'granted')), so the
             // next one moves up to index i.
-            if (!waiter.offer() || lane[i] === waiter) i++;
+            if (!offered || lane[i] === waiter) i++;
           }
         }
       } while (this.again);
+    } finally {
+      if (!async) this.pumping = false;
+    }
+  }
+
+  /**
+   * The pump with a shared store: one offer in flight at a time, in queue order. A waiter
+   * that did not get a slot is skipped for the rest of this pass (its place is kept).
+   */
+  private async pumpAsync(first: Promise<boolean>): Promise<void> {
+    const tried = new Set<Waiter>();
+    try {
+      await first.catch(() => false);
+      let progress = true;
+      while (progress || this.again) {
+        // Capacity freed again since (a release here or on another replica): everyone may retry.
+        if (progress || this.again) tried.clear();
+        progress = false;
+        this.again = false;
+        for (const lane of this.lanes) {
+          for (const waiter of [...lane]) {
+            if (tried.has(waiter) || !lane.includes(waiter)) continue;
+            if (!this.options.hasCapacity()) return;
+            tried.add(waiter);
+            const got = await Promise.resolve(waiter.offer()).catch(() => false);
+            if (got) progress = true;
+          }
+        }
+      }
     } finally {
       this.pumping = false;
     }

@@ -71,6 +71,16 @@ export class FakeRouter implements Router {
     throw new Error('the session core takes slots with tryAcquire and waits in its pool queue');
   }
 
+  readonly sharedSlots = false;
+
+  acquireFirst(instances: readonly Instance[]): Slot | null {
+    for (const instance of instances) {
+      const slot = this.tryAcquire(instance);
+      if (slot) return slot;
+    }
+    return null;
+  }
+
   tryAcquire(instance: Instance): Slot | null {
     const inst = instance as FakeInstance;
     if (!this.canStream(inst)) return null;
