@@ -21,6 +21,7 @@ export type IpcMethods = Record<string, [unknown, unknown]>;
 
 type Wire =
   | { vg: 'req'; id: number; method: string; payload: unknown }
+  | { vg: 'note'; method: string; payload: unknown }
   | { vg: 'res'; id: number; ok: true; value: unknown }
   | { vg: 'res'; id: number; ok: false; error: string };
 
@@ -93,6 +94,19 @@ export class IpcChannel<Serve extends IpcMethods, Call extends IpcMethods> {
     });
   }
 
+  /**
+   * A one-way message (no id, no answer): for what must not wait, such as a release or a
+   * "slot freed" broadcast. Dropped silently once the channel is closed.
+   */
+  notify<M extends keyof Call & string>(method: M, payload: Call[M][0]): void {
+    if (this.closedReason !== null) return;
+    try {
+      this.endpoint.send({ vg: 'note', method, payload } satisfies Wire);
+    } catch {
+      // The other side is gone; its 'disconnect' closes this channel.
+    }
+  }
+
   /** Rejects every pending request and stops listening. */
   close(reason = 'closed'): void {
     if (this.closedReason !== null) return;
@@ -123,6 +137,14 @@ export class IpcChannel<Serve extends IpcMethods, Call extends IpcMethods> {
       clearTimeout(pending.timer);
       if (wire.ok) pending.resolve(wire.value);
       else pending.reject(new Error(wire.error));
+      return;
+    }
+    if (wire.vg === 'note') {
+      void Promise.resolve()
+        .then(() => this.handlers.get(wire.method)?.(wire.payload))
+        .catch(() => {
+          // A one-way message has nobody to tell.
+        });
       return;
     }
     if (wire.vg === 'req') void this.answer(wire.id, wire.method, wire.payload);
