@@ -12,6 +12,7 @@ import { applyHeapGrowth } from './server/heap.ts';
 import { handleStopSignals } from './server/signals.ts';
 import { connectWorker, runPrimary, workerCount, type PrimaryMethods, type WorkerMethods } from './cluster/workers.ts';
 import type { IpcChannel } from './cluster/ipc.ts';
+import { IpcSlots } from './cluster/ipc-slots.ts';
 import { Metrics } from './metrics.ts';
 
 async function main(): Promise<void> {
@@ -33,7 +34,7 @@ async function main(): Promise<void> {
       process.exit(2);
     }
     logger.info({ workers, port: config.server.port }, 'starting workers');
-    process.exit(await runPrimary({ workers, logger, drainMs: config.server.drain_timeout_ms }));
+    process.exit(await runPrimary({ workers, logger, drainMs: config.server.drain_timeout_ms, shareSlots: !config.cluster.redis_url }));
   }
   applyHeapGrowth(config.server.heap_growing_percent);
   let toPrimary: IpcChannel<WorkerMethods, PrimaryMethods> | undefined;
@@ -41,7 +42,9 @@ async function main(): Promise<void> {
   if (metrics) toPrimary = connectWorker(() => metrics.clusterJson());
   let gateway;
   try {
-    gateway = await createGateway({ config, logger, metrics });
+    // Workers without Redis count stream slots in the primary (src/cluster/ipc-slots.ts).
+    const slots = toPrimary && !config.cluster.redis_url ? new IpcSlots(toPrimary) : undefined;
+    gateway = await createGateway({ config, logger, metrics, slots });
   } catch (err) {
     if (err instanceof VoiceCheckError) {
       process.stderr.write(`voicegate: ${err.message}\n`);

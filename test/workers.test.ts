@@ -4,7 +4,8 @@
  * (summed counters, per-instance state not doubled, each worker's process metrics labelled),
  * and one SIGTERM to the process group (the primary and both workers get it, as from Ctrl-C or
  * a supervisor) drains every worker once: the live turn finishes, then 1001 and exit 0.
- * Both engines. Children are started here in a process group of their own and killed by pid.
+ * Workers without Redis share the instance's stream slots through the primary: concurrent calls
+ * on both workers never put more than max_concurrency streams on the instance. Both engines. Children are started here in a process group of their own and killed by pid.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -35,7 +36,7 @@ describe.each(['ws', 'uws'] as const)('server.workers: 2 (engine %s)', (engine) 
       configPath,
       stringify({
         server: { host: '127.0.0.1', port: 8080, engine, drain_timeout_ms: 10_000, workers: 2 },
-        pools: [{ name: 'kokoro', backend: 'openai', voices: ['af_heart'], instances: [{ id: 'gpu-1', url: sim.instances[0]!.url, max_concurrency: 8 }], timeouts: { first_audio_ms: 3000, stall_ms: 3000 } }],
+        pools: [{ name: 'kokoro', backend: 'openai', voices: ['af_heart'], instances: [{ id: 'gpu-1', url: sim.instances[0]!.url, max_concurrency: 2 }], timeouts: { first_audio_ms: 3000, stall_ms: 3000 } }],
       }),
     );
     const port = await freePort();
@@ -48,7 +49,7 @@ describe.each(['ws', 'uws'] as const)('server.workers: 2 (engine %s)', (engine) 
     });
     child.stdout!.on('data', (d) => (stdout += String(d)));
     child.stderr!.on('data', (d) => (stderr += String(d)));
-    const deadline = performance.now() + 30_000;
+    const deadline = performance.now() + 60_000; // two workers compiling TypeScript on a loaded 2-core machine
     // Both workers up: two 'worker started' lines and /health answering.
     for (;;) {
       if (child.exitCode !== null) throw new Error(`gateway exited early (${child.exitCode}): ${stderr}`);
@@ -57,7 +58,7 @@ describe.each(['ws', 'uws'] as const)('server.workers: 2 (engine %s)', (engine) 
       if (performance.now() > deadline) throw new Error(`gateway did not start: ${stderr}\n${stdout}`);
       await new Promise((r) => setTimeout(r, 100));
     }
-  }, 40_000);
+  }, 90_000);
 
   afterAll(async () => {
     if (child?.pid && child.exitCode === null && child.signalCode === null) {
@@ -94,7 +95,7 @@ describe.each(['ws', 'uws'] as const)('server.workers: 2 (engine %s)', (engine) 
     return client;
   }
 
-  it('both workers take calls, one /metrics answers for both, one group SIGTERM drains both', async () => {
+  it('both workers take calls and share slots, one /metrics answers for both, one group SIGTERM drains both', async () => {
     const workers = workerPids();
     expect(workers).not.toContain(child.pid);
 
@@ -118,7 +119,7 @@ describe.each(['ws', 'uws'] as const)('server.workers: 2 (engine %s)', (engine) 
       const total = [...text.matchAll(/^voicegate_sessions_total\{[^}]*\} (\d+)/gm)].reduce((sum, m) => sum + Number(m[1]), 0);
       expect(total).toBe(CALLS);
       // Per-instance state every worker sees alike is not summed.
-      expect(text).toMatch(/^voicegate_instance_capacity_configured\{pool="kokoro",instance="gpu-1"\} 8$/m);
+      expect(text).toMatch(/^voicegate_instance_capacity_configured\{pool="kokoro",instance="gpu-1"\} 2$/m);
       expect(text).toMatch(/^voicegate_instance_up\{pool="kokoro",instance="gpu-1"\} 1$/m);
       // Histograms aggregate bucket by bucket: the +Inf bucket counts every call's first audio.
       const inf = text.match(/^voicegate_ttfa_seconds_bucket\{le="\+Inf"\} (\d+)/m);
@@ -126,6 +127,24 @@ describe.each(['ws', 'uws'] as const)('server.workers: 2 (engine %s)', (engine) 
       // Each worker's own process metrics, labelled by its pid.
       for (const pid of workers) expect(text).toMatch(new RegExp(`^process_resident_memory_bytes\\{worker="${pid}"\\} \\d+`, 'm'));
     }
+
+    // Concurrent calls spread over both workers share the instance's 2 slots through the
+    // primary: the instance itself never sees more than 2 streams at once.
+    sim.instances[0]!.resetPeak();
+    const startsBefore = lines().filter((l) => l.msg === 'session start').length;
+    const burst = await Promise.all(Array.from({ length: 8 }, (_, i) => call(`burst-${i}`)));
+    for (const client of burst) {
+      client.send({ type: 'text', text: 'Hello there. How are you today?' });
+      client.send({ type: 'flush' });
+    }
+    for (const client of burst) {
+      await client.waitType('turn_end', 30_000);
+      expect(client.ofType('segment')).toHaveLength(2);
+      client.close();
+    }
+    const burstPids = new Set(lines().filter((l) => l.msg === 'session start').slice(startsBefore).map((l) => l.pid));
+    expect(burstPids.size).toBe(2);
+    expect(sim.instances[0]!.peakStreams()).toBe(2);
 
     // A live call mid-turn, then SIGTERM to the whole group (primary and both workers get it).
     const live = await call('live');

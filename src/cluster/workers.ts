@@ -15,14 +15,15 @@ import type { Logger } from 'pino';
 import type { MetricJson } from '../metrics.ts';
 import { handleStopSignals } from '../server/signals.ts';
 import { IpcChannel } from './ipc.ts';
+import { SlotHost, type SlotHostMethods, type SlotWorkerMethods } from './ipc-slots.ts';
 
 /** What a worker asks its primary. */
-export type PrimaryMethods = {
+export type PrimaryMethods = SlotHostMethods & {
   /** The whole process set's metrics in the Prometheus text format. */
   metrics: [null, string];
 };
 /** What the primary asks a worker. */
-export type WorkerMethods = {
+export type WorkerMethods = SlotWorkerMethods & {
   metricsJson: [null, MetricJson[]];
 };
 
@@ -40,6 +41,11 @@ export interface PrimaryOptions {
   readonly maxCrashes?: number;
   /** Default 60 000. */
   readonly crashWindowMs?: number;
+  /**
+   * Whether the workers count stream slots in this process (no cluster.redis_url); with Redis
+   * they share them there instead.
+   */
+  readonly shareSlots: boolean;
   /** Per worker answering metricsJson. Default 2000. */
   readonly metricsTimeoutMs?: number;
 }
@@ -53,6 +59,7 @@ export function runPrimary(options: PrimaryOptions): Promise<number> {
   const crashes: number[] = [];
   let stopping = false;
   let exitCode = 0;
+  const slotHost = options.shareSlots ? new SlotHost() : null;
 
   const renderAll = async (): Promise<string> => {
     const answers = await Promise.allSettled(
@@ -67,13 +74,18 @@ export function runPrimary(options: PrimaryOptions): Promise<number> {
     const worker = cluster.fork();
     const channel = new IpcChannel<PrimaryMethods, WorkerMethods>(worker);
     channel.handle('metrics', renderAll);
+    slotHost?.serve(channel);
     channels.set(worker, channel);
   };
 
   return new Promise<number>((resolve) => {
     cluster.on('online', (worker) => logger.info({ worker: worker.process.pid }, 'worker started'));
     cluster.on('exit', (worker, code, signal) => {
-      channels.get(worker)?.close('worker exited');
+      const channel = channels.get(worker);
+      if (channel) {
+        channel.close('worker exited');
+        slotHost?.drop(channel); // its streams ended with it
+      }
       channels.delete(worker);
       const clean = code === 0 && signal === null;
       if (stopping) {
