@@ -1,11 +1,12 @@
 /**
  * server.workers: 2 as `npm start` runs it (src/main.ts → src/cluster/workers.ts): both workers
- * take calls on one port (their pids in the logs), one /metrics scrape answers for both
- * (summed counters, per-instance state not doubled, each worker's process metrics labelled),
- * and one SIGTERM to the process group (the primary and both workers get it, as from Ctrl-C or
+ * take calls on one port (their pids in the logs); one /metrics scrape answers for both (summed
+ * counters, per-instance state not doubled, each worker's process metrics labelled); workers
+ * without Redis share the instance's stream slots through the primary (concurrent calls on both
+ * never put more than max_concurrency streams on the instance); a worker killed with SIGKILL is
+ * replaced; one SIGTERM to the process group (primary and workers all get it, as from Ctrl-C or
  * a supervisor) drains every worker once: the live turn finishes, then 1001 and exit 0.
- * Workers without Redis share the instance's stream slots through the primary: concurrent calls
- * on both workers never put more than max_concurrency streams on the instance. Both engines. Children are started here in a process group of their own and killed by pid.
+ * Both engines. Children run in a process group of their own and are killed by pid.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -95,7 +96,7 @@ describe.each(['ws', 'uws'] as const)('server.workers: 2 (engine %s)', (engine) 
     return client;
   }
 
-  it('both workers take calls and share slots, one /metrics answers for both, one group SIGTERM drains both', async () => {
+  it('both workers take calls and share slots, one /metrics answers for both, a crashed worker is replaced, one group SIGTERM drains both', async () => {
     const workers = workerPids();
     expect(workers).not.toContain(child.pid);
 
@@ -146,6 +147,15 @@ describe.each(['ws', 'uws'] as const)('server.workers: 2 (engine %s)', (engine) 
     expect(burstPids.size).toBe(2);
     expect(sim.instances[0]!.peakStreams()).toBe(2);
 
+    // A worker that crashes is replaced: kill -9 one, a new one starts and listens.
+    const [victim, survivor] = workers as [number, number];
+    process.kill(victim, 'SIGKILL');
+    await expect.poll(() => /worker died: starting another/.test(stdout), { timeout: 10_000 }).toBe(true);
+    await expect.poll(() => workerPids().length, { timeout: 60_000, interval: 200 }).toBe(3);
+    const replacement = workerPids()[2]!;
+    await expect.poll(() => listening(), { timeout: 60_000, interval: 200 }).toBe(3);
+    const current = [survivor, replacement];
+
     // A live call mid-turn, then SIGTERM to the whole group (primary and both workers get it).
     const live = await call('live');
     live.send({ type: 'text', text: SENTENCES });
@@ -162,7 +172,7 @@ describe.each(['ws', 'uws'] as const)('server.workers: 2 (engine %s)', (engine) 
     expect(exit.at - termAt).toBeLessThan(15_000);
     // Each worker drained once: the duplicate was recognised, not taken as "close now".
     expect(stdout).not.toMatch(/second signal/);
-    for (const pid of workers) {
+    for (const pid of current) {
       expect(lines().filter((l) => l.pid === pid && l.msg === 'shutting down')).toHaveLength(1);
       expect(() => process.kill(pid, 0)).toThrow(); // gone
     }
