@@ -6,7 +6,8 @@ export type { Logger };
 export function createLogger(level: string = process.env.LOG_LEVEL ?? 'info'): Logger {
   return pino({
     level,
-    base: { service: 'voicegate' },
+    // pid: with server.workers several processes write one log; each line says which.
+    base: { service: 'voicegate', pid: process.pid },
     // API keys must never reach a log line, whatever object is logged.
     redact: { paths: ['api_key', '*.api_key', 'authorization', '*.authorization', 'headers.authorization'], censor: '[redacted]' },
   });

@@ -1,10 +1,19 @@
-/** Entry: load config → build the gateway → listen → SIGTERM/SIGINT drain gracefully (once). */
+/**
+ * Entry: load config → build the gateway → listen → SIGTERM/SIGINT drain gracefully (once).
+ * With `server.workers` > 1 this process is the primary (src/cluster/workers.ts) and each
+ * worker it forks runs this same file as one gateway.
+ */
+import cluster from 'node:cluster';
 import { VoiceCheckError } from './backends/voice-check.ts';
 import { ConfigError, loadConfig } from './config.ts';
 import { createGateway } from './gateway.ts';
 import { createLogger } from './log.ts';
 import { applyHeapGrowth } from './server/heap.ts';
 import { handleStopSignals } from './server/signals.ts';
+import { connectWorker, runPrimary, workerCount, type PrimaryMethods, type WorkerMethods } from './cluster/workers.ts';
+import type { IpcChannel } from './cluster/ipc.ts';
+import { IpcSlots } from './cluster/ipc-slots.ts';
+import { Metrics } from './metrics.ts';
 
 /**
  * A configuration the gateway cannot run with: one line on stderr, exit 2. systemd's
@@ -23,11 +32,25 @@ async function main(): Promise<void> {
     if (err instanceof ConfigError) exitMisconfigured(err);
     throw err;
   }
-  applyHeapGrowth(config.server.heap_growing_percent);
   const logger = createLogger(config.log.level);
+  const workers = workerCount(config.server.workers);
+  if (workers > 1 && cluster.isPrimary) {
+    if (config.server.port === 0) {
+      process.stderr.write('voicegate: server.workers > 1 needs a fixed server.port (with port 0 each worker would listen on a port of its own)\n');
+      process.exit(2);
+    }
+    logger.info({ workers, port: config.server.port }, 'starting workers');
+    process.exit(await runPrimary({ workers, logger, drainMs: config.server.drain_timeout_ms, shareSlots: !config.cluster.redis_url }));
+  }
+  applyHeapGrowth(config.server.heap_growing_percent);
+  let toPrimary: IpcChannel<WorkerMethods, PrimaryMethods> | undefined;
+  const metrics = cluster.isWorker ? new Metrics({ renderAll: () => toPrimary!.request('metrics', null) }) : undefined;
+  if (metrics) toPrimary = connectWorker(() => metrics.clusterJson());
   let gateway;
   try {
-    gateway = await createGateway({ config, logger });
+    // Workers without Redis count stream slots in the primary (src/cluster/ipc-slots.ts).
+    const slots = toPrimary && !config.cluster.redis_url ? new IpcSlots(toPrimary) : undefined;
+    gateway = await createGateway({ config, logger, metrics, slots });
   } catch (err) {
     if (err instanceof ConfigError || err instanceof VoiceCheckError) exitMisconfigured(err);
     throw err;
@@ -50,8 +73,9 @@ async function main(): Promise<void> {
       void gateway.close().then(() => process.exit(1));
     },
     onDuplicate: (signal) => logger.debug({ signal }, 'same stop request delivered twice (process group and npm): one drain'),
-    // Under `npm start` the gateway must not outlive npm (docs/deploy.md, "Signals").
-    watchParent: process.env.npm_lifecycle_event !== undefined,
+    // Under `npm start` the gateway must not outlive npm (docs/deploy.md, "Signals"); a worker
+    // must not outlive its primary.
+    watchParent: cluster.isWorker || process.env.npm_lifecycle_event !== undefined,
   });
 }
 

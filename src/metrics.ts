@@ -49,13 +49,21 @@ export class Metrics {
   readonly clusterRedisUp: Gauge;
   readonly clusterFallback: Counter<'reason'>;
 
-  constructor(options: { defaultMetrics?: boolean } = {}) {
+  /** With workers, /metrics answers for the whole process set (src/cluster/workers.ts). */
+  private readonly renderAll: (() => Promise<string>) | undefined;
+
+  /**
+   * `renderAll`: what render() answers instead of this registry alone (a worker asks its
+   * primary, which aggregates every worker's clusterJson()).
+   */
+  constructor(options: { defaultMetrics?: boolean; renderAll?: () => Promise<string> } = {}) {
+    this.renderAll = options.renderAll;
     const registers = [this.registry];
     const instanceLabels = ['pool', 'instance'] as const;
-    this.instanceUp = new Gauge({ name: `${PREFIX}instance_up`, help: '1 when the instance passes health checks and is not ejected, else 0.', labelNames: instanceLabels, registers });
-    this.instanceDraining = new Gauge({ name: `${PREFIX}instance_draining`, help: '1 while the instance is draining (no new sessions).', labelNames: instanceLabels, registers });
-    this.instanceCapacity = new Gauge({ name: `${PREFIX}instance_capacity`, help: 'Synthesis streams the instance takes now: max_concurrency, or its learned limit with pools[].capacity.mode adaptive.', labelNames: instanceLabels, registers });
-    this.instanceCapacityConfigured = new Gauge({ name: `${PREFIX}instance_capacity_configured`, help: 'Synthesis streams the instance takes at most as configured (max_concurrency).', labelNames: instanceLabels, registers });
+    this.instanceUp = new Gauge({ name: `${PREFIX}instance_up`, aggregator: 'max', help: '1 when the instance passes health checks and is not ejected, else 0.', labelNames: instanceLabels, registers });
+    this.instanceDraining = new Gauge({ name: `${PREFIX}instance_draining`, aggregator: 'max', help: '1 while the instance is draining (no new sessions).', labelNames: instanceLabels, registers });
+    this.instanceCapacity = new Gauge({ name: `${PREFIX}instance_capacity`, aggregator: 'max', help: 'Synthesis streams the instance takes now: max_concurrency, or its learned limit with pools[].capacity.mode adaptive.', labelNames: instanceLabels, registers });
+    this.instanceCapacityConfigured = new Gauge({ name: `${PREFIX}instance_capacity_configured`, aggregator: 'max', help: 'Synthesis streams the instance takes at most as configured (max_concurrency).', labelNames: instanceLabels, registers });
     this.instanceActiveStreams = new Gauge({ name: `${PREFIX}instance_active_streams`, help: 'Synthesis requests in flight on the instance.', labelNames: instanceLabels, registers });
     this.instanceSessions = new Gauge({ name: `${PREFIX}instance_sessions`, help: 'Sessions pinned to the instance.', labelNames: instanceLabels, registers });
     this.ttfb = new Histogram({ name: `${PREFIX}tts_ttfb_seconds`, help: 'Backend request sent to first audio byte received, per instance.', labelNames: instanceLabels, buckets: LATENCY_BUCKETS, registers });
@@ -85,7 +93,7 @@ export class Metrics {
     });
     this.segmentsGivenUp = new Counter({ name: `${PREFIX}segments_given_up_total`, help: 'Segments not spoken because no provider had capacity within session.max_wait_ms, by pool and reason.', labelNames: ['pool', 'reason'], registers });
 
-    this.clusterRedisUp = new Gauge({ name: `${PREFIX}cluster_redis_up`, help: '1 while cluster.redis_url answers within 50 ms; 0 while this process runs on local slots and pins (or no Redis is configured).', registers });
+    this.clusterRedisUp = new Gauge({ name: `${PREFIX}cluster_redis_up`, aggregator: 'min', help: '1 while cluster.redis_url answers within 50 ms; 0 while this process runs on local slots and pins (or no Redis is configured).', registers });
     this.clusterFallback = new Counter({ name: `${PREFIX}cluster_fallback_total`, help: 'Times this process fell back from Redis to local slots and pins, by reason (unreachable, slow, error).', labelNames: ['reason'], registers });
 
     if (options.defaultMetrics !== false) collectDefaultMetrics({ register: this.registry });
@@ -118,6 +126,29 @@ export class Metrics {
   }
 
   async render(): Promise<string> {
-    return this.registry.metrics();
+    return this.renderAll ? this.renderAll() : this.registry.metrics();
   }
+
+  /**
+   * This process's metrics for aggregation across workers (AggregatorRegistry.aggregate):
+   * voicegate_* series keep their aggregator (sum by default; `max` for per-instance state every
+   * worker sees alike, `min` for cluster_redis_up), while process and runtime metrics (process_*,
+   * nodejs_*) get a `worker` label with this pid, so each worker's own stays visible.
+   */
+  async clusterJson(worker: string = String(process.pid)): Promise<MetricJson[]> {
+    const all = (await this.registry.getMetricsAsJSON()) as unknown as MetricJson[];
+    return all.map((metric) => {
+      if (metric.name.startsWith(PREFIX)) return metric;
+      return { ...metric, aggregator: 'sum', values: metric.values.map((value) => ({ ...value, labels: { ...value.labels, worker } })) };
+    });
+  }
+}
+
+/** One metric as prom-client's getMetricsAsJSON gives it (the part aggregation reads). */
+export interface MetricJson {
+  name: string;
+  help: string;
+  type: string;
+  aggregator: string;
+  values: { value: number; labels: Record<string, string | number>; metricName?: string }[];
 }

@@ -1,0 +1,147 @@
+/**
+ * `server.workers` > 1: the primary process of `npm start` (docs/scaling-workers.md).
+ *
+ * The primary serves no calls. It forks the workers (node:cluster), respawns one that crashes,
+ * answers their IPC requests (today: /metrics for the whole set), and turns one stop request
+ * into one drain of every worker. Workers run the ordinary gateway (src/main.ts) on the same
+ * port: the `ws` engine's listen goes through node:cluster's shared handle; uWebSockets.js binds
+ * its own socket with SO_REUSEPORT (uSockets' default on Linux), and the kernel spreads
+ * connections over the workers.
+ */
+import cluster, { type Worker } from 'node:cluster';
+import { availableParallelism } from 'node:os';
+import { AggregatorRegistry } from 'prom-client';
+import type { Logger } from 'pino';
+import type { MetricJson } from '../metrics.ts';
+import { handleStopSignals } from '../server/signals.ts';
+import { IpcChannel } from './ipc.ts';
+import { SlotHost, type SlotHostMethods, type SlotWorkerMethods } from './ipc-slots.ts';
+
+/** What a worker asks its primary. */
+export type PrimaryMethods = SlotHostMethods & {
+  /** The whole process set's metrics in the Prometheus text format. */
+  metrics: [null, string];
+};
+/** What the primary asks a worker. */
+export type WorkerMethods = SlotWorkerMethods & {
+  metricsJson: [null, MetricJson[]];
+};
+
+/** `server.workers` as configured → a process count. */
+export function workerCount(setting: number | 'auto'): number {
+  return setting === 'auto' ? availableParallelism() : setting;
+}
+
+export interface PrimaryOptions {
+  readonly workers: number;
+  readonly logger: Logger;
+  /** The drain deadline each worker is given (gateway.shutdown's default); the primary waits this plus a margin, then kills. */
+  readonly drainMs: number;
+  /** A worker that dies more often than this within `crashWindowMs` is not respawned again; the primary stops. Default 5. */
+  readonly maxCrashes?: number;
+  /** Default 60 000. */
+  readonly crashWindowMs?: number;
+  /**
+   * Whether the workers count stream slots in this process (no cluster.redis_url); with Redis
+   * they share them there instead.
+   */
+  readonly shareSlots: boolean;
+  /** Per worker answering metricsJson. Default 2000. */
+  readonly metricsTimeoutMs?: number;
+}
+
+/** Runs the primary until every worker has gone; resolves with the exit code for the process. */
+export function runPrimary(options: PrimaryOptions): Promise<number> {
+  const { logger } = options;
+  const maxCrashes = options.maxCrashes ?? 5;
+  const crashWindowMs = options.crashWindowMs ?? 60_000;
+  const channels = new Map<Worker, IpcChannel<PrimaryMethods, WorkerMethods>>();
+  const crashes: number[] = [];
+  let stopping = false;
+  let exitCode = 0;
+  const slotHost = options.shareSlots ? new SlotHost() : null;
+
+  const renderAll = async (): Promise<string> => {
+    const answers = await Promise.allSettled(
+      [...channels.values()].map((channel) => channel.request('metricsJson', null, options.metricsTimeoutMs ?? 2000)),
+    );
+    const parts = answers.flatMap((answer) => (answer.status === 'fulfilled' ? [answer.value] : []));
+    // A worker that does not answer (busy, dying) is left out of this scrape rather than failing it.
+    return AggregatorRegistry.aggregate(parts as never).metrics();
+  };
+
+  const fork = (): void => {
+    const worker = cluster.fork();
+    const channel = new IpcChannel<PrimaryMethods, WorkerMethods>(worker);
+    channel.handle('metrics', renderAll);
+    slotHost?.serve(channel);
+    channels.set(worker, channel);
+  };
+
+  return new Promise<number>((resolve) => {
+    cluster.on('online', (worker) => logger.info({ worker: worker.process.pid }, 'worker started'));
+    cluster.on('exit', (worker, code, signal) => {
+      const channel = channels.get(worker);
+      if (channel) {
+        channel.close('worker exited');
+        slotHost?.drop(channel); // its streams ended with it
+      }
+      channels.delete(worker);
+      const clean = code === 0 && signal === null;
+      if (stopping) {
+        logger.info({ worker: worker.process.pid, code, signal }, 'worker stopped');
+      } else {
+        const now = Date.now();
+        crashes.push(now);
+        while (crashes.length > 0 && crashes[0]! < now - crashWindowMs) crashes.shift();
+        if (crashes.length > maxCrashes) {
+          logger.error({ worker: worker.process.pid, code, signal, crashes: crashes.length }, 'workers keep dying: stopping');
+          exitCode = 1;
+          stop('workers keep dying');
+        } else {
+          logger.error({ worker: worker.process.pid, code, signal, clean }, 'worker died: starting another');
+          fork();
+        }
+      }
+      if (channels.size === 0 && stopping) resolve(exitCode);
+    });
+
+    let killTimer: ReturnType<typeof setTimeout> | undefined;
+    const stop = (reason: string): void => {
+      if (stopping) return;
+      stopping = true;
+      logger.info({ reason, workers: [...channels.keys()].map((w) => w.process.pid) }, 'draining every worker');
+      // Workers started by `npm start` in one process group often got the same signal already;
+      // theirs and this one are one request (signals.ts ignores the duplicate).
+      for (const worker of channels.keys()) worker.process.kill('SIGTERM');
+      killTimer = setTimeout(() => {
+        for (const worker of channels.keys()) {
+          logger.warn({ worker: worker.process.pid }, 'worker did not drain in time: killing');
+          worker.process.kill('SIGKILL');
+        }
+      }, options.drainMs + 5000);
+      killTimer.unref();
+      if (channels.size === 0) resolve(exitCode);
+    };
+
+    handleStopSignals({
+      drain: stop,
+      force(reason) {
+        logger.warn({ signal: reason }, 'second signal: workers close now');
+        // A second signal to a draining worker closes it at once (signals.ts).
+        for (const worker of channels.keys()) worker.process.kill('SIGINT');
+      },
+      onDuplicate: (signal) => logger.debug({ signal }, 'same stop request delivered twice (process group and npm): one drain'),
+      watchParent: process.env.npm_lifecycle_event !== undefined,
+    });
+
+    for (let i = 0; i < options.workers; i++) fork();
+  });
+}
+
+/** In a worker: the channel to the primary, answering metricsJson from `clusterJson`. */
+export function connectWorker(clusterJson: () => Promise<MetricJson[]>): IpcChannel<WorkerMethods, PrimaryMethods> {
+  const channel = new IpcChannel<WorkerMethods, PrimaryMethods>(process as never);
+  channel.handle('metricsJson', clusterJson);
+  return channel;
+}
