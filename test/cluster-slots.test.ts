@@ -155,7 +155,7 @@ describe('shared stream slots across two replicas (real Redis)', () => {
     expect(problems(clients)).toEqual([]);
     // Each replica takes at most ceil(2 / 2) = 1 new stream per instance while Redis is down,
     // counting what it already held; leases from before the outage still run, so one replica may
-    // hold 2 there while the other takes 1: at most limit + replicas - 1 = 3 (docs/scaling-slots.md).
+    // hold 2 there while the other takes 1: at most limit + replicas - 1 = 3 (docs/scaling.md).
     // Each replica alone using the full cap would reach 4.
     expect(Math.max(...fleet.instances.map((s) => s.peakStreams()))).toBeLessThanOrEqual(3);
     const ready = await fetch(urls[0]!.replace('ws://', 'http://').replace('/v1/stream', '/ready'));

@@ -1,5 +1,5 @@
 /**
- * `server.workers` > 1: the primary process of `npm start` (docs/scaling-workers.md).
+ * `server.workers` > 1: the primary process of `npm start` (docs/scaling.md).
  *
  * The primary serves no calls. It forks the workers (node:cluster), respawns one that crashes,
  * answers their IPC requests (today: /metrics for the whole set), and turns one stop request
