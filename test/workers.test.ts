@@ -114,6 +114,8 @@ describe.each(['ws', 'uws'] as const)('server.workers: 2 (engine %s)', (engine) 
     for (const l of lines().filter((l) => l.msg === 'session start')) byPid.set(l.pid!, (byPid.get(l.pid!) ?? 0) + 1);
     expect([...byPid.keys()].sort()).toEqual([...workers].sort());
 
+    // A session is counted when its worker sees the close: wait until every worker logged its ends.
+    await expect.poll(() => lines().filter((l) => l.msg === 'session end').length, { timeout: 10_000 }).toBe(CALLS);
     // One scrape, whichever worker answers it, counts every worker's calls.
     for (let scrape = 0; scrape < 3; scrape++) {
       const text = await fetch(`http://${base}/metrics`).then((r) => r.text());

@@ -54,7 +54,8 @@ describe('ClusterRedis: one owner of "is Redis usable now"', () => {
 
   it('a reply slower than the bound marks Redis down (slow), a fast PING brings it back', async () => {
     const metrics = new Metrics({ defaultMetrics: false });
-    const conn = new ClusterRedis({ url: redis.url, logger: silentLogger, metrics, commandTimeoutMs: 150, probeMs: 50 });
+    // A bound well above a loaded machine's PING time, and a sleep well above the bound.
+    const conn = new ClusterRedis({ url: redis.url, logger: silentLogger, metrics, commandTimeoutMs: 300, probeMs: 50 });
     const blocker = createClient({ url: redis.url });
     blocker.on('error', () => {});
     try {
@@ -63,8 +64,8 @@ describe('ClusterRedis: one owner of "is Redis usable now"', () => {
       await up;
       await blocker.connect();
       const down = once(conn, 'down');
-      // Redis is single-threaded: DEBUG SLEEP blocks every client for 600 ms.
-      const sleeping = blocker.sendCommand(['DEBUG', 'SLEEP', '0.6']);
+      // Redis is single-threaded: DEBUG SLEEP blocks every client for 1 s.
+      const sleeping = blocker.sendCommand(['DEBUG', 'SLEEP', '1']);
       await expect(conn.command((c) => c.ping())).rejects.toMatchObject({ reason: 'slow' });
       expect(await down).toEqual(['slow']);
       await sleeping;
