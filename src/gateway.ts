@@ -149,6 +149,12 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
   await sharedState?.start();
   const sharedVoices = redis ? new SharedVoiceIndex({ library: voices, redis, logger }) : null;
   await sharedVoices?.start();
+  // Everything shared through Redis, stopped in one place (a failed start and shutdown alike).
+  const stopShared = async (): Promise<void> => {
+    sharedState?.stop();
+    sharedVoices?.stop();
+    await closeCluster();
+  };
   fleet.on('instance', (event) => logger.info(event, `instance ${event.type}`));
   const discovery = config.pools.flatMap((pool) => {
     if (!pool.discovery) return [];
@@ -169,9 +175,7 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
       for (const name of unchecked) uncheckedVoices.markUnchecked(name);
     } catch (err) {
       await fleet.stop();
-      sharedState?.stop();
-      sharedVoices?.stop();
-      await closeCluster();
+      await stopShared();
       throw err;
     }
   }
@@ -306,9 +310,7 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
     loopLag.stop();
     await engine.close();
     await fleet.stop();
-    sharedState?.stop();
-    sharedVoices?.stop();
-    await closeCluster();
+    await stopShared();
     await fallbackBackend?.close();
   };
 
