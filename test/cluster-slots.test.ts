@@ -35,9 +35,13 @@ const conns: ClusterRedis[] = [];
 async function replica(): Promise<{ gateway: Gateway; url: string }> {
   const config = parseConfig({
     server: { host: '127.0.0.1', port: 0 },
-    cluster: { redis_url: redis.url, lease_ttl_ms: 1000 },
+    // The default lease TTL (3 s, renewed each second): a shorter one lets a leased stream's
+    // lease expire while this loaded machine stalls the event loop, and another replica take it.
+    cluster: { redis_url: redis.url },
     session: { max_wait_ms: 30_000 },
-    pools: [{ name: 'gpu', backend: 'openai', voices: ['af_heart'], queue_ms: 100, instances: fleet.instances.map((s) => ({ id: s.id, url: s.url, max_concurrency: 2 })) }],
+    // Generous stream timeouts: a retry after a load-induced timeout aborts a stream the fake
+    // instance still counts for a moment, which would be measured as a third stream.
+    pools: [{ name: 'gpu', backend: 'openai', voices: ['af_heart'], queue_ms: 100, timeouts: { first_audio_ms: 10_000, stall_ms: 10_000 }, instances: fleet.instances.map((s) => ({ id: s.id, url: s.url, max_concurrency: 2 })) }],
   });
   // The gateway's own ClusterRedis bounds commands at 50 ms; on this loaded 2-core machine that
   // would flap into the fallback mid-test, so the test gives each replica a connection with a
@@ -48,7 +52,7 @@ async function replica(): Promise<{ gateway: Gateway; url: string }> {
   const up = once(conn, 'up');
   conn.start();
   await up;
-  const slots = new RedisSlots({ redis: conn, leaseTtlMs: 1000 });
+  const slots = new RedisSlots({ redis: conn, leaseTtlMs: config.cluster.lease_ttl_ms });
   // Both replicas' heartbeats are counted before calls arrive (the fallback divides by them).
   await new Promise((r) => setTimeout(r, 1100));
   const gateway = await createGateway({ config, metrics, slots });
