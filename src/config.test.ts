@@ -107,9 +107,9 @@ describe('compat voice maps', () => {
 
 describe('cluster and workers keys', () => {
   const pools = [{ name: 'p', backend: 'espeak', voices: ['en'], instances: [{}] }];
-  it('defaults: no Redis, one worker, lease 3 s, pins 600 s', () => {
+  it('defaults: no Redis, one worker, lease 3 s, pins 600 s, Redis bound 50 ms', () => {
     const config = parseConfig({ pools });
-    expect(config.cluster).toEqual({ lease_ttl_ms: 3000, pin_ttl_s: 600 });
+    expect(config.cluster).toEqual({ lease_ttl_ms: 3000, pin_ttl_s: 600, command_timeout_ms: 50 });
     expect(config.server.workers).toBe(1);
   });
   it('accepts auto workers and a redis url; refuses a redis_url that is not a URL', () => {

@@ -421,6 +421,13 @@ const ClusterSchema = z
     lease_ttl_ms: z.number().int().min(500).default(3000),
     /** A session's instance is remembered this long after its last activity (reconnects land there). */
     pin_ttl_s: z.number().int().positive().default(600),
+    /**
+     * A Redis command slower than this counts as Redis down, and every process runs on its local
+     * fallback until a PING answers within it again. 50 ms: a lease is taken on the way to a
+     * call's first audio, where 50 ms is already audible. Raise it only for a Redis that is far
+     * away or on a loaded machine.
+     */
+    command_timeout_ms: z.number().int().positive().default(50),
   })
   .prefault({});
 

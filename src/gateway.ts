@@ -69,11 +69,6 @@ export interface GatewayOptions {
    */
   readonly checkVoices?: boolean;
   /**
-   * Bound on one Redis command before Redis counts as down (cluster/redis.ts). Default
-   * REDIS_SLOW_MS; tests on a loaded machine raise it.
-   */
-  readonly redisCommandTimeoutMs?: number;
-  /**
    * Whether a request comes from this machine, for admin routes when no admin key is configured
    * (default: auth.ts isLocalRequest — loopback socket, no forwarding header; tests inject one).
    */
@@ -118,7 +113,7 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
   // cluster.redis_url: slots, pins, drain, adaptive limits and the voice index are shared by every
   // replica (docs/scaling.md). Never blocks the start: each part runs locally until Redis answers.
   const redisUrl = config.cluster.redis_url;
-  const redis = redisUrl ? new ClusterRedis({ url: redisUrl, logger, metrics, commandTimeoutMs: options.redisCommandTimeoutMs }) : null;
+  const redis = redisUrl ? new ClusterRedis({ url: redisUrl, logger, metrics, commandTimeoutMs: config.cluster.command_timeout_ms }) : null;
   redis?.start();
   const slots: SlotStore | undefined = options.slots ?? (redis ? new RedisSlots({ redis, leaseTtlMs: config.cluster.lease_ttl_ms }) : undefined);
   const pinTtlMs = config.cluster.pin_ttl_s * 1000;

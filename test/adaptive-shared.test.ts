@@ -31,7 +31,8 @@ it('with cluster.redis_url, an instance adopts the limit in Redis (another repli
   await peer.set(key, '5'); // another replica learned 5
   const config = parseConfig({
     server: { host: '127.0.0.1', port: 0 },
-    cluster: { redis_url: redis.url },
+    // A generous Redis bound: a loaded 2-core machine must not count as "Redis down" here.
+    cluster: { redis_url: redis.url, command_timeout_ms: 2000 },
     pools: [{ name: 'kokoro', backend: 'openai', voices: ['af_heart'], instances: [{ id, url: fleet.instances[0]!.url, max_concurrency: 8 }], capacity: { mode: 'adaptive' }, timeouts: { first_audio_ms: 3000, stall_ms: 3000 } }],
   });
   const gateway = await createGateway({ config });

@@ -36,7 +36,8 @@ describe('cluster: remembered pins and drain shared by two replicas through Redi
   async function replica(): Promise<{ gateway: Gateway; base: string }> {
     const config = parseConfig({
       server: { host: '127.0.0.1', port: 0, engine: 'auto' },
-      cluster: { redis_url: redis.url, pin_ttl_s: 600 },
+      // A generous Redis bound: a loaded 2-core machine must not count as "Redis down" here.
+      cluster: { redis_url: redis.url, pin_ttl_s: 600, command_timeout_ms: 2000 },
       pools: [
         {
           name: 'kokoro',
@@ -48,8 +49,7 @@ describe('cluster: remembered pins and drain shared by two replicas through Redi
         },
       ],
     });
-    // A generous Redis bound: a loaded 2-core machine must not count as "Redis down" here.
-    const gateway = await createGateway({ config, redisCommandTimeoutMs: 2000 });
+    const gateway = await createGateway({ config });
     const port = await gateway.listen();
     return { gateway, base: `127.0.0.1:${port}` };
   }

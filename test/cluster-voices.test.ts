@@ -38,7 +38,7 @@ describe('cluster: the voice library index shared through Redis', () => {
     for (let i = 0; i < 2; i++) {
       const config = parseConfig({
         server: { host: '127.0.0.1', port: 0, engine: 'ws' },
-        cluster: { redis_url: redis.url },
+        cluster: { redis_url: redis.url, command_timeout_ms: 2000 },
         pools: [
           {
             name: 'qwen',
@@ -54,7 +54,7 @@ describe('cluster: the voice library index shared through Redis', () => {
         // One folder for both: the shared volume of docs/voices.md.
         voices: { dir: join(work, 'voices') },
       });
-      const gateway = await createGateway({ config, redisCommandTimeoutMs: 2000 });
+      const gateway = await createGateway({ config });
       replicas.push({ gateway, base: `http://127.0.0.1:${await gateway.listen()}` });
     }
     for (const r of replicas) await until(async () => /^voicegate_cluster_redis_up 1$/m.test(await (await fetch(`${r.base}/metrics`)).text()), 10_000);

@@ -2,7 +2,7 @@
  * The gateway's Redis (cluster.redis_url; docs/scaling.md): one owner of the connection and of
  * the one fact everything shared depends on, "is Redis usable now". Leases, shared pins, the
  * shared adaptive limit and the voice index all go through `command()`, so a Redis that is
- * unreachable or slower than REDIS_SLOW_MS is noticed in one place, logged once, counted
+ * unreachable or slower than `cluster.command_timeout_ms` is noticed in one place, logged once, counted
  * (`voicegate_cluster_redis_up`, `voicegate_cluster_fallback_total`) and announced with a typed
  * `down` event; callers then run on their local fallback until `up`.
  *
@@ -14,11 +14,6 @@ import { ErrorReply, TimeoutError, TimeoutReadError, createClient } from 'redis'
 import type { Logger } from '../log.ts';
 import type { Metrics } from '../metrics.ts';
 
-/**
- * A command slower than this counts as Redis down (issue #19: "unreachable or slower than
- * 50 ms"): a lease is taken on a call's path to first audio, where 50 ms is already audible.
- */
-export const REDIS_SLOW_MS = 50;
 /** While down (or slow), Redis is probed with PING this often; one fast answer brings it back. */
 export const REDIS_PROBE_MS = 500;
 /** Reconnect back-off: 100 ms, 200 ms, … capped here, so a restarted Redis is found within it. */
@@ -39,8 +34,8 @@ export interface ClusterRedisOptions {
   readonly logger: Logger;
   /** Default: none (no gauges). */
   readonly metrics?: Metrics;
-  /** A command slower than this marks Redis down. Default REDIS_SLOW_MS; tests may raise it on a loaded machine. */
-  readonly commandTimeoutMs?: number;
+  /** A command slower than this marks Redis down: cluster.command_timeout_ms (its default and why: src/config.ts). */
+  readonly commandTimeoutMs: number;
   /** PING period while down. Default REDIS_PROBE_MS. */
   readonly probeMs?: number;
 }
@@ -83,7 +78,7 @@ export class ClusterRedis extends EventEmitter<ClusterRedisEvents> {
   constructor(options: ClusterRedisOptions) {
     super();
     this.options = options;
-    this.timeoutMs = options.commandTimeoutMs ?? REDIS_SLOW_MS;
+    this.timeoutMs = options.commandTimeoutMs;
     this.client = newClient(options.url, Math.max(this.timeoutMs * 10, 500));
     // rejectInFlight: a command already sent but unanswered within the bound rejects too (the
     // server may still run it: callers make their commands idempotent or expiring).
