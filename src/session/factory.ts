@@ -169,6 +169,7 @@ function poolQueue(pool: Pool, fallback: FallbackSlots | null, metrics: Metrics)
   const queue = new WaitQueue({
     pool: name,
     hasCapacity: () => pool.hasFreeSlot() || (fallback !== null && fallback.free > 0),
+    patienceMs: pool.config.timeouts.first_audio_ms,
     onDepth: (klass, depth) => metrics.queueDepth.set({ pool: name, class: klass }, depth),
     onLeave: (klass, waitedMs, outcome) => {
       if (outcome !== 'cancelled') metrics.queueWait.observe({ pool: name, class: klass }, waitedMs / 1000);

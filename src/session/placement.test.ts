@@ -21,7 +21,7 @@ function rig(options: { instances?: number[]; fallback?: number; queueMs?: numbe
   const instances = (options.instances ?? [1, 1]).map((cap, i) => new FakeInstance(`gpu-${i + 1}`, cap, backend));
   const router = new FakeRouter(instances);
   const fallback = options.fallback === undefined ? null : new FallbackSlots(new DrivenBackend(), fallbackConfig(options.fallback, options.voiceMap));
-  const queue = new WaitQueue({ pool: 'pool', hasCapacity: () => router.hasFreeSlot() || (fallback?.free ?? 0) > 0 });
+  const queue = new WaitQueue({ pool: 'pool', patienceMs: 1500, hasCapacity: () => router.hasFreeSlot() || (fallback?.free ?? 0) > 0 });
   router.onCapacity(() => queue.pump());
   fallback?.onRelease(() => queue.pump());
   const repins: (string | null)[] = [];

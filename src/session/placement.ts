@@ -67,6 +67,8 @@ export interface PlaceRequest {
   readonly failure: { readonly from: string; readonly reason: MoveReason } | null;
   /** The segment has waited longer than waitingNoticeMs; position is 1-based. */
   readonly onWaiting?: (position: number) => void;
+  /** Audio the session's caller has not heard yet, ms (ranks the waiter: wait-queue.ts). Default: none ahead. */
+  readonly aheadMs?: () => number;
 }
 
 export interface Placed {
@@ -179,6 +181,7 @@ export class Placement {
       const waiter: Waiter = {
         class: request.klass,
         since,
+        aheadMs: request.aheadMs ?? nothingAhead,
         offer: () => {
           if (settled) return false;
           if (this.options.router.sharedSlots) {
@@ -368,3 +371,5 @@ function heldBelowCap(pin: Instance): boolean {
 export function isOverflow(error: BackendError): boolean {
   return error.kind === 'http_429' || (error.kind === 'http_5xx' && error.status === 503) || error.overflow === true;
 }
+
+const nothingAhead = (): number => 0;

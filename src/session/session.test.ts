@@ -37,7 +37,7 @@ function build(options: Options = {}) {
   const router = new FakeRouter(instances);
   const fallbackCfg = parseConfig({ pools: [{ name: 'p', backend: 'espeak', voices: ['v'], instances: [{ id: 'x' }] }], fallback: { backend: 'cartesia', max_concurrency: options.fallback ?? 1, voice_map: { default: 'cartesia-voice' } } }).fallback!;
   const fallback = options.fallback === undefined ? null : new FallbackSlots(cartesia, fallbackCfg);
-  const queue = new WaitQueue({ pool: 'pool', hasCapacity: () => router.hasFreeSlot() || (fallback?.free ?? 0) > 0 });
+  const queue = new WaitQueue({ pool: 'pool', patienceMs: 1500, hasCapacity: () => router.hasFreeSlot() || (fallback?.free ?? 0) > 0 });
   router.onCapacity(() => queue.pump());
   fallback?.onRelease(() => queue.pump());
   const metrics = new Metrics({ defaultMetrics: false });

@@ -148,6 +148,10 @@ export class Session {
   private heldBack = false;
   /** Audio synthesized and not yet handed to the client (bytes), bounded by max_held_bytes. */
   private heldBytes = 0;
+  /** performance.now() at which the caller will have heard all the audio sent so far (real-time playback). */
+  private playsUntil = 0;
+  /** Audio sent and not heard yet, ms: how long this session's next segment can wait (wait-queue.ts). */
+  private readonly aheadMs = (): number => Math.max(0, this.playsUntil - performance.now());
   /** Marks and turn ends queued, bounded by max_pending_marks and max_queued_turns. */
   private pendingMarks = 0;
   private queuedTurns = 0;
@@ -383,7 +387,7 @@ export class Session {
       if (item.state === 'queued') {
         item.state = 'synthesizing';
         const segment = item;
-        void this.synth.run({ text: segment.text, klass: segment.klass, signal: segment.signal, emit: (event) => this.apply(segment, event) });
+        void this.synth.run({ text: segment.text, klass: segment.klass, signal: segment.signal, aheadMs: this.aheadMs, emit: (event) => this.apply(segment, event) });
       }
     }
   }
@@ -554,7 +558,10 @@ export class Session {
           }
           const chunk = head.take()!;
           this.heldBytes -= audioBytes(chunk);
+          const emitted = this.output.emittedMs;
           this.output.write(chunk);
+          // The caller hears it in real time, from now or from the end of what it has not heard yet.
+          this.playsUntil = Math.max(this.playsUntil, performance.now()) + (this.output.emittedMs - emitted);
         }
         if (head.state === 'done') {
           if (head.announced) {

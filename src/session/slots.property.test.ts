@@ -57,7 +57,7 @@ describe('slots come back on every path (property)', () => {
         const instances = [new FakeInstance('gpu-1', 1, gpu), new FakeInstance('gpu-2', 2, gpu)];
         const router = new FakeRouter(instances);
         const fallback = new FallbackSlots(cartesia, BASE.fallback!);
-        const queue = new WaitQueue({ pool: 'pool', hasCapacity: () => router.hasFreeSlot() || fallback.free > 0 });
+        const queue = new WaitQueue({ pool: 'pool', patienceMs: 1500, hasCapacity: () => router.hasFreeSlot() || fallback.free > 0 });
         router.onCapacity(() => queue.pump());
         fallback.onRelease(() => queue.pump());
         const metrics = new Metrics({ defaultMetrics: false });

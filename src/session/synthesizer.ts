@@ -38,6 +38,8 @@ export interface SynthesisJob {
   readonly klass: WaitClass;
   /** Aborts the whole run (cancel, close, skip). */
   readonly signal: AbortSignal;
+  /** Audio the caller has not heard yet, ms: how long this segment may wait (wait-queue.ts). */
+  readonly aheadMs: () => number;
   readonly emit: (event: SynthesisEvent) => void;
 }
 
@@ -66,7 +68,7 @@ export class Synthesizer {
     for (;;) {
       let placed;
       try {
-        placed = await placement.place({ klass: job.klass, signal, excluded, failure, onWaiting: (position) => emit({ type: 'waiting', position }) });
+        placed = await placement.place({ klass: job.klass, signal, excluded, failure, aheadMs: job.aheadMs, onWaiting: (position) => emit({ type: 'waiting', position }) });
       } catch {
         return; // aborted while waiting: nothing was granted
       }

@@ -2,10 +2,11 @@ import { describe, expect, it } from 'vitest';
 import { WaitQueue, type WaitClass, type Waiter } from './wait-queue.ts';
 
 /** A waiter that takes a slot from `free` when one is left. */
-function waiter(queue: WaitQueue, klass: WaitClass, name: string, free: { n: number }, granted: string[], since = 0): Waiter {
+function waiter(queue: WaitQueue, klass: WaitClass, name: string, free: { n: number }, granted: string[], since = 0, ahead: () => number = () => 0): Waiter {
   const w: Waiter = {
     class: klass,
     since,
+    aheadMs: ahead,
     offer: () => {
       if (free.n <= 0) return false;
       free.n--;
@@ -21,7 +22,7 @@ describe('WaitQueue', () => {
   it('grants in class order (continuing, new_turn, http), FIFO within a class', () => {
     const free = { n: 0 };
     const granted: string[] = [];
-    const queue = new WaitQueue({ pool: 'p', hasCapacity: () => free.n > 0 });
+    const queue = new WaitQueue({ pool: 'p', patienceMs: 1000, hasCapacity: () => free.n > 0 });
     queue.enqueue(waiter(queue, 'http', 'h1', free, granted));
     queue.enqueue(waiter(queue, 'new_turn', 'n1', free, granted));
     queue.enqueue(waiter(queue, 'continuing', 'c1', free, granted));
@@ -40,10 +41,10 @@ describe('WaitQueue', () => {
   it('passes over a waiter that cannot use what is free, which keeps its place', () => {
     const granted: string[] = [];
     let pinFree = false;
-    const queue = new WaitQueue({ pool: 'p', hasCapacity: () => true });
-    const picky: Waiter = { class: 'continuing', since: 0, offer: () => (pinFree ? (granted.push('picky'), queue.remove(picky, 'granted')) : false) };
+    const queue = new WaitQueue({ pool: 'p', patienceMs: 1000, hasCapacity: () => true });
+    const picky: Waiter = { class: 'continuing', since: 0, aheadMs: () => 0, offer: () => (pinFree ? (granted.push('picky'), queue.remove(picky, 'granted')) : false) };
     let taken = false;
-    const easy: Waiter = { class: 'continuing', since: 0, offer: () => (!taken ? ((taken = true), granted.push('easy'), queue.remove(easy, 'granted')) : false) };
+    const easy: Waiter = { class: 'continuing', since: 0, aheadMs: () => 0, offer: () => (!taken ? ((taken = true), granted.push('easy'), queue.remove(easy, 'granted')) : false) };
     queue.enqueue(picky);
     queue.enqueue(easy);
     expect(granted).toEqual(['easy']);
@@ -56,8 +57,8 @@ describe('WaitQueue', () => {
   it('stops offering once nothing is free (hasCapacity), and reports position and age', () => {
     let offers = 0;
     let now = 100;
-    const queue = new WaitQueue({ pool: 'p', hasCapacity: () => false, now: () => now });
-    const w = (klass: WaitClass, since: number): Waiter => ({ class: klass, since, offer: () => (offers++, false) });
+    const queue = new WaitQueue({ pool: 'p', patienceMs: 1000, hasCapacity: () => false, now: () => now });
+    const w = (klass: WaitClass, since: number): Waiter => ({ class: klass, since, aheadMs: () => 0, offer: () => (offers++, false) });
     const a = w('http', 100);
     const b = w('continuing', 150);
     queue.enqueue(a);
@@ -73,8 +74,8 @@ describe('WaitQueue', () => {
     const depths: string[] = [];
     const leaves: string[] = [];
     let now = 0;
-    const queue = new WaitQueue({ pool: 'p', hasCapacity: () => false, now: () => now, onDepth: (k, d) => depths.push(`${k}=${d}`), onLeave: (k, ms, o) => leaves.push(`${k}:${ms}:${o}`) });
-    const a: Waiter = { class: 'new_turn', since: 0, offer: () => false };
+    const queue = new WaitQueue({ pool: 'p', patienceMs: 1000, hasCapacity: () => false, now: () => now, onDepth: (k, d) => depths.push(`${k}=${d}`), onLeave: (k, ms, o) => leaves.push(`${k}:${ms}:${o}`) });
+    const a: Waiter = { class: 'new_turn', since: 0, aheadMs: () => 0, offer: () => false };
     queue.enqueue(a);
     now = 250;
     expect(queue.remove(a, 'gave_up')).toBe(true);
@@ -86,10 +87,11 @@ describe('WaitQueue', () => {
   it('a grant that frees another slot while pumping is served in the same pump', () => {
     const free = { n: 1 };
     const granted: string[] = [];
-    const queue = new WaitQueue({ pool: 'p', hasCapacity: () => free.n > 0 });
+    const queue = new WaitQueue({ pool: 'p', patienceMs: 1000, hasCapacity: () => free.n > 0 });
     const first: Waiter = {
       class: 'continuing',
       since: 0,
+      aheadMs: () => 0,
       offer: () => {
         free.n--;
         granted.push('first');
@@ -106,5 +108,39 @@ describe('WaitQueue', () => {
     const second = waiter(queue, 'new_turn', 'third', free, granted);
     queue.enqueue(second);
     expect(granted).toEqual(['first', 'third']);
+  });
+
+  it('a caller with at least patienceMs of audio ahead waits behind every caller with less, earliest deadline first among them', () => {
+    const free = { n: 0 };
+    const granted: string[] = [];
+    const queue = new WaitQueue({ pool: 'p', patienceMs: 1000, hasCapacity: () => free.n > 0 });
+    // A session minutes ahead (99,000 digits) and one a few seconds ahead, both mid-turn...
+    const minutesAhead = waiter(queue, 'continuing', 'minutes-ahead', free, granted, 0, () => 300_000);
+    queue.enqueue(minutesAhead);
+    queue.enqueue(waiter(queue, 'continuing', 'seconds-ahead', free, granted, 0, () => 3_000));
+    // ...then callers who hear nothing: a new turn and an HTTP request, and a turn about to run dry.
+    queue.enqueue(waiter(queue, 'new_turn', 'silent-turn', free, granted));
+    queue.enqueue(waiter(queue, 'http', 'silent-http', free, granted));
+    queue.enqueue(waiter(queue, 'continuing', 'running-dry', free, granted, 0, () => 999));
+    expect(queue.position(minutesAhead)).toBe(5);
+    free.n = 3;
+    queue.pump();
+    expect(granted).toEqual(['running-dry', 'silent-turn', 'silent-http']);
+    free.n = 2;
+    queue.pump();
+    expect(granted).toEqual(['running-dry', 'silent-turn', 'silent-http', 'seconds-ahead', 'minutes-ahead']);
+  });
+
+  it('reads the audio ahead at every pump: a waiter whose caller ran dry while waiting moves up', () => {
+    const free = { n: 0 };
+    const granted: string[] = [];
+    const queue = new WaitQueue({ pool: 'p', patienceMs: 1000, hasCapacity: () => free.n > 0 });
+    let ahead = 5_000;
+    queue.enqueue(waiter(queue, 'continuing', 'was-ahead', free, granted, 0, () => ahead));
+    queue.enqueue(waiter(queue, 'new_turn', 'new', free, granted));
+    ahead = 0;
+    free.n = 1;
+    queue.pump();
+    expect(granted).toEqual(['was-ahead']);
   });
 });

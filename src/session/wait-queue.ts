@@ -4,8 +4,14 @@
  * A segment that no provider can take right now waits here instead of being dropped. Every
  * provider the pool's calls may use feeds the queue: when a stream slot frees on any instance
  * of the pool, or a context frees on the fallback, `pump()` offers the capacity to the waiters
- * in order. Order: the class first (a turn that is already speaking, then first segments of new
- * turns, then HTTP speech requests), FIFO within a class.
+ * in order. Order, most urgent first:
+ * 1. waiters whose caller has less than `patienceMs` of audio left to hear (silent, or about to
+ *    be): by class (a turn that is already speaking, then first segments of new turns, then
+ *    HTTP speech requests), FIFO within a class;
+ * 2. then waiters whose caller still has at least `patienceMs` to hear: the one whose audio
+ *    runs out first goes first (earliest deadline). A session whose caller is minutes ahead
+ *    (a client sending 99,000 digits, issue 18) never outranks a caller who hears nothing.
+ * A waiter's audio ahead shrinks while it waits, so it is read at every pump.
  *
  * The queue only orders and counts; each waiter decides where it may go (`offer`), because
  * that depends on its session's pin, exclusions and phase (pin-only, then anywhere).
@@ -22,6 +28,11 @@ export interface Waiter {
   /** performance.now() when it started waiting. */
   readonly since: number;
   /**
+   * Milliseconds of audio its caller has been sent and not heard yet (real-time playback
+   * assumed); 0 when the caller hears nothing now.
+   */
+  aheadMs(): number;
+  /**
    * Tries to take capacity now; true when it did (the queue then forgets it). A promise when
    * the slot store is shared (Redis): the pump waits for it before offering the next waiter,
    * so the oldest waiter still goes first.
@@ -34,6 +45,12 @@ export interface WaitQueueOptions {
   readonly pool: string;
   /** Whether any capacity may be free anywhere this pool's calls can go (cheap pre-check). */
   readonly hasCapacity: () => boolean;
+  /**
+   * A waiter whose caller has at least this much audio left to hear waits behind every caller
+   * with less (the pool's timeouts.first_audio_ms: with that much ahead, a stream started later
+   * still speaks before the caller's audio runs out).
+   */
+  readonly patienceMs: number;
   /** Queue depth per class changed. Default: none. */
   readonly onDepth?: (klass: WaitClass, depth: number) => void;
   /** A waiter left the queue after `waitedMs`: it got a slot, gave up, or was cancelled. Default: none. */
@@ -71,15 +88,28 @@ export class WaitQueue {
     return oldest === Number.POSITIVE_INFINITY ? 0 : this.now() - oldest;
   }
 
-  /** 1-based position in grant order (all classes ahead of it count); 0 when not queued. */
+  /** 1-based position in grant order, as the waiters' audio ahead stands now; 0 when not queued. */
   position(waiter: Waiter): number {
-    let ahead = 0;
+    const order = this.grantOrder();
+    return order.indexOf(waiter) + 1;
+  }
+
+  /** Every waiter in grant order (see the file comment): urgent by class then FIFO, then by audio ahead. */
+  private grantOrder(): Waiter[] {
+    const urgent: Waiter[] = [];
+    const patient: { waiter: Waiter; ahead: number }[] = [];
+    const { patienceMs } = this.options;
     for (const lane of this.lanes) {
-      const at = lane.indexOf(waiter);
-      if (at >= 0) return ahead + at + 1;
-      ahead += lane.length;
+      for (const waiter of lane) {
+        const ahead = waiter.aheadMs();
+        if (ahead < patienceMs) urgent.push(waiter);
+        else patient.push({ waiter, ahead });
+      }
     }
-    return 0;
+    if (patient.length === 0) return urgent;
+    patient.sort((a, b) => a.ahead - b.ahead);
+    for (const p of patient) urgent.push(p.waiter);
+    return urgent;
   }
 
   /** Queues `waiter` at the tail of its class and offers it whatever is free now. */
@@ -117,21 +147,17 @@ export class WaitQueue {
     try {
       do {
         this.again = false;
-        for (let c = 0; c < this.lanes.length; c++) {
-          const lane = this.lanes[c]!;
-          for (let i = 0; i < lane.length; ) {
-            if (!this.options.hasCapacity()) return;
-            const waiter = lane[i]!;
-            const offered = waiter.offer();
-            if (typeof offered !== 'boolean') {
-              // A shared store answers later: go on from the next waiter once it did.
-              async = true;
-              void this.pumpAsync(offered);
-              return;
-            }
-            // A waiter that takes a slot removes itself (remove(waiter, 'granted')), so the
-            // next one moves up to index i.
-            if (!offered || lane[i] === waiter) i++;
+        if (this.size === 0 || !this.options.hasCapacity()) return;
+        for (const waiter of this.grantOrder()) {
+          if (!this.options.hasCapacity()) return;
+          // Gone since the order was taken (an offer's release re-entered and served it).
+          if (!this.queued(waiter)) continue;
+          const offered = waiter.offer();
+          if (typeof offered !== 'boolean') {
+            // A shared store answers later: go on from the next waiter once it did.
+            async = true;
+            void this.pumpAsync(offered);
+            return;
           }
         }
       } while (this.again);
@@ -154,19 +180,21 @@ export class WaitQueue {
         if (progress || this.again) tried.clear();
         progress = false;
         this.again = false;
-        for (const lane of this.lanes) {
-          for (const waiter of [...lane]) {
-            if (tried.has(waiter) || !lane.includes(waiter)) continue;
-            if (!this.options.hasCapacity()) return;
-            tried.add(waiter);
-            const got = await Promise.resolve(waiter.offer()).catch(() => false);
-            if (got) progress = true;
-          }
+        for (const waiter of this.grantOrder()) {
+          if (tried.has(waiter) || !this.queued(waiter)) continue;
+          if (!this.options.hasCapacity()) return;
+          tried.add(waiter);
+          const got = await Promise.resolve(waiter.offer()).catch(() => false);
+          if (got) progress = true;
         }
       }
     } finally {
       this.pumping = false;
     }
+  }
+
+  private queued(waiter: Waiter): boolean {
+    return this.lanes[WAIT_CLASSES.indexOf(waiter.class)]!.includes(waiter);
   }
 
   private now(): number {
