@@ -306,6 +306,20 @@ describe.each(['uws', 'ws'] as const)('OpenAI HTTP API on %s', (engine) => {
       const evil = await fetch(`${corsBase}/v1/models`, { headers: { ...auth, origin: 'https://evil.example.com' } });
       expect(evil.headers.get('access-control-allow-origin')).toBeNull();
     });
+
+    it('lets a browser script read every x-voicegate-* header a speech response carries', async () => {
+      const res = await fetch(`${corsBase}/v1/audio/speech`, {
+        method: 'POST',
+        headers: { ...auth, origin: ORIGIN, 'content-type': 'application/json' },
+        body: JSON.stringify({ model: 'kokoro', input: 'Hello.', voice: 'af_heart', response_format: 'pcm', instructions: 'cheerful' }),
+      });
+      expect(res.status).toBe(200);
+      await res.arrayBuffer();
+      const exposed = (res.headers.get('access-control-expose-headers') ?? '').split(/,\s*/);
+      const sent = [...res.headers.keys()].filter((name) => name.startsWith('x-voicegate-') || name === 'x-request-id');
+      expect(sent.length).toBeGreaterThanOrEqual(5);
+      expect(exposed).toEqual(expect.arrayContaining(sent));
+    });
   });
 });
 

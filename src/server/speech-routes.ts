@@ -76,7 +76,8 @@ export function speechRoutes(options: SpeechRouteOptions): HttpRoute[] {
   const created = options.createdAt ?? Math.floor(Date.now() / 1000);
   /** `x-voicegate-instructions` per pool: whether its backend passes instructions on. */
   const instructionsHeader = new Map(config.pools.map((p) => [p.name, instructionsPassed(p) ? 'passed' : 'ignored'] as const));
-  const cors: Cors = createCors({ origins: config.http.cors_origins });
+  // A browser script may read every header this API answers with (docs/http-api.md).
+  const cors: Cors = createCors({ origins: config.http.cors_origins, exposeHeaders: 'x-request-id, x-voicegate-pool, x-voicegate-instance, x-voicegate-voice, x-voicegate-instructions' });
 
   /** Request id, CORS and the key check, common to every API route. */
   const api =
