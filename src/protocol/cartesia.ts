@@ -250,7 +250,7 @@ export function sseEvent(type: string, json: string): string {
   return `event: ${type}\ndata: ${json}\n\n`;
 }
 
-/** voicegate's own error codes (stream.ts ProtocolErrorCode and the session's) in Cartesia's terms. */
+/** voicegate's own error codes (src/errors.ts: the native protocol's, the session's) in Cartesia's terms. */
 const STATUS_OF: Readonly<Record<string, readonly [number, string]>> = {
   invalid_json: [400, 'Invalid request'],
   invalid_message: [400, 'Invalid request'],

@@ -5,6 +5,7 @@
  * to HTTP. Every rule here is documented for operators in docs/http-api.md.
  */
 import { ENCODER_FORMATS, type EncoderFormat } from '../audio/encoders/encoder.ts';
+import type { SessionStartError } from '../session/errors.ts';
 import { resolveVoice } from '../session/voices.ts';
 
 /** OpenAI's limit on `input` (and `instructions`), in characters (code points). */
@@ -51,6 +52,14 @@ export class OpenAIError extends Error {
   body(): string {
     return JSON.stringify({ error: { message: this.message, type: this.type, param: this.param, code: this.code } });
   }
+}
+
+/**
+ * A session that could not start, in OpenAI's terms: no capacity is a 503 the client may retry
+ * (OpenAI's SDKs do); an unknown voice is a 400 on `voice`. The code stays voicegate's.
+ */
+export function fromSessionStartError(err: SessionStartError): OpenAIError {
+  return err.retryable ? new OpenAIError(503, err.code, err.message) : new OpenAIError(400, err.code, err.message, err.code === 'unknown_voice' ? 'voice' : null);
 }
 
 function defaultType(status: number): OpenAIErrorType {

@@ -53,8 +53,8 @@ export interface OneShotOptions {
 }
 
 /**
- * Starts the session and streams it. Throws what SessionFactory.create throws (ProtocolError:
- * unknown_voice, no_capacity) before anything was written, for the caller to answer.
+ * Starts the session and streams it. Throws what SessionFactory.create throws (SessionStartError:
+ * unknown_voice, no_capacity, at_capacity) before anything was written, for the caller to answer.
  */
 export function streamOneShot(options: OneShotOptions): void {
   const { res, framing, metrics, logger } = options;
