@@ -166,7 +166,7 @@ function brandOf(prototype: object): readonly string[] {
 
 export class VoicegateError<Code extends VoicegateErrorCode = VoicegateErrorCode> extends Error {
   readonly code: Code;
-  readonly retryable?: boolean;
+  declare readonly retryable?: boolean;
 
   constructor(code: Code, message: string, options?: VoicegateErrorOptions) {
     super(message, options?.cause === undefined ? undefined : { cause: options.cause });

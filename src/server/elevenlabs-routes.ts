@@ -131,7 +131,7 @@ export function elevenLabsWebSocket(options: ElevenLabsRouteOptions): WebSocketH
   const sendError = (conn: Connection<ElevenLabsSocketState>, err: ElevenLabsError) => conn.send(wsErrorMessage(err), false);
   const fatal = (conn: Connection<ElevenLabsSocketState>, err: ElevenLabsError, code: number = CLOSE_CODES.policy) => {
     sendError(conn, err);
-    conn.close(code, err.code);
+    conn.close(code, err.wireCode);
   };
 
   const endContext = (conn: Connection<ElevenLabsSocketState>, ctx: ElevenLabsContext, outcome: 'ok' | 'cancelled' | 'client_error', sendFinal: boolean) => {
