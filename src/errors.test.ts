@@ -7,6 +7,8 @@ import { RoutingError } from './routing/errors.ts';
 import { BackendError } from './backends/backend.ts';
 import { SessionStartError } from './session/errors.ts';
 import { VoicegateError, isVoicegateError } from './errors.ts';
+import type * as ErrorsModule from './errors.ts';
+import type * as RoutingErrorsModule from './routing/errors.ts';
 
 /**
  * A second, independent copy of src/errors.ts and src/routing/errors.ts, loaded from another
@@ -18,8 +20,8 @@ async function secondCopy() {
   copyFileSync(new URL('./errors.ts', import.meta.url), join(dir, 'errors.ts'));
   copyFileSync(new URL('./routing/errors.ts', import.meta.url), join(dir, 'routing', 'errors.ts'));
   try {
-    const errors = (await import(pathToFileURL(join(dir, 'errors.ts')).href)) as typeof import('./errors.ts');
-    const routing = (await import(pathToFileURL(join(dir, 'routing', 'errors.ts')).href)) as typeof import('./routing/errors.ts');
+    const errors = (await import(pathToFileURL(join(dir, 'errors.ts')).href)) as typeof ErrorsModule;
+    const routing = (await import(pathToFileURL(join(dir, 'routing', 'errors.ts')).href)) as typeof RoutingErrorsModule;
     return { errors, RoutingErrorCopy: routing.RoutingError };
   } finally {
     rmSync(dir, { recursive: true, force: true });
