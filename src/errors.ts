@@ -75,9 +75,28 @@ export type SessionStartErrorCode =
   | 'at_capacity' // every GPU of the pool is busy with calls waiting, and server.admission is refuse
   | 'no_capacity'; // no instance can take the session and no fallback is configured
 
+/**
+ * What the session reports to its front end while it runs (SessionSink.error in
+ * session/session.ts): protocol-neutral like SessionStartErrorCode, and sent as is on the
+ * native protocol.
+ */
+export type SessionReportCode =
+  | 'synthesis_failed' // a provider refused a segment's input (no other would take it either)
+  | 'fleet_saturated' // once per turn: segments not spoken, every provider full for session.max_wait_ms
+  | 'turn_too_long' // buffered text over session.max_turn_chars
+  | 'shutting_down'; // after the draining notice: a new turn that could not be sent whole by the deadline
+
+/** Why this process refuses a new session or connection (server/admission.ts); sent as is on the native protocol. */
+export type AdmissionRefusalCode =
+  | 'shutting_down' // the gateway is draining
+  | 'at_capacity' // this process has server.max_sessions sessions
+  | 'overloaded'; // this process's event loop lags (server.refuse_when_lagging)
+
 /** Wire contract: `code` of the native protocol's `{"type":"error"}` (docs/protocol.md). */
 export type NativeProtocolErrorCode =
   | SessionStartErrorCode
+  | SessionReportCode
+  | AdmissionRefusalCode
   | 'invalid_json' // the frame is not JSON
   | 'invalid_message' // JSON, but not an object with the fields its type needs
   | 'unknown_type' // `type` is not a client message type
@@ -86,13 +105,8 @@ export type NativeProtocolErrorCode =
   | 'not_started' // text/flush/cancel/mark before start
   | 'already_started' // a second start
   | 'unsupported_format' // encoding or sample_rate not offered
-  | 'turn_too_long' // buffered text over session.max_turn_chars
-  | 'synthesis_failed' // a provider refused a segment's input (no other would take it either)
-  | 'fleet_saturated' // once per turn: segments not spoken, every provider full for session.max_wait_ms
   | 'client_too_slow' // the client does not read: past session.max_queued_turns / max_pending_marks / max_held_bytes (fatal, 1008)
   | 'unauthorized' // missing or wrong API key (at upgrade)
-  | 'shutting_down' // the gateway is draining
-  | 'overloaded' // this process's event loop lags (server.refuse_when_lagging)
   | 'invalid_session_id' // ?session_id= over SESSION_ID_MAX characters (at upgrade)
   | 'start_timeout'; // no `start` within session.start_timeout_ms of the upgrade
 
