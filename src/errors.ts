@@ -203,8 +203,3 @@ export class VoicegateError<Code extends VoicegateErrorCode = VoicegateErrorCode
     return Array.isArray(names) && names.includes(this.name);
   }
 }
-
-/** Whether `err` is a VoicegateError (of any copy of this module), optionally with one of `codes`. */
-export function isVoicegateError(err: unknown, ...codes: VoicegateErrorCode[]): err is VoicegateError {
-  return err instanceof VoicegateError && (codes.length === 0 || codes.includes(err.code));
-}
