@@ -9,6 +9,7 @@ import { fileURLToPath } from 'node:url';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import { ENCODINGS, SAMPLE_RATES } from './audio/format.ts';
+import { VoicegateError } from './errors.ts';
 import { defaultVoiceAliases } from './session/voices.ts';
 
 const HealthSchema = z
@@ -544,9 +545,11 @@ export function poolOf<B extends BackendName>(pool: PoolConfig, backend: B): Poo
   return pool as PoolConfigOf<B>;
 }
 
-export class ConfigError extends Error {
-  override readonly name = 'ConfigError';
-  readonly code = 'CONFIG_INVALID';
+/** A configuration voicegate cannot run: main.ts exits 2 with its message as the one line. */
+export class ConfigError extends VoicegateError<'config_invalid'> {
+  constructor(message: string, options?: ErrorOptions) {
+    super('config_invalid', message, options);
+  }
 }
 
 export const DEFAULT_CONFIG_PATH = fileURLToPath(new URL('../config/default.yaml', import.meta.url));

@@ -6,6 +6,9 @@
  * Gradio file outputs, base64 JSON) into BackendAudio chunks, yielded as they arrive.
  */
 import type { BackendAudio, OutputFormat } from '../audio/format.ts';
+import { VoicegateError, type BackendErrorCode } from '../errors.ts';
+
+export type { BackendErrorCode };
 
 export interface SynthesisRequest {
   readonly text: string;
@@ -98,50 +101,36 @@ export interface Backend {
   readonly cloning?: VoiceCloning;
 }
 
-/**
- * Error kinds, used for failover decisions and as the `kind` label of
- * voicegate_backend_errors_total (a bounded set).
- */
-export type BackendErrorKind =
-  | 'connect' // could not reach the server (refused, DNS, reset before response)
-  | 'timeout' // connect / first-audio / stall timeout
-  | 'http_4xx' // the server refused the request (bad voice, bad model)
-  | 'http_429' // rate limited / over capacity
-  | 'http_5xx' // server error, 503 queue full
-  | 'protocol' // the server answered something we cannot decode
-  | 'closed' // the stream ended early (died mid-stream)
-  | 'aborted'; // we cancelled it: not a fault of the backend
-
 export interface BackendErrorDetails {
   readonly cause?: unknown;
   /** The server's Retry-After, in ms, when it said one (429/503). */
   readonly retryAfterMs?: number;
   /** The server said it is at capacity in its own words (Cartesia's concurrency limit). */
   readonly overflow?: boolean;
-  /** Which deadline expired, for kind `timeout` raised by backends/deadline.ts. */
+  /** Which deadline expired, for code `timeout` raised by backends/deadline.ts. */
   readonly deadline?: 'first_audio' | 'stall';
 }
 
-export class BackendError extends Error {
-  override readonly name = 'BackendError';
+/**
+ * A backend request failed. `code` decides failover and is the `kind` label of
+ * voicegate_backend_errors_total; `retryable`: whether trying the same text elsewhere could
+ * succeed (a 4xx on our input would not, and neither would our own cancel).
+ */
+export class BackendError extends VoicegateError<BackendErrorCode> {
+  declare readonly retryable: boolean;
   readonly retryAfterMs: number | undefined;
   readonly overflow: boolean;
   readonly deadline: 'first_audio' | 'stall' | undefined;
   constructor(
-    readonly kind: BackendErrorKind,
+    code: BackendErrorCode,
     message: string,
     readonly status?: number,
     details?: BackendErrorDetails,
   ) {
-    super(message, details?.cause === undefined ? undefined : { cause: details.cause });
+    super(code, message, { cause: details?.cause, retryable: code !== 'http_4xx' && code !== 'aborted' });
     this.retryAfterMs = details?.retryAfterMs;
     this.overflow = details?.overflow ?? false;
     this.deadline = details?.deadline;
-  }
-
-  /** Whether trying the same text elsewhere could succeed (a 4xx on our input would not). */
-  get retryable(): boolean {
-    return this.kind !== 'http_4xx' && this.kind !== 'aborted';
   }
 }
 

@@ -3,7 +3,7 @@ import { isPcm, type BackendAudio, type EncodedAudio, type Pcm } from '../audio/
 import type { FallbackConfig } from '../config.ts';
 import { Metrics } from '../metrics.ts';
 import { startFakeCartesia, type FakeCartesia, type FakeCartesiaOptions } from '../sim/cartesia.ts';
-import { BackendError, type BackendErrorKind } from './backend.ts';
+import { BackendError, type BackendErrorCode } from './backend.ts';
 import { runBackendConformance } from './common.case.ts';
 import { synthesizeWithDeadlines } from './deadline.ts';
 import { cartesiaOutputFormat, createCartesiaBackend, kindForCartesiaStatus, type CartesiaBackend, type CartesiaBackendDeps } from './cartesia.ts';
@@ -88,7 +88,7 @@ describe('cartesia helpers', () => {
   });
 
   it('maps statuses to error kinds', () => {
-    const cases: [number | undefined, BackendErrorKind][] = [[429, 'http_429'], [400, 'http_4xx'], [401, 'http_4xx'], [500, 'http_5xx'], [503, 'http_5xx'], [undefined, 'protocol'], [206, 'protocol']];
+    const cases: [number | undefined, BackendErrorCode][] = [[429, 'http_429'], [400, 'http_4xx'], [401, 'http_4xx'], [500, 'http_5xx'], [503, 'http_5xx'], [undefined, 'protocol'], [206, 'protocol']];
     for (const [status, kind] of cases) expect(kindForCartesiaStatus(status)).toBe(kind);
   });
 });
@@ -171,7 +171,7 @@ describe('cartesia backend against the fake', () => {
     await until(() => fake.activeContexts() === 0, 50);
     expect(performance.now() - t0).toBeLessThan(50);
     const err = await failure(iterator.next());
-    expect(err.kind).toBe('aborted');
+    expect(err.code).toBe('aborted');
     expect(backend.activeContexts).toBe(0);
   });
 
@@ -186,7 +186,7 @@ describe('cartesia backend against the fake', () => {
     const controller = new AbortController();
     controller.abort();
     const err = await failure(collect(backend.synthesize({ text: 'Hi.', voice: 'v' }, controller.signal)));
-    expect(err.kind).toBe('aborted');
+    expect(err.code).toBe('aborted');
     expect(fake.contexts()).toBe(0);
   });
 
@@ -216,7 +216,7 @@ describe('cartesia backend against the fake', () => {
   ] as const)('maps a %s-shape error %i to %s', async (shape, status, kind) => {
     const { backend, metrics } = await setup({ errorShape: shape, faults: { error_rate: 1, error_status: status } });
     const err = await failure(collect(backend.synthesize({ text: 'Hi.', voice: 'v' }, new AbortController().signal)));
-    expect(err.kind).toBe(kind);
+    expect(err.code).toBe(kind);
     expect(err.status).toBe(status);
     expect(err.message).toMatch(/injected error/);
     expect(await counter(metrics, 'voicegate_backend_errors_total', { kind })).toBe(1);
@@ -226,7 +226,7 @@ describe('cartesia backend against the fake', () => {
     const deadlines = { first_audio_ms: 150, stall_ms: 300 };
     const { fake, backend, metrics } = await setup({ faults: { hang: true } }, { timeouts: { connect_ms: 500, ...deadlines } });
     const err = await failure(collect(synthesizeWithDeadlines(backend, { text: 'Hi.', voice: 'v' }, new AbortController().signal, deadlines)));
-    expect(err.kind).toBe('timeout');
+    expect(err.code).toBe('timeout');
     await until(() => fake.activeContexts() === 0, 100);
     expect(await counter(metrics, 'voicegate_backend_errors_total', { kind: 'timeout' })).toBe(1);
   });
@@ -240,7 +240,7 @@ describe('cartesia backend against the fake', () => {
         for await (const c of synthesizeWithDeadlines(backend, { text: SENTENCE, voice: 'v' }, new AbortController().signal, deadlines)) received.push(c);
       })(),
     );
-    expect(err.kind).toBe('timeout');
+    expect(err.code).toBe('timeout');
     expect(err.deadline).toBe('stall');
     expect(received).toHaveLength(2);
   });
@@ -249,7 +249,7 @@ describe('cartesia backend against the fake', () => {
     const { fake, backend } = await setup({ faults: { die_mid_stream: true } });
     const signal = new AbortController().signal;
     const errors = await Promise.all([failure(collect(backend.synthesize({ text: SENTENCE, voice: 'v' }, signal))), failure(collect(backend.synthesize({ text: SENTENCE, voice: 'w' }, signal)))]);
-    expect(errors.map((e) => e.kind)).toEqual(['closed', 'closed']);
+    expect(errors.map((e) => e.code)).toEqual(['closed', 'closed']);
     fake.setFaults({ die_mid_stream: false });
     const chunks = await collect(backend.synthesize({ text: 'Back.', voice: 'v' }, signal));
     expect(chunks.length).toBeGreaterThan(0);
@@ -276,8 +276,8 @@ describe('cartesia backend against the fake', () => {
     fake.setFaults({ down: true });
     await fake.settled();
     await until(() => !backend.connected);
-    expect((await failure(backend.check(new AbortController().signal))).kind).toBe('connect');
-    expect((await failure(collect(backend.synthesize({ text: 'Hi.', voice: 'v' }, new AbortController().signal)))).kind).toBe('connect');
+    expect((await failure(backend.check(new AbortController().signal))).code).toBe('connect');
+    expect((await failure(collect(backend.synthesize({ text: 'Hi.', voice: 'v' }, new AbortController().signal)))).code).toBe('connect');
     fake.setFaults({ down: false });
     await fake.settled();
     await backend.check(new AbortController().signal);
@@ -286,7 +286,7 @@ describe('cartesia backend against the fake', () => {
   it('fails the upgrade with http_4xx on a wrong key and works with ?api_key=', async () => {
     const { fake, backend } = await setup({}, { api_key: 'wrong' });
     const err = await failure(backend.check(new AbortController().signal));
-    expect(err).toMatchObject({ kind: 'http_4xx', status: 401 });
+    expect(err).toMatchObject({ code: 'http_4xx', status: 401 });
     const viaQuery = createCartesiaBackend(fallbackConfig(fake.url), { metrics: new Metrics({ defaultMetrics: false }), auth: 'query' });
     try {
       await viaQuery.check(new AbortController().signal);
@@ -305,7 +305,7 @@ describe('cartesia backend against the fake', () => {
     const b = createCartesiaBackend(fallbackConfig(`ws://127.0.0.1:${port}/tts/websocket`, { timeouts: { connect_ms: 100, first_audio_ms: 400, stall_ms: 300 } }), { metrics: new Metrics({ defaultMetrics: false }) });
     try {
       const t0 = performance.now();
-      expect((await failure(b.check(new AbortController().signal))).kind).toBe('timeout');
+      expect((await failure(b.check(new AbortController().signal))).code).toBe('timeout');
       expect(performance.now() - t0).toBeLessThan(1000);
     } finally {
       await b.close();
@@ -336,7 +336,7 @@ describe('cartesia backend against the fake', () => {
     const { backend } = await setup();
     await backend.check(new AbortController().signal);
     await backend.close();
-    expect((await failure(collect(backend.synthesize({ text: 'Hi.', voice: 'v' }, new AbortController().signal)))).kind).toBe('closed');
+    expect((await failure(collect(backend.synthesize({ text: 'Hi.', voice: 'v' }, new AbortController().signal)))).code).toBe('closed');
   });
 });
 

@@ -20,7 +20,7 @@ import { ENCODINGS, SAMPLE_RATES, bytesPerSample, type BackendAudio, type Encodi
 import type { FallbackConfig } from '../config.ts';
 import type { Logger } from '../log.ts';
 import type { Metrics } from '../metrics.ts';
-import { BackendError, raceAbort, type Backend, type BackendErrorKind, type SynthesisRequest } from './backend.ts';
+import { BackendError, raceAbort, type Backend, type BackendErrorCode, type SynthesisRequest } from './backend.ts';
 import { deadlineOf, kindForStatus } from './http.ts';
 import { InstanceMetrics } from './instance-metrics.ts';
 
@@ -85,7 +85,7 @@ export function cartesiaOutputFormat(output: OutputFormat | undefined): { encodi
 }
 
 /** BackendError kind for an HTTP-like status (upgrade response or error message status_code). */
-export function kindForCartesiaStatus(status: number | undefined): BackendErrorKind {
+export function kindForCartesiaStatus(status: number | undefined): BackendErrorCode {
   return status !== undefined && status >= 400 && status < 600 ? kindForStatus(status) : 'protocol';
 }
 
@@ -210,9 +210,9 @@ export class CartesiaBackend extends EventEmitter<CartesiaBackendEvents> impleme
 
   /** @internal */ recordError(err: BackendError): void {
     // Cancellations are ours, and close() is a shutdown: neither is a fault of Cartesia.
-    if (err.kind === 'aborted' || this.#closed) return;
+    if (err.code === 'aborted' || this.#closed) return;
     this.#stats.error(err);
-    this.#logger?.warn({ kind: err.kind, status: err.status, err: err.message }, 'cartesia request failed');
+    this.#logger?.warn({ kind: err.code, status: err.status, err: err.message }, 'cartesia request failed');
   }
 
   #connect(signal: AbortSignal): Promise<WebSocket> {
@@ -442,7 +442,7 @@ class CartesiaContext implements CartesiaContextStream, AsyncIterator<BackendAud
       this.#waiter = null;
       this.#queue.length = 0;
       waiter.reject(err);
-    } else if (err.kind === 'aborted') {
+    } else if (err.code === 'aborted') {
       this.#queue.length = 0;
     }
   }

@@ -12,7 +12,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { bytesPerSample, isPcm, type BackendAudio } from '../audio/format.ts';
 import type { Metrics } from '../metrics.ts';
 import { NO_FAULTS, type Faults } from '../sim/faults.ts';
-import { BackendError, type Backend, type BackendErrorKind } from './backend.ts';
+import { BackendError, type Backend, type BackendErrorCode } from './backend.ts';
 import { synthesizeWithDeadlines, type Deadlines } from './deadline.ts';
 
 export interface ConformanceHarness {
@@ -106,7 +106,7 @@ async function waitFor(predicate: () => boolean, withinMs: number, stepMs = 2): 
   return performance.now() - started;
 }
 
-async function errorCount(metrics: Metrics, labels: { pool: string; instance: string }, kind: BackendErrorKind): Promise<number> {
+async function errorCount(metrics: Metrics, labels: { pool: string; instance: string }, kind: BackendErrorCode): Promise<number> {
   const data = await metrics.backendErrors.get();
   return data.values.find((v) => v.labels.kind === kind && v.labels.pool === labels.pool && v.labels.instance === labels.instance)?.value ?? 0;
 }
@@ -171,7 +171,7 @@ export function runBackendConformance(name: string, setup: () => Promise<Conform
       const err = await run;
       if (err !== null) {
         expect(err).toBeInstanceOf(BackendError);
-        expect((err as BackendError).kind).toBe('aborted');
+        expect((err as BackendError).code).toBe('aborted');
       }
     });
 
@@ -187,7 +187,7 @@ export function runBackendConformance(name: string, setup: () => Promise<Conform
         expect(freedIn, 'slot still held 50 ms after abort').toBeGreaterThanOrEqual(0);
         await iterator.next().then(
           (r) => expect(r.done).toBe(true),
-          (err: unknown) => expect((err as BackendError).kind).toBe('aborted'),
+          (err: unknown) => expect((err as BackendError).code).toBe('aborted'),
         );
       });
     }
@@ -196,7 +196,7 @@ export function runBackendConformance(name: string, setup: () => Promise<Conform
       await h.setFaults({ error_rate: 1, error_status: 500 });
       const before = h.metrics && h.labels ? await errorCount(h.metrics, h.labels, 'http_5xx') : 0;
       const { error } = await failure(h.backend, voice, { first_audio_ms: firstAudioMs, stall_ms: stallMs });
-      expect(error.kind).toBe('http_5xx');
+      expect(error.code).toBe('http_5xx');
       expect(error.retryable).toBe(true);
       if (h.metrics && h.labels) expect(await errorCount(h.metrics, h.labels, 'http_5xx')).toBe(before + 1);
     });
@@ -204,14 +204,14 @@ export function runBackendConformance(name: string, setup: () => Promise<Conform
     it('error_status 429 → http_429', async () => {
       await h.setFaults({ error_rate: 1, error_status: 429 });
       const { error } = await failure(h.backend, voice, { first_audio_ms: firstAudioMs, stall_ms: stallMs });
-      expect(error.kind).toBe('http_429');
+      expect(error.code).toBe('http_429');
     });
 
     it('hang → timeout by first_audio_ms, and the slot is freed', async () => {
       await h.setFaults({ hang: true });
       const before = h.metrics && h.labels ? await errorCount(h.metrics, h.labels, 'timeout') : 0;
       const { error, elapsed, chunks } = await failure(h.backend, voice, { first_audio_ms: firstAudioMs, stall_ms: stallMs });
-      expect(error.kind).toBe('timeout');
+      expect(error.code).toBe('timeout');
       expect(chunks).toBe(0);
       expect(elapsed).toBeGreaterThanOrEqual(firstAudioMs - 20);
       expect(elapsed).toBeLessThan(firstAudioMs + slack);
@@ -223,14 +223,14 @@ export function runBackendConformance(name: string, setup: () => Promise<Conform
     it('die_mid_stream → closed (or connect)', async () => {
       await h.setFaults({ die_mid_stream: true });
       const { error } = await failure(h.backend, voice, { first_audio_ms: firstAudioMs, stall_ms: stallMs });
-      expect(['closed', 'connect']).toContain(error.kind);
+      expect(['closed', 'connect']).toContain(error.code);
       expect(error.retryable).toBe(true);
     });
 
     it('stall mid-stream → timeout by stall_ms', async () => {
       await h.setFaults({ stall_ms: Math.max(3000, stallMs * 6) });
       const { error, elapsed } = await failure(h.backend, voice, { first_audio_ms: firstAudioMs, stall_ms: stallMs });
-      expect(error.kind).toBe('timeout');
+      expect(error.code).toBe('timeout');
       expect(elapsed).toBeGreaterThanOrEqual(stallMs - 20);
       expect(elapsed).toBeLessThan(firstAudioMs + stallMs + slack + 1000);
     });
@@ -239,7 +239,7 @@ export function runBackendConformance(name: string, setup: () => Promise<Conform
       await h.backend.check(AbortSignal.timeout(2000));
       await h.setFaults({ down: true });
       const { error } = await failure(h.backend, voice, { first_audio_ms: firstAudioMs, stall_ms: stallMs });
-      expect(error.kind).toBe('connect');
+      expect(error.code).toBe('connect');
       await expect(h.backend.check(AbortSignal.timeout(2000))).rejects.toBeInstanceOf(BackendError);
       await h.setFaults({ down: false });
       await h.backend.check(AbortSignal.timeout(2000));

@@ -7,6 +7,7 @@ import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { Worker } from 'node:worker_threads';
 import type { Pcm } from '../audio/format.ts';
+import { VoicegateError, type EspeakErrorCode } from '../errors.ts';
 import { raceAbort } from './backend.ts';
 
 const require = createRequire(import.meta.url);
@@ -19,15 +20,7 @@ export const ESPEAK_SAMPLE_RATE = 22050;
 /** Voice names passed to espeak's -v: letters, digits, `-`, `+`, `_` only. */
 const VOICE_PATTERN = /^[A-Za-z0-9_+-]{1,40}$/;
 
-export class EspeakError extends Error {
-  override readonly name = 'EspeakError';
-  constructor(
-    readonly code: 'ESPEAK_BAD_VOICE' | 'ESPEAK_FAILED' | 'ESPEAK_CLOSED' | 'ESPEAK_ABORTED' | 'ESPEAK_TIMEOUT',
-    message: string,
-  ) {
-    super(message);
-  }
-}
+export class EspeakError extends VoicegateError<EspeakErrorCode> {}
 
 // @types/node 20 declares the WebAssembly types but not the global value.
 type WasmModule = object;
@@ -147,13 +140,13 @@ export class EspeakWorker {
           if (thread === this.thread) this.onReply(msg);
         });
         thread.on('error', (err) => {
-          if (thread === this.thread) this.onThreadDied(new EspeakError('ESPEAK_FAILED', `espeak worker crashed: ${err.message}`));
+          if (thread === this.thread) this.onThreadDied(new EspeakError('espeak_failed', `espeak worker crashed: ${err.message}`));
         });
         thread.on('exit', () => {
-          if (thread === this.thread) this.onThreadDied(new EspeakError('ESPEAK_CLOSED', 'espeak worker exited'));
+          if (thread === this.thread) this.onThreadDied(new EspeakError('espeak_closed', 'espeak worker exited'));
         });
       },
-      (err: Error) => this.onThreadDied(new EspeakError('ESPEAK_FAILED', `espeak could not start: ${err.message}`)),
+      (err: Error) => this.onThreadDied(new EspeakError('espeak_failed', `espeak could not start: ${err.message}`)),
     );
   }
 
@@ -194,7 +187,7 @@ export class EspeakWorker {
     if (!job || job.id !== msg.id) return;
     this.running = undefined;
     if (msg.ok) this.settle(job, null, msg);
-    else this.settle(job, new EspeakError('ESPEAK_FAILED', msg.error ?? 'espeak failed'));
+    else this.settle(job, new EspeakError('espeak_failed', msg.error ?? 'espeak failed'));
     this.pump();
   }
 
@@ -207,7 +200,7 @@ export class EspeakWorker {
     if (this.deadlineMs > 0) {
       job.timer = setTimeout(() => {
         if (this.running !== job) return;
-        this.recycle(job, new EspeakError('ESPEAK_TIMEOUT', `synthesis still running after ${this.deadlineMs} ms: worker restarted`));
+        this.recycle(job, new EspeakError('espeak_timeout', `synthesis still running after ${this.deadlineMs} ms: worker restarted`));
       }, this.deadlineMs);
       job.timer.unref?.();
     }
@@ -241,7 +234,7 @@ export class EspeakWorker {
   }
 
   private enqueue(message: Record<string, unknown>, signal?: AbortSignal): Promise<WorkerReply> {
-    if (this.closed) return Promise.reject(new EspeakError('ESPEAK_CLOSED', 'espeak worker is closed'));
+    if (this.closed) return Promise.reject(new EspeakError('espeak_closed', 'espeak worker is closed'));
     if (signal?.aborted) return Promise.reject(espeakAborted());
     if (this.startError && !this.thread) this.spawn(); // a failed start is retried on demand
     return new Promise<WorkerReply>((resolve, reject) => {
@@ -268,11 +261,11 @@ export class EspeakWorker {
   }
 
   /**
-   * Synthesizes one segment. Aborting `signal` rejects with ESPEAK_ABORTED at once; when the
+   * Synthesizes one segment. Aborting `signal` rejects with espeak_aborted at once; when the
    * synthesis was already running its thread is terminated and replaced (see the class).
    */
   async synthesize(text: string, voice: string, speed = 1, signal?: AbortSignal): Promise<Pcm> {
-    if (!VOICE_PATTERN.test(voice)) throw new EspeakError('ESPEAK_BAD_VOICE', `invalid espeak voice name: ${JSON.stringify(voice)}`);
+    if (!VOICE_PATTERN.test(voice)) throw new EspeakError('espeak_bad_voice', `invalid espeak voice name: ${JSON.stringify(voice)}`);
     const wpm = Math.round(Math.min(4, Math.max(0.25, speed)) * ESPEAK_BASE_WPM);
     const reply = await this.enqueue({ type: 'synth', text, voice, wpm }, signal);
     return { samples: reply.samples ?? new Int16Array(0), sampleRate: reply.sampleRate ?? ESPEAK_SAMPLE_RATE };
@@ -289,7 +282,7 @@ export class EspeakWorker {
    * bounded by its deadline or cancellation. Replacing a thread: healthy (requests wait for it).
    */
   async ping(signal?: AbortSignal): Promise<void> {
-    if (this.closed) throw new EspeakError('ESPEAK_CLOSED', 'espeak worker is closed');
+    if (this.closed) throw new EspeakError('espeak_closed', 'espeak worker is closed');
     if (this.startError && !this.thread) throw this.startError;
     if (!this.everWarm) {
       await (signal ? raceAbort(this.warmed, signal, espeakAborted) : this.warmed);
@@ -310,7 +303,7 @@ export class EspeakWorker {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    const err = new EspeakError('ESPEAK_CLOSED', 'espeak worker closed');
+    const err = new EspeakError('espeak_closed', 'espeak worker closed');
     const running = this.running;
     this.running = undefined;
     if (running) this.settle(running, err);
@@ -348,7 +341,7 @@ export class EspeakEngine {
 }
 
 function espeakAborted(): EspeakError {
-  return new EspeakError('ESPEAK_ABORTED', 'synthesis aborted');
+  return new EspeakError('espeak_aborted', 'synthesis aborted');
 }
 
 /**

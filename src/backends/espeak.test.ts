@@ -35,7 +35,7 @@ describe('EspeakBackend', () => {
       (e: unknown) => e,
     );
     expect(err).toBeInstanceOf(BackendError);
-    expect((err as BackendError).kind).toBe('aborted');
+    expect((err as BackendError).code).toBe('aborted');
   });
 
   it('answers a health probe at once while a huge synthesis runs (probes never queue behind synthesis)', async () => {
@@ -64,7 +64,7 @@ describe('EspeakBackend', () => {
       () => null,
       (e: unknown) => e,
     );
-    expect((err as BackendError).kind).toBe('timeout');
+    expect((err as BackendError).code).toBe('timeout');
     expect(performance.now() - started).toBeLessThan(1500);
     expect(recycled).toHaveLength(1);
     // The fresh thread speaks.
@@ -81,7 +81,7 @@ describe('EspeakWorker', () => {
     const long = w.synthesize(HUGE_TOKEN, 'en-us', 1, controller.signal);
     await new Promise((r) => setTimeout(r, 100));
     controller.abort();
-    await expect(long).rejects.toMatchObject({ code: 'ESPEAK_ABORTED' });
+    await expect(long).rejects.toMatchObject({ code: 'espeak_aborted' });
     const started = performance.now();
     const pcm = await w.synthesize(SHORT, 'en-us');
     const nextMs = performance.now() - started;
@@ -126,7 +126,7 @@ describe('EspeakWorker', () => {
     const w = new EspeakWorker();
     await w.whenWarm();
     await w.close();
-    await expect(w.synthesize(SHORT, 'en-us')).rejects.toMatchObject({ code: 'ESPEAK_CLOSED' });
-    await expect(w.ping()).rejects.toMatchObject({ code: 'ESPEAK_CLOSED' });
+    await expect(w.synthesize(SHORT, 'en-us')).rejects.toMatchObject({ code: 'espeak_closed' });
+    await expect(w.ping()).rejects.toMatchObject({ code: 'espeak_closed' });
   });
 });

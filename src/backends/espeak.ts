@@ -143,13 +143,13 @@ function toBackendError(err: unknown): BackendError {
   if (err instanceof BackendError) return err;
   if (err instanceof EspeakError) {
     switch (err.code) {
-      case 'ESPEAK_ABORTED':
+      case 'espeak_aborted':
         return new BackendError('aborted', err.message, undefined, { cause: err });
-      case 'ESPEAK_BAD_VOICE':
+      case 'espeak_bad_voice':
         return new BackendError('http_4xx', err.message, 400, { cause: err });
-      case 'ESPEAK_CLOSED':
+      case 'espeak_closed':
         return new BackendError('closed', err.message, undefined, { cause: err });
-      case 'ESPEAK_TIMEOUT':
+      case 'espeak_timeout':
         return new BackendError('timeout', err.message, undefined, { cause: err });
       default:
         return new BackendError('protocol', err.message, undefined, { cause: err });

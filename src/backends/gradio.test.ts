@@ -44,14 +44,14 @@ describe('gradio adapter against the simulated Space', () => {
   it("an error event (the app raised: unknown voice) → http_5xx with Gradio's message", async () => {
     const err = await drain(h, 'zz_nobody').catch((e: unknown) => e);
     expect(err).toBeInstanceOf(BackendError);
-    expect((err as BackendError).kind).toBe('http_5xx');
+    expect((err as BackendError).code).toBe('http_5xx');
   });
 
   it('an unknown api_name → http_4xx (not retryable elsewhere)', async () => {
     const bad = await startSimHarness({ protocol: 'gradio', latency, options: { api_name: 'nope' } });
     try {
       const err = await drain(bad, 'af_heart').catch((e: unknown) => e);
-      expect((err as BackendError).kind).toBe('http_4xx');
+      expect((err as BackendError).code).toBe('http_4xx');
       expect((err as BackendError).status).toBe(404);
     } finally {
       await bad.close();

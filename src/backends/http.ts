@@ -7,7 +7,7 @@
 import { Pool, type Dispatcher } from 'undici';
 import type { TimeoutsConfig } from '../config.ts';
 import { AudioFormatError } from '../audio/errors.ts';
-import { BackendError, type BackendErrorKind } from './backend.ts';
+import { BackendError, type BackendErrorCode } from './backend.ts';
 
 export interface HttpInstanceOptions {
   /** Base URL of the instance, e.g. `http://10.0.0.11:8880` (a path prefix is kept). */
@@ -144,7 +144,7 @@ export class CallSignal {
 
 /** The timeout error a deadline aborted with, if `reason` is one. */
 export function deadlineOf(reason: unknown): BackendError | undefined {
-  return reason instanceof BackendError && reason.kind === 'timeout' && reason.deadline !== undefined ? reason : undefined;
+  return reason instanceof BackendError && reason.code === 'timeout' && reason.deadline !== undefined ? reason : undefined;
 }
 
 const CONNECT_CODES = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH', 'EADDRNOTAVAIL', 'EPIPE']);
@@ -169,7 +169,7 @@ export function classifyError(err: unknown, phase: CallPhase): BackendError {
   if (err instanceof AudioFormatError) return new BackendError('protocol', err.message, undefined, { cause: err });
   const code = errorCode(err);
   const message = (err as Error)?.message ?? String(err);
-  let kind: BackendErrorKind;
+  let kind: BackendErrorCode;
   if (code && CONNECT_CODES.has(code)) kind = 'connect';
   else if (code && TIMEOUT_CODES.has(code)) kind = 'timeout';
   else if (code && DROP_CODES.has(code)) kind = phase === 'request' ? 'connect' : 'closed';
@@ -179,7 +179,7 @@ export function classifyError(err: unknown, phase: CallPhase): BackendError {
 }
 
 /** HTTP status → error kind (429 and 5xx are retryable elsewhere; other 4xx are our fault). */
-export function kindForStatus(status: number): BackendErrorKind {
+export function kindForStatus(status: number): BackendErrorCode {
   if (status === 429) return 'http_429';
   if (status >= 500) return 'http_5xx';
   return 'http_4xx';

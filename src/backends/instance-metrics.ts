@@ -33,7 +33,7 @@ export class InstanceMetrics {
 
   /** Counts a failure; cancellations by the caller are not the backend's fault and are not counted. */
   error(err: BackendError): void {
-    if (err.kind === 'aborted') return;
-    this.metrics?.backendErrors.inc({ ...this.labels, kind: err.kind });
+    if (err.code === 'aborted') return;
+    this.metrics?.backendErrors.inc({ ...this.labels, kind: err.code });
   }
 }

@@ -43,7 +43,7 @@ describe('openai adapter: errors from the server', () => {
   it('FastAPI {"detail":{…}} on an unknown voice → http_4xx with the message, not retryable', async () => {
     const err = await drain(kokoro, 'zz_nobody').catch((e: unknown) => e);
     expect(err).toBeInstanceOf(BackendError);
-    expect((err as BackendError).kind).toBe('http_4xx');
+    expect((err as BackendError).code).toBe('http_4xx');
     expect((err as BackendError).status).toBe(400);
     expect((err as BackendError).message).toContain("Voice 'zz_nobody' not found");
     expect((err as BackendError).retryable).toBe(false);
@@ -51,7 +51,7 @@ describe('openai adapter: errors from the server', () => {
 
   it('OpenAI-style {"error":{message,type}} (ChatTTS) → message surfaced', async () => {
     const err = await drain(chattts, 'nobody').catch((e: unknown) => e);
-    expect((err as BackendError).kind).toBe('http_4xx');
+    expect((err as BackendError).code).toBe('http_4xx');
     expect((err as BackendError).message).toContain('voice nobody is not available');
   });
 
@@ -61,7 +61,7 @@ describe('openai adapter: errors from the server', () => {
       const first = drain(busy, 'af_heart');
       await new Promise((r) => setTimeout(r, 50));
       const err = await drain(busy, 'af_heart').catch((e: unknown) => e);
-      expect((err as BackendError).kind).toBe('http_429');
+      expect((err as BackendError).code).toBe('http_429');
       expect(await first).toBeGreaterThan(0);
     } finally {
       await busy.close();
@@ -71,7 +71,7 @@ describe('openai adapter: errors from the server', () => {
   it('counts errors by kind on voicegate_backend_errors_total', async () => {
     await kokoro.setFaults({ error_rate: 1, error_status: 503 });
     try {
-      await expect(drain(kokoro, 'af_heart')).rejects.toMatchObject({ kind: 'http_5xx', status: 503 });
+      await expect(drain(kokoro, 'af_heart')).rejects.toMatchObject({ code: 'http_5xx', status: 503 });
     } finally {
       await kokoro.setFaults({ error_rate: 0 });
     }

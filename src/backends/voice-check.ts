@@ -9,12 +9,14 @@
  * UncheckedVoices warns once per instance and voice.
  */
 import type { BackendAudio } from '../audio/format.ts';
+import { VoicegateError } from '../errors.ts';
 import type { Logger } from '../log.ts';
 import { isBackendError, type Backend, type SynthesisRequest } from './backend.ts';
 
-export class VoiceCheckError extends Error {
-  override readonly name = 'VoiceCheckError';
-  readonly code = 'VOICE_UNKNOWN';
+export class VoiceCheckError extends VoicegateError<'voice_unknown'> {
+  constructor(message: string, options?: ErrorOptions) {
+    super('voice_unknown', message, options);
+  }
 }
 
 export interface VoiceCheckPool {
@@ -115,13 +117,13 @@ export class UncheckedVoices {
 
   private failed(pool: string, instance: string, voice: string, err: unknown): void {
     if (!isBackendError(err)) return;
-    const refused = err.kind === 'http_4xx' || (err.kind === 'http_5xx' && !err.overflow && (err.status === undefined || err.status === 500));
+    const refused = err.code === 'http_4xx' || (err.code === 'http_5xx' && !err.overflow && (err.status === undefined || err.status === 500));
     if (!refused) return;
     const key = `${pool}\u0000${instance}\u0000${voice}`;
     if (this.warned.has(key)) return;
     this.warned.add(key);
     this.logger.warn(
-      { pool, instance, voice, kind: err.kind, status: err.status },
+      { pool, instance, voice, kind: err.code, status: err.status },
       `pool ${pool}, instance ${instance}: a request for voice ${JSON.stringify(voice)} failed (${err.message}); its voices could not be checked at start: make sure it has voice ${JSON.stringify(voice)}`,
     );
   }

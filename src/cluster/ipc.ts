@@ -6,6 +6,7 @@
  *
  * Messages are tagged with `vg` so that other IPC users (prom-client, node itself) pass through.
  */
+import { VoicegateError } from '../errors.ts';
 
 /** The part of `process` or of a `cluster.Worker` the channel needs. */
 export interface IpcEndpoint {
@@ -25,17 +26,15 @@ type Wire =
   | { vg: 'res'; id: number; ok: true; value: unknown }
   | { vg: 'res'; id: number; ok: false; error: string };
 
-export class IpcClosedError extends Error {
+export class IpcClosedError extends VoicegateError<'ipc_closed'> {
   constructor(reason: string) {
-    super(`IPC channel closed: ${reason}`);
-    this.name = 'IpcClosedError';
+    super('ipc_closed', `IPC channel closed: ${reason}`);
   }
 }
 
-export class IpcTimeoutError extends Error {
+export class IpcTimeoutError extends VoicegateError<'ipc_timeout'> {
   constructor(method: string, ms: number) {
-    super(`IPC request ${method} got no answer within ${ms} ms`);
-    this.name = 'IpcTimeoutError';
+    super('ipc_timeout', `IPC request ${method} got no answer within ${ms} ms`);
   }
 }
 

@@ -11,6 +11,7 @@
  */
 import { EventEmitter } from 'node:events';
 import { ErrorReply, TimeoutError, TimeoutReadError, createClient } from 'redis';
+import { VoicegateError } from '../errors.ts';
 import type { Logger } from '../log.ts';
 import type { Metrics } from '../metrics.ts';
 
@@ -41,14 +42,12 @@ export interface ClusterRedisOptions {
 }
 
 /** Thrown by `command()` while Redis is down or when the command failed or was too slow. */
-export class RedisUnavailableError extends Error {
-  override readonly name = 'RedisUnavailableError';
-  readonly code = 'redis_unavailable';
+export class RedisUnavailableError extends VoicegateError<'redis_unavailable'> {
   constructor(
     readonly reason: RedisDownReason,
     options?: ErrorOptions,
   ) {
-    super(`redis unavailable (${reason})`, options);
+    super('redis_unavailable', `redis unavailable (${reason})`, options);
   }
 }
 

@@ -10,6 +10,7 @@
  * emotion, volume, use_normalized_timestamps, add_phoneme_timestamps) are accepted and ignored.
  */
 import { ENCODINGS, SAMPLE_RATES, type Encoding, type SampleRate } from '../audio/format.ts';
+import { VoicegateError, type NativeProtocolErrorCode } from '../errors.ts';
 import type { RequestInfo } from '../server/engine.ts';
 
 /** Version sent when the client names none: the newest one the current clients send. */
@@ -20,17 +21,16 @@ export const MAX_CONTEXT_ID = 200;
 /** Cartesia's documented range for max_buffer_delay_ms. */
 export const MAX_BUFFER_DELAY_MS = 5000;
 
-/** A Cartesia error: the HTTP-style status, a title, and a machine-readable code. */
-export class CartesiaError extends Error {
-  override readonly name = 'CartesiaError';
+/** A Cartesia error in its wire terms: the HTTP-style status, a title, and Cartesia's `error_code` (`wireCode`). */
+export class CartesiaError extends VoicegateError<'cartesia_error'> {
   constructor(
     readonly status: number,
     readonly title: string,
     message: string,
-    readonly errorCode: string,
+    readonly wireCode: string,
     readonly contextId?: string,
   ) {
-    super(message);
+    super('cartesia_error', message);
   }
 }
 
@@ -234,7 +234,7 @@ export function errorReply(err: CartesiaError, done = true, requestId?: string):
     title: err.title,
     message: err.message,
     error: err.message,
-    error_code: err.errorCode,
+    error_code: err.wireCode,
     ...(requestId === undefined ? {} : { request_id: requestId }),
     ...(err.contextId === undefined ? {} : { context_id: err.contextId }),
   });
@@ -242,7 +242,7 @@ export function errorReply(err: CartesiaError, done = true, requestId?: string):
 
 /** The body of an HTTP error (/tts/bytes, /tts/sse before the stream started). */
 export function httpErrorBody(err: CartesiaError, requestId: string): string {
-  return JSON.stringify({ title: err.title, message: err.message, error: err.message, error_code: err.errorCode, status_code: err.status, request_id: requestId });
+  return JSON.stringify({ title: err.title, message: err.message, error: err.message, error_code: err.wireCode, status_code: err.status, request_id: requestId });
 }
 
 /** One SSE event of /tts/sse: the reply JSON as `data:`, its type as the event name. */
@@ -250,8 +250,8 @@ export function sseEvent(type: string, json: string): string {
   return `event: ${type}\ndata: ${json}\n\n`;
 }
 
-/** voicegate's own error codes (stream.ts ProtocolErrorCode and the session's) in Cartesia's terms. */
-const STATUS_OF: Readonly<Record<string, readonly [number, string]>> = {
+/** voicegate's own error codes (src/errors.ts: the native protocol's, the session's) in Cartesia's terms. */
+const STATUS_OF: Readonly<Partial<Record<NativeProtocolErrorCode, readonly [number, string]>>> = {
   invalid_json: [400, 'Invalid request'],
   invalid_message: [400, 'Invalid request'],
   message_too_large: [413, 'Message too large'],
@@ -269,7 +269,7 @@ const STATUS_OF: Readonly<Record<string, readonly [number, string]>> = {
 };
 
 /** A voicegate error (any code, including ones added later) as a CartesiaError. */
-export function fromVoicegateError(code: string, message: string, contextId?: string): CartesiaError {
+export function fromVoicegateError(code: NativeProtocolErrorCode, message: string, contextId?: string): CartesiaError {
   const [status, title] = STATUS_OF[code] ?? [500, 'Internal error'];
   return new CartesiaError(status, title, message, code, contextId);
 }

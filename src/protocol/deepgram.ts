@@ -9,6 +9,7 @@
  * `warn_msg` / `err_code`, `err_msg`). Ignored: `mip_opt_out`, `bit_rate`, `tag`, `callback`.
  */
 import type { Encoding, SampleRate } from '../audio/format.ts';
+import { VoicegateError, type NativeProtocolErrorCode } from '../errors.ts';
 
 /** Speak text longer than this is refused (Deepgram's own per-message limit). */
 export const MAX_SPEAK_CHARS = 2000;
@@ -19,16 +20,16 @@ export type DeepgramClientMessage =
   | { readonly type: 'Clear' }
   | { readonly type: 'Close' };
 
-export class DeepgramError extends Error {
-  override readonly name = 'DeepgramError';
+/** A Deepgram error in its wire terms. */
+export class DeepgramError extends VoicegateError<'deepgram_error'> {
   constructor(
     /** HTTP status on REST and at the upgrade. */
     readonly status: number,
-    /** err_code / warn_code. */
-    readonly code: string,
+    /** Deepgram's err_code / warn_code (UPPER_SNAKE, as Deepgram sends them). */
+    readonly wireCode: string,
     message: string,
   ) {
-    super(message);
+    super('deepgram_error', message);
   }
 }
 
@@ -131,19 +132,19 @@ export function clearedMessage(sequenceId: number): string {
 }
 
 export function warningMessage(err: DeepgramError): string {
-  return JSON.stringify({ type: 'Warning', description: err.message, code: err.code, warn_code: err.code, warn_msg: err.message });
+  return JSON.stringify({ type: 'Warning', description: err.message, code: err.wireCode, warn_code: err.wireCode, warn_msg: err.message });
 }
 
 export function errorMessage(err: DeepgramError): string {
-  return JSON.stringify({ type: 'Error', description: err.message, code: err.code, err_code: err.code, err_msg: err.message });
+  return JSON.stringify({ type: 'Error', description: err.message, code: err.wireCode, err_code: err.wireCode, err_msg: err.message });
 }
 
 /** The REST (and upgrade refusal) error body. */
 export function httpErrorBody(err: DeepgramError, requestId: string): string {
-  return JSON.stringify({ err_code: err.code, err_msg: err.message, request_id: requestId });
+  return JSON.stringify({ err_code: err.wireCode, err_msg: err.message, request_id: requestId });
 }
 
-const STATUS_OF: Readonly<Record<string, readonly [number, string]>> = {
+const STATUS_OF: Readonly<Partial<Record<NativeProtocolErrorCode, readonly [number, string]>>> = {
   invalid_json: [400, 'INVALID_JSON'],
   invalid_message: [400, 'INVALID_MESSAGE'],
   message_too_large: [413, 'MESSAGE_TOO_LARGE'],
@@ -161,7 +162,7 @@ const STATUS_OF: Readonly<Record<string, readonly [number, string]>> = {
 };
 
 /** A voicegate error (any code, including later ones) in Deepgram's terms. */
-export function fromVoicegateError(code: string, message: string): DeepgramError {
+export function fromVoicegateError(code: NativeProtocolErrorCode, message: string): DeepgramError {
   const [status, dgCode] = STATUS_OF[code] ?? [500, code.toUpperCase()];
   return new DeepgramError(status, dgCode, message);
 }

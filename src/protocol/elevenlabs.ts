@@ -9,6 +9,7 @@
  * dictionaries, seed, enable_ssml_parsing, apply_text_normalization) are accepted and ignored.
  */
 import type { Encoding, SampleRate } from '../audio/format.ts';
+import { VoicegateError, type NativeProtocolErrorCode } from '../errors.ts';
 import type { CharAlignment } from './timestamps.ts';
 
 /** Longest context_id accepted. */
@@ -17,17 +18,17 @@ export const MAX_CONTEXT_ID = 200;
 export const DEFAULT_INACTIVITY_TIMEOUT_S = 20;
 export const MAX_INACTIVITY_TIMEOUT_S = 180;
 
-export class ElevenLabsError extends Error {
-  override readonly name = 'ElevenLabsError';
+/** An ElevenLabs error in its wire terms. */
+export class ElevenLabsError extends VoicegateError<'elevenlabs_error'> {
   constructor(
     /** HTTP status on the REST API; on the WebSocket, the close code a fatal error ends with. */
     readonly status: number,
-    /** Machine-readable code: `status` of the REST error detail, `error` on the WebSocket. */
-    readonly code: string,
+    /** ElevenLabs' machine-readable code: `status` of the REST error detail, `error` on the WebSocket. */
+    readonly wireCode: string,
     message: string,
     readonly contextId?: string,
   ) {
-    super(message);
+    super('elevenlabs_error', message);
   }
 }
 
@@ -188,16 +189,16 @@ export function finalMessage(suffix: string): string {
 
 /** A WebSocket error: `{message, error, code}` (code = the close code when fatal), plus contextId. */
 export function wsErrorMessage(err: ElevenLabsError): string {
-  return JSON.stringify({ message: err.message, error: err.code, code: err.status, ...(err.contextId === undefined ? {} : { contextId: err.contextId }) });
+  return JSON.stringify({ message: err.message, error: err.wireCode, code: err.status, ...(err.contextId === undefined ? {} : { contextId: err.contextId }) });
 }
 
 /** A REST error: `{"detail":{"status":…,"message":…}}`. */
 export function httpErrorBody(err: ElevenLabsError): string {
-  return JSON.stringify({ detail: { status: err.code, message: err.message } });
+  return JSON.stringify({ detail: { status: err.wireCode, message: err.message } });
 }
 
 /** voicegate's error codes (stream.ts and the session's, including later ones) in ElevenLabs' terms. */
-const STATUS_OF: Readonly<Record<string, number>> = {
+const STATUS_OF: Readonly<Partial<Record<NativeProtocolErrorCode, number>>> = {
   invalid_json: 400,
   invalid_message: 400,
   message_too_large: 413,
@@ -215,6 +216,6 @@ const STATUS_OF: Readonly<Record<string, number>> = {
 };
 const VOICE_NOT_FOUND = 'voice_not_found';
 
-export function fromVoicegateError(code: string, message: string, contextId?: string): ElevenLabsError {
+export function fromVoicegateError(code: NativeProtocolErrorCode, message: string, contextId?: string): ElevenLabsError {
   return new ElevenLabsError(STATUS_OF[code] ?? 500, code === 'unknown_voice' ? VOICE_NOT_FOUND : code, message, contextId);
 }

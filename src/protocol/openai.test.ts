@@ -51,7 +51,7 @@ describe('parseSpeechRequest', () => {
     expect(parseSpeechRequest(Buffer.from(JSON.stringify({ model: 'm', input: 'x', voice: 'nova' })), undefined, own).poolVoice).toBe('nova');
     // Without aliases the OpenAI names are unknown (the default config always has them).
     const err = refusal(() => parseSpeechRequest(Buffer.from(JSON.stringify({ model: 'kokoro', input: 'x', voice: 'alloy' })), undefined, bare));
-    expect([err.status, err.code, err.param]).toEqual([400, 'unknown_voice', 'voice']);
+    expect([err.status, err.wireCode, err.param]).toEqual([400, 'unknown_voice', 'voice']);
   });
 
   it.each(['mp3', 'opus', 'flac', 'wav', 'pcm'])('accepts response_format %s', (format) => {
@@ -77,7 +77,7 @@ describe('parseSpeechRequest', () => {
 
   it('answers 404 model_not_found for an unknown model', () => {
     const err = refusal(() => parse({ model: 'whisper-1', input: 'x', voice: 'af_heart' }));
-    expect([err.status, err.code, err.param, err.type]).toEqual([404, 'model_not_found', 'model', 'not_found_error']);
+    expect([err.status, err.wireCode, err.param, err.type]).toEqual([404, 'model_not_found', 'model', 'not_found_error']);
   });
 
   it.each([
@@ -98,7 +98,7 @@ describe('parseSpeechRequest', () => {
     expect(err.status).toBe(400);
     expect(err.type).toBe('invalid_request_error');
     expect(err.param).toBe(param);
-    expect(err.code).toBe(code);
+    expect(err.wireCode).toBe(code);
     expect(JSON.parse(err.body())).toEqual({ error: { message: err.message, type: 'invalid_request_error', param, code } });
   });
 
@@ -109,17 +109,17 @@ describe('parseSpeechRequest', () => {
   it('counts input in characters (code points), up to 4096', () => {
     const emoji = '\u{1F600}';
     expect(parse({ model: 'kokoro', input: emoji.repeat(MAX_INPUT_CHARS) }).input.length).toBe(2 * MAX_INPUT_CHARS);
-    expect(refusal(() => parse({ model: 'kokoro', input: emoji.repeat(MAX_INPUT_CHARS + 1) })).code).toBe('string_above_max_length');
+    expect(refusal(() => parse({ model: 'kokoro', input: emoji.repeat(MAX_INPUT_CHARS + 1) })).wireCode).toBe('string_above_max_length');
     expect(refusal(() => parse({ model: 'kokoro', input: 'a'.repeat(MAX_INPUT_CHARS + 1) })).param).toBe('input');
     expect(parse({ model: 'kokoro', input: 'a'.repeat(MAX_INPUT_CHARS) }).input.length).toBe(MAX_INPUT_CHARS);
   });
 
   it('refuses bodies that are not a JSON object (400) and non-JSON content types (415)', () => {
     expect(refusal(() => parse('{"model":')).status).toBe(400);
-    expect(refusal(() => parse('[1,2]')).code).toBe('invalid_json');
+    expect(refusal(() => parse('[1,2]')).wireCode).toBe('invalid_json');
     expect(refusal(() => parseSpeechRequest(null, 'application/json', pools)).status).toBe(400);
     const err = refusal(() => parse({ model: 'kokoro', input: 'x' }, 'application/x-www-form-urlencoded'));
-    expect([err.status, err.code]).toEqual([415, 'unsupported_media_type']);
+    expect([err.status, err.wireCode]).toEqual([415, 'unsupported_media_type']);
   });
 
   it('ignores unknown fields (Kokoro-FastAPI clients send stream, lang_code)', () => {

@@ -5,6 +5,8 @@
  * to HTTP. Every rule here is documented for operators in docs/http-api.md.
  */
 import { ENCODER_FORMATS, type EncoderFormat } from '../audio/encoders/encoder.ts';
+import { VoicegateError } from '../errors.ts';
+import type { SessionStartError } from '../session/errors.ts';
 import { resolveVoice } from '../session/voices.ts';
 
 /** OpenAI's limit on `input` (and `instructions`), in characters (code points). */
@@ -35,22 +37,30 @@ export function isOpenAIModelName(model: string): boolean {
 export type OpenAIErrorType = 'invalid_request_error' | 'authentication_error' | 'not_found_error' | 'rate_limit_error' | 'server_error';
 
 /** An error answered in OpenAI's shape `{"error":{message,type,param,code}}`. */
-export class OpenAIError extends Error {
-  override readonly name = 'OpenAIError';
+export class OpenAIError extends VoicegateError<'openai_error'> {
   constructor(
     readonly status: number,
-    readonly code: string,
+    /** `error.code` on the wire: OpenAI's own codes, or voicegate's where OpenAI has none (unknown_voice, no_capacity). */
+    readonly wireCode: string,
     message: string,
     readonly param: string | null = null,
     readonly type: OpenAIErrorType = defaultType(status),
   ) {
-    super(message);
+    super('openai_error', message);
   }
 
   /** The response body. */
   body(): string {
-    return JSON.stringify({ error: { message: this.message, type: this.type, param: this.param, code: this.code } });
+    return JSON.stringify({ error: { message: this.message, type: this.type, param: this.param, code: this.wireCode } });
   }
+}
+
+/**
+ * A session that could not start, in OpenAI's terms: no capacity is a 503 the client may retry
+ * (OpenAI's SDKs do); an unknown voice is a 400 on `voice`. The code stays voicegate's.
+ */
+export function fromSessionStartError(err: SessionStartError): OpenAIError {
+  return err.retryable ? new OpenAIError(503, err.code, err.message) : new OpenAIError(400, err.code, err.message, err.code === 'unknown_voice' ? 'voice' : null);
 }
 
 function defaultType(status: number): OpenAIErrorType {

@@ -7,39 +7,23 @@
  */
 import { OPUS_RATES } from '../audio/encoders/opus.ts';
 import { CONTAINERS, ENCODINGS, SAMPLE_RATES, type Container, type Encoding, type SampleRate } from '../audio/format.ts';
+import { VoicegateError, type NativeProtocolErrorCode } from '../errors.ts';
+import type { SessionStartError } from '../session/errors.ts';
 import { MAX_SPEED, MIN_SPEED } from './openai.ts';
 import { TWILIO_FORMAT, TWILIO_FRAME_MS, isValidStreamSid } from './twilio.ts';
 
-/** Error codes sent in `{"type":"error","code":…}`. Stable: clients switch on them. */
-export type ProtocolErrorCode =
-  | 'invalid_json' // the frame is not JSON
-  | 'invalid_message' // JSON, but not an object with the fields its type needs
-  | 'unknown_type' // `type` is not a client message type
-  | 'binary_not_supported' // binary frames carry nothing from the client
-  | 'message_too_large' // over session.max_message_bytes
-  | 'not_started' // text/flush/cancel/mark before start
-  | 'already_started' // a second start
-  | 'unsupported_format' // encoding or sample_rate not offered
-  | 'unknown_voice' // voice not in any pool
-  | 'turn_too_long' // buffered text over session.max_turn_chars
-  | 'no_capacity' // no instance and no fallback can take the session
-  | 'synthesis_failed' // a provider refused a segment's input (no other would take it either)
-  | 'fleet_saturated' // once per turn: segments not spoken, every provider full for session.max_wait_ms
-  | 'client_too_slow' // the client does not read: past session.max_queued_turns / max_pending_marks / max_held_bytes (fatal, 1008)
-  | 'unauthorized' // missing or wrong API key (at upgrade)
-  | 'shutting_down' // the gateway is draining
-  | 'at_capacity' // this process has server.max_sessions sessions
-  | 'overloaded' // this process's event loop lags (server.refuse_when_lagging)
-  | 'invalid_session_id' // ?session_id= over SESSION_ID_MAX characters (at upgrade)
-  | 'start_timeout'; // no `start` within session.start_timeout_ms of the upgrade
+/** Error codes sent in `{"type":"error","code":…}`. Stable: clients switch on them (listed in src/errors.ts). */
+export type ProtocolErrorCode = NativeProtocolErrorCode;
 
-export class ProtocolError extends Error {
-  override readonly name = 'ProtocolError';
-  constructor(
-    readonly code: ProtocolErrorCode,
-    message: string,
-  ) {
-    super(message);
+/** An error of the native protocol, in its wire terms: `errorMessage(err.code, err.message)`. */
+export class ProtocolError extends VoicegateError<ProtocolErrorCode> {
+  constructor(code: ProtocolErrorCode, message: string) {
+    super(code, message);
+  }
+
+  /** A session that could not start, in this protocol's terms: the native protocol sends the neutral code as is. */
+  static fromSessionStart(err: SessionStartError): ProtocolError {
+    return new ProtocolError(err.code, err.message);
   }
 }
 

@@ -6,9 +6,9 @@
  * set, else it is an unknown voice.
  */
 import { resolveVoice, type VoicePool } from '../session/voices.ts';
-import { ProtocolError } from './stream.ts';
+import { SessionStartError } from '../session/errors.ts';
 
-/** Returns the pool voice for a provider id (undefined = the pool's default voice); throws unknown_voice. */
+/** Returns the pool voice for a provider id (undefined = the pool's default voice); throws SessionStartError unknown_voice. */
 export type VoiceResolver = (id: string | undefined) => string | undefined;
 
 export function createVoiceResolver(voiceMap: Readonly<Record<string, string>>, pools: readonly VoicePool[]): VoiceResolver {
@@ -20,6 +20,6 @@ export function createVoiceResolver(voiceMap: Readonly<Record<string, string>>, 
     if (mapped !== undefined) return mapped;
     if (known.has(id) || pools.some((p) => resolveVoice(p, id) !== null)) return id;
     if (fallback !== undefined) return fallback;
-    throw new ProtocolError('unknown_voice', `unknown voice ${JSON.stringify(id).slice(0, 80)}: map it in voicegate's compat voice_map, or use one of ${[...known].join(', ')}`);
+    throw new SessionStartError('unknown_voice', `unknown voice ${JSON.stringify(id).slice(0, 80)}: map it in voicegate's compat voice_map, or use one of ${[...known].join(', ')}`);
   };
 }

@@ -164,7 +164,7 @@ describe('DnsDiscovery', () => {
     const result = hanging.refresh();
     await vi.advanceTimersByTimeAsync(500);
     expect(await result).toBeNull();
-    expect(failed[0]?.error).toMatchObject({ code: 'DISCOVERY_TIMEOUT' });
+    expect(failed[0]?.error).toMatchObject({ code: 'discovery_timeout' });
     expect(t.pool.memberIds()).toHaveLength(2);
 
     t.answer([]);

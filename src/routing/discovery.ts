@@ -13,6 +13,7 @@
 import { lookup } from 'node:dns/promises';
 import { EventEmitter } from 'node:events';
 import { instanceIdFromUrl, type DiscoveryConfig, type InstanceConfig } from '../config.ts';
+import { VoicegateError } from '../errors.ts';
 import { RoutingError } from './errors.ts';
 
 /** Address families asked for (DiscoveryConfig.family). */
@@ -69,9 +70,10 @@ export interface DiscoveryEvents {
 }
 
 /** A resolution that took longer than DnsDiscoveryOptions.timeoutMs. */
-export class DiscoveryError extends Error {
-  override readonly name = 'DiscoveryError';
-  readonly code = 'DISCOVERY_TIMEOUT';
+export class DiscoveryError extends VoicegateError<'discovery_timeout'> {
+  constructor(message: string) {
+    super('discovery_timeout', message);
+  }
 }
 
 /** getaddrinfo through node:dns; results sorted so logs and ids are stable. */
@@ -177,7 +179,7 @@ export class DnsDiscovery extends EventEmitter<DiscoveryEvents> {
         this.pool.addInstance({ id, url, weight, max_concurrency });
       } catch (err) {
         // Listed statically too: the static entry stays in charge of it.
-        if (err instanceof RoutingError && err.code === 'DUPLICATE_INSTANCE') continue;
+        if (err instanceof RoutingError && err.code === 'duplicate_instance') continue;
         throw err;
       }
       this.owned.set(url, id);

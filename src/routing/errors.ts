@@ -1,12 +1,4 @@
-/** Typed errors of the routing layer. */
-export type RoutingErrorCode = 'UNKNOWN_POOL' | 'UNKNOWN_INSTANCE' | 'TOO_MANY_INSTANCES' | 'DUPLICATE_INSTANCE' | 'NO_INSTANCES' | 'DUPLICATE_POOL';
+/** Typed errors of the routing layer (codes: RoutingErrorCode in src/errors.ts). */
+import { VoicegateError, type RoutingErrorCode } from '../errors.ts';
 
-export class RoutingError extends Error {
-  override readonly name = 'RoutingError';
-  constructor(
-    readonly code: RoutingErrorCode,
-    message: string,
-  ) {
-    super(message);
-  }
-}
+export class RoutingError extends VoicegateError<Exclude<RoutingErrorCode, 'discovery_timeout'>> {}

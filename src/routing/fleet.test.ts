@@ -24,7 +24,7 @@ describe('Fleet', () => {
     const { fleet } = makeFleet();
     expect(fleet.router('xtts').pool).toBe('xtts');
     expect(fleet.router('xtts').instances).toHaveLength(2);
-    expect(() => fleet.router('nope')).toThrow(expect.objectContaining({ code: 'UNKNOWN_POOL' }));
+    expect(() => fleet.router('nope')).toThrow(expect.objectContaining({ code: 'unknown_pool' }));
   });
 
   it('drains an id in every pool listing it, emits typed events, and /ready follows', () => {

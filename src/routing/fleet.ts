@@ -50,18 +50,18 @@ export class Fleet extends EventEmitter<FleetEvents> {
       this.emit('instance', event);
     };
     this.routers = opts.pools.map((config) => {
-      if (this.byName.has(config.name)) throw new RoutingError('DUPLICATE_POOL', `duplicate pool name ${config.name}`);
+      if (this.byName.has(config.name)) throw new RoutingError('duplicate_pool', `duplicate pool name ${config.name}`);
       const pool = new Pool({ config, createBackend: opts.createBackend, metrics: opts.metrics, now: opts.now, onEvent, vnodes: opts.vnodes, overloaded: opts.overloaded, limitStore: opts.limitStore, slots: opts.slots, pins: opts.pins });
       this.byName.set(config.name, pool);
       return pool;
     });
-    if (this.routers.length === 0) throw new RoutingError('NO_INSTANCES', 'no pools configured');
+    if (this.routers.length === 0) throw new RoutingError('no_instances', 'no pools configured');
   }
 
-  /** The named pool's router. Throws RoutingError UNKNOWN_POOL. */
+  /** The named pool's router. Throws RoutingError unknown_pool. */
   router(poolName: string): Router {
     const pool = this.byName.get(poolName);
-    if (!pool) throw new RoutingError('UNKNOWN_POOL', `no pool named ${poolName}`);
+    if (!pool) throw new RoutingError('unknown_pool', `no pool named ${poolName}`);
     return pool;
   }
 

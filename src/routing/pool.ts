@@ -280,10 +280,10 @@ export class Pool implements Router {
     if (this.slots.shared) this.slots.onFree(() => this.capacityFreed());
     this.pins = options.pins;
     // A discovered pool may start empty: its members arrive with the first DNS answer.
-    if (config.instances.length === 0 && !config.discovery) throw new RoutingError('NO_INSTANCES', `pool ${config.name} has no instances`);
+    if (config.instances.length === 0 && !config.discovery) throw new RoutingError('no_instances', `pool ${config.name} has no instances`);
     this.instances = config.instances.map((inst, i) => {
       const spec: InstanceSpec = { ...inst, id: inst.id ?? (inst.url ? instanceIdFromUrl(inst.url) : `${config.name}-${i + 1}`) };
-      if (this.byId.has(spec.id)) throw new RoutingError('DUPLICATE_INSTANCE', `pool ${config.name}: duplicate instance id ${spec.id}`);
+      if (this.byId.has(spec.id)) throw new RoutingError('duplicate_instance', `pool ${config.name}: duplicate instance id ${spec.id}`);
       const instance = new PoolInstance(config.name, i, spec, options.createBackend(config, spec), config, options.metrics, this.onLimit, this.limitStore);
       this.byId.set(spec.id, instance);
       return instance;
@@ -663,13 +663,13 @@ export class Pool implements Router {
    * move (about 1/(N+1) of them, for their next pin); nobody else's pin changes. It starts up
    * (optimistic, as at boot) and gets active checks if they are running. Re-adding an id that
    * is still retiring brings that same instance back, with its sessions and state.
-   * Throws RoutingError DUPLICATE_INSTANCE when the id is already a member.
+   * Throws RoutingError duplicate_instance when the id is already a member.
    */
   addInstance(config: InstanceConfig): PoolInstance {
     const id = config.id ?? (config.url ? instanceIdFromUrl(config.url) : '');
-    if (!id) throw new RoutingError('NO_INSTANCES', `pool ${this.pool}: an added instance needs an id or a url`);
+    if (!id) throw new RoutingError('no_instances', `pool ${this.pool}: an added instance needs an id or a url`);
     const existing = this.byId.get(id);
-    if (existing && !existing.retiring) throw new RoutingError('DUPLICATE_INSTANCE', `pool ${this.pool}: duplicate instance id ${id}`);
+    if (existing && !existing.retiring) throw new RoutingError('duplicate_instance', `pool ${this.pool}: duplicate instance id ${id}`);
     let inst: PoolInstance;
     if (existing) {
       inst = existing;
@@ -777,7 +777,7 @@ export class Pool implements Router {
     // A removed instance's stragglers (a late release or failure report) are harmless no-ops.
     if (instance instanceof PoolInstance && instance.removed && instance.pool === this.pool) return instance;
     if (!inst || inst !== instance) {
-      throw new RoutingError('UNKNOWN_INSTANCE', `instance ${instance.id} does not belong to pool ${this.pool}`);
+      throw new RoutingError('unknown_instance', `instance ${instance.id} does not belong to pool ${this.pool}`);
     }
     return inst;
   }

@@ -41,7 +41,7 @@ export class HashRing {
     const vnodes = options.vnodes ?? DEFAULT_VNODES;
     this.size = members.length;
     if (members.length > MAX_MEMBERS) {
-      throw new RoutingError('TOO_MANY_INSTANCES', `a pool holds at most ${MAX_MEMBERS} instances`);
+      throw new RoutingError('too_many_instances', `a pool holds at most ${MAX_MEMBERS} instances`);
     }
     // Ties between equal positions break by id, not by list order, so two gateways with the
     // same instances listed in different orders compute the same pins.
@@ -51,7 +51,7 @@ export class HashRing {
     let total = 0;
     byId.forEach((index, rank) => {
       if (rank > 0 && members[byId[rank - 1]].id === members[index].id) {
-        throw new RoutingError('DUPLICATE_INSTANCE', `duplicate instance id ${members[index].id}`);
+        throw new RoutingError('duplicate_instance', `duplicate instance id ${members[index].id}`);
       }
       rankToIndex[rank] = index;
       counts[rank] = Math.min(MAX_POINTS_PER_MEMBER, Math.max(1, Math.round(vnodes * members[index].weight)));

@@ -5,6 +5,7 @@
  * fell up to 11 s behind and segments failed in all of them). Refusing new sessions cleanly, with
  * a code a client or load balancer can act on, keeps the calls already here whole.
  */
+import type { AdmissionRefusalCode } from '../errors.ts';
 import type { Metrics } from '../metrics.ts';
 
 export interface AdmissionOptions {
@@ -29,7 +30,7 @@ export interface AdmissionOptions {
   readonly saturated?: (pool?: string) => boolean;
 }
 
-export type RefusalCode = 'shutting_down' | 'at_capacity' | 'overloaded';
+export type RefusalCode = AdmissionRefusalCode;
 
 export interface Refusal {
   readonly code: RefusalCode;

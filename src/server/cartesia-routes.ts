@@ -37,7 +37,8 @@ import {
 } from '../protocol/cartesia.ts';
 import { estimateWordTimestamps } from '../protocol/timestamps.ts';
 import { createVoiceResolver, type VoiceResolver } from '../protocol/voice-map.ts';
-import { CLOSE_CODES, ProtocolError, SESSION_ID_MAX } from '../protocol/stream.ts';
+import { CLOSE_CODES, SESSION_ID_MAX } from '../protocol/stream.ts';
+import { SessionStartError } from '../session/errors.ts';
 import type { SessionFactory } from '../session/factory.ts';
 import type { Session, SessionSink } from '../session/session.ts';
 import { countRejection, type Admission } from './admission.ts';
@@ -281,7 +282,7 @@ export function cartesiaWebSocket(options: CartesiaRouteOptions): WebSocketHandl
         generate(conn, msg);
       } catch (err) {
         if (err instanceof CartesiaError) return send(conn, err);
-        if (err instanceof ProtocolError) return send(conn, fromVoicegateError(err.code, err.message, contextId));
+        if (err instanceof SessionStartError) return send(conn, fromVoicegateError(err.code, err.message, contextId));
         logger.error({ err, session_id: conn.data.key }, 'unexpected error handling a Cartesia message');
         send(conn, new CartesiaError(500, 'Internal error', 'the message could not be handled', 'internal_error', contextId));
       }
@@ -385,7 +386,7 @@ export function cartesiaHttpRoutes(options: CartesiaRouteOptions): HttpRoute[] {
       });
     } catch (err) {
       if (err instanceof CartesiaError) return answer(res, head, err);
-      if (err instanceof ProtocolError) return answer(res, head, fromVoicegateError(err.code, err.message));
+      if (err instanceof SessionStartError) return answer(res, head, fromVoicegateError(err.code, err.message));
       throw err;
     }
   };

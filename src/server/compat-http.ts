@@ -9,7 +9,7 @@
 import type { Logger } from '../log.ts';
 import type { Metrics } from '../metrics.ts';
 import type { SessionFactory, SessionRequest } from '../session/factory.ts';
-import type { Session, SessionSink } from '../session/session.ts';
+import type { Session, SessionErrorCode, SessionSink } from '../session/session.ts';
 import type { HttpResponse } from './engine.ts';
 
 /**
@@ -33,9 +33,9 @@ export interface OneShotFraming {
   /** Written after the last audio (SSE done). */
   trailer?(): string | undefined;
   /** The error response while no byte has been sent: status and body (JSON). */
-  refusal(code: string, message: string): { status: number; body: string };
+  refusal(code: SessionErrorCode, message: string): { status: number; body: string };
   /** An error after audio went out with a 200 (SSE error event); else it is only logged. */
-  midStream?(code: string, message: string): string | undefined;
+  midStream?(code: SessionErrorCode, message: string): string | undefined;
 }
 
 export interface OneShotOptions {
@@ -53,8 +53,8 @@ export interface OneShotOptions {
 }
 
 /**
- * Starts the session and streams it. Throws what SessionFactory.create throws (ProtocolError:
- * unknown_voice, no_capacity) before anything was written, for the caller to answer.
+ * Starts the session and streams it. Throws what SessionFactory.create throws (SessionStartError:
+ * unknown_voice, no_capacity, at_capacity) before anything was written, for the caller to answer.
  */
 export function streamOneShot(options: OneShotOptions): void {
   const { res, framing, metrics, logger } = options;

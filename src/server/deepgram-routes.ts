@@ -29,7 +29,8 @@ import {
   warningMessage,
   type DeepgramFormat,
 } from '../protocol/deepgram.ts';
-import { CLOSE_CODES, ProtocolError, SESSION_ID_MAX } from '../protocol/stream.ts';
+import { CLOSE_CODES, SESSION_ID_MAX } from '../protocol/stream.ts';
+import { SessionStartError } from '../session/errors.ts';
 import { createVoiceResolver } from '../protocol/voice-map.ts';
 import type { SessionFactory } from '../session/factory.ts';
 import type { Session, SessionSink } from '../session/session.ts';
@@ -139,7 +140,7 @@ export function deepgramWebSocket(options: DeepgramRouteOptions): WebSocketHandl
         speed = parseSpeed(req.query);
         voice = resolveVoice(req.query.get('model') ?? undefined);
       } catch (err) {
-        if (err instanceof ProtocolError) return refuse(fromVoicegateError(err.code, err.message));
+        if (err instanceof SessionStartError) return refuse(fromVoicegateError(err.code, err.message));
         return refuse(err as DeepgramError);
       }
       const refusal = options.admission.check();
@@ -180,7 +181,7 @@ export function deepgramWebSocket(options: DeepgramRouteOptions): WebSocketHandl
           sink: sinkFor(conn),
         });
       } catch (err) {
-        if (!(err instanceof ProtocolError)) throw err;
+        if (!(err instanceof SessionStartError)) throw err;
         countRejection(metrics, err.code);
         conn.send(errorMessage(fromVoicegateError(err.code, err.message)), false);
         conn.close(CLOSE_CODES.tryAgainLater, err.code);
@@ -221,7 +222,7 @@ export function deepgramWebSocket(options: DeepgramRouteOptions): WebSocketHandl
         }
       } catch (err) {
         if (err instanceof DeepgramError) return warn(conn, err);
-        if (err instanceof ProtocolError) return warn(conn, fromVoicegateError(err.code, err.message));
+        if (err instanceof SessionStartError) return warn(conn, fromVoicegateError(err.code, err.message));
         logger.error({ err, session_id: state.key }, 'unexpected error handling a Deepgram message');
         warn(conn, new DeepgramError(500, 'INTERNAL_ERROR', 'the message could not be handled'));
       }
@@ -303,7 +304,7 @@ export function deepgramHttpRoutes(options: DeepgramRouteOptions): HttpRoute[] {
       });
     } catch (err) {
       if (err instanceof DeepgramError) return answer(res, head, err);
-      if (err instanceof ProtocolError) return answer(res, head, fromVoicegateError(err.code, err.message));
+      if (err instanceof SessionStartError) return answer(res, head, fromVoicegateError(err.code, err.message));
       throw err;
     }
   };

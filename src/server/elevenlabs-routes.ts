@@ -38,7 +38,8 @@ import {
   type ElevenLabsFormat,
   type ElevenLabsMessage,
 } from '../protocol/elevenlabs.ts';
-import { CLOSE_CODES, ProtocolError, SESSION_ID_MAX } from '../protocol/stream.ts';
+import { CLOSE_CODES, SESSION_ID_MAX } from '../protocol/stream.ts';
+import { SessionStartError } from '../session/errors.ts';
 import { estimateCharAlignment } from '../protocol/timestamps.ts';
 import { createVoiceResolver } from '../protocol/voice-map.ts';
 import type { SessionFactory } from '../session/factory.ts';
@@ -130,7 +131,7 @@ export function elevenLabsWebSocket(options: ElevenLabsRouteOptions): WebSocketH
   const sendError = (conn: Connection<ElevenLabsSocketState>, err: ElevenLabsError) => conn.send(wsErrorMessage(err), false);
   const fatal = (conn: Connection<ElevenLabsSocketState>, err: ElevenLabsError, code: number = CLOSE_CODES.policy) => {
     sendError(conn, err);
-    conn.close(code, err.code);
+    conn.close(code, err.wireCode);
   };
 
   const endContext = (conn: Connection<ElevenLabsSocketState>, ctx: ElevenLabsContext, outcome: 'ok' | 'cancelled' | 'client_error', sendFinal: boolean) => {
@@ -310,7 +311,7 @@ export function elevenLabsWebSocket(options: ElevenLabsRouteOptions): WebSocketH
         inactivityS = parseInactivityTimeout(req.query.get('inactivity_timeout'));
         voice = resolveVoice(voiceIdOfPath(req.path));
       } catch (err) {
-        const e = err instanceof ProtocolError ? fromVoicegateError(err.code, err.message) : (err as ElevenLabsError);
+        const e = err instanceof SessionStartError ? fromVoicegateError(err.code, err.message) : (err as ElevenLabsError);
         return { accept: false, status: e.status, body: httpErrorBody(e) };
       }
       const refusal = options.admission.check();
@@ -357,7 +358,7 @@ export function elevenLabsWebSocket(options: ElevenLabsRouteOptions): WebSocketH
         handle(conn, msg);
       } catch (err) {
         if (err instanceof ElevenLabsError) return sendError(conn, err);
-        if (err instanceof ProtocolError) return sendError(conn, fromVoicegateError(err.code, err.message, contextId));
+        if (err instanceof SessionStartError) return sendError(conn, fromVoicegateError(err.code, err.message, contextId));
         logger.error({ err, session_id: conn.data.key }, 'unexpected error handling an ElevenLabs message');
         sendError(conn, new ElevenLabsError(500, 'internal_error', 'the message could not be handled', contextId));
       }
@@ -434,7 +435,7 @@ export function elevenLabsHttpRoutes(options: ElevenLabsRouteOptions): HttpRoute
       });
     } catch (err) {
       if (err instanceof ElevenLabsError) return answer(res, head, err);
-      if (err instanceof ProtocolError) return answer(res, head, fromVoicegateError(err.code, err.message));
+      if (err instanceof SessionStartError) return answer(res, head, fromVoicegateError(err.code, err.message));
       throw err;
     }
   };

@@ -16,6 +16,7 @@ import type { Logger } from '../log.ts';
 import type { Metrics } from '../metrics.ts';
 import {
   OpenAIError,
+  fromSessionStartError,
   SPEECH_SAMPLE_RATE,
   listModels,
   listVoices,
@@ -25,7 +26,8 @@ import {
   type PoolInfo,
   type SpeechRequest,
 } from '../protocol/openai.ts';
-import { ProtocolError, SESSION_ID_MAX } from '../protocol/stream.ts';
+import { SESSION_ID_MAX } from '../protocol/stream.ts';
+import { SessionStartError } from '../session/errors.ts';
 import type { SessionFactory } from '../session/factory.ts';
 import type { Session, SessionSink } from '../session/session.ts';
 import { countRejection, type Admission } from './admission.ts';
@@ -320,13 +322,13 @@ function runSpeech(options: SpeechRouteOptions, request: SpeechRequest, res: Htt
       http: true,
     });
   } catch (err) {
-    if (!(err instanceof ProtocolError)) throw err;
-    if (err.code === 'no_capacity' || err.code === 'at_capacity') {
+    if (!(err instanceof SessionStartError)) throw err;
+    if (err.retryable) {
       countRejection(metrics, err.code);
-      sendError(res, head, new OpenAIError(503, err.code, err.message));
+      sendError(res, head, fromSessionStartError(err));
       return;
     }
-    throw new OpenAIError(400, err.code, err.message, err.code === 'unknown_voice' ? 'voice' : null);
+    throw fromSessionStartError(err);
   }
   instance = session.pinId;
   metrics.sessionsActive.inc();

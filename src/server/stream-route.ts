@@ -22,6 +22,7 @@ import {
   SESSION_ID_MAX,
   type StartMessage,
 } from '../protocol/stream.ts';
+import { SessionStartError } from '../session/errors.ts';
 import type { SessionFactory } from '../session/factory.ts';
 import type { Session, SessionSink } from '../session/session.ts';
 import { twilioMarkMessage, twilioMediaMessage, twilioMediaPrefix } from '../protocol/twilio.ts';
@@ -178,7 +179,9 @@ export function streamHandlers(options: StreamRouteOptions): WebSocketHandlers<S
           case 'mark':
             return session.mark(msg.name);
         }
-      } catch (err) {
+      } catch (caught) {
+        // A session that cannot start says so in no protocol's terms; here it becomes this one's.
+        const err = caught instanceof SessionStartError ? ProtocolError.fromSessionStart(caught) : caught;
         if (err instanceof ProtocolError) {
           const fatal = FATAL_AT_START.has(err.code);
           sendError(conn, err, fatal);

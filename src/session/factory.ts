@@ -8,9 +8,9 @@ import type { Backend } from '../backends/backend.ts';
 import type { Config } from '../config.ts';
 import type { Logger } from '../log.ts';
 import type { Metrics } from '../metrics.ts';
-import { ProtocolError } from '../protocol/stream.ts';
 import type { Fleet } from '../routing/fleet.ts';
 import type { Pool } from '../routing/pool.ts';
+import { SessionStartError } from './errors.ts';
 import { FALLBACK_PROVIDER, FallbackSlots } from './fallback.ts';
 import { Placement } from './placement.ts';
 import { RetryBudget, type RetryBudgetOptions } from './retry-budget.ts';
@@ -55,7 +55,7 @@ export interface SessionFactoryOptions {
 }
 
 export interface SessionFactory {
-  /** Throws ProtocolError (unknown_voice, no_capacity, at_capacity) when the session cannot start. */
+  /** Throws SessionStartError (unknown_voice, no_capacity, at_capacity) when the session cannot start. */
   create(request: SessionRequest): Session;
   /** The fallback's contexts (null without a fallback). */
   readonly fallback: FallbackSlots | null;
@@ -100,18 +100,18 @@ export function createSessionFactory(options: SessionFactoryOptions): SessionFac
         request.pool !== undefined
           ? fleet.routers.find((p) => p.pool === request.pool)
           : (fleet.routers.find((p) => request.voice !== undefined && p.config.voices.includes(request.voice)) ?? fleet.routers[0]);
-      if (!router) throw new ProtocolError('unknown_voice', `no pool named ${request.pool}`);
+      if (!router) throw new SessionStartError('unknown_voice', `no pool named ${request.pool}`);
       const pool = router.config;
       const voice = resolveVoice(pool, request.voice);
       if (voice === null) {
         const all = [...new Set(fleet.routers.flatMap((p) => p.config.voices))];
-        throw new ProtocolError('unknown_voice', `unknown voice ${JSON.stringify(request.voice)}; available: ${all.join(', ')}`);
+        throw new SessionStartError('unknown_voice', `unknown voice ${JSON.stringify(request.voice)}; available: ${all.join(', ')}`);
       }
       if (config.server.admission === 'refuse' && saturatedPool(router)) {
-        throw new ProtocolError('at_capacity', `every GPU of pool ${pool.name} is busy and calls are already waiting (server.admission: refuse); retry shortly or on another replica`);
+        throw new SessionStartError('at_capacity', `every GPU of pool ${pool.name} is busy and calls are already waiting (server.admission: refuse); retry shortly or on another replica`);
       }
       const pin = router.pin(request.key);
-      if (!pin && !fallback) throw new ProtocolError('no_capacity', `no instance of pool ${pool.name} can take a session and no fallback is configured`);
+      if (!pin && !fallback) throw new SessionStartError('no_capacity', `no instance of pool ${pool.name} can take a session and no fallback is configured`);
       const logger = options.logger.child({ session_id: request.id, instance: pin?.id ?? FALLBACK_PROVIDER });
       const placement = new Placement(
         {

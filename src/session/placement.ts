@@ -152,7 +152,7 @@ export class Placement {
       router.coolDown(instance, ms);
       return;
     }
-    router.reportFailure(instance, error.kind);
+    router.reportFailure(instance, error.code);
   }
 
   /** The session ended: its pin is released. Idempotent. */
@@ -369,7 +369,7 @@ function heldBelowCap(pin: Instance): boolean {
 
 /** A server that says it is full: 429, or 503 (queue full / over capacity). */
 export function isOverflow(error: BackendError): boolean {
-  return error.kind === 'http_429' || (error.kind === 'http_5xx' && error.status === 503) || error.overflow === true;
+  return error.code === 'http_429' || (error.code === 'http_5xx' && error.status === 503) || error.overflow === true;
 }
 
 const nothingAhead = (): number => 0;

@@ -13,6 +13,7 @@
  */
 import type { BackendAudio, OutputFormat } from '../audio/format.ts';
 import type { SessionConfig } from '../config.ts';
+import type { SessionReportCode } from '../errors.ts';
 import type { Logger } from '../log.ts';
 import type { Metrics } from '../metrics.ts';
 import type { Placement } from './placement.ts';
@@ -72,7 +73,8 @@ export interface SessionSink {
   cork(fn: () => void): void;
 }
 
-export type SessionErrorCode = 'synthesis_failed' | 'fleet_saturated' | 'turn_too_long' | 'shutting_down';
+/** The codes of SessionSink.error (listed with the others in src/errors.ts). */
+export type SessionErrorCode = SessionReportCode;
 
 /**
  * While draining, a turn begun after the notice is spoken only if its audio can all be sent by

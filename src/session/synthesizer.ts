@@ -130,7 +130,7 @@ export class Synthesizer {
       return result(null);
     } catch (err) {
       if (signal.aborted) return result(null);
-      if (isBackendError(err)) return result(err.kind === 'aborted' ? new BackendError('closed', err.message) : err);
+      if (isBackendError(err)) return result(err.code === 'aborted' ? new BackendError('closed', err.message) : err);
       return result(new BackendError('protocol', `${grant.provider}: ${(err as Error)?.message ?? String(err)}`));
     }
   }
@@ -139,13 +139,13 @@ export class Synthesizer {
 /** The failover reason for a failed attempt. */
 export function moveReason(error: BackendError): MoveReason {
   if (isOverflow(error)) return 'overflow';
-  switch (error.kind) {
+  switch (error.code) {
     case 'timeout':
       return error.deadline === 'stall' ? 'stall' : 'timeout';
     case 'connect':
     case 'protocol':
     case 'closed':
-      return error.kind;
+      return error.code;
     default:
       return 'http_5xx';
   }

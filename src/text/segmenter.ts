@@ -39,6 +39,7 @@ import {
   scriptOf,
 } from './chars.ts';
 import { SESSION_DEFAULTS } from '../config.ts';
+import { VoicegateError } from '../errors.ts';
 import { TIME_ZONES } from './languages/common.ts';
 import { AUTO, rulesFor, rulesForScript, type LanguageRules } from './languages/index.ts';
 import { Q_CONTEXT, Q_OPEN, quoteRole } from './languages/types.ts';
@@ -111,11 +112,9 @@ export interface Segmenter {
   readonly options: ResolvedSegmenterOptions;
 }
 
-export class SegmenterOptionsError extends Error {
-  readonly code = 'invalid_segmenter_options';
+export class SegmenterOptionsError extends VoicegateError<'invalid_segmenter_options'> {
   constructor(message: string) {
-    super(message);
-    this.name = 'SegmenterOptionsError';
+    super('invalid_segmenter_options', message);
   }
 }
 

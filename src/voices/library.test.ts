@@ -126,7 +126,7 @@ describe('VoiceLibrary registration', () => {
     fake.synthesize = () => ({
       [Symbol.asyncIterator]: () => ({ next: () => Promise.reject(new BackendError('http_4xx', 'still refused', 400)) }),
     });
-    await expect(drain(backend, voice.id)).rejects.toMatchObject({ kind: 'http_4xx' });
+    await expect(drain(backend, voice.id)).rejects.toMatchObject({ code: 'http_4xx' });
     expect(fake.lists).toBe(lists + 1);
     expect(fake.registers).toBe(2);
   });
@@ -155,7 +155,7 @@ describe('VoiceLibrary registration', () => {
     const controller = new AbortController();
     const first = drain(backend, voice.id, controller.signal);
     setTimeout(() => controller.abort(), 20);
-    await expect(first).rejects.toMatchObject({ kind: 'aborted' });
+    await expect(first).rejects.toMatchObject({ code: 'aborted' });
     expect(await drain(backend, voice.id)).toHaveLength(1);
     expect(fake.registers).toBe(1);
   });
@@ -256,7 +256,7 @@ describe('openai adapter cloning against the simulator', () => {
     expect(await speak(h, { voice: 'af_heart' })).toBeCloseTo(120, -1);
     // A reference the server cannot use is refused with its message.
     const noise = lcgNoise(24000 * 4, 7, 10000);
-    await expect(cloning.registerVoice({ ...(await reference('voice_noise000000001')), wav: new Uint8Array(encodeWav({ samples: noise, sampleRate: 24000 })) }, signal())).rejects.toMatchObject({ kind: 'http_4xx', status: 400 });
+    await expect(cloning.registerVoice({ ...(await reference('voice_noise000000001')), wav: new Uint8Array(encodeWav({ samples: noise, sampleRate: 24000 })) }, signal())).rejects.toMatchObject({ code: 'http_4xx', status: 400 });
   });
 
   it('reference: ref_audio and ref_text travel in the speech request; the server speaks the clip\'s voice', async () => {

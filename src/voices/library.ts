@@ -373,7 +373,7 @@ export class VoiceLibrary {
       this.pending.set(pendingKey, registration);
     }
     return raceAbort(registration.done, signal, () => new BackendError('aborted', 'voice registration wait cancelled')).catch((err: unknown) => {
-      if (isBackendError(err) && (err.kind === 'aborted' || err.retryable)) throw err;
+      if (isBackendError(err) && (err.code === 'aborted' || err.retryable)) throw err;
       // A refusal here is this instance's (its model cannot clone, it is misconfigured): another may take it.
       throw new BackendError('protocol', `voice ${meta.id} could not be registered on ${instance}: ${(err as Error).message}`, isBackendError(err) ? err.status : undefined, { cause: err });
     });
@@ -455,7 +455,7 @@ export class VoiceLibrary {
           yield audio;
         }
       } catch (err) {
-        if (produced || signal.aborted || !isBackendError(err) || err.kind !== 'http_4xx') throw err;
+        if (produced || signal.aborted || !isBackendError(err) || err.code !== 'http_4xx') throw err;
         // The server forgot the voice (it restarted between two health checks): once more.
         this.logger.info({ pool: pool.name, instance: instanceId, voice: meta.id }, 'voice library: instance refused a registered voice; registering it again');
         this.forget(key, meta.id);

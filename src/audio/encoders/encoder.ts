@@ -9,6 +9,7 @@
  * per core for 24 kHz mono (bench/encoders.ts, bench/RESULTS.md), one stream costs under 1 % of
  * a core, below the point where a worker hop would pay for itself.
  */
+import { VoicegateError } from '../../errors.ts';
 
 /** Formats an encoder exists for. AAC has none (no maintained encoder on npm; docs/audio.md). */
 export const ENCODER_FORMATS = ['mp3', 'opus', 'flac', 'wav', 'pcm'] as const;
@@ -54,10 +55,8 @@ export interface AudioEncoder {
 
 export const EMPTY = new Uint8Array(0);
 
-/** Thrown for a format or sample rate an encoder cannot take. */
-export class EncoderError extends Error {
-  override readonly name = 'EncoderError';
-}
+/** Thrown for a format or sample rate an encoder cannot take, or by an encoder that cannot run. */
+export class EncoderError extends VoicegateError<'unsupported_encoder_input' | 'encoder_failed'> {}
 
 /** Concatenates byte chunks (returns the only one as is). */
 export function concatBytes(parts: readonly Uint8Array[]): Uint8Array {

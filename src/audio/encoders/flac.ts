@@ -130,7 +130,7 @@ export class FlacEncoder implements AudioEncoder {
   private readonly w = new BitWriter();
 
   constructor(options: EncoderOptions) {
-    if (!Number.isInteger(options.sampleRate) || options.sampleRate <= 0 || options.sampleRate > 655_350) throw new EncoderError(`flac cannot encode ${options.sampleRate} Hz`);
+    if (!Number.isInteger(options.sampleRate) || options.sampleRate <= 0 || options.sampleRate > 655_350) throw new EncoderError('unsupported_encoder_input', `flac cannot encode ${options.sampleRate} Hz`);
     this.sampleRate = options.sampleRate;
   }
 
@@ -227,7 +227,7 @@ export class FlacEncoder implements AudioEncoder {
   }
 
   encode(samples: Int16Array): Uint8Array {
-    if (this.ended) throw new EncoderError('flac encoder used after end()');
+    if (this.ended) throw new EncoderError('encoder_failed', 'flac encoder used after end()');
     const parts = this.header();
     let offset = 0;
     while (offset < samples.length) {

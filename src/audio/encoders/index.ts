@@ -21,7 +21,7 @@ export function createEncoder(format: EncoderFormat, options: EncoderOptions): A
     case 'pcm':
       return new PcmEncoder(options);
     default:
-      throw new EncoderError(`no encoder for ${String(format)}`);
+      throw new EncoderError('unsupported_encoder_input', `no encoder for ${String(format)}`);
   }
 }
 

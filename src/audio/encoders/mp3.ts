@@ -73,7 +73,7 @@ function lameInstance(): LameExports {
   const instance = new wasmApi.Instance(module, {
     wasi_snapshot_preview1: {
       proc_exit: (code: number) => {
-        throw new EncoderError(`mp3 encoder exited (${code})`);
+        throw new EncoderError('encoder_failed', `mp3 encoder exited (${code})`);
       },
     },
     env: { emscripten_notify_memory_growth: () => {} },
@@ -81,7 +81,7 @@ function lameInstance(): LameExports {
   const exports = instance.exports as LameExports;
   exports._initialize();
   const version = cString(new Uint8Array(exports.memory.buffer), exports.version());
-  if (version !== EXPECTED_VERSION) throw new EncoderError(`mp3 encoder: expected ${EXPECTED_VERSION}, the installed WASM is ${version}`);
+  if (version !== EXPECTED_VERSION) throw new EncoderError('encoder_failed', `mp3 encoder: expected ${EXPECTED_VERSION}, the installed WASM is ${version}`);
   lame = exports;
   return exports;
 }
@@ -105,9 +105,9 @@ export class Mp3Encoder implements AudioEncoder {
   private readonly held: { lame: LameExports; ref: number };
 
   constructor(options: EncoderOptions) {
-    if (!MP3_RATES.includes(options.sampleRate)) throw new EncoderError(`mp3 cannot encode ${options.sampleRate} Hz; rates: ${MP3_RATES.join(', ')}`);
+    if (!MP3_RATES.includes(options.sampleRate)) throw new EncoderError('unsupported_encoder_input', `mp3 cannot encode ${options.sampleRate} Hz; rates: ${MP3_RATES.join(', ')}`);
     const kbps = Math.round((options.bitrate ?? MP3_DEFAULT_BITRATE) / 1000);
-    if (!CBR_BITRATES.includes(kbps)) throw new EncoderError(`mp3 bit rate ${kbps} kbit/s is not one of ${CBR_BITRATES.join(', ')}`);
+    if (!CBR_BITRATES.includes(kbps)) throw new EncoderError('unsupported_encoder_input', `mp3 bit rate ${kbps} kbit/s is not one of ${CBR_BITRATES.join(', ')}`);
     this.lame = lameInstance();
     this.sampleRate = options.sampleRate;
     this.kbps = kbps;
@@ -140,24 +140,24 @@ export class Mp3Encoder implements AudioEncoder {
     view.setUint32(16, 0, true);
     const ref = lame.enc_init(params);
     lame.free(params);
-    if (ref === 0) throw new EncoderError('mp3 encoder initialisation failed');
+    if (ref === 0) throw new EncoderError('encoder_failed', 'mp3 encoder initialisation failed');
     return ref;
   }
 
   private out(count: number): Uint8Array {
-    if (count < 0) throw new EncoderError(`mp3 encoding failed (${count})`);
+    if (count < 0) throw new EncoderError('encoder_failed', `mp3 encoding failed (${count})`);
     if (count === 0) return EMPTY;
     const ptr = this.lame.enc_get_out_buf(this.ref);
     return new Uint8Array(this.lame.memory.buffer, ptr, count).slice();
   }
 
   encode(samples: Int16Array): Uint8Array {
-    if (this.ref === 0) throw new EncoderError('mp3 encoder used after end()');
+    if (this.ref === 0) throw new EncoderError('encoder_failed', 'mp3 encoder used after end()');
     const parts: Uint8Array[] = [];
     for (let offset = 0; offset < samples.length; offset += BLOCK) {
       const n = Math.min(BLOCK, samples.length - offset);
       const table = this.lame.enc_get_pcm(this.ref, n);
-      if (table === 0) throw new EncoderError('mp3 encoder out of memory');
+      if (table === 0) throw new EncoderError('encoder_failed', 'mp3 encoder out of memory');
       // Fresh views: the heap may have grown (and moved) during the call.
       const buffer = this.lame.memory.buffer;
       const pcm = new Float32Array(buffer, new Uint32Array(buffer, table, 1)[0]!, n);

@@ -84,7 +84,7 @@ export class OpusEncoder implements AudioEncoder {
   private ended = false;
 
   constructor(options: EncoderOptions) {
-    if (!OPUS_RATES.includes(options.sampleRate)) throw new EncoderError(`opus cannot encode ${options.sampleRate} Hz; rates: ${OPUS_RATES.join(', ')}`);
+    if (!OPUS_RATES.includes(options.sampleRate)) throw new EncoderError('unsupported_encoder_input', `opus cannot encode ${options.sampleRate} Hz; rates: ${OPUS_RATES.join(', ')}`);
     this.sampleRate = options.sampleRate;
     this.encoder = new (opusLib().Encoder)({ channels: 1, sample_rate: options.sampleRate, application: 'audio' });
     this.encoder.bitrate = options.bitrate ?? OPUS_DEFAULT_BITRATE;
@@ -128,7 +128,7 @@ export class OpusEncoder implements AudioEncoder {
   }
 
   encode(samples: Int16Array): Uint8Array {
-    if (this.ended) throw new EncoderError('opus encoder used after end()');
+    if (this.ended) throw new EncoderError('encoder_failed', 'opus encoder used after end()');
     const head = this.headers();
     this.samplesIn += samples.length;
     return concatBytes([...head, ...this.pages(this.frames(samples))]);
