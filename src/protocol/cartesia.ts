@@ -23,6 +23,8 @@ const VERSION_SHAPE = /^\d{4}-\d{2}-\d{2}$/;
 export const MAX_CONTEXT_ID = 200;
 /** Cartesia's documented range for max_buffer_delay_ms. */
 export const MAX_BUFFER_DELAY_MS = 5000;
+/** Cartesia's documented default for max_buffer_delay_ms (current docs; 2.x-era docs said 0). */
+export const DEFAULT_BUFFER_DELAY_MS = 3000;
 
 /** A Cartesia error: the HTTP-style status, a title, and a machine-readable code. */
 export class CartesiaError extends Error {
