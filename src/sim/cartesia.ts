@@ -11,16 +11,14 @@
  * - Errors in the current or the legacy shape (see {@link CartesiaErrorShape}).
  * - The shared fault vocabulary (src/sim/faults.ts), applied when a context starts.
  *
- * The audio is a deterministic voiced signal (harmonics of a ~120–200 Hz fundamental with a
- * syllable envelope per character), its length proportional to the transcript, so tests can
- * check durations and formats without a model.
+ * The audio (cartesia-voice.ts) is a deterministic voiced signal, its length proportional to
+ * the transcript, so tests can check durations and formats without a model.
  */
 import { randomUUID } from 'node:crypto';
 import { createServer as createHttpServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
 import type { Duplex } from 'node:stream';
 import type { AddressInfo, Socket } from 'node:net';
-import alawmulaw from 'alawmulaw';
 import { WebSocketServer, type WebSocket } from 'ws';
 import type { Encoding } from '../audio/format.ts';
 import {
@@ -41,6 +39,7 @@ import {
 } from '../protocol/cartesia.ts';
 import { NO_FAULTS, mergeFaults, type Faults } from './faults.ts';
 import { handleClone, type FakeCartesiaClone } from './cartesia-clone.ts';
+import { SyntheticVoice, encode } from './cartesia-voice.ts';
 
 export interface FakeCartesiaOptions {
   /** Port to listen on. Default 0 (an ephemeral port). */
@@ -138,10 +137,7 @@ interface FakeContext {
   job: Job | null;
   jobSample: number;
   jobSamples: number;
-  /** Synthesizer state: oscillator phase (radians) and absolute sample index (for the pitch contour). */
-  phase: number;
-  t: number;
-  f0: number;
+  readonly voice: SyntheticVoice;
 }
 
 interface Connection {
@@ -320,9 +316,7 @@ export async function startFakeCartesia(options: FakeCartesiaOptions = {}): Prom
       job: null,
       jobSample: 0,
       jobSamples: 0,
-      phase: 0,
-      t: 0,
-      f0: clones.get(voiceId)?.pitchHz ?? 120 + (hash(voiceId) % 80),
+      voice: new SyntheticVoice(voiceId, format.sampleRate, clones.get(voiceId)?.pitchHz),
     };
     conn.contexts.set(id, ctx);
     active++;
@@ -378,38 +372,12 @@ export async function startFakeCartesia(options: FakeCartesiaOptions = {}): Prom
     }
     const job = ctx.job;
     const count = Math.min(Math.max(1, Math.round((chunkMs * ctx.sampleRate) / 1000)), ctx.jobSamples - ctx.jobSample);
-    const samples = synthesize(ctx, job.text!, count);
+    const samples = ctx.voice.render(job.text!, ctx.jobSample, count, ctx.jobSamples);
     ctx.jobSample += count;
     ctx.chunksSent++;
     send(ctx.conn, chunkReply(encode(samples, ctx.encoding).toString('base64'), stepTime, job.flushId, ctx.suffix));
     if (ctx.jobSample >= ctx.jobSamples) ctx.job = null;
     pump(ctx);
-  }
-
-  /** Next `count` samples (floats in −1…1) of the context's current job. */
-  function synthesize(ctx: FakeContext, text: string, count: number): Float32Array {
-    const out = new Float32Array(count);
-    const rate = ctx.sampleRate;
-    const perChar = ctx.jobSamples / text.length;
-    const nyquist = rate / 2;
-    for (let i = 0; i < count; i++) {
-      const n = ctx.jobSample + i;
-      const charIndex = Math.min(text.length - 1, Math.floor(n / perChar));
-      const code = text.charCodeAt(charIndex);
-      const voiced = code > 32 && !(code >= 33 && code <= 47);
-      // Pitch contour: a slow drift around the voice's fundamental, nudged per character.
-      const f0 = ctx.f0 * (1 + 0.08 * Math.sin((2 * Math.PI * 0.7 * ctx.t) / rate)) + (code % 7) * 2;
-      ctx.phase += (2 * Math.PI * f0) / rate;
-      if (ctx.phase > 2 * Math.PI) ctx.phase -= 2 * Math.PI;
-      ctx.t++;
-      if (!voiced) continue;
-      const within = (n - charIndex * perChar) / perChar;
-      const envelope = Math.sin(Math.PI * within);
-      let value = 0;
-      for (let h = 1; h <= 5 && h * f0 < nyquist; h++) value += Math.sin(h * ctx.phase) / h;
-      out[i] = 0.25 * envelope * value;
-    }
-    return out;
   }
 
   function finish(ctx: FakeContext): void {
@@ -513,38 +481,4 @@ function handshakeOf(req: IncomingMessage): CartesiaHandshake & { path: string }
       'cartesia-version': headerValue(req.headers['cartesia-version']),
     },
   };
-}
-
-function hash(text: string): number {
-  let h = 2166136261;
-  for (let i = 0; i < text.length; i++) h = Math.imul(h ^ text.charCodeAt(i), 16777619);
-  return h >>> 0;
-}
-
-/** Floats in −1…1 → the requested raw encoding, little-endian. */
-export function encode(samples: Float32Array, encoding: Encoding): Buffer {
-  switch (encoding) {
-    case 'pcm_f32le': {
-      const out = Buffer.allocUnsafe(samples.length * 4);
-      for (let i = 0; i < samples.length; i++) out.writeFloatLE(samples[i], i * 4);
-      return out;
-    }
-    case 'pcm_s16le': {
-      const out = Buffer.allocUnsafe(samples.length * 2);
-      for (let i = 0; i < samples.length; i++) out.writeInt16LE(toInt16(samples[i]), i * 2);
-      return out;
-    }
-    case 'pcm_mulaw':
-    case 'pcm_alaw': {
-      const pcm = new Int16Array(samples.length);
-      for (let i = 0; i < samples.length; i++) pcm[i] = toInt16(samples[i]);
-      const codes = encoding === 'pcm_mulaw' ? alawmulaw.mulaw.encode(pcm) : alawmulaw.alaw.encode(pcm);
-      return Buffer.from(codes.buffer, codes.byteOffset, codes.byteLength);
-    }
-  }
-}
-
-function toInt16(x: number): number {
-  const v = Math.round(x * 32767);
-  return v > 32767 ? 32767 : v < -32768 ? -32768 : v;
 }
