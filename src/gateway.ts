@@ -6,7 +6,7 @@
 import type { OutputFormat } from './audio/format.ts';
 import { createAudioOutput } from './audio/output.ts';
 import type { Backend } from './backends/backend.ts';
-import { createCartesiaBackend } from './backends/cartesia.ts';
+import { createCartesiaBackend } from './backends/cartesia/backend.ts';
 import { createBackend } from './backends/index.ts';
 import { UncheckedVoices, checkPoolVoices } from './backends/voice-check.ts';
 import { preloadEncoders } from './audio/encoders/index.ts';

@@ -8,7 +8,7 @@ import { createRequire } from 'node:module';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type CartesiaClient from '@cartesia/cartesia-js';
 import { parseConfig } from '../src/config.ts';
-import { createCartesiaBackend } from '../src/backends/cartesia.ts';
+import { createCartesiaBackend } from '../src/backends/cartesia/backend.ts';
 import { Metrics } from '../src/metrics.ts';
 import { startFakeCartesia, type FakeCartesia } from '../src/sim/cartesia.ts';
 import { estimatePitchHz } from '../src/sim/signature.ts';

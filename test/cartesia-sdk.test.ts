@@ -12,7 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createRequire } from 'node:module';
 import type CartesiaClient from '@cartesia/cartesia-js';
 import { startFakeCartesia, type FakeCartesia } from '../src/sim/cartesia.ts';
-import { createCartesiaBackend } from '../src/backends/cartesia.ts';
+import { createCartesiaBackend } from '../src/backends/cartesia/backend.ts';
 import { Metrics } from '../src/metrics.ts';
 import { isPcm } from '../src/audio/format.ts';
 

@@ -11,7 +11,7 @@ import { bytesPerSample } from '../src/audio/format.ts';
 import { parseConfig } from '../src/config.ts';
 import { Metrics } from '../src/metrics.ts';
 import { createBackend } from '../src/backends/index.ts';
-import { createCartesiaBackend } from '../src/backends/cartesia.ts';
+import { createCartesiaBackend } from '../src/backends/cartesia/backend.ts';
 import type { Backend } from '../src/backends/backend.ts';
 import { startSimFleet } from '../src/sim/fleet.ts';
 import { SIM_PROTOCOLS, type SimProtocol } from '../src/sim/instance.ts';

@@ -11,7 +11,7 @@ import type { Backend } from './backend.ts';
 import { OpenAIBackend } from './openai.ts';
 import { GradioBackend } from './gradio.ts';
 import { EspeakBackend } from './espeak.ts';
-import { createCartesiaBackend } from './cartesia.ts';
+import { createCartesiaBackend } from './cartesia/backend.ts';
 
 export interface BackendDeps {
   metrics: Metrics;

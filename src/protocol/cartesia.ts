@@ -1,9 +1,10 @@
 /**
  * Cartesia's TTS wire protocol (PROTOCOLS.md §1, §8; read from @cartesia/cartesia-js 4.x and
- * the Pipecat and LiveKit clients): parsing of generation requests and cancels, and the
- * replies every official client validates. One codec for both sides of voicegate: the drop-in
- * front end (server/cartesia-routes.ts) speaks it to clients, and the fake Cartesia
- * (sim/cartesia.ts) may use the same builders.
+ * the Pipecat and LiveKit clients), both directions, for the three parts of voicegate that
+ * speak it: the drop-in front end (server/cartesia-routes.ts) and the fake Cartesia
+ * (sim/cartesia.ts) parse generation requests and cancels and build the replies every official
+ * client validates; the Cartesia backend (backends/cartesia/) builds requests and parses those
+ * replies. One owner per message shape, so the fake cannot drift from what the backend sends.
  *
  * Parsing is hand-written, like stream.ts: per-token messages on every call, and a refusal
  * must say which field is wrong. Fields voicegate has no use for (pronunciation_dict_id,
@@ -13,6 +14,9 @@ import { ENCODINGS, SAMPLE_RATES, type Encoding, type SampleRate } from '../audi
 import { VoicegateError, type NativeProtocolErrorCode } from '../errors.ts';
 import type { RequestInfo } from '../server/engine.ts';
 
+/** What a WebSocket upgrade or HTTP request carries of the handshake (a RequestInfo is one). */
+export type CartesiaHandshake = Pick<RequestInfo, 'query'> & { readonly headers: Readonly<Record<string, string | undefined>> };
+
 /** Version sent when the client names none: the newest one the current clients send. */
 export const DEFAULT_CARTESIA_VERSION = '2026-03-01';
 const VERSION_SHAPE = /^\d{4}-\d{2}-\d{2}$/;
@@ -20,6 +24,8 @@ const VERSION_SHAPE = /^\d{4}-\d{2}-\d{2}$/;
 export const MAX_CONTEXT_ID = 200;
 /** Cartesia's documented range for max_buffer_delay_ms. */
 export const MAX_BUFFER_DELAY_MS = 5000;
+/** Cartesia's documented default for max_buffer_delay_ms (current docs; 2.x-era docs said 0). */
+export const DEFAULT_BUFFER_DELAY_MS = 3000;
 
 /** A Cartesia error in its wire terms: the HTTP-style status, a title, and Cartesia's `error_code` (`wireCode`). */
 export class CartesiaError extends VoicegateError<'cartesia_error'> {
@@ -157,8 +163,8 @@ export function parseGeneration(obj: Record<string, unknown>, containers: readon
   };
 }
 
-/** Parses one WebSocket text frame. Throws CartesiaError (with the context id when known). */
-export function parseCartesiaMessage(frame: string): CartesiaClientMessage {
+/** One WebSocket text frame as a JSON object. Throws CartesiaError when it is not one. */
+export function parseJsonObject(frame: string): Record<string, unknown> {
   let value: unknown;
   try {
     value = JSON.parse(frame);
@@ -166,7 +172,11 @@ export function parseCartesiaMessage(frame: string): CartesiaClientMessage {
     throw invalid('message is not valid JSON');
   }
   if (!value || typeof value !== 'object' || Array.isArray(value)) throw invalid('message must be a JSON object');
-  const obj = value as Record<string, unknown>;
+  return value as Record<string, unknown>;
+}
+
+/** A client message (generation or cancel) from a parsed WebSocket frame. Throws CartesiaError (with the context id when known). */
+export function parseClientMessage(obj: Record<string, unknown>): CartesiaClientMessage {
   if (obj.cancel === true) {
     if (typeof obj.context_id !== 'string' || obj.context_id === '' || obj.context_id.length > MAX_CONTEXT_ID) throw invalid('cancel needs the context_id to cancel');
     return { kind: 'cancel', contextId: obj.context_id };
@@ -174,8 +184,13 @@ export function parseCartesiaMessage(frame: string): CartesiaClientMessage {
   return parseGeneration(obj, ['raw']);
 }
 
+/** Parses one WebSocket text frame. Throws CartesiaError (with the context id when known). */
+export function parseCartesiaMessage(frame: string): CartesiaClientMessage {
+  return parseClientMessage(parseJsonObject(frame));
+}
+
 /** The API version the client asked for: `cartesia_version` query (wins) or `Cartesia-Version` header. */
-export function cartesiaVersionOf(req: RequestInfo): string {
+export function cartesiaVersionOf(req: CartesiaHandshake): string {
   const version = req.query.get('cartesia_version') ?? req.headers['cartesia-version'];
   if (version === undefined || version === '') return DEFAULT_CARTESIA_VERSION;
   if (!VERSION_SHAPE.test(version)) throw invalid(`Cartesia-Version must be a date such as ${DEFAULT_CARTESIA_VERSION}`);
@@ -183,7 +198,7 @@ export function cartesiaVersionOf(req: RequestInfo): string {
 }
 
 /** The key where Cartesia clients put it: `X-API-Key`, `Authorization: Bearer`, `?api_key=` or `?access_token=`. */
-export function cartesiaKeyOf(req: RequestInfo): string | undefined {
+export function cartesiaKeyOf(req: CartesiaHandshake): string | undefined {
   const header = req.headers['x-api-key'];
   if (header) return header;
   const auth = req.headers.authorization;
@@ -223,19 +238,23 @@ export function doneReply(suffix: string): string {
 }
 
 /**
- * An error in both shapes at once: the current one (title, message, error_code) and the
- * 2024-11-13 one (`error` string), so clients of either era read it.
+ * Which error shape to write: `current` (title, message, error_code, request_id: 2026-03-01
+ * docs, current SDKs), `legacy` (an `error` string: 2024-11-13), or `both` at once, so clients
+ * of either era read it (what the drop-in sends; the fake sends one, to test each reader).
  */
-export function errorReply(err: CartesiaError, done = true, requestId?: string): string {
+export type CartesiaErrorShape = 'current' | 'legacy' | 'both';
+
+/** An error reply, in `shape` (default both). */
+export function errorReply(err: CartesiaError, done = true, requestId?: string, shape: CartesiaErrorShape = 'both'): string {
+  const current = shape !== 'legacy';
   return JSON.stringify({
     type: 'error',
     done,
     status_code: err.status,
-    title: err.title,
-    message: err.message,
-    error: err.message,
-    error_code: err.wireCode,
-    ...(requestId === undefined ? {} : { request_id: requestId }),
+    ...(current ? { title: err.title, message: err.message } : {}),
+    ...(shape !== 'current' ? { error: err.message } : {}),
+    ...(current ? { error_code: err.wireCode } : {}),
+    ...(requestId === undefined || !current ? {} : { request_id: requestId }),
     ...(err.contextId === undefined ? {} : { context_id: err.contextId }),
   });
 }
@@ -272,4 +291,76 @@ const STATUS_OF: Readonly<Partial<Record<NativeProtocolErrorCode, readonly [numb
 export function fromVoicegateError(code: NativeProtocolErrorCode, message: string, contextId?: string): CartesiaError {
   const [status, title] = STATUS_OF[code] ?? [500, 'Internal error'];
   return new CartesiaError(status, title, message, code, contextId);
+}
+
+// The client side: what voicegate's Cartesia backend sends, and how it reads the replies.
+
+/** A generation request as the backend sends it (wire field names). */
+export interface GenerationRequest {
+  readonly model_id: string;
+  readonly voice: VoiceField;
+  readonly output_format: { readonly container: 'raw'; readonly encoding: Encoding; readonly sample_rate: SampleRate };
+  readonly context_id: string;
+  readonly transcript: string;
+  /** More input follows on this context. */
+  readonly continue: boolean;
+  readonly language?: string;
+  readonly generation_config?: { readonly speed: number };
+}
+
+export type VoiceField = { readonly id: string } | { readonly mode: 'id'; readonly id: string };
+
+/** The first version whose voice is a plain `{id}`; earlier versions want `{mode:"id", id}`. */
+export const PLAIN_VOICE_VERSION = '2026-08-14';
+
+/** The `voice` field for a voice id in the given Cartesia-Version. */
+export function voiceField(id: string, version: string): VoiceField {
+  return version >= PLAIN_VOICE_VERSION ? { id } : { mode: 'id', id };
+}
+
+export function encodeGeneration(request: GenerationRequest): string {
+  return JSON.stringify(request);
+}
+
+export function encodeCancel(contextId: string): string {
+  return JSON.stringify({ context_id: contextId, cancel: true });
+}
+
+/**
+ * A reply as it arrives, every field optional: the backend dispatches on `type` and
+ * `context_id` and checks the one field it then needs, so a reply type added later passes by.
+ */
+export interface CartesiaReply {
+  readonly type?: string;
+  readonly context_id?: string;
+  /** `chunk`: base64 audio. */
+  readonly data?: unknown;
+  readonly status_code?: number;
+  readonly done?: boolean;
+  readonly flush_id?: number;
+  readonly step_time?: number;
+  // `error`, both shapes.
+  readonly title?: string;
+  readonly message?: string;
+  readonly error_code?: string;
+  readonly error?: string;
+}
+
+/** One reply frame; undefined when it is not a JSON object. */
+export function parseReply(frame: string): CartesiaReply | undefined {
+  let value: unknown;
+  try {
+    value = JSON.parse(frame);
+  } catch {
+    return undefined;
+  }
+  return value && typeof value === 'object' && !Array.isArray(value) ? (value as CartesiaReply) : undefined;
+}
+
+/** The words of an error reply, from either shape. */
+export function replyErrorText(reply: CartesiaReply): string {
+  if (typeof reply.error === 'string') return reply.error;
+  const parts = [reply.title, reply.message].filter((s): s is string => typeof s === 'string' && s !== '');
+  if (reply.error_code) parts.push(`(${reply.error_code})`);
+  return parts.length > 0 ? parts.join(': ') : 'unknown error';
 }

@@ -20,6 +20,7 @@ import type { Logger } from '../log.ts';
 import type { Metrics } from '../metrics.ts';
 import {
   CartesiaError,
+  DEFAULT_BUFFER_DELAY_MS,
   cartesiaKeyOf,
   cartesiaVersionOf,
   chunkReply,
@@ -194,7 +195,7 @@ export function cartesiaWebSocket(options: CartesiaRouteOptions): WebSocketHandl
       suffix: contextSuffix(id),
       session,
       addTimestamps: msg.addTimestamps,
-      maxBufferDelayMs: msg.maxBufferDelayMs ?? 3000,
+      maxBufferDelayMs: msg.maxBufferDelayMs ?? DEFAULT_BUFFER_DELAY_MS,
       turnEnds: [],
       audioFlushId: 1,
       lastStepAt: performance.now(),

@@ -210,6 +210,20 @@ describe('fake Cartesia: generation', () => {
     expect(messages.some((m) => m.type === 'done')).toBe(false);
   });
 
+  it('refuses what the drop-in front end refuses (one codec): an out-of-range field is named, per context', async () => {
+    const f = await start();
+    const { ws, messages } = await connect(f.url);
+    ws.send(request('late', 'Hi.', { max_buffer_delay_ms: 6000 }));
+    ws.send(request('fast', 'Hi.', { generation_config: { speed: 3 } }));
+    await until(() => messages.length === 2);
+    expect(messages[0]).toMatchObject({ type: 'error', status_code: 400, context_id: 'late', error_code: 'invalid_request' });
+    expect(messages[0].message).toMatch(/max_buffer_delay_ms/);
+    expect(messages[1]).toMatchObject({ type: 'error', status_code: 400, context_id: 'fast', error_code: 'invalid_request' });
+    expect(messages[1].message).toMatch(/generation_config\.speed/);
+    expect(f.contexts()).toBe(0);
+    expect(await upgradeStatus(f.url, { 'Cartesia-Version': 'latest' })).toBe(400);
+  });
+
   it('rejects an unsupported output format with a 400 error for that context', async () => {
     const f = await start();
     const { ws, messages } = await connect(f.url);

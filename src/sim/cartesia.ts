@@ -1,6 +1,8 @@
 /**
  * A fake Cartesia TTS WebSocket server (PROTOCOLS.md §1): the subset voicegate uses, spoken
- * faithfully enough that the official `@cartesia/cartesia-js` SDK gets audio from it.
+ * faithfully enough that the official `@cartesia/cartesia-js` SDK gets audio from it. Its
+ * messages are parsed and built by protocol/cartesia.ts, the codec the Cartesia backend and
+ * the drop-in front end use, so it refuses what the front end refuses and says what they read.
  *
  * - `GET /` → `{ok: true, version}`; `GET /tts/websocket` upgrades (auth and version checked
  *   on the upgrade, as the real API does).
@@ -9,23 +11,35 @@
  * - Errors in the current or the legacy shape (see {@link CartesiaErrorShape}).
  * - The shared fault vocabulary (src/sim/faults.ts), applied when a context starts.
  *
- * The audio is a deterministic voiced signal (harmonics of a ~120–200 Hz fundamental with a
- * syllable envelope per character), its length proportional to the transcript, so tests can
- * check durations and formats without a model.
+ * The audio (cartesia-voice.ts) is a deterministic voiced signal, its length proportional to
+ * the transcript, so tests can check durations and formats without a model.
  */
 import { randomUUID } from 'node:crypto';
 import { createServer as createHttpServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
 import type { Duplex } from 'node:stream';
 import type { AddressInfo, Socket } from 'node:net';
-import alawmulaw from 'alawmulaw';
 import { WebSocketServer, type WebSocket } from 'ws';
-import { ENCODINGS, SAMPLE_RATES, type Encoding } from '../audio/format.ts';
+import type { Encoding } from '../audio/format.ts';
+import {
+  CartesiaError,
+  DEFAULT_BUFFER_DELAY_MS,
+  cartesiaKeyOf,
+  cartesiaVersionOf,
+  chunkReply,
+  contextSuffix,
+  doneReply,
+  errorReply,
+  flushDoneReply,
+  parseClientMessage,
+  parseJsonObject,
+  type CartesiaErrorShape,
+  type CartesiaGeneration,
+  type CartesiaHandshake,
+} from '../protocol/cartesia.ts';
 import { NO_FAULTS, mergeFaults, type Faults } from './faults.ts';
 import { handleClone, type FakeCartesiaClone } from './cartesia-clone.ts';
-
-/** `current`: `{title, message, error_code}` (2026-03-01 docs, current SDKs). `legacy`: `{error: "<string>"}` (2024-11-13). */
-export type CartesiaErrorShape = 'current' | 'legacy';
+import { SyntheticVoice, encode } from './cartesia-voice.ts';
 
 export interface FakeCartesiaOptions {
   /** Port to listen on. Default 0 (an ephemeral port). */
@@ -46,7 +60,7 @@ export interface FakeCartesiaOptions {
   msPerChar?: number;
   /** Audio source. Only `synthetic` exists. Default `synthetic`. */
   audio?: 'synthetic';
-  /** Error message shape. Default `current`. */
+  /** Error message shape (protocol/cartesia.ts CartesiaErrorShape): `current`, `legacy` or `both`. Default `current`. */
   errorShape?: CartesiaErrorShape;
   /** Concurrent contexts allowed across all sockets (plan limit); beyond it → 429 error. Default unlimited. */
   maxContexts?: number;
@@ -90,10 +104,6 @@ export interface FakeCartesia {
   close(): Promise<void>;
 }
 
-const OUTPUT_ENCODINGS: readonly string[] = ENCODINGS;
-const OUTPUT_RATES: readonly number[] = SAMPLE_RATES;
-/** Cartesia's documented default for max_buffer_delay_ms (current docs). */
-const DEFAULT_BUFFER_DELAY_MS = 3000;
 const SENTENCE_END = /[.!?。！？][\s"')\]]*$/;
 
 interface Job {
@@ -104,6 +114,8 @@ interface Job {
 
 interface FakeContext {
   readonly id: string;
+  /** The tail of each of its replies (codec contextSuffix). */
+  readonly suffix: string;
   readonly conn: Connection;
   readonly encoding: Encoding;
   readonly sampleRate: number;
@@ -125,39 +137,13 @@ interface FakeContext {
   job: Job | null;
   jobSample: number;
   jobSamples: number;
-  /** Synthesizer state: oscillator phase (radians) and absolute sample index (for the pitch contour). */
-  phase: number;
-  t: number;
-  f0: number;
+  readonly voice: SyntheticVoice;
 }
 
 interface Connection {
   readonly ws: WebSocket;
   readonly contexts: Map<string, FakeContext>;
   idleTimer: NodeJS.Timeout | null;
-}
-
-interface GenerationMessage {
-  context_id?: unknown;
-  model_id?: unknown;
-  transcript?: unknown;
-  voice?: unknown;
-  output_format?: unknown;
-  continue?: unknown;
-  flush?: unknown;
-  cancel?: unknown;
-  max_buffer_delay_ms?: unknown;
-}
-
-class RequestError extends Error {
-  constructor(
-    readonly status: number,
-    readonly title: string,
-    message: string,
-    readonly errorCode: string,
-  ) {
-    super(message);
-  }
 }
 
 export async function startFakeCartesia(options: FakeCartesiaOptions = {}): Promise<FakeCartesia> {
@@ -186,8 +172,7 @@ export async function startFakeCartesia(options: FakeCartesiaOptions = {}): Prom
   const onHttp = (req: IncomingMessage, res: ServerResponse): void => {
     const path = (req.url ?? '/').split('?')[0];
     if (req.method === 'POST' && path === '/voices/clone') {
-      const auth = req.headers.authorization;
-      const key = typeof auth === 'string' && auth.startsWith('Bearer ') ? auth.slice(7) : headerValue(req.headers['x-api-key']);
+      const key = cartesiaKeyOf(handshakeOf(req));
       return handleClone(req, res, clones, options.apiKey === undefined || key === options.apiKey, options.cloning ?? true);
     }
     if (req.method === 'GET' && path === '/') {
@@ -206,16 +191,18 @@ export async function startFakeCartesia(options: FakeCartesiaOptions = {}): Prom
   const wss = new WebSocketServer({ noServer: true });
 
   server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
-    const url = new URL(req.url ?? '/', 'http://fake');
-    if (url.pathname !== '/tts/websocket') return refuseUpgrade(socket, 404, 'Not Found', 'no such endpoint');
-    if (options.apiKey !== undefined) {
-      const auth = req.headers.authorization;
-      const bearer = typeof auth === 'string' && auth.startsWith('Bearer ') ? auth.slice(7) : undefined;
-      const key = bearer ?? headerValue(req.headers['x-api-key']) ?? url.searchParams.get('api_key') ?? url.searchParams.get('access_token') ?? undefined;
-      if (key !== options.apiKey) return refuseUpgrade(socket, 401, 'Unauthorized', 'invalid or missing API key');
+    const handshake = handshakeOf(req);
+    if (handshake.path !== '/tts/websocket') return refuseUpgrade(socket, 404, 'Not Found', 'no such endpoint');
+    if (options.apiKey !== undefined && cartesiaKeyOf(handshake) !== options.apiKey) return refuseUpgrade(socket, 401, 'Unauthorized', 'invalid or missing API key');
+    // The front end assumes a version when none is sent; Cartesia itself requires one.
+    if (!handshake.query.get('cartesia_version') && !handshake.headers['cartesia-version']) {
+      return refuseUpgrade(socket, 400, 'Bad Request', 'Cartesia-Version header or cartesia_version query parameter is required');
     }
-    const clientVersion = url.searchParams.get('cartesia_version') ?? headerValue(req.headers['cartesia-version']);
-    if (!clientVersion) return refuseUpgrade(socket, 400, 'Bad Request', 'Cartesia-Version header or cartesia_version query parameter is required');
+    try {
+      cartesiaVersionOf(handshake);
+    } catch (err) {
+      return refuseUpgrade(socket, 400, 'Bad Request', (err as Error).message);
+    }
     wss.handleUpgrade(req, socket, head, (ws) => onConnection(ws));
   });
 
@@ -226,22 +213,23 @@ export async function startFakeCartesia(options: FakeCartesiaOptions = {}): Prom
     armIdle(conn);
     ws.on('message', (data, isBinary) => {
       armIdle(conn);
-      if (isBinary) {
-        sendError(conn, undefined, new RequestError(400, 'Invalid message', 'binary frames are not supported; send JSON text', 'invalid_request'));
-        return;
-      }
-      let msg: unknown;
+      if (isBinary) return sendError(conn, new CartesiaError(400, 'Invalid message', 'binary frames are not supported; send JSON text', 'invalid_request'));
       try {
-        msg = JSON.parse(data.toString());
-      } catch {
-        sendError(conn, undefined, new RequestError(400, 'Invalid JSON', 'the message is not valid JSON', 'invalid_request'));
-        return;
+        const raw = parseJsonObject(data.toString());
+        const msg = parseClientMessage(raw);
+        if (msg.kind === 'cancel') {
+          const ctx = conn.contexts.get(msg.contextId);
+          if (ctx) retire(ctx);
+          return;
+        }
+        generate(conn, msg, raw);
+      } catch (err) {
+        if (!(err instanceof CartesiaError)) throw err;
+        // A refused message ends its context, as Cartesia's error reply (done:true) says.
+        const ctx = err.contextId === undefined ? undefined : conn.contexts.get(err.contextId);
+        if (ctx) retire(ctx);
+        sendError(conn, err);
       }
-      if (!msg || typeof msg !== 'object' || Array.isArray(msg)) {
-        sendError(conn, undefined, new RequestError(400, 'Invalid message', 'the message must be a JSON object', 'invalid_request'));
-        return;
-      }
-      onMessage(conn, msg as GenerationMessage);
     });
     ws.on('close', () => {
       if (conn.idleTimer) clearTimeout(conn.idleTimer);
@@ -259,87 +247,63 @@ export async function startFakeCartesia(options: FakeCartesiaOptions = {}): Prom
     conn.idleTimer.unref();
   }
 
-  function onMessage(conn: Connection, msg: GenerationMessage): void {
-    const contextId = typeof msg.context_id === 'string' && msg.context_id !== '' ? msg.context_id : undefined;
-    if (msg.cancel === true) {
-      if (!contextId) return sendError(conn, undefined, new RequestError(400, 'Invalid request', 'cancel needs a context_id', 'invalid_request'));
-      const ctx = conn.contexts.get(contextId);
-      if (ctx) retire(ctx);
-      return;
-    }
-    const id = contextId ?? randomUUID();
-    try {
-      const existing = conn.contexts.get(id);
-      const ctx = existing ?? openContext(conn, id, msg);
-      if (!ctx) return;
-      if (existing && existing.ended) throw new RequestError(400, 'Context closed', `context ${id} already received continue:false`, 'context_closed');
-      const transcript = msg.transcript;
-      if (typeof transcript !== 'string') throw new RequestError(400, 'Invalid request', 'transcript must be a string', 'invalid_request');
-      chars += transcript.length;
-      ctx.pending += transcript;
-      const flush = msg.flush === true;
-      const more = msg.continue === true;
-      if (flush || !more) {
-        release(ctx);
-        if (flush) {
-          ctx.jobs.push({ text: null, flushId: ctx.flushId });
-          ctx.flushId++;
-        }
-      } else if (ctx.bufferDelayMs === 0 || SENTENCE_END.test(ctx.pending)) {
-        release(ctx);
-      } else if (!ctx.bufferTimer) {
-        ctx.bufferTimer = setTimeout(() => {
-          ctx.bufferTimer = null;
-          release(ctx);
-          pump(ctx);
-        }, ctx.bufferDelayMs);
+  /** A generation request: opens its context (the first message) or continues it. Throws CartesiaError. */
+  function generate(conn: Connection, msg: CartesiaGeneration, raw: Record<string, unknown>): void {
+    const id = msg.contextId ?? randomUUID();
+    const existing = conn.contexts.get(id);
+    const ctx = existing ?? openContext(conn, id, msg, raw);
+    if (!ctx) return;
+    if (existing && existing.ended) throw new CartesiaError(400, 'Context closed', `context ${id} already received continue:false`, 'context_closed', id);
+    chars += msg.transcript.length;
+    ctx.pending += msg.transcript;
+    if (msg.flush || !msg.more) {
+      release(ctx);
+      if (msg.flush) {
+        ctx.jobs.push({ text: null, flushId: ctx.flushId });
+        ctx.flushId++;
       }
-      if (!more) ctx.ended = true;
-      pump(ctx);
-    } catch (err) {
-      if (!(err instanceof RequestError)) throw err;
-      const ctx = conn.contexts.get(id);
-      if (ctx) retire(ctx);
-      sendError(conn, id, err);
+    } else if (ctx.bufferDelayMs === 0 || SENTENCE_END.test(ctx.pending)) {
+      release(ctx);
+    } else if (!ctx.bufferTimer) {
+      ctx.bufferTimer = setTimeout(() => {
+        ctx.bufferTimer = null;
+        release(ctx);
+        pump(ctx);
+      }, ctx.bufferDelayMs);
     }
+    if (!msg.more) ctx.ended = true;
+    pump(ctx);
   }
 
-  /** Validates the first message of a context and applies the faults; null when it was refused. */
-  function openContext(conn: Connection, id: string, msg: GenerationMessage): FakeContext | null {
-    if (typeof msg.model_id !== 'string' || msg.model_id === '') throw new RequestError(400, 'Invalid request', 'model_id is required', 'invalid_request');
-    const voiceId = voiceIdOf(msg.voice);
-    if (!voiceId) throw new RequestError(400, 'Invalid voice', 'voice must be {mode:"id", id} or an id string', 'invalid_voice');
-    const format = msg.output_format as { container?: unknown; encoding?: unknown; sample_rate?: unknown } | undefined;
-    if (!format || typeof format !== 'object') throw new RequestError(400, 'Invalid request', 'output_format is required', 'invalid_request');
-    if (format.container !== 'raw') throw new RequestError(400, 'Invalid output format', 'the WebSocket API accepts container "raw" only', 'invalid_output_format');
-    if (typeof format.encoding !== 'string' || !OUTPUT_ENCODINGS.includes(format.encoding)) {
-      throw new RequestError(400, 'Invalid output format', `unsupported encoding ${String(format.encoding)}`, 'invalid_output_format');
-    }
-    if (typeof format.sample_rate !== 'number' || !OUTPUT_RATES.includes(format.sample_rate)) {
-      throw new RequestError(400, 'Invalid output format', `unsupported sample_rate ${String(format.sample_rate)}`, 'invalid_output_format');
-    }
+  /** Checks what the first message of a context must carry and applies the faults; null when it was refused. */
+  function openContext(conn: Connection, id: string, msg: CartesiaGeneration, raw: Record<string, unknown>): FakeContext | null {
+    if (!msg.modelId) throw new CartesiaError(400, 'Invalid request', 'model_id is required', 'invalid_request', id);
+    const voiceId = msg.voiceId;
+    if (voiceId === undefined) throw new CartesiaError(400, 'Invalid voice', 'voice must be {mode:"id", id}, {id} or an id string', 'invalid_voice', id);
+    const format = msg.format;
+    if (!format) throw new CartesiaError(400, 'Invalid request', 'output_format is required', 'invalid_request', id);
     started++;
-    recent.push({ ...msg });
+    recent.push({ ...raw });
     if (recent.length > 100) recent.shift();
     const snapshot = faults;
     if (snapshot.error_rate > 0 && Math.random() < snapshot.error_rate) {
       const status = snapshot.error_status;
-      sendError(conn, id, new RequestError(status, status === 429 ? 'Too Many Requests' : 'Injected fault', `injected error ${status}`, status === 429 ? 'concurrency_limit' : 'injected_fault'));
+      sendError(conn, new CartesiaError(status, status === 429 ? 'Too Many Requests' : 'Injected fault', `injected error ${status}`, status === 429 ? 'concurrency_limit' : 'injected_fault', id));
       return null;
     }
     if (active >= maxContexts) {
-      sendError(conn, id, new RequestError(429, 'Too Many Requests', `concurrency limit of ${maxContexts} contexts reached`, 'concurrency_limit'));
+      sendError(conn, new CartesiaError(429, 'Too Many Requests', `concurrency limit of ${maxContexts} contexts reached`, 'concurrency_limit', id));
       return null;
     }
-    const delay = typeof msg.max_buffer_delay_ms === 'number' ? Math.max(0, Math.min(5000, msg.max_buffer_delay_ms)) : DEFAULT_BUFFER_DELAY_MS;
     const ctx: FakeContext = {
       id,
+      suffix: contextSuffix(id),
       conn,
-      encoding: format.encoding as Encoding,
-      sampleRate: format.sample_rate,
+      encoding: format.encoding,
+      sampleRate: format.sampleRate,
       fingerprint: voiceId,
       faults: snapshot,
-      bufferDelayMs: delay,
+      bufferDelayMs: msg.maxBufferDelayMs ?? DEFAULT_BUFFER_DELAY_MS,
       pending: '',
       bufferTimer: null,
       jobs: [],
@@ -352,9 +316,7 @@ export async function startFakeCartesia(options: FakeCartesiaOptions = {}): Prom
       job: null,
       jobSample: 0,
       jobSamples: 0,
-      phase: 0,
-      t: 0,
-      f0: clones.get(voiceId)?.pitchHz ?? 120 + (hash(voiceId) % 80),
+      voice: new SyntheticVoice(voiceId, format.sampleRate, clones.get(voiceId)?.pitchHz),
     };
     conn.contexts.set(id, ctx);
     active++;
@@ -400,7 +362,7 @@ export async function startFakeCartesia(options: FakeCartesiaOptions = {}): Prom
     if (!ctx.job) {
       const job = ctx.jobs.shift()!;
       if (job.text === null) {
-        send(ctx.conn, { type: 'flush_done', done: false, status_code: 206, context_id: ctx.id, flush_done: true, flush_id: job.flushId });
+        send(ctx.conn, flushDoneReply(job.flushId, ctx.suffix));
         pump(ctx);
         return;
       }
@@ -410,50 +372,16 @@ export async function startFakeCartesia(options: FakeCartesiaOptions = {}): Prom
     }
     const job = ctx.job;
     const count = Math.min(Math.max(1, Math.round((chunkMs * ctx.sampleRate) / 1000)), ctx.jobSamples - ctx.jobSample);
-    const samples = synthesize(ctx, job.text!, count);
+    const samples = ctx.voice.render(job.text!, ctx.jobSample, count, ctx.jobSamples);
     ctx.jobSample += count;
     ctx.chunksSent++;
-    send(ctx.conn, {
-      type: 'chunk',
-      data: encode(samples, ctx.encoding).toString('base64'),
-      step_time: stepTime,
-      done: false,
-      status_code: 206,
-      context_id: ctx.id,
-      flush_id: job.flushId,
-    });
+    send(ctx.conn, chunkReply(encode(samples, ctx.encoding).toString('base64'), stepTime, job.flushId, ctx.suffix));
     if (ctx.jobSample >= ctx.jobSamples) ctx.job = null;
     pump(ctx);
   }
 
-  /** Next `count` samples (floats in −1…1) of the context's current job. */
-  function synthesize(ctx: FakeContext, text: string, count: number): Float32Array {
-    const out = new Float32Array(count);
-    const rate = ctx.sampleRate;
-    const perChar = ctx.jobSamples / text.length;
-    const nyquist = rate / 2;
-    for (let i = 0; i < count; i++) {
-      const n = ctx.jobSample + i;
-      const charIndex = Math.min(text.length - 1, Math.floor(n / perChar));
-      const code = text.charCodeAt(charIndex);
-      const voiced = code > 32 && !(code >= 33 && code <= 47);
-      // Pitch contour: a slow drift around the voice's fundamental, nudged per character.
-      const f0 = ctx.f0 * (1 + 0.08 * Math.sin((2 * Math.PI * 0.7 * ctx.t) / rate)) + (code % 7) * 2;
-      ctx.phase += (2 * Math.PI * f0) / rate;
-      if (ctx.phase > 2 * Math.PI) ctx.phase -= 2 * Math.PI;
-      ctx.t++;
-      if (!voiced) continue;
-      const within = (n - charIndex * perChar) / perChar;
-      const envelope = Math.sin(Math.PI * within);
-      let value = 0;
-      for (let h = 1; h <= 5 && h * f0 < nyquist; h++) value += Math.sin(h * ctx.phase) / h;
-      out[i] = 0.25 * envelope * value;
-    }
-    return out;
-  }
-
   function finish(ctx: FakeContext): void {
-    send(ctx.conn, { type: 'done', done: true, status_code: 206, context_id: ctx.id });
+    send(ctx.conn, doneReply(ctx.suffix));
     retire(ctx);
   }
 
@@ -469,14 +397,12 @@ export async function startFakeCartesia(options: FakeCartesiaOptions = {}): Prom
     }
   }
 
-  function sendError(conn: Connection, contextId: string | undefined, err: RequestError): void {
-    const base = { type: 'error', done: true, status_code: err.status, ...(contextId === undefined ? {} : { context_id: contextId }) };
-    if (errorShape === 'legacy') send(conn, { ...base, error: err.message });
-    else send(conn, { ...base, title: err.title, message: err.message, error_code: err.errorCode, request_id: randomUUID() });
+  function sendError(conn: Connection, err: CartesiaError): void {
+    send(conn, errorReply(err, true, randomUUID(), errorShape));
   }
 
-  function send(conn: Connection, message: object): void {
-    if (conn.ws.readyState === conn.ws.OPEN) conn.ws.send(JSON.stringify(message));
+  function send(conn: Connection, frame: string): void {
+    if (conn.ws.readyState === conn.ws.OPEN) conn.ws.send(frame);
   }
 
   let listening = Promise.resolve();
@@ -543,47 +469,16 @@ function headerValue(value: string | string[] | undefined): string | undefined {
   return Array.isArray(value) ? value[0] : value;
 }
 
-/** The voice id of `{mode:"id", id}`, `{id}` (2026-08-14) or a plain id string. */
-function voiceIdOf(voice: unknown): string | undefined {
-  if (typeof voice === 'string' && voice !== '') return voice;
-  if (voice && typeof voice === 'object') {
-    const v = voice as { mode?: unknown; id?: unknown; embedding?: unknown };
-    if (typeof v.id === 'string' && v.id !== '' && (v.mode === undefined || v.mode === 'id')) return v.id;
-    if (v.mode === 'embedding' && Array.isArray(v.embedding)) return `embedding:${v.embedding.length}`;
-  }
-  return undefined;
-}
-
-function hash(text: string): number {
-  let h = 2166136261;
-  for (let i = 0; i < text.length; i++) h = Math.imul(h ^ text.charCodeAt(i), 16777619);
-  return h >>> 0;
-}
-
-/** Floats in −1…1 → the requested raw encoding, little-endian. */
-export function encode(samples: Float32Array, encoding: Encoding): Buffer {
-  switch (encoding) {
-    case 'pcm_f32le': {
-      const out = Buffer.allocUnsafe(samples.length * 4);
-      for (let i = 0; i < samples.length; i++) out.writeFloatLE(samples[i], i * 4);
-      return out;
-    }
-    case 'pcm_s16le': {
-      const out = Buffer.allocUnsafe(samples.length * 2);
-      for (let i = 0; i < samples.length; i++) out.writeInt16LE(toInt16(samples[i]), i * 2);
-      return out;
-    }
-    case 'pcm_mulaw':
-    case 'pcm_alaw': {
-      const pcm = new Int16Array(samples.length);
-      for (let i = 0; i < samples.length; i++) pcm[i] = toInt16(samples[i]);
-      const codes = encoding === 'pcm_mulaw' ? alawmulaw.mulaw.encode(pcm) : alawmulaw.alaw.encode(pcm);
-      return Buffer.from(codes.buffer, codes.byteOffset, codes.byteLength);
-    }
-  }
-}
-
-function toInt16(x: number): number {
-  const v = Math.round(x * 32767);
-  return v > 32767 ? 32767 : v < -32768 ? -32768 : v;
+/** The parts of an upgrade or HTTP request the codec reads (key, version), and the path. */
+function handshakeOf(req: IncomingMessage): CartesiaHandshake & { path: string } {
+  const url = new URL(req.url ?? '/', 'http://fake');
+  return {
+    path: url.pathname,
+    query: url.searchParams,
+    headers: {
+      authorization: headerValue(req.headers.authorization),
+      'x-api-key': headerValue(req.headers['x-api-key']),
+      'cartesia-version': headerValue(req.headers['cartesia-version']),
+    },
+  };
 }
