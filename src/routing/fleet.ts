@@ -100,7 +100,7 @@ export class Fleet extends EventEmitter<FleetEvents> {
     for (const pool of this.pools) pool.startHealthChecks();
   }
 
-  /** Stops checks and timers, answers queued segments with null, closes every backend. */
+  /** Stops checks and timers and closes every backend. */
   async stop(): Promise<void> {
     for (const pool of this.pools) pool.stop();
     const backends: Backend[] = [];

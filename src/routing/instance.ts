@@ -63,6 +63,10 @@ export class PoolInstance implements Instance {
   private isDraining = false;
   private isRetiring = false;
   private isRemoved = false;
+  // healthy and available, derived from the state above and health's, recomputed on each change
+  // of either (refresh): the ring walk reads `available` per instance it passes, a hot loop.
+  private isHealthy = true;
+  private isAvailable = true;
   /** performance.now() until which it takes no new streams (it said it is full). */
   private coolingUntil = 0;
   private coolTimer: ReturnType<typeof setTimeout> | null = null;
@@ -97,7 +101,10 @@ export class PoolInstance implements Instance {
       health: pool.health,
       check: (signal) => this.backend.check(signal),
       probe: () => probeSynthesis(this.backend, pool.voices[0]!, pool.timeouts.first_audio_ms),
-      onTransition: (transition) => options.onHealth(this, transition),
+      onTransition: (transition) => {
+        this.refresh();
+        options.onHealth(this, transition);
+      },
       now: options.now,
       overloaded: options.overloaded,
     });
@@ -107,7 +114,7 @@ export class PoolInstance implements Instance {
 
   /** Up by active checks, not ejected, and not removed. */
   get healthy(): boolean {
-    return this.health.healthy && !this.isRemoved;
+    return this.isHealthy;
   }
 
   get ejected(): boolean {
@@ -116,7 +123,7 @@ export class PoolInstance implements Instance {
 
   /** Takes traffic for new sessions: healthy, not draining, still a member. */
   get available(): boolean {
-    return this.health.healthy && !this.isDraining && !this.isRetiring;
+    return this.isAvailable;
   }
 
   get draining(): boolean {
@@ -152,7 +159,7 @@ export class PoolInstance implements Instance {
 
   /** Whether a new stream may start now as far as health and cool-down go (not the count). */
   canStream(): boolean {
-    return this.healthy && (this.coolingUntil === 0 || this.coolingUntil <= performance.now());
+    return this.isHealthy && (this.coolingUntil === 0 || this.coolingUntil <= performance.now());
   }
 
   /** Gauges after a health, drain or membership change. */
@@ -205,15 +212,18 @@ export class PoolInstance implements Instance {
   setDraining(draining: boolean): boolean {
     if (this.isDraining === draining) return false;
     this.isDraining = draining;
+    this.refresh();
     return true;
   }
 
   retire(): void {
     this.isRetiring = true;
+    this.refresh();
   }
 
   rejoin(): void {
     this.isRetiring = false;
+    this.refresh();
   }
 
   /**
@@ -245,7 +255,14 @@ export class PoolInstance implements Instance {
   /** Dropped for good: timers off, gauges leave /metrics. */
   markRemoved(): void {
     this.isRemoved = true;
+    this.refresh();
     this.stop();
     this.gauges.remove();
+  }
+
+  private refresh(): void {
+    const healthy = this.health.healthy;
+    this.isHealthy = healthy && !this.isRemoved;
+    this.isAvailable = healthy && !this.isDraining && !this.isRetiring;
   }
 }

@@ -12,6 +12,9 @@ import type { Membership } from './membership.ts';
 import type { PinStore } from './pins.ts';
 import type { Instance } from './router.ts';
 
+/** Walk state between walks: shared empty arrays, so resetting it allocates nothing. */
+const NO_MEMBERS: readonly PoolInstance[] = [];
+
 export interface PinWalkOptions {
   /** Pool name (the pin store's namespace). */
   readonly pool: string;
@@ -32,10 +35,11 @@ export class PinWalk {
   private sessionTotal = 0;
 
   // Walk state, set just before a ring walk.
-  private walkMembers: readonly PoolInstance[] = [];
+  private walkMembers: readonly PoolInstance[] = NO_MEMBERS;
   private capPerWeight = 0;
   private walkExclude: ReadonlySet<string> | undefined;
-  private walkOut: Instance[] = [];
+  /** The candidates list being filled; null between walks. */
+  private walkOut: Instance[] | null = null;
   private walkLimit = 0;
   private readonly acceptForPin = (i: number): boolean => {
     const inst = this.walkMembers[i]!;
@@ -44,8 +48,9 @@ export class PinWalk {
   };
   private readonly acceptCandidate = (i: number): boolean => {
     const inst = this.walkMembers[i]!;
-    if (inst.available && !(this.walkExclude?.has(inst.id) ?? false)) this.walkOut.push(inst);
-    return this.walkOut.length >= this.walkLimit;
+    const out = this.walkOut!;
+    if (inst.available && !(this.walkExclude?.has(inst.id) ?? false)) out.push(inst);
+    return out.length >= this.walkLimit;
   };
 
   constructor(options: PinWalkOptions) {
@@ -89,7 +94,7 @@ export class PinWalk {
     this.walkMembers = membership.members;
     const index = membership.ring.walk(key, this.acceptForPin);
     const instance = index < 0 ? null : this.walkMembers[index]!;
-    this.walkMembers = [];
+    this.walkMembers = NO_MEMBERS;
     if (instance) this.moveTo(key, instance);
     return instance;
   }
@@ -130,8 +135,8 @@ export class PinWalk {
     this.walkExclude = exclude;
     this.walkLimit = limit;
     this.membership.ring.walk(key, this.acceptCandidate);
-    this.walkMembers = [];
-    this.walkOut = [];
+    this.walkMembers = NO_MEMBERS;
+    this.walkOut = null;
     this.walkExclude = undefined;
     return out;
   }
