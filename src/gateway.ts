@@ -229,15 +229,8 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
         return { ready: false, reason: 'no instance up and no fallback' };
       },
     }),
-    ...adminRoutes(
-      {
-        ...adminFleet(fleet),
-        // The fallback's contexts in use show beside the instances' streams.
-        snapshot: () => (sessions.fallback ? [...fleet.snapshot(), sessions.fallback.snapshot()] : fleet.snapshot()),
-      },
-      adminAuth,
-      logger,
-    ),
+    // The fallback's contexts in use show beside the instances' streams.
+    ...adminRoutes(adminFleet(fleet, sessions), adminAuth, logger),
     ...consoleRoutes({ feed: consoleFeed, authorize, authorizeAdmin: adminAuth.authorize, tickets: streamTickets }),
     ...speechRoutes({ sessions: calls.forProtocol('http'), config, authorize, metrics, logger, admission, listVoices: (listing) => withLibraryVoices(listing, voices, config.pools) }),
     ...compatHttpRoutes({ sessions: calls.forProtocol('compat-http'), config, metrics, logger, admission }),

@@ -8,7 +8,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { instanceIdFromUrl, parseConfig } from '../src/config.ts';
 import { createGateway, type Gateway } from '../src/gateway.ts';
-import type { InstanceSnapshot } from '../src/routing/pool.ts';
+import type { InstanceStatus } from '../src/server/admin.ts';
 import { startSimFleet, type SimFleet } from '../src/sim/fleet.ts';
 import { StreamClient } from './helpers/stream-client.ts';
 import { freePort } from './helpers/ports.ts';
@@ -70,10 +70,10 @@ describe('DNS discovery through the gateway', () => {
     for (const sim of sims.values()) await sim.close();
   });
 
-  const adminInstances = async (): Promise<InstanceSnapshot[]> => {
+  const adminInstances = async (): Promise<InstanceStatus[]> => {
     const res = await fetch(`http://${base}/admin/instances`);
     expect(res.status).toBe(200);
-    return ((await res.json()) as { instances: InstanceSnapshot[] }).instances;
+    return ((await res.json()) as { instances: InstanceStatus[] }).instances;
   };
   const pool = () => gateway.fleet.pool('gpu')!;
   const firstChoices = () => new Map(KEYS.map((k) => [k, pool().candidates(k, undefined, 1)[0]?.id]));

@@ -1,7 +1,7 @@
 /**
  * Passive health (outlier ejection): consecutive failures of real traffic eject an instance for
  * a while; each repeat doubles the time up to a ceiling. Pure bookkeeping with an injected
- * clock; the pool owns the timers and the events.
+ * clock; instance-health.ts owns the timers, the half-open probe and the transitions.
  */
 
 export interface EjectionOptions {
@@ -16,26 +16,34 @@ export interface EjectionOptions {
 
 export class PassiveEjection {
   /** Consecutive failures since the last success or ejection. */
-  failures = 0;
+  private failures = 0;
   /** Ejections in the current streak (drives the doubling). */
-  streak = 0;
-  ejected = false;
-  /** When the current ejection ends (clock ms); meaningful while ejected. */
-  until = 0;
+  private streak = 0;
+  private isEjected = false;
+  private ejectedUntil = 0;
   private lastRestoredAt = Number.NEGATIVE_INFINITY;
 
   constructor(private readonly options: EjectionOptions) {}
 
+  get ejected(): boolean {
+    return this.isEjected;
+  }
+
+  /** When the current ejection ends (clock ms); meaningful while ejected. */
+  get until(): number {
+    return this.ejectedUntil;
+  }
+
   /** Counts a failure. Returns the ejection length in ms when this failure ejects, else 0. */
   failure(now: number): number {
-    if (this.ejected) return 0;
+    if (this.isEjected) return 0;
     if (++this.failures < this.options.ejectAfter) return 0;
     if (now - this.lastRestoredAt >= this.options.maxMs) this.streak = 0;
     const ms = Math.min(this.options.maxMs, this.options.baseMs * 2 ** this.streak);
     this.streak++;
     this.failures = 0;
-    this.ejected = true;
-    this.until = now + ms;
+    this.isEjected = true;
+    this.ejectedUntil = now + ms;
     return ms;
   }
 
@@ -45,7 +53,7 @@ export class PassiveEjection {
 
   /** The ejection time is over. */
   expired(now: number): boolean {
-    return this.ejected && now >= this.until;
+    return this.isEjected && now >= this.ejectedUntil;
   }
 
   /**
@@ -53,10 +61,10 @@ export class PassiveEjection {
    * for the rest of that time, without counting a failure. False when already ejected.
    */
   adopt(now: number, ms: number): boolean {
-    if (this.ejected) return false;
+    if (this.isEjected) return false;
     this.failures = 0;
-    this.ejected = true;
-    this.until = now + ms;
+    this.isEjected = true;
+    this.ejectedUntil = now + ms;
     return true;
   }
 
@@ -64,12 +72,12 @@ export class PassiveEjection {
   reopen(now: number): number {
     const ms = Math.min(this.options.maxMs, this.options.baseMs * 2 ** this.streak);
     this.streak++;
-    this.until = now + ms;
+    this.ejectedUntil = now + ms;
     return ms;
   }
 
   restore(now: number): void {
-    this.ejected = false;
+    this.isEjected = false;
     this.failures = 0;
     this.lastRestoredAt = now;
   }

@@ -51,6 +51,7 @@ function setup(opts: { staticUrls?: string[]; metrics?: Metrics } = {}) {
   discovery.on('failed', (f) => failures.push(f));
   return {
     pool,
+    config,
     discovery,
     backends,
     events,
@@ -158,7 +159,7 @@ describe('DnsDiscovery', () => {
     expect(t.failures[0]?.error.message).toMatch(/ETIMEOUT/);
     expect(t.pool.memberIds()).toHaveLength(2);
 
-    const hanging = new DnsDiscovery({ pool: t.pool, config: t.pool.config.discovery!, resolve: () => new Promise(() => {}), timeoutMs: 500 });
+    const hanging = new DnsDiscovery({ pool: t.pool, config: t.config.discovery!, resolve: () => new Promise(() => {}), timeoutMs: 500 });
     const failed: DiscoveryFailure[] = [];
     hanging.on('failed', (f) => failed.push(f));
     const result = hanging.refresh();

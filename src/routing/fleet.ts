@@ -14,9 +14,10 @@ import { RoutingError } from './errors.ts';
 import type { FleetEvents, InstanceEvent } from './events.ts';
 import type { LimitStore } from './limit-store.ts';
 import type { PinStore } from './pins.ts';
+import type { InstanceSpec } from './instance.ts';
 import { Pool } from './pool.ts';
-import type { InstanceSnapshot, InstanceSpec, PoolInstance } from './pool.ts';
 import type { Instance, Router } from './router.ts';
+import type { InstanceSnapshot } from './snapshot.ts';
 import type { SlotStore } from './slots.ts';
 
 export interface FleetOptions {
@@ -41,7 +42,9 @@ export interface FleetOptions {
 }
 
 export class Fleet extends EventEmitter<FleetEvents> {
-  readonly routers: Pool[];
+  /** Every pool's Router in config order (the first is the default pool). */
+  readonly routers: readonly Router[];
+  private readonly pools: readonly Pool[];
   private readonly byName = new Map<string, Pool>();
 
   constructor(opts: FleetOptions) {
@@ -49,13 +52,14 @@ export class Fleet extends EventEmitter<FleetEvents> {
     const onEvent = (event: InstanceEvent): void => {
       this.emit('instance', event);
     };
-    this.routers = opts.pools.map((config) => {
+    this.pools = opts.pools.map((config) => {
       if (this.byName.has(config.name)) throw new RoutingError('duplicate_pool', `duplicate pool name ${config.name}`);
       const pool = new Pool({ config, createBackend: opts.createBackend, metrics: opts.metrics, now: opts.now, onEvent, vnodes: opts.vnodes, overloaded: opts.overloaded, limitStore: opts.limitStore, slots: opts.slots, pins: opts.pins });
       this.byName.set(config.name, pool);
       return pool;
     });
-    if (this.routers.length === 0) throw new RoutingError('no_instances', 'no pools configured');
+    this.routers = this.pools;
+    if (this.pools.length === 0) throw new RoutingError('no_instances', 'no pools configured');
   }
 
   /** The named pool's router. Throws RoutingError unknown_pool. */
@@ -70,7 +74,7 @@ export class Fleet extends EventEmitter<FleetEvents> {
    * returns the first pool's (drain/undrain act on all of them).
    */
   instance(id: string): Instance | undefined {
-    for (const pool of this.routers) {
+    for (const pool of this.pools) {
       const inst = pool.instance(id);
       if (inst) return inst;
     }
@@ -88,34 +92,37 @@ export class Fleet extends EventEmitter<FleetEvents> {
 
   private setDraining(id: string, draining: boolean): boolean {
     let found = false;
-    for (const pool of this.routers) if (pool.setDraining(id, draining)) found = true;
+    for (const pool of this.pools) if (pool.setDraining(id, draining)) found = true;
     return found;
   }
 
   startHealthChecks(): void {
-    for (const pool of this.routers) pool.startHealthChecks();
+    for (const pool of this.pools) pool.startHealthChecks();
   }
 
-  /** Stops checks and timers, answers queued segments with null, closes every backend. */
+  /** Stops checks and timers and closes every backend. */
   async stop(): Promise<void> {
-    for (const pool of this.routers) pool.stop();
+    for (const pool of this.pools) pool.stop();
     const backends: Backend[] = [];
-    for (const pool of this.routers) for (const inst of pool.allInstances()) backends.push(inst.backend);
+    for (const pool of this.pools) for (const inst of pool.allInstances()) backends.push(inst.backend);
     await Promise.allSettled(backends.map((b) => b.close()));
   }
 
-  /** The named pool itself (runtime membership: discovery, tools); undefined when unknown. */
+  /**
+   * The named pool itself, for the operations that are not routing: run-time membership
+   * (discovery), a peer's ejection (cluster/instance-state.ts), closing backends. Undefined when unknown.
+   */
   pool(poolName: string): Pool | undefined {
     return this.byName.get(poolName);
   }
 
   /** Every instance of every pool, for GET /admin/instances. */
   snapshot(): InstanceSnapshot[] {
-    return this.routers.flatMap((pool) => pool.snapshot());
+    return this.pools.flatMap((pool) => pool.snapshot());
   }
 
   /** Some instance takes new sessions (healthy and not draining): /ready. */
   anyUp(): boolean {
-    return this.routers.some((pool) => pool.instances.some((inst: PoolInstance) => inst.available));
+    return this.pools.some((pool) => pool.instances.some((inst) => inst.available));
   }
 }

@@ -1,7 +1,7 @@
 /**
  * Active health checks: one probe loop per instance calling the Backend's own check() (the
  * adapter knows its protocol and health path) on a fixed period, with a timeout. Counting
- * passes and fails into up/down (rise/fall) is the pool's job; this only runs probes.
+ * passes and fails into up/down (rise/fall) is instance-health.ts's job; this only runs probes.
  */
 import { BackendError } from '../backends/backend.ts';
 

@@ -23,7 +23,7 @@ function makePool(spec: TestPoolSpec = {}, extra: { metrics?: Metrics } = {}) {
   return { pool, backends, events, byId: (id: string) => pool.instance(id)! };
 }
 
-const cap = (pool: Pool, inst: Instance, sessionsAfter: number, eps = pool.config.load_epsilon): number => {
+const cap = (pool: Pool, inst: Instance, sessionsAfter: number, eps = testPoolConfig().load_epsilon): number => {
   const w = pool.instances.filter((i) => i.healthy && !i.draining).reduce((s, i) => s + i.weight, 0);
   return Math.ceil(((1 + eps) * sessionsAfter * inst.weight) / w - 1e-9);
 };
@@ -50,7 +50,7 @@ describe('Pool pinning', () => {
     const first = pool.pin('CA-reconnect')!;
     const second = pool.pin('CA-reconnect')!; // a second connection while the first lives
     expect(second).toBe(first);
-    expect(pool.instance(first.id)!.pinned.get('CA-reconnect')).toBe(2);
+    expect(pool.instance(first.id)!.connectionsOf('CA-reconnect')).toBe(2);
     const sessions = first.sessions; // the session counts once
     pool.release('CA-reconnect', second);
     expect(first.sessions).toBe(sessions);
@@ -118,7 +118,7 @@ describe('Pool pinning', () => {
               expect(inst.sessions).toBeLessThanOrEqual(cap(pool, inst, m, eps));
               // A new session: everything ahead of it in its own order was full. (A second
               // connection of a live session joins its pin instead.)
-              if ((pool.instance(inst.id)!.pinned.get(o.key) ?? 0) > 1) continue;
+              if (pool.instance(inst.id)!.connectionsOf(o.key) > 1) continue;
               for (const before of order) {
                 if (before === inst) break;
                 expect(before.sessions).toBeGreaterThanOrEqual(cap(pool, before, m, eps));
@@ -228,55 +228,43 @@ describe('Pool drain', () => {
 });
 
 describe('Pool stream slots', () => {
-  it('queues FIFO for queue_ms, hands a released slot to the oldest waiter', async () => {
-    const { pool, byId } = makePool({ maxConcurrency: 1 });
+  it('tryAcquire takes slots up to the limit; a release is idempotent, frees one slot and wakes capacity listeners', () => {
+    const { pool, byId } = makePool({ maxConcurrency: 2 });
     const inst = byId('gpu-0');
-    const held = pool.tryAcquire(inst)!;
+    let woken = 0;
+    pool.onCapacity(() => woken++);
+    const a = pool.tryAcquire(inst)!;
+    const b = pool.tryAcquire(inst)!;
+    expect(a.inFlightAtStart).toBe(1);
+    expect(b.inFlightAtStart).toBe(2);
     expect(pool.tryAcquire(inst)).toBeNull();
-    const signal = new AbortController().signal;
-    const order: string[] = [];
-    const a = pool.acquire(inst, 1000, signal).then((s) => (order.push('a'), s));
-    const b = pool.acquire(inst, 1000, signal).then((s) => (order.push('b'), s));
-    held.release();
-    held.release(); // idempotent: must not free a second slot
-    const sa = await a;
-    expect(sa?.instance).toBe(inst);
+    expect(inst.streams).toBe(2);
+    a.release();
+    a.release(); // idempotent: must not free a second slot
     expect(inst.streams).toBe(1);
-    sa!.release();
-    const sb = await b;
-    expect(order).toEqual(['a', 'b']);
-    sb!.release();
-    expect(inst.streams).toBe(0);
+    expect(woken).toBe(1);
+    expect(pool.tryAcquire(inst)).not.toBeNull();
+    expect(pool.tryAcquire(inst)).toBeNull();
+    b.release();
+    expect(pool.hasFreeSlot()).toBe(true);
   });
 
-  it('resolves null after queue_ms, rejects on abort, and frees the queue place', async () => {
+  it('no slot on an ejected or cooling instance; the end of a cool-down wakes capacity listeners', async () => {
     vi.useFakeTimers();
-    const { pool, byId } = makePool({ maxConcurrency: 1 });
-    const inst = byId('gpu-0');
-    const held = pool.tryAcquire(inst)!;
-    const timedOut = pool.acquire(inst, 250, new AbortController().signal);
-    await vi.advanceTimersByTimeAsync(249);
-    const ac = new AbortController();
-    const aborted = pool.acquire(inst, 10_000, ac.signal);
-    await vi.advanceTimersByTimeAsync(1);
-    await expect(timedOut).resolves.toBeNull();
-    ac.abort(new Error('barge-in'));
-    await expect(aborted).rejects.toThrow('barge-in');
-    await expect(pool.acquire(inst, 10, ac.signal)).rejects.toThrow('barge-in');
-    held.release();
-    expect(inst.streams).toBe(0); // nobody was left in the queue to take it
-    expect(await pool.acquire(inst, 0, new AbortController().signal)).not.toBeNull();
-  });
-
-  it('waiters move on (null) the moment their instance is ejected; unhealthy gives null at once', async () => {
-    const { pool, byId } = makePool({ maxConcurrency: 1, health: { eject_after: 1 } });
-    const inst = byId('gpu-0');
-    const held = pool.tryAcquire(inst)!;
-    const waiting = pool.acquire(inst, 60_000, new AbortController().signal);
-    pool.reportFailure(inst, 'http_5xx');
-    await expect(waiting).resolves.toBeNull();
-    held.release();
-    await expect(pool.acquire(inst, 60_000, new AbortController().signal)).resolves.toBeNull();
+    const { pool, byId } = makePool({ instances: 2, maxConcurrency: 1, health: { eject_after: 1 } });
+    const [gpu0, gpu1] = [byId('gpu-0'), byId('gpu-1')];
+    let woken = 0;
+    pool.onCapacity(() => woken++);
+    pool.reportFailure(gpu0, 'http_5xx');
+    expect(pool.tryAcquire(gpu0)).toBeNull();
+    pool.coolDown(gpu1, 300);
+    expect(pool.tryAcquire(gpu1)).toBeNull();
+    expect(pool.hasFreeSlot()).toBe(false);
+    await vi.advanceTimersByTimeAsync(299);
+    expect(woken).toBe(0);
+    await vi.advanceTimersByTimeAsync(2);
+    expect(woken).toBe(1);
+    expect(pool.tryAcquire(gpu1)).not.toBeNull();
     pool.stop();
   });
 });

@@ -1,6 +1,6 @@
 /**
  * The routing contract the session and failover code use (DESIGN.md §3).
- * Implementations live beside this file (pool.ts, ring.ts, health.ts, breaker.ts).
+ * One implementation, pool.ts, composed of the parts beside it (docs/routing.md, the file table).
  */
 import type { Backend } from '../backends/backend.ts';
 import type { MaybePromise } from './slots.ts';
@@ -55,13 +55,9 @@ export interface Router {
    */
   candidates(sessionKey: string, exclude?: ReadonlySet<string>, limit?: number): Instance[];
   /**
-   * Takes a stream slot on `instance` if one is free now, else waits up to `queueMs` for one.
-   * Resolves null on timeout; rejects with the signal's reason when aborted.
-   */
-  acquire(instance: Instance, queueMs: number, signal: AbortSignal): Promise<Slot | null>;
-  /**
-   * Takes a slot only if one is free right now (no queueing). Local slot stores only: with a
-   * shared store (sharedSlots) it answers null; use acquireFirst.
+   * Takes a slot only if one is free right now. The router never queues: a segment that finds
+   * no slot waits in its pool's wait queue (session/wait-queue.ts), which onCapacity wakes.
+   * Local slot stores only: with a shared store (sharedSlots) it answers null; use acquireFirst.
    */
   tryAcquire(instance: Instance): Slot | null;
   /** Whether slots are counted beyond this process (Redis, or the workers' primary). */

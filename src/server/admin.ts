@@ -9,6 +9,8 @@
  */
 import type { Logger } from '../log.ts';
 import type { Fleet } from '../routing/fleet.ts';
+import type { InstanceSnapshot } from '../routing/snapshot.ts';
+import type { SessionFactory } from '../session/factory.ts';
 import type { AdminAuth } from './auth.ts';
 import type { HttpResponse, HttpRoute, RequestInfo } from './engine.ts';
 import { jsonError } from './routes.ts';
@@ -23,9 +25,34 @@ export interface AdminFleet {
   undrain(id: string): boolean;
 }
 
-/** The fleet's own admin surface, bound (its methods are used detached). */
-export function adminFleet(fleet: Pick<Fleet, 'snapshot' | 'drain' | 'undrain'>): AdminFleet {
-  return { snapshot: () => fleet.snapshot(), drain: (id) => fleet.drain(id), undrain: (id) => fleet.undrain(id) };
+/** One instance as the operations API and the console show it. */
+export interface InstanceStatus extends InstanceSnapshot {
+  /**
+   * Segments in the pool's wait queue whose session is pinned here (the instance they try
+   * first). Only segments still waiting: one that got a slot, gave up or was cancelled is gone.
+   */
+  queued: number;
+}
+
+/** The routers' snapshots with each instance's waiting segments from its pool's wait queue. */
+export function instanceStatuses(snapshots: readonly InstanceSnapshot[], queues: SessionFactory['queues']): InstanceStatus[] {
+  return snapshots.map((snap) => ({ ...snap, queued: queues.get(snap.pool)?.waitingFor(snap.id) ?? 0 }));
+}
+
+/**
+ * The fleet's admin surface, bound (its methods are used detached): every instance with its
+ * queued segments, then the fallback's contexts in use when there is a fallback.
+ */
+export function adminFleet(fleet: Pick<Fleet, 'snapshot' | 'drain' | 'undrain'>, sessions: Pick<SessionFactory, 'queues' | 'fallback'>): AdminFleet {
+  return {
+    snapshot: () => {
+      const list: object[] = instanceStatuses(fleet.snapshot(), sessions.queues);
+      if (sessions.fallback) list.push(sessions.fallback.snapshot());
+      return list;
+    },
+    drain: (id) => fleet.drain(id),
+    undrain: (id) => fleet.undrain(id),
+  };
 }
 
 function send(res: HttpResponse, status: number, body: string): void {

@@ -2,19 +2,20 @@
  * The console's live view of the gateway (docs/console.md): pools and instances, calls, the
  * fallback's use and recent instance events, pushed to subscribers every `pushMs`.
  *
- * One source: instance state comes from Fleet.snapshot() (what GET /admin/instances shows) and
- * every figure from the Metrics registry that /metrics renders; TTFB quantiles and error counts
- * are taken over the last `windowMs` by differencing the registry's own cumulative counters,
- * the way Prometheus' rate()/histogram_quantile() would.
+ * One source: instance state is what GET /admin/instances shows (Fleet.snapshot() with the
+ * pools' wait queues: admin.ts instanceStatuses) and every figure comes from the Metrics
+ * registry that /metrics renders; TTFB quantiles and error counts are taken over the last
+ * `windowMs` by differencing the registry's own cumulative counters, the way Prometheus'
+ * rate()/histogram_quantile() would.
  */
 import type { Config } from '../config.ts';
 import type { Metrics } from '../metrics.ts';
 import type { InstanceEvent } from '../routing/events.ts';
 import type { Fleet } from '../routing/fleet.ts';
-import type { InstanceSnapshot } from '../routing/pool.ts';
 import type { SessionFactory, SessionRequest } from '../session/factory.ts';
 import type { Session } from '../session/session.ts';
 import { FALLBACK_PROVIDER } from '../session/fallback.ts';
+import { instanceStatuses, type InstanceStatus } from './admin.ts';
 
 export interface ConsoleFeedOptions {
   readonly config: Config;
@@ -31,7 +32,7 @@ export interface ConsoleFeedOptions {
   readonly now?: () => number;
 }
 
-export interface InstanceView extends InstanceSnapshot {
+export interface InstanceView extends InstanceStatus {
   /** Over the window; null without a request in it. */
   ttfb_p50_ms: number | null;
   ttfb_p95_ms: number | null;
@@ -48,7 +49,7 @@ export interface PoolView {
   streams: number;
   capacity: number;
   sessions: number;
-  /** Segments waiting for a stream slot on one of the pool's instances. */
+  /** Segments in the pool's wait queue whose session is pinned to one of its instances (Σ InstanceStatus.queued). */
   queued: number;
   /** The pool's fair wait queue by class (voicegate_queue_depth), and its total. */
   wait_queue: Record<string, number>;
@@ -285,16 +286,16 @@ export class ConsoleFeed {
     const { fleet, metrics, config, calls } = this.options;
     const latest = this.history[this.history.length - 1];
     const base = this.history[0] === latest ? null : this.history[0];
-    const snapshots = fleet.snapshot();
+    const snapshots = instanceStatuses(fleet.snapshot(), calls.sessions.queues);
     const depth = await metrics.queueDepth.get();
-    const pools: PoolView[] = fleet.routers.map((router) => {
-      const instances = snapshots.filter((s) => s.pool === router.pool).map((s) => this.instanceView(s, latest, base));
+    const pools: PoolView[] = config.pools.map((pool) => {
+      const instances = snapshots.filter((s) => s.pool === pool.name).map((s) => this.instanceView(s, latest, base));
       const wait_queue: Record<string, number> = {};
-      for (const v of depth.values) if (v.labels.pool === router.pool) wait_queue[String(v.labels.class)] = v.value;
+      for (const v of depth.values) if (v.labels.pool === pool.name) wait_queue[String(v.labels.class)] = v.value;
       return {
-        name: router.pool,
-        backend: router.config.backend,
-        voices: [...router.config.voices],
+        name: pool.name,
+        backend: pool.backend,
+        voices: [...pool.voices],
         instances,
         streams: instances.reduce((n, i) => n + i.streams, 0),
         capacity: instances.reduce((n, i) => n + i.capacity, 0),
@@ -302,7 +303,7 @@ export class ConsoleFeed {
         queued: instances.reduce((n, i) => n + i.queued, 0),
         wait_queue,
         waiting: Object.values(wait_queue).reduce((n, k) => n + k, 0),
-        given_up: (latest.givenUp.get(router.pool) ?? 0) - (base?.givenUp.get(router.pool) ?? 0),
+        given_up: (latest.givenUp.get(pool.name) ?? 0) - (base?.givenUp.get(pool.name) ?? 0),
       };
     });
     const audio = await metrics.audioSeconds.get();
@@ -327,7 +328,7 @@ export class ConsoleFeed {
     };
   }
 
-  private instanceView(snap: InstanceSnapshot, latest: Sample, base: Sample | null): InstanceView {
+  private instanceView(snap: InstanceStatus, latest: Sample, base: Sample | null): InstanceView {
     const key = instanceKey(snap.pool, snap.id);
     const now = latest.ttfb.get(key);
     let p50: number | null = null;

@@ -5,11 +5,11 @@
  */
 import type { OutputFormat } from '../audio/format.ts';
 import type { Backend } from '../backends/backend.ts';
-import type { Config } from '../config.ts';
+import type { Config, PoolConfig } from '../config.ts';
 import type { Logger } from '../log.ts';
 import type { Metrics } from '../metrics.ts';
 import type { Fleet } from '../routing/fleet.ts';
-import type { Pool } from '../routing/pool.ts';
+import type { Router } from '../routing/router.ts';
 import { SessionStartError } from './errors.ts';
 import { FALLBACK_PROVIDER, FallbackSlots } from './fallback.ts';
 import { Placement } from './placement.ts';
@@ -38,7 +38,8 @@ export interface SessionRequest {
 
 export interface SessionFactoryOptions {
   readonly config: Config;
-  readonly fleet: Fleet;
+  /** The pools' Routers by name: the only way the session layer reaches routing. */
+  readonly fleet: Pick<Fleet, 'router'>;
   readonly fallback: Backend | null;
   readonly metrics: Metrics;
   readonly logger: Logger;
@@ -78,36 +79,37 @@ export function createSessionFactory(options: SessionFactoryOptions): SessionFac
   const live = new Set<Session>();
   const onClose = (session: Session) => live.delete(session);
 
+  // Pool settings come from the config, routing from the pool's Router (fleet.router).
   const queues = new Map<string, WaitQueue>();
-  for (const pool of fleet.routers) queues.set(pool.pool, poolQueue(pool, fallback, metrics));
+  for (const pool of config.pools) queues.set(pool.name, poolQueue(pool, fleet.router(pool.name), fallback, metrics));
   // A freed fallback context may serve a waiter of any pool.
   fallback?.onRelease(() => {
     for (const queue of queues.values()) queue.pump();
   });
-  const saturatedPool = (pool: Pool): boolean => queues.get(pool.pool)!.oldestWaitMs() > pool.config.timeouts.first_audio_ms;
+  const saturatedPool = (pool: PoolConfig): boolean => queues.get(pool.name)!.oldestWaitMs() > pool.timeouts.first_audio_ms;
 
   return {
     fallback,
     live,
     queues,
     saturated(name) {
-      if (name === undefined) return fleet.routers.every(saturatedPool);
-      const pool = fleet.routers.find((p) => p.pool === name);
+      if (name === undefined) return config.pools.every(saturatedPool);
+      const pool = config.pools.find((p) => p.name === name);
       return pool !== undefined && saturatedPool(pool);
     },
     create(request) {
-      const router =
+      const pool =
         request.pool !== undefined
-          ? fleet.routers.find((p) => p.pool === request.pool)
-          : (fleet.routers.find((p) => request.voice !== undefined && p.config.voices.includes(request.voice)) ?? fleet.routers[0]);
-      if (!router) throw new SessionStartError('unknown_voice', `no pool named ${request.pool}`);
-      const pool = router.config;
+          ? config.pools.find((p) => p.name === request.pool)
+          : (config.pools.find((p) => request.voice !== undefined && p.voices.includes(request.voice)) ?? config.pools[0]);
+      if (!pool) throw new SessionStartError('unknown_voice', `no pool named ${request.pool}`);
+      const router = fleet.router(pool.name);
       const voice = resolveVoice(pool, request.voice);
       if (voice === null) {
-        const all = [...new Set(fleet.routers.flatMap((p) => p.config.voices))];
+        const all = [...new Set(config.pools.flatMap((p) => p.voices))];
         throw new SessionStartError('unknown_voice', `unknown voice ${JSON.stringify(request.voice)}; available: ${all.join(', ')}`);
       }
-      if (config.server.admission === 'refuse' && saturatedPool(router)) {
+      if (config.server.admission === 'refuse' && saturatedPool(pool)) {
         throw new SessionStartError('at_capacity', `every GPU of pool ${pool.name} is busy and calls are already waiting (server.admission: refuse); retry shortly or on another replica`);
       }
       const pin = router.pin(request.key);
@@ -163,13 +165,13 @@ export function createSessionFactory(options: SessionFactoryOptions): SessionFac
  * instances, or a fallback context, wakes it. Its depth, waits and the pool's demand go to the
  * metrics.
  */
-function poolQueue(pool: Pool, fallback: FallbackSlots | null, metrics: Metrics): WaitQueue {
-  const name = pool.pool;
+function poolQueue(config: PoolConfig, pool: Router, fallback: FallbackSlots | null, metrics: Metrics): WaitQueue {
+  const name = config.name;
   metrics.registerPool(name, WAIT_CLASSES);
   const queue = new WaitQueue({
     pool: name,
     hasCapacity: () => pool.hasFreeSlot() || (fallback !== null && fallback.free > 0),
-    patienceMs: pool.config.timeouts.first_audio_ms,
+    patienceMs: config.timeouts.first_audio_ms,
     onDepth: (klass, depth) => metrics.queueDepth.set({ pool: name, class: klass }, depth),
     onLeave: (klass, waitedMs, outcome) => {
       if (outcome !== 'cancelled') metrics.queueWait.observe({ pool: name, class: klass }, waitedMs / 1000);

@@ -182,6 +182,7 @@ export class Placement {
         class: request.klass,
         since,
         aheadMs: request.aheadMs ?? nothingAhead,
+        pinnedTo: () => this.current?.id ?? null,
         offer: () => {
           if (settled) return false;
           if (this.options.router.sharedSlots) {

@@ -143,4 +143,21 @@ describe('WaitQueue', () => {
     queue.pump();
     expect(granted).toEqual(['was-ahead']);
   });
+
+  it('waitingFor counts the waiters pinned to an instance while they are queued, none once they left', () => {
+    const free = { n: 0 };
+    const queue = new WaitQueue({ pool: 'p', patienceMs: 1000, hasCapacity: () => free.n > 0 });
+    const pinned = (klass: WaitClass, to: string | null): Waiter => ({ class: klass, since: 0, aheadMs: () => 0, pinnedTo: () => to, offer: () => false });
+    const a = pinned('continuing', 'gpu-1');
+    const b = pinned('http', 'gpu-1');
+    queue.enqueue(a);
+    queue.enqueue(b);
+    queue.enqueue(pinned('new_turn', 'gpu-2'));
+    queue.enqueue(pinned('new_turn', null));
+    expect(queue.waitingFor('gpu-1')).toBe(2);
+    expect(queue.waitingFor('gpu-2')).toBe(1);
+    queue.remove(a, 'gave_up');
+    queue.remove(b, 'cancelled');
+    expect(queue.waitingFor('gpu-1')).toBe(0);
+  });
 });

@@ -33,6 +33,11 @@ export interface Waiter {
    */
   aheadMs(): number;
   /**
+   * The instance its session is pinned to now (null: the fallback; absent: none), the one the
+   * segment tries first. GET /admin/instances counts it there as `queued` (waitingFor).
+   */
+  readonly pinnedTo?: () => string | null;
+  /**
    * Tries to take capacity now; true when it did (the queue then forgets it). A promise when
    * the slot store is shared (Redis): the pump waits for it before offering the next waiter,
    * so the oldest waiter still goes first.
@@ -86,6 +91,16 @@ export class WaitQueue {
     let oldest = Number.POSITIVE_INFINITY;
     for (const lane of this.lanes) if (lane.length > 0 && lane[0]!.since < oldest) oldest = lane[0]!.since;
     return oldest === Number.POSITIVE_INFINITY ? 0 : this.now() - oldest;
+  }
+
+  /**
+   * Waiters whose session is pinned to `instanceId` (GET /admin/instances `queued`). Only
+   * waiters still queued count: one that got a slot, gave up or was cancelled left in remove().
+   */
+  waitingFor(instanceId: string): number {
+    let n = 0;
+    for (const lane of this.lanes) for (const waiter of lane) if (waiter.pinnedTo?.() === instanceId) n++;
+    return n;
   }
 
   /** 1-based position in grant order, as the waiters' audio ahead stands now; 0 when not queued. */

@@ -69,10 +69,6 @@ export class FakeRouter implements Router {
     return this.instances.filter((i) => i.healthy && !i.draining && !exclude?.has(i.id)).slice(0, limit);
   }
 
-  acquire(): Promise<Slot | null> {
-    throw new Error('the session core takes slots with tryAcquire and waits in its pool queue');
-  }
-
   readonly sharedSlots = false;
 
   acquireFirst(instances: readonly Instance[]): Slot | null {
