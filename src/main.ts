@@ -13,6 +13,7 @@ import { handleStopSignals } from './server/signals.ts';
 import { connectWorker, runPrimary, workerCount, type PrimaryMethods, type WorkerMethods } from './cluster/workers.ts';
 import type { IpcChannel } from './cluster/ipc.ts';
 import { IpcSlots } from './cluster/ipc-slots.ts';
+import { IpcPinStore } from './cluster/ipc-pins.ts';
 import { Metrics } from './metrics.ts';
 
 /**
@@ -40,7 +41,7 @@ async function main(): Promise<void> {
       process.exit(2);
     }
     logger.info({ workers, port: config.server.port }, 'starting workers');
-    process.exit(await runPrimary({ workers, logger, drainMs: config.server.drain_timeout_ms, shareSlots: !config.cluster.redis_url }));
+    process.exit(await runPrimary({ workers, logger, drainMs: config.server.drain_timeout_ms, shareInPrimary: !config.cluster.redis_url, pinTtlMs: config.cluster.pin_ttl_s * 1000 }));
   }
   applyHeapGrowth(config.server.heap_growing_percent);
   let toPrimary: IpcChannel<WorkerMethods, PrimaryMethods> | undefined;
@@ -48,9 +49,13 @@ async function main(): Promise<void> {
   if (metrics) toPrimary = connectWorker(() => metrics.clusterJson());
   let gateway;
   try {
-    // Workers without Redis count stream slots in the primary (src/cluster/ipc-slots.ts).
-    const slots = toPrimary && !config.cluster.redis_url ? new IpcSlots(toPrimary) : undefined;
-    gateway = await createGateway({ config, logger, metrics, slots });
+    // Workers without Redis share stream slots and remembered pins through the primary
+    // (src/cluster/ipc-slots.ts, ipc-pins.ts); with Redis the gateway shares them there.
+    const viaPrimary = toPrimary && !config.cluster.redis_url ? toPrimary : undefined;
+    const slots = viaPrimary ? new IpcSlots(viaPrimary) : undefined;
+    const pins = viaPrimary ? new IpcPinStore(viaPrimary, { ttlMs: config.cluster.pin_ttl_s * 1000 }) : undefined;
+    await pins?.start();
+    gateway = await createGateway({ config, logger, metrics, slots, pins });
   } catch (err) {
     if (err instanceof ConfigError || err instanceof VoiceCheckError) exitMisconfigured(err);
     throw err;

@@ -2,7 +2,8 @@
  * `server.workers` > 1: the primary process of `npm start` (docs/scaling.md).
  *
  * The primary serves no calls. It forks the workers (node:cluster), respawns one that crashes,
- * answers their IPC requests (today: /metrics for the whole set), and turns one stop request
+ * answers their IPC requests (/metrics for the whole set; without Redis, the shared stream
+ * slots and remembered pins), and turns one stop request
  * into one drain of every worker. Workers run the ordinary gateway (src/main.ts) on the same
  * port: the `ws` engine's listen goes through node:cluster's shared handle; uWebSockets.js binds
  * its own socket with SO_REUSEPORT (uSockets' default on Linux), and the kernel spreads
@@ -16,14 +17,15 @@ import type { MetricJson } from '../metrics.ts';
 import { handleStopSignals } from '../server/signals.ts';
 import { IpcChannel } from './ipc.ts';
 import { SlotHost, type SlotHostMethods, type SlotWorkerMethods } from './ipc-slots.ts';
+import { PinHost, type PinHostMethods, type PinWorkerMethods } from './ipc-pins.ts';
 
 /** What a worker asks its primary. */
-export type PrimaryMethods = SlotHostMethods & {
+export type PrimaryMethods = SlotHostMethods & PinHostMethods & {
   /** The whole process set's metrics in the Prometheus text format. */
   metrics: [null, string];
 };
 /** What the primary asks a worker. */
-export type WorkerMethods = SlotWorkerMethods & {
+export type WorkerMethods = SlotWorkerMethods & PinWorkerMethods & {
   metricsJson: [null, MetricJson[]];
 };
 
@@ -42,10 +44,12 @@ export interface PrimaryOptions {
   /** Default 60 000. */
   readonly crashWindowMs?: number;
   /**
-   * Whether the workers count stream slots in this process (no cluster.redis_url); with Redis
-   * they share them there instead.
+   * Whether the workers share stream slots and remembered pins through this process (no
+   * cluster.redis_url); with Redis they share them there instead.
    */
-  readonly shareSlots: boolean;
+  readonly shareInPrimary: boolean;
+  /** cluster.pin_ttl_s in ms: how long the primary remembers a pin (with shareInPrimary). */
+  readonly pinTtlMs: number;
   /** Per worker answering metricsJson. Default 2000. */
   readonly metricsTimeoutMs?: number;
 }
@@ -59,7 +63,8 @@ export function runPrimary(options: PrimaryOptions): Promise<number> {
   const crashes: number[] = [];
   let stopping = false;
   let exitCode = 0;
-  const slotHost = options.shareSlots ? new SlotHost() : null;
+  const slotHost = options.shareInPrimary ? new SlotHost() : null;
+  const pinHost = options.shareInPrimary ? new PinHost({ ttlMs: options.pinTtlMs }) : null;
 
   const renderAll = async (): Promise<string> => {
     const answers = await Promise.allSettled(
@@ -75,6 +80,7 @@ export function runPrimary(options: PrimaryOptions): Promise<number> {
     const channel = new IpcChannel<PrimaryMethods, WorkerMethods>(worker);
     channel.handle('metrics', renderAll);
     slotHost?.serve(channel);
+    pinHost?.serve(channel);
     channels.set(worker, channel);
   };
 
@@ -85,6 +91,7 @@ export function runPrimary(options: PrimaryOptions): Promise<number> {
       if (channel) {
         channel.close('worker exited');
         slotHost?.drop(channel); // its streams ended with it
+        pinHost?.drop(channel); // its sessions' pins stay
       }
       channels.delete(worker);
       const clean = code === 0 && signal === null;
