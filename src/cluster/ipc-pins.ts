@@ -15,20 +15,27 @@
  * Expiries travel as absolute times on Date.now's clock: every process of the set runs on one
  * machine, so they agree, and every view forgets a pin at the same moment.
  */
-import { LocalPinStore, type PinEntry, type PinStore } from '../routing/pins.ts';
+import { LocalPinStore, type PinStore } from '../routing/pins.ts';
 import type { IpcChannel } from './ipc.ts';
+
+/**
+ * Pins as they travel: pool, key, instance id, expiry (ms on Date.now's clock), repeated, in one
+ * flat array. Flat, not an array per pin: a busy worker sends hundreds per turn, and the
+ * allocation and serialisation of small arrays cost twice as much (bench/RESULTS.md).
+ */
+export type PinBatch = (string | number)[];
 
 /** What a worker asks the primary about pins. */
 export type PinHostMethods = {
   /** One-way: pins remembered on that worker since its last batch. */
-  pinRemember: [PinEntry[], void];
+  pinRemember: [PinBatch, void];
   /** Every pin the primary holds, for a worker that starts. */
-  pinSnapshot: [null, PinEntry[]];
+  pinSnapshot: [null, PinBatch];
 };
 /** What the primary tells workers about pins. */
 export type PinWorkerMethods = {
   /** One-way: a batch another worker remembered. */
-  pinSet: [PinEntry[], void];
+  pinSet: [PinBatch, void];
 };
 
 /**
@@ -54,10 +61,14 @@ export class PinHost {
   serve(channel: IpcChannel<PinHostMethods, PinWorkerMethods>): void {
     this.channels.add(channel);
     channel.handle('pinRemember', (batch) => {
-      for (const [pool, key, instanceId, expires] of batch) this.store.merge(pool, key, instanceId, expires);
+      mergeBatch(this.store, batch);
       for (const each of this.channels) if (each !== channel) each.notify('pinSet', batch);
     });
-    channel.handle('pinSnapshot', () => [...this.store.entries()]);
+    channel.handle('pinSnapshot', () => {
+      const batch: PinBatch = [];
+      for (const [pool, key, instanceId, expires] of this.store.entries()) batch.push(pool, key, instanceId, expires);
+      return batch;
+    });
   }
 
   /** The worker behind `channel` is gone. Its pins stay: they belong to the sessions. */
@@ -80,7 +91,7 @@ export interface IpcPinStoreOptions {
 export class IpcPinStore implements PinStore {
   private readonly view: LocalPinStore;
   private readonly ttlMs: number;
-  private queue: PinEntry[] = [];
+  private queue: PinBatch = [];
   private flushing: ReturnType<typeof setImmediate> | null = null;
   private closed = false;
 
@@ -109,7 +120,7 @@ export class IpcPinStore implements PinStore {
     if (this.closed) return;
     const expires = Date.now() + this.ttlMs;
     this.view.set(pool, key, instanceId, expires);
-    this.queue.push([pool, key, instanceId, expires]);
+    this.queue.push(pool, key, instanceId, expires);
     this.flushing ??= setImmediate(this.flush);
   }
 
@@ -136,8 +147,11 @@ export class IpcPinStore implements PinStore {
     this.channel.notify('pinRemember', batch);
   };
 
-  private apply(batch: readonly PinEntry[]): void {
-    if (this.closed) return;
-    for (const [pool, key, instanceId, expires] of batch) this.view.merge(pool, key, instanceId, expires);
+  private apply(batch: PinBatch): void {
+    if (!this.closed) mergeBatch(this.view, batch);
   }
+}
+
+function mergeBatch(store: LocalPinStore, batch: PinBatch): void {
+  for (let i = 0; i + 3 < batch.length; i += 4) store.merge(batch[i] as string, batch[i + 1] as string, batch[i + 2] as string, batch[i + 3] as number);
 }
