@@ -13,11 +13,14 @@ import cluster, { type Worker } from 'node:cluster';
 import { availableParallelism } from 'node:os';
 import { AggregatorRegistry } from 'prom-client';
 import type { Logger } from 'pino';
-import type { MetricJson } from '../metrics.ts';
+import type { Config } from '../config.ts';
+import { createGateway, type Gateway, type GatewayOptions } from '../gateway.ts';
+import { Metrics, type MetricJson } from '../metrics.ts';
 import { handleStopSignals } from '../server/signals.ts';
 import { IpcChannel } from './ipc.ts';
 import { SlotHost, type SlotHostMethods, type SlotWorkerMethods } from './ipc-slots.ts';
-import { PinHost, type PinHostMethods, type PinWorkerMethods } from './ipc-pins.ts';
+import { IpcPinStore, PinHost, type PinHostMethods, type PinWorkerMethods } from './ipc-pins.ts';
+import { IpcSlots } from './ipc-slots.ts';
 
 /** What a worker asks its primary. */
 export type PrimaryMethods = SlotHostMethods & PinHostMethods & {
@@ -44,12 +47,10 @@ export interface PrimaryOptions {
   /** Default 60 000. */
   readonly crashWindowMs?: number;
   /**
-   * Whether the workers share stream slots and remembered pins through this process (no
-   * cluster.redis_url); with Redis they share them there instead.
+   * The `cluster` section: without `redis_url` the workers share stream slots and remembered
+   * pins (for `pin_ttl_s`) through this process; with it they share them in Redis instead.
    */
-  readonly shareInPrimary: boolean;
-  /** cluster.pin_ttl_s in ms: how long the primary remembers a pin (with shareInPrimary). */
-  readonly pinTtlMs: number;
+  readonly cluster: Pick<Config['cluster'], 'redis_url' | 'pin_ttl_s'>;
   /** Per worker answering metricsJson. Default 2000. */
   readonly metricsTimeoutMs?: number;
 }
@@ -63,8 +64,9 @@ export function runPrimary(options: PrimaryOptions): Promise<number> {
   const crashes: number[] = [];
   let stopping = false;
   let exitCode = 0;
-  const slotHost = options.shareInPrimary ? new SlotHost() : null;
-  const pinHost = options.shareInPrimary ? new PinHost({ ttlMs: options.pinTtlMs }) : null;
+  const shareHere = !options.cluster.redis_url;
+  const slotHost = shareHere ? new SlotHost() : null;
+  const pinHost = shareHere ? new PinHost({ ttlMs: options.cluster.pin_ttl_s * 1000 }) : null;
 
   const renderAll = async (): Promise<string> => {
     const answers = await Promise.allSettled(
@@ -146,9 +148,19 @@ export function runPrimary(options: PrimaryOptions): Promise<number> {
   });
 }
 
-/** In a worker: the channel to the primary, answering metricsJson from `clusterJson`. */
-export function connectWorker(clusterJson: () => Promise<MetricJson[]>): IpcChannel<WorkerMethods, PrimaryMethods> {
-  const channel = new IpcChannel<WorkerMethods, PrimaryMethods>(process as never);
-  channel.handle('metricsJson', clusterJson);
-  return channel;
+/**
+ * In a worker: the gateway, joined to its primary. Its /metrics answers for the whole process
+ * set; without cluster.redis_url its stream slots and remembered pins are the primary's
+ * (ipc-slots.ts, ipc-pins.ts), with it the gateway shares them through Redis as a replica does.
+ * src/main.ts and bench/calls run workers through this one function.
+ */
+export async function createWorkerGateway(options: Omit<GatewayOptions, 'metrics' | 'slots' | 'pins'>): Promise<Gateway> {
+  const { config } = options;
+  const toPrimary = new IpcChannel<WorkerMethods, PrimaryMethods>(process as never);
+  const metrics = new Metrics({ renderAll: () => toPrimary.request('metrics', null) });
+  toPrimary.handle('metricsJson', () => metrics.clusterJson());
+  if (config.cluster.redis_url) return createGateway({ ...options, metrics });
+  const pins = new IpcPinStore(toPrimary, { ttlMs: config.cluster.pin_ttl_s * 1000 });
+  await pins.start();
+  return createGateway({ ...options, metrics, slots: new IpcSlots(toPrimary), pins });
 }
