@@ -17,6 +17,13 @@ import { startRedis, type RunningRedis } from './helpers/redis.ts';
 import { StreamClient } from './helpers/stream-client.ts';
 import { startWorkersGateway, type LogLine, type WorkersGateway } from './helpers/workers-gateway.ts';
 
+/**
+ * Health checks that a stalled, loaded 2-core machine does not fail: two probes timing out at the
+ * default 800 ms would mark every instance down and refuse the calls (no_capacity). The fleet
+ * stays up in these tests; what is tested is sharing.
+ */
+const PATIENT_HEALTH = { timeout_ms: 5000, fall: 5 };
+
 describe('server.workers: 2 without Redis: remembered pins shared through the primary', () => {
   const SESSIONS = 40;
   const BATCH = 20;
@@ -29,7 +36,7 @@ describe('server.workers: 2 without Redis: remembered pins shared through the pr
       {
         server: { engine: 'ws' },
         cluster: { pin_ttl_s: 600 },
-        pools: [{ name: 'kokoro', backend: 'openai', voices: ['af_heart'], instances: sim.instances.map((i) => ({ id: i.id, url: i.url, max_concurrency: 4 })) }],
+        pools: [{ name: 'kokoro', backend: 'openai', voices: ['af_heart'], health: PATIENT_HEALTH, instances: sim.instances.map((i) => ({ id: i.id, url: i.url, max_concurrency: 4 })) }],
       },
       2,
     );
@@ -117,7 +124,7 @@ describe('server.workers: 2 with cluster.redis_url: stream slots shared through 
         session: { max_wait_ms: 30_000 },
         // Generous stream timeouts: a retry after a load-induced timeout aborts a stream the fake
         // still counts for a moment, which would be measured as a third stream.
-        pools: [{ name: 'gpu', backend: 'openai', voices: ['af_heart'], queue_ms: 100, timeouts: { first_audio_ms: 10_000, stall_ms: 10_000 }, instances: sim.instances.map((s) => ({ id: s.id, url: s.url, max_concurrency: 2 })) }],
+        pools: [{ name: 'gpu', backend: 'openai', voices: ['af_heart'], queue_ms: 100, health: PATIENT_HEALTH, timeouts: { first_audio_ms: 10_000, stall_ms: 10_000 }, instances: sim.instances.map((s) => ({ id: s.id, url: s.url, max_concurrency: 2 })) }],
       },
       2,
     );

@@ -3,11 +3,11 @@
  *
  * The primary serves no calls. It forks the workers (node:cluster), respawns one that crashes,
  * answers their IPC requests (/metrics for the whole set; without Redis, the shared stream
- * slots and remembered pins), and turns one stop request
- * into one drain of every worker. Workers run the ordinary gateway (src/main.ts) on the same
- * port: the `ws` engine's listen goes through node:cluster's shared handle; uWebSockets.js binds
- * its own socket with SO_REUSEPORT (uSockets' default on Linux), and the kernel spreads
- * connections over the workers.
+ * slots and remembered pins), and turns one stop request into one drain of every worker.
+ * Workers run the ordinary gateway (src/main.ts → createWorkerGateway) on the same port: the
+ * `ws` engine's listen goes through node:cluster's shared handle; uWebSockets.js binds its own
+ * socket with SO_REUSEPORT (uSockets' default on Linux), and the kernel spreads connections
+ * over the workers.
  */
 import cluster, { type Worker } from 'node:cluster';
 import { availableParallelism } from 'node:os';
@@ -18,9 +18,8 @@ import { createGateway, type Gateway, type GatewayOptions } from '../gateway.ts'
 import { Metrics, type MetricJson } from '../metrics.ts';
 import { handleStopSignals } from '../server/signals.ts';
 import { IpcChannel } from './ipc.ts';
-import { SlotHost, type SlotHostMethods, type SlotWorkerMethods } from './ipc-slots.ts';
+import { IpcSlots, SlotHost, type SlotHostMethods, type SlotWorkerMethods } from './ipc-slots.ts';
 import { IpcPinStore, PinHost, type PinHostMethods, type PinWorkerMethods } from './ipc-pins.ts';
-import { IpcSlots } from './ipc-slots.ts';
 
 /** What a worker asks its primary. */
 export type PrimaryMethods = SlotHostMethods & PinHostMethods & {
