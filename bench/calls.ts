@@ -37,6 +37,11 @@ Plan (default: 12 runs, 16 min wall on 2 cores in the 16:22 recording of bench/R
                           runs everywhere, the others at the compare level too (e.g.
                           300,0: with and without heap headroom)     [300]
   --scale-engine <e>      engine of the scaling curve               [uws]
+  --workers <list>        the gateway's server.workers: the scaling-curve runs repeat
+                          at every level for each count, side by side (e.g. 1,2); the
+                          compare-level runs use the first. With workers the gateway
+                          is the primary plus its workers, CPU and RSS summed over
+                          them; GC and heap figures are left out     [1]
   --idle-level <n>        idle sessions checked per engine (0 = off) [5000]
   --ramp <s>              calls start their first turn spread over this
                           (about one turn cycle: the load is steady after it);
@@ -68,7 +73,8 @@ Output
                           <out>/profiles/gateway-<engine>-<calls>/, one per thread)
   -h, --help
 
-Processes: this script (load generator), one simulator child and one gateway child per run,
+Processes: this script (load generator), one simulator child and one gateway child per run
+(with --workers > 1 the gateway child is a primary and its workers),
 all on the same machine. Raise the open-files limit for 5,000 calls if it is below ~12,000
 (\`ulimit -n 65536\` in the shell before running).`;
 
@@ -82,6 +88,7 @@ const { values } = parseArgs({
     'heap-growing-percent': { type: 'string', default: '300' },
     'max-sessions': { type: 'string', default: '0' },
     'scale-engine': { type: 'string', default: 'uws' },
+    workers: { type: 'string', default: '1' },
     'idle-level': { type: 'string' },
     duration: { type: 'string' },
     ramp: { type: 'string' },
@@ -120,6 +127,9 @@ const heapDefault = heapSettings[0]!;
 const maxSessions = Number(values['max-sessions']);
 if (!Number.isInteger(maxSessions) || maxSessions < 0) throw new Error('--max-sessions needs a whole number ≥ 0');
 const scaleEngine = values['scale-engine'] as Engine;
+const workerCounts = numberList(values.workers!);
+if (workerCounts.length === 0 || !workerCounts.every((x) => Number.isInteger(x))) throw new Error('--workers needs whole numbers ≥ 1');
+const workersDefault = workerCounts[0]!;
 const idleLevel = Number(values['idle-level'] ?? (quick ? 500 : 5000));
 const durationS = Number(values.duration ?? (quick ? 8 : 30));
 const rampS = Number(values.ramp ?? (quick ? 4 : 20));
@@ -148,21 +158,24 @@ interface RunPlan {
   heap: number;
   /** Only open the sessions and measure memory (no talking). */
   idleOnly: boolean;
+  /** The gateway's server.workers. */
+  workers: number;
 }
 
 const plan: RunPlan[] = [];
 for (const calls of levels) {
-  plan.push({ calls, target: 'direct', heap: heapDefault, idleOnly: false });
+  plan.push({ calls, target: 'direct', heap: heapDefault, idleOnly: false, workers: workersDefault });
   const compared = calls === compareLevel;
   for (const target of compared ? [...new Set([scaleEngine, ...engines])] : [scaleEngine]) {
-    for (const heap of compared ? heapSettings : [heapDefault]) plan.push({ calls, target, heap, idleOnly: false });
+    for (const heap of compared ? heapSettings : [heapDefault]) plan.push({ calls, target, heap, idleOnly: false, workers: workersDefault });
   }
+  for (const workers of workerCounts.slice(1)) plan.push({ calls, target: scaleEngine, heap: heapDefault, idleOnly: false, workers });
 }
 if (idleLevel > 0) {
   const topLevel = Math.max(...levels);
   for (const engine of new Set([scaleEngine, ...engines])) {
     const covered = plan.some((p) => p.target === engine && p.calls === idleLevel) || (idleLevel === topLevel && engine === scaleEngine);
-    if (!covered) plan.push({ calls: idleLevel, target: engine, heap: heapDefault, idleOnly: true });
+    if (!covered) plan.push({ calls: idleLevel, target: engine, heap: heapDefault, idleOnly: true, workers: workersDefault });
   }
 }
 
@@ -199,10 +212,16 @@ async function scrapeGateway(port: number): Promise<GatewayMetrics | null> {
       for (const line of text.split('\n')) if (line.startsWith(name) && (line[name.length] === '{' || line[name.length] === ' ')) total += Number(line.slice(line.lastIndexOf(' ') + 1));
       return total;
     };
+    // Per-process series (one per worker, labelled `worker`): the worst worker's.
+    const max = (name: string): number => {
+      let most = 0;
+      for (const line of text.split('\n')) if (line.startsWith(name) && (line[name.length] === '{' || line[name.length] === ' ')) most = Math.max(most, Number(line.slice(line.lastIndexOf(' ') + 1)));
+      return most;
+    };
     const mean = (base: string) => round((sum(`${base}_sum`) / Math.max(1, sum(`${base}_count`))) * 1000, 1);
     return {
-      eventloop_lag_p99_ms: round(sum('nodejs_eventloop_lag_p99_seconds') * 1000, 1),
-      eventloop_lag_max_ms: round(sum('nodejs_eventloop_lag_max_seconds') * 1000, 1),
+      eventloop_lag_p99_ms: round(max('nodejs_eventloop_lag_p99_seconds') * 1000, 1),
+      eventloop_lag_max_ms: round(max('nodejs_eventloop_lag_max_seconds') * 1000, 1),
       backend_ttfb_mean_ms: mean('voicegate_tts_ttfb_seconds'),
       ttfa_mean_ms: mean('voicegate_ttfa_seconds'),
       failovers: sum('voicegate_failovers_total'),
@@ -217,6 +236,8 @@ interface RunResult {
   target: Target;
   /** The gateway's server.heap_growing_percent (direct runs: the default, unused). */
   heap_growing_percent: number;
+  /** The gateway's server.workers (direct runs: the default, unused). */
+  workers: number;
   idle_only: boolean;
   window_s: number;
   connect_s: number;
@@ -341,13 +362,13 @@ async function main(): Promise<void> {
     stall_threshold_ms: stallMs,
     think_ms: thinkMs,
     sim,
-    gateway: { lookahead: 2, eager_first: true, max_concurrency_per_instance: 100_000, max_sessions: maxSessions },
+    gateway: { lookahead: 2, eager_first: true, max_concurrency_per_instance: 100_000, max_sessions: maxSessions, workers: workerCounts },
   };
   const json = { bench: 'calls', date: started.toISOString(), command: `npx tsx bench/calls.ts ${process.argv.slice(2).join(' ')}`.trim(), machine, settings, runs: results };
   const jsonPath = `${outDir}/calls-${tag}.json`;
   writeFileSync(jsonPath, `${JSON.stringify(json, null, 2)}\n`);
 
-  const scaled = results.filter((r) => r.target === scaleEngine && r.heap_growing_percent === heapDefault && !r.idle_only && r.gateway_added_ms && r.gateway?.cores != null);
+  const scaled = results.filter((r) => r.target === scaleEngine && r.heap_growing_percent === heapDefault && r.workers === workersDefault && !r.idle_only && r.gateway_added_ms && r.gateway?.cores != null);
   // A level where no measured turn got audio has no added latency to plot: the subtitle says so.
   const plotted = scaled.filter((r) => Number.isFinite(r.gateway_added_ms!.p50));
   const overloaded = scaled.filter((r) => !plotted.includes(r)).map((r) => r.calls);
@@ -370,22 +391,24 @@ async function main(): Promise<void> {
 }
 
 function describe(r: RunResult): string {
-  const who = r.target === 'direct' ? 'direct' : `gateway ${r.target} (heap ${r.heap_growing_percent} %)`;
+  const who = r.target === 'direct' ? 'direct' : `gateway ${r.target} (heap ${r.heap_growing_percent} %, ${r.workers} worker${r.workers === 1 ? '' : 's'})`;
   if (r.idle_only) return `${who} × ${r.calls} idle: RSS ${r.gateway?.rss_idle_mb} MB (base ${r.gateway?.rss_base_mb} MB)`;
   return `${who} × ${r.calls}: ${r.turns_started} turns, ${r.segments} segments, TTFA p50 ${r.ttfa_ms.p50.toFixed(1)} p99 ${r.ttfa_ms.p99.toFixed(1)} ms, ${r.stalls} stalls, ${r.problems} problems`;
 }
 
 function table(results: RunResult[]): string {
-  const head = ['calls', 'target', 'heap %', 'turns', 'cancels', 'segments', 'problems', 'stalls (turns)', 'TTFA p50', 'p90', 'p99', 'added p50', 'added p90', 'added p99', 'gw cores', 'run-queue wait ms/s gw / sim / loadgen', 'gw CPU s/call-min', 'gw GC: major n / ms / max ms · minor n / ms / max ms', 'sim cores', 'loadgen cores', 'RSS MB idle / active', 'RSS MB per 1k idle / active'];
+  const head = ['calls', 'target', 'workers', 'heap %', 'turns', 'cancels', 'segments', 'problems', 'stalls (turns)', 'TTFA p50', 'p90', 'p99', 'added p50', 'added p90', 'added p99', 'gw cores', 'run-queue wait ms/s gw / sim / loadgen', 'gw CPU s/call-min', 'gw GC: major n / ms / max ms · minor n / ms / max ms', 'sim cores', 'loadgen cores', 'RSS MB idle / active', 'RSS MB per 1k idle / active'];
   const rows = results.map((r) => {
     const g = r.gateway;
     const f = (x: number | null | undefined, d = 1) => (x == null || !Number.isFinite(x) ? '' : x.toFixed(d));
     const heap = r.target === 'direct' ? '' : r.heap_growing_percent;
+    const workers = r.target === 'direct' ? '' : r.workers;
     const gc = r.gateway_gc;
-    if (r.idle_only) return [r.calls, r.target, heap, '', '', '', r.calls_failed ? `${r.calls_failed} failed` : '0', '', '', '', '', '', '', '', '', '', '', '', '', '', `${f(g?.rss_idle_mb)} / –`, `${f(g?.rss_per_1k_idle_mb)} / –`];
+    if (r.idle_only) return [r.calls, r.target, workers, heap, '', '', '', r.calls_failed ? `${r.calls_failed} failed` : '0', '', '', '', '', '', '', '', '', '', '', '', '', '', `${f(g?.rss_idle_mb)} / –`, `${f(g?.rss_per_1k_idle_mb)} / –`];
     return [
       r.calls,
       r.target,
+      workers,
       heap,
       r.turns_started,
       `${r.cancels_confirmed}/${r.cancels_sent}`,
@@ -415,16 +438,20 @@ async function runOne(run: RunPlan, label: string, simChild: Child, urls: string
   const loadStart = loadavg().map((x) => round(x, 2));
   const stats = new RunStats();
   let gateway: Child | null = null;
-  const who = run.target === 'direct' ? 'direct' : run.heap === heapDefault ? run.target : `${run.target}-heap${run.heap}`;
+  const who = run.target === 'direct' ? 'direct' : `${run.target}${run.heap === heapDefault ? '' : `-heap${run.heap}`}${run.workers === 1 ? '' : `-w${run.workers}`}`;
   progress(`${label} ${who} × ${run.calls}: starting`);
   if (run.target !== 'direct') {
-    const config: GatewayChildConfig = { engine: run.target, urls, maxConcurrency: 100_000, heapGrowingPercent: run.heap, maxSessions };
+    const config: GatewayChildConfig = { engine: run.target, urls, maxConcurrency: 100_000, heapGrowingPercent: run.heap, maxSessions, workers: run.workers };
     const prof = values['cpu-prof'] && !run.idleOnly ? ['--cpu-prof', `--cpu-prof-dir=${outDir}/profiles/gateway-${run.target}-${run.calls}`] : [];
     // Diagnostics for the gateway child only, e.g. CALLS_GATEWAY_NODE_ARGS=--trace-gc.
     if (process.env.CALLS_GATEWAY_NODE_ARGS) prof.push(...process.env.CALLS_GATEWAY_NODE_ARGS.split(' ').filter(Boolean));
     gateway = await startChild(`gateway-${run.target}`, './gateway-child.ts', { CALLS_GATEWAY: JSON.stringify(config) }, prof);
-    if (values.pin) pinToCpus(gateway.pid, '1');
+    if (values.pin) for (const pid of gatewayPids(gateway)) pinToCpus(pid, '1');
   }
+  // The gateway's processes: itself, or its primary and workers (CPU and RSS are summed).
+  const pids = gateway ? gatewayPids(gateway) : [];
+  const gwCpuSeconds = (): number => pids.reduce((sum, pid) => sum + cpuSeconds(pid), 0);
+  const gwRss = (): number => pids.reduce((sum, pid) => sum + rssBytes(pid), 0);
   const common = { tokenIntervalMs, cancelShare, stallThresholdMs: stallMs, thinkMs };
   const makeCall = (id: string, seed: number, s: RunStats, extra: { maxTurns?: number; cancelShare?: number } = {}): CallBase =>
     gateway
@@ -450,7 +477,7 @@ async function runOne(run: RunPlan, label: string, simChild: Child, urls: string
   // Baseline before any session (after the warm-up the heap holds more than before; the
   // difference is charged to the sessions, which errs on the high side).
   const base = gateway ? await childGc(gateway) : null;
-  const rssBase = gateway ? rssBytes(gateway.pid) : 0;
+  const rssBase = gateway ? gwRss() : 0;
 
   // Warm-up (JIT, connection pools): 20 one-turn calls, not counted.
   if (!run.idleOnly) {
@@ -475,7 +502,7 @@ async function runOne(run: RunPlan, label: string, simChild: Child, urls: string
   const connectS = (performance.now() - connectStart) / 1000;
   await sleep(1000);
   const idle = gateway ? await childGc(gateway) : null;
-  const rssIdle = gateway ? rssBytes(gateway.pid) : 0;
+  const rssIdle = gateway ? gwRss() : 0;
 
   let windowS = 0;
   let gwCpu: number | null = null;
@@ -495,10 +522,12 @@ async function runOne(run: RunPlan, label: string, simChild: Child, urls: string
     const n = ok.length;
     const startOffset = (i: number): number => ((((i * 7919) % n) + 0.5) / n) * rampS * 1000;
     // CPU is read over the measured window only: from the end of the ramp to the deadline.
-    let cpu0: { gw: number; sim: number; self: NodeJS.CpuUsage; waits: number[] } | null = null;
-    const waitPids = [gateway?.pid ?? -1, simChild.pid, process.pid];
+    let cpu0: { gw: number; gwWait: number; sim: number; self: NodeJS.CpuUsage; waits: number[] } | null = null;
+    const waitPids = [simChild.pid, process.pid];
+    const gwWait = (): number => pids.reduce((sum, pid) => sum + runQueueWaitSeconds(pid), 0);
     const readCpu = () => ({
-      gw: gateway ? cpuSeconds(gateway.pid) : 0,
+      gw: gateway ? gwCpuSeconds() : 0,
+      gwWait: gateway ? gwWait() : Number.NaN,
       sim: cpuSeconds(simChild.pid),
       self: process.cpuUsage(),
       waits: waitPids.map((pid) => (pid > 0 ? runQueueWaitSeconds(pid) : Number.NaN)),
@@ -511,13 +540,13 @@ async function runOne(run: RunPlan, label: string, simChild: Child, urls: string
       setTimeout(() => {
         if (cpu0 !== null) {
           windowS = (performance.now() - measureFrom) / 1000;
-          if (gateway) gwCpu = cpuSeconds(gateway.pid) - cpu0.gw;
+          if (gateway) gwCpu = gwCpuSeconds() - cpu0.gw;
           simCpu = cpuSeconds(simChild.pid) - cpu0.sim;
           const self = process.cpuUsage(cpu0.self);
           loadgenCpu = (self.user + self.system) / 1e6;
           const w0 = cpu0.waits;
           const waitMsPerS = (i: number) => round(((runQueueWaitSeconds(waitPids[i]!) - w0[i]!) * 1000) / windowS, 1);
-          runQueueWait = { gateway: gateway ? waitMsPerS(0) : null, sim: waitMsPerS(1), loadgen: waitMsPerS(2) };
+          runQueueWait = { gateway: gateway ? round(((gwWait() - cpu0.gwWait) * 1000) / windowS, 1) : null, sim: waitMsPerS(0), loadgen: waitMsPerS(1) };
           if (gateway) gcWindow = childGcCounts(gateway);
         }
         resolve();
@@ -525,7 +554,7 @@ async function runOne(run: RunPlan, label: string, simChild: Child, urls: string
     );
     let finished = 0;
     const sampler = setInterval(() => {
-      if (gateway && performance.now() >= measureFrom) rssActiveMax = Math.max(rssActiveMax, rssBytes(gateway.pid));
+      if (gateway && performance.now() >= measureFrom) rssActiveMax = Math.max(rssActiveMax, gwRss());
     }, 1000);
     const total = rampS + durationS;
     const bar = setInterval(() => {
@@ -555,7 +584,7 @@ async function runOne(run: RunPlan, label: string, simChild: Child, urls: string
     clearTimeout(windowStart);
     clearInterval(bar);
     clearInterval(sampler);
-    if (gateway) rssActiveMax = Math.max(rssActiveMax, rssBytes(gateway.pid));
+    if (gateway) rssActiveMax = Math.max(rssActiveMax, gwRss());
   }
 
   // The gateway's own view (its /metrics): event-loop lag, backend time to first byte, TTFA.
@@ -589,6 +618,7 @@ async function runOne(run: RunPlan, label: string, simChild: Child, urls: string
     calls: run.calls,
     target: run.target,
     heap_growing_percent: run.heap,
+    workers: run.workers,
     idle_only: run.idleOnly,
     window_s: round(windowS, 1),
     connect_s: round(connectS, 2),
@@ -621,6 +651,11 @@ async function runOne(run: RunPlan, label: string, simChild: Child, urls: string
     loadavg_start: loadStart,
     loadavg_end: loadavg().map((x) => round(x, 2)),
   };
+}
+
+/** The gateway child's processes (its ready message): itself, or its primary and workers. */
+function gatewayPids(gateway: Child): number[] {
+  return (gateway.info.pids as number[] | undefined) ?? [gateway.pid];
 }
 
 function roundSummary(s: Summary): Summary {

@@ -57,6 +57,12 @@ export interface GatewayOptions {
    * The gateway closes the store it was given on shutdown.
    */
   readonly slots?: SlotStore;
+  /**
+   * Remembered pins (src/routing/pins.ts), started. Default: RedisPinStore when
+   * cluster.redis_url is set, else a LocalPinStore of this process. Workers pass their IPC
+   * store to the primary. The gateway closes the store it was given on shutdown.
+   */
+  readonly pins?: PinStore;
   /** A fresh registry per gateway unless given. */
   readonly metrics?: Metrics;
   /** Starts active health checks (default true). */
@@ -117,8 +123,8 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
   redis?.start();
   const slots: SlotStore | undefined = options.slots ?? (redis ? new RedisSlots({ redis, leaseTtlMs: config.cluster.lease_ttl_ms }) : undefined);
   const pinTtlMs = config.cluster.pin_ttl_s * 1000;
-  const redisPins = redis ? new RedisPinStore({ redis, ttlMs: pinTtlMs, logger }) : null;
-  const pins: PinStore = redisPins ?? new LocalPinStore({ ttlMs: pinTtlMs });
+  const redisPins = !options.pins && redis ? new RedisPinStore({ redis, ttlMs: pinTtlMs, logger }) : null;
+  const pins: PinStore = options.pins ?? redisPins ?? new LocalPinStore({ ttlMs: pinTtlMs });
   await redisPins?.start();
   const closeCluster = async (): Promise<void> => {
     await slots?.close();

@@ -10,10 +10,7 @@ import { createGateway } from './gateway.ts';
 import { createLogger } from './log.ts';
 import { applyHeapGrowth } from './server/heap.ts';
 import { handleStopSignals } from './server/signals.ts';
-import { connectWorker, runPrimary, workerCount, type PrimaryMethods, type WorkerMethods } from './cluster/workers.ts';
-import type { IpcChannel } from './cluster/ipc.ts';
-import { IpcSlots } from './cluster/ipc-slots.ts';
-import { Metrics } from './metrics.ts';
+import { createWorkerGateway, runPrimary, workerCount } from './cluster/workers.ts';
 
 /**
  * A configuration the gateway cannot run with: one line on stderr, exit 2. systemd's
@@ -40,17 +37,13 @@ async function main(): Promise<void> {
       process.exit(2);
     }
     logger.info({ workers, port: config.server.port }, 'starting workers');
-    process.exit(await runPrimary({ workers, logger, drainMs: config.server.drain_timeout_ms, shareSlots: !config.cluster.redis_url }));
+    process.exit(await runPrimary({ workers, logger, drainMs: config.server.drain_timeout_ms, cluster: config.cluster }));
   }
   applyHeapGrowth(config.server.heap_growing_percent);
-  let toPrimary: IpcChannel<WorkerMethods, PrimaryMethods> | undefined;
-  const metrics = cluster.isWorker ? new Metrics({ renderAll: () => toPrimary!.request('metrics', null) }) : undefined;
-  if (metrics) toPrimary = connectWorker(() => metrics.clusterJson());
   let gateway;
   try {
-    // Workers without Redis count stream slots in the primary (src/cluster/ipc-slots.ts).
-    const slots = toPrimary && !config.cluster.redis_url ? new IpcSlots(toPrimary) : undefined;
-    gateway = await createGateway({ config, logger, metrics, slots });
+    // A worker shares metrics, and without Redis slots and pins, through its primary.
+    gateway = cluster.isWorker ? await createWorkerGateway({ config, logger }) : await createGateway({ config, logger });
   } catch (err) {
     if (err instanceof ConfigError || err instanceof VoiceCheckError) exitMisconfigured(err);
     throw err;

@@ -2,28 +2,32 @@
  * `server.workers` > 1: the primary process of `npm start` (docs/scaling.md).
  *
  * The primary serves no calls. It forks the workers (node:cluster), respawns one that crashes,
- * answers their IPC requests (today: /metrics for the whole set), and turns one stop request
- * into one drain of every worker. Workers run the ordinary gateway (src/main.ts) on the same
- * port: the `ws` engine's listen goes through node:cluster's shared handle; uWebSockets.js binds
- * its own socket with SO_REUSEPORT (uSockets' default on Linux), and the kernel spreads
- * connections over the workers.
+ * answers their IPC requests (/metrics for the whole set; without Redis, the shared stream
+ * slots and remembered pins), and turns one stop request into one drain of every worker.
+ * Workers run the ordinary gateway (src/main.ts → createWorkerGateway) on the same port: the
+ * `ws` engine's listen goes through node:cluster's shared handle; uWebSockets.js binds its own
+ * socket with SO_REUSEPORT (uSockets' default on Linux), and the kernel spreads connections
+ * over the workers.
  */
 import cluster, { type Worker } from 'node:cluster';
 import { availableParallelism } from 'node:os';
 import { AggregatorRegistry } from 'prom-client';
 import type { Logger } from 'pino';
-import type { MetricJson } from '../metrics.ts';
+import type { Config } from '../config.ts';
+import { createGateway, type Gateway, type GatewayOptions } from '../gateway.ts';
+import { Metrics, type MetricJson } from '../metrics.ts';
 import { handleStopSignals } from '../server/signals.ts';
 import { IpcChannel } from './ipc.ts';
-import { SlotHost, type SlotHostMethods, type SlotWorkerMethods } from './ipc-slots.ts';
+import { IpcSlots, SlotHost, type SlotHostMethods, type SlotWorkerMethods } from './ipc-slots.ts';
+import { IpcPinStore, PinHost, type PinHostMethods, type PinWorkerMethods } from './ipc-pins.ts';
 
 /** What a worker asks its primary. */
-export type PrimaryMethods = SlotHostMethods & {
+export type PrimaryMethods = SlotHostMethods & PinHostMethods & {
   /** The whole process set's metrics in the Prometheus text format. */
   metrics: [null, string];
 };
 /** What the primary asks a worker. */
-export type WorkerMethods = SlotWorkerMethods & {
+export type WorkerMethods = SlotWorkerMethods & PinWorkerMethods & {
   metricsJson: [null, MetricJson[]];
 };
 
@@ -42,10 +46,10 @@ export interface PrimaryOptions {
   /** Default 60 000. */
   readonly crashWindowMs?: number;
   /**
-   * Whether the workers count stream slots in this process (no cluster.redis_url); with Redis
-   * they share them there instead.
+   * The `cluster` section: without `redis_url` the workers share stream slots and remembered
+   * pins (for `pin_ttl_s`) through this process; with it they share them in Redis instead.
    */
-  readonly shareSlots: boolean;
+  readonly cluster: Pick<Config['cluster'], 'redis_url' | 'pin_ttl_s'>;
   /** Per worker answering metricsJson. Default 2000. */
   readonly metricsTimeoutMs?: number;
 }
@@ -59,7 +63,9 @@ export function runPrimary(options: PrimaryOptions): Promise<number> {
   const crashes: number[] = [];
   let stopping = false;
   let exitCode = 0;
-  const slotHost = options.shareSlots ? new SlotHost() : null;
+  const shareHere = !options.cluster.redis_url;
+  const slotHost = shareHere ? new SlotHost() : null;
+  const pinHost = shareHere ? new PinHost({ ttlMs: options.cluster.pin_ttl_s * 1000 }) : null;
 
   const renderAll = async (): Promise<string> => {
     const answers = await Promise.allSettled(
@@ -75,6 +81,7 @@ export function runPrimary(options: PrimaryOptions): Promise<number> {
     const channel = new IpcChannel<PrimaryMethods, WorkerMethods>(worker);
     channel.handle('metrics', renderAll);
     slotHost?.serve(channel);
+    pinHost?.serve(channel);
     channels.set(worker, channel);
   };
 
@@ -85,6 +92,7 @@ export function runPrimary(options: PrimaryOptions): Promise<number> {
       if (channel) {
         channel.close('worker exited');
         slotHost?.drop(channel); // its streams ended with it
+        pinHost?.drop(channel); // its sessions' pins stay
       }
       channels.delete(worker);
       const clean = code === 0 && signal === null;
@@ -139,9 +147,19 @@ export function runPrimary(options: PrimaryOptions): Promise<number> {
   });
 }
 
-/** In a worker: the channel to the primary, answering metricsJson from `clusterJson`. */
-export function connectWorker(clusterJson: () => Promise<MetricJson[]>): IpcChannel<WorkerMethods, PrimaryMethods> {
-  const channel = new IpcChannel<WorkerMethods, PrimaryMethods>(process as never);
-  channel.handle('metricsJson', clusterJson);
-  return channel;
+/**
+ * In a worker: the gateway, joined to its primary. Its /metrics answers for the whole process
+ * set; without cluster.redis_url its stream slots and remembered pins are the primary's
+ * (ipc-slots.ts, ipc-pins.ts), with it the gateway shares them through Redis as a replica does.
+ * src/main.ts and bench/calls run workers through this one function.
+ */
+export async function createWorkerGateway(options: Omit<GatewayOptions, 'metrics' | 'slots' | 'pins'>): Promise<Gateway> {
+  const { config } = options;
+  const toPrimary = new IpcChannel<WorkerMethods, PrimaryMethods>(process as never);
+  const metrics = new Metrics({ renderAll: () => toPrimary.request('metrics', null) });
+  toPrimary.handle('metricsJson', () => metrics.clusterJson());
+  if (config.cluster.redis_url) return createGateway({ ...options, metrics });
+  const pins = new IpcPinStore(toPrimary, { ttlMs: config.cluster.pin_ttl_s * 1000 });
+  await pins.start();
+  return createGateway({ ...options, metrics, slots: new IpcSlots(toPrimary), pins });
 }

@@ -8,8 +8,8 @@
  * One interface, three implementations:
  *   - LocalPinStore (this file): in the process; bounded by TTL and a cap. The default.
  *   - RedisPinStore (src/cluster/redis-pins.ts): with cluster.redis_url, shared by replicas.
- *   - an IPC proxy (server.workers without Redis): workers forward to a LocalPinStore in the
- *     primary and keep the same local view.
+ *   - IpcPinStore (src/cluster/ipc-pins.ts): server.workers without Redis; the primary holds
+ *     the one LocalPinStore (PinHost), each worker keeps a view of it over IPC.
  *
  * `recall` is synchronous on purpose: Router.pin is synchronous and runs on every session
  * start. Shared stores keep a local view that every `remember` anywhere in the cluster is
@@ -55,6 +55,9 @@ const SWEEP_EVERY = 1024;
 
 /** About 100 bytes a pin: 200,000 pins cost about 20 MB. */
 export const LOCAL_PIN_CAP = 200_000;
+
+/** One pin as shared stores carry it: pool, session key, instance id, expiry (ms, Date.now's clock). */
+export type PinEntry = [pool: string, key: string, instanceId: string, expires: number];
 
 interface Entry {
   instance: string;
@@ -126,6 +129,29 @@ export class LocalPinStore implements PinStore {
       this.count++;
     }
     if (this.count > this.cap || ++this.sinceSweep >= SWEEP_EVERY) this.sweep(now);
+  }
+
+  /**
+   * Applies a write made elsewhere (another worker's, with the expiry it computed): kept unless
+   * this store holds a later write of the same pin (a later expiry; every write's expiry is its
+   * time plus the one TTL). So stores that receive the same writes in different orders agree:
+   * the last write made wins everywhere.
+   */
+  merge(pool: string, key: string, instanceId: string, expires: number): void {
+    const entry = this.pools.get(pool)?.get(key);
+    if (entry !== undefined && entry.expires > expires) return;
+    this.set(pool, key, instanceId, expires);
+  }
+
+  /**
+   * Every unexpired pin as [pool, key, instance id, expiry] (a shared store's snapshot for a
+   * view that starts later). Not for the call's path: it walks everything.
+   */
+  *entries(): IterableIterator<PinEntry> {
+    const now = this.now();
+    for (const [pool, entries] of this.pools) {
+      for (const [key, entry] of entries) if (entry.expires > now) yield [pool, key, entry.instance, entry.expires];
+    }
   }
 
   async close(): Promise<void> {
