@@ -160,7 +160,7 @@ const LS_DONE = 3;
 const DOT = 46;
 const SPACE = 32;
 
-/** Code units of a new segmenter's buffer: a segment and its look-ahead fit most of the time. */
+/** Code units of a new segmenter's buffer: several segments of text, so that it fills up rarely. */
 const MIN_CAPACITY = 256;
 /** A buffer larger than this shrinks once at most a quarter of it is in use. */
 const MAX_IDLE_CAPACITY = 4096;
@@ -188,8 +188,8 @@ class StreamingSegmenter implements Segmenter {
   private readonly eagerFirst: boolean;
 
   /**
-   * The buffered text as UTF-16 code units, from the start of the current segment (compacted
-   * after each push) to `len`. The scan and the decisions read characters from here. A string
+   * The buffered text as UTF-16 code units, up to `len`; emitted text before `segStart` is
+   * dropped when the array is full (or larger than it needs to stay). The scan and the decisions read characters from here. A string
    * grown by `+= delta` would be a cons string, one per push, that the next decision flattens:
    * a copy of the segment per piece when the text comes 1–4 characters at a time. Strings are
    * made only where one is needed (a segment, an abbreviation key), by `text()`.
@@ -250,14 +250,13 @@ class StreamingSegmenter implements Segmenter {
 
   push(delta: string): string[] {
     if (delta.length === 0) return [];
-    const oldLength = this.len;
     this.append(delta);
     if (this.pending !== P_NONE && this.len < this.waitLen) {
-      if (this.waitSpaceFrom < 0 || !hasSpaceFrom(delta, Math.max(this.waitSpaceFrom - oldLength, 0))) return [];
+      if (this.waitSpaceFrom < 0 || !hasSpaceFrom(delta, Math.max(this.waitSpaceFrom - this.srcStart, 0))) return [];
     }
     const out: string[] = [];
     this.scan(false, out);
-    this.compact();
+    this.giveBack();
     return out;
   }
 
@@ -285,7 +284,7 @@ class StreamingSegmenter implements Segmenter {
         }
       }
     }
-    this.compact();
+    this.giveBack();
     return out;
   }
 
@@ -323,10 +322,14 @@ class StreamingSegmenter implements Segmenter {
 
   /** Appends a delta's code units: a long one by one native copy, a token's few by hand. */
   private append(delta: string): void {
-    const start = this.len;
     const length = delta.length;
+    if (this.len + length > this.codes.length) {
+      // Full: drop the emitted text first (rather than after every push: a copy per segment).
+      this.compact();
+      if (this.len + length > this.codes.length) this.resize(this.len + length);
+    }
+    const start = this.len;
     const end = start + length;
-    if (end > this.codes.length) this.resize(end);
     const codes = this.codes;
     if (length <= 4) {
       // An LLM token is 1–4 characters: unrolled, as a loop of random length 1–4 mispredicts
@@ -376,6 +379,11 @@ class StreamingSegmenter implements Segmenter {
   /** An array grown for one long delta (a whole text in one push) is given back once its text is consumed. */
   private fitCapacity(): void {
     if (this.codes.length > MAX_IDLE_CAPACITY && this.len * 4 <= this.codes.length) this.resize(this.len * 2);
+  }
+
+  /** After a push: a grown array is not kept for the emitted text it holds. */
+  private giveBack(): void {
+    if (this.codes.length > MAX_IDLE_CAPACITY) this.compact();
   }
 
   // ---- scanning ----
@@ -602,7 +610,7 @@ class StreamingSegmenter implements Segmenter {
     return kindOf(c) !== K_QUOTE || quoteRole(this.rules.quotes, c) !== Q_OPEN;
   }
 
-  /** Drops the text of emitted segments so the buffer holds only the current one. */
+  /** Drops the text of emitted segments so the buffer starts with the current one. */
   private compact(): void {
     const shift = this.segStart;
     if (shift === 0) return;
