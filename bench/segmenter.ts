@@ -155,9 +155,8 @@ function generateMixed(megabytes: number): string {
 
 function segmentWhole(create: Create, text: string, language: string): string[] {
   const s = create({ eagerFirst: false, language });
-  const out = s.push(text);
-  for (const seg of s.flush()) out.push(seg);
-  return out;
+  // push() returns a read-only array (a shared empty one when nothing completed).
+  return s.push(text).concat(s.flush());
 }
 
 // One feeding loop per segmenter, as a session has one segmenter class: a loop shared by both

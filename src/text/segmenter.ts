@@ -97,15 +97,18 @@ export const DEFAULT_SEGMENTER_OPTIONS: ResolvedSegmenterOptions = Object.freeze
 });
 
 export interface Segmenter {
-  /** Appends a text delta; returns the segments it completed (trimmed, non-empty). */
-  push(delta: string): string[];
+  /**
+   * Appends a text delta; returns the segments it completed (trimmed, non-empty). Most pushes
+   * complete none and return one shared, frozen empty array: the result is read-only.
+   */
+  push(delta: string): readonly string[];
   /** End of turn: returns every remaining segment; the segmenter is then ready for a new turn. */
-  flush(): string[];
+  flush(): readonly string[];
   /**
    * The session's idle timer fired: returns what can be spoken now (pending sentences, and the
    * buffered text up to its last complete word). The turn goes on.
    */
-  idle(): string[];
+  idle(): readonly string[];
   /** Drops everything buffered (barge-in) and starts a new turn. */
   reset(): void;
   readonly options: ResolvedSegmenterOptions;
@@ -157,6 +160,9 @@ const LS_HASH = 1;
 const LS_FENCE = 2;
 const LS_DONE = 3;
 
+/** What a push that completes no segment returns. */
+const NONE: readonly string[] = Object.freeze([]);
+
 const DOT = 46;
 const SPACE = 32;
 
@@ -204,6 +210,8 @@ class StreamingSegmenter implements Segmenter {
    */
   private src = '';
   private srcStart = 0;
+  /** Where a push collects the segments it completes; empty between pushes. */
+  private completed: string[] = [];
   /** Next character to classify. */
   private pos = 0;
   private segStart = 0;
@@ -248,19 +256,23 @@ class StreamingSegmenter implements Segmenter {
     this.eagerFirst = options.eagerFirst;
   }
 
-  push(delta: string): string[] {
-    if (delta.length === 0) return [];
+  push(delta: string): readonly string[] {
+    if (delta.length === 0) return NONE;
     this.append(delta);
     if (this.pending !== P_NONE && this.len < this.waitLen) {
-      if (this.waitSpaceFrom < 0 || !hasSpaceFrom(delta, Math.max(this.waitSpaceFrom - this.srcStart, 0))) return [];
+      if (this.waitSpaceFrom < 0 || !hasSpaceFrom(delta, Math.max(this.waitSpaceFrom - this.srcStart, 0))) return NONE;
     }
-    const out: string[] = [];
+    // Most pushes complete nothing: no array is made for them (one per token adds up to
+    // scavenges); `completed` becomes the result only when a segment went into it.
+    const out = this.completed;
     this.scan(false, out);
     this.giveBack();
+    if (out.length === 0) return NONE;
+    this.completed = [];
     return out;
   }
 
-  flush(): string[] {
+  flush(): readonly string[] {
     const out: string[] = [];
     this.scan(true, out);
     if (this.segStart < this.len) this.emit(this.len, out);
@@ -268,7 +280,7 @@ class StreamingSegmenter implements Segmenter {
     return out;
   }
 
-  idle(): string[] {
+  idle(): readonly string[] {
     const out: string[] = [];
     this.scan(true, out);
     const n = this.len;
