@@ -368,12 +368,15 @@ class StreamingSegmenter implements Segmenter {
    */
   private text(s: number, e: number): string {
     if (s >= this.srcStart) return this.src.slice(s - this.srcStart, e - this.srcStart);
-    if (e - s <= 4) {
-      // An abbreviation key: by hand, for a fifth of a native call's cost.
-      const codes = this.codes;
-      let key = '';
-      for (let p = s; p < e; p++) key += String.fromCharCode(codes[p]);
-      return key;
+    if (e - s <= 16) {
+      // An abbreviation key or a short sentence: String.fromCharCode eight code units at a time
+      // costs less than the native call below up to about 16 (measured, Node 20).
+      const c = this.codes;
+      let t = '';
+      let p = s;
+      for (; p + 8 <= e; p += 8) t += String.fromCharCode(c[p], c[p + 1], c[p + 2], c[p + 3], c[p + 4], c[p + 5], c[p + 6], c[p + 7]);
+      for (; p < e; p++) t += String.fromCharCode(c[p]);
+      return t;
     }
     return LITTLE_ENDIAN ? this.bytes.toString('utf16le', 2 * s, 2 * e) : String.fromCharCode(...this.codes.subarray(s, e));
   }
