@@ -8,6 +8,9 @@
 //   token (≤ 64 chars). When that window is not complete yet it answers NEED and the scan
 //   waits for more text; it never answers differently once more text arrives. That is what
 //   makes the segments independent of how the text was cut into deltas.
+// - The text is held as UTF-16 code units (a Uint16Array), not as a string grown per delta:
+//   with 1–4 character deltas that string would be a cons string per push, flattened by the
+//   next decision. Strings are made only for a segment or an abbreviation key.
 // - The segmenter holds no timers; the session calls idle() when its own timer fires.
 
 import {
