@@ -167,7 +167,7 @@ export abstract class CallBase {
     return how;
   }
 
-  private cut(texts: string[], at: number): void {
+  private cut(texts: readonly string[], at: number): void {
     if (texts.length === 0) return;
     const out: Expected[] = [];
     for (const raw of texts) {

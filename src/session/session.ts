@@ -23,10 +23,11 @@ import { Synthesizer, type SynthesisEvent } from './synthesizer.ts';
 
 /** The text segmenter contract (src/text/segmenter.ts). */
 export interface SegmenterLike {
-  push(delta: string): string[];
-  flush(): string[];
+  /** The segments this delta completed; read-only (the segmenter may return a shared empty array). */
+  push(delta: string): readonly string[];
+  flush(): readonly string[];
   /** The idle timer fired: whatever can be spoken now. */
-  idle(): string[];
+  idle(): readonly string[];
   reset(): void;
 }
 
@@ -338,7 +339,7 @@ export class Session {
     this.options.onClose?.(this);
   }
 
-  private enqueueTexts(texts: string[]): void {
+  private enqueueTexts(texts: readonly string[]): void {
     if (texts.length === 0) return;
     const now = performance.now();
     if (this.firstTextAt !== 0) this.options.metrics.segmentWait.observe((now - this.firstTextAt) / 1000);

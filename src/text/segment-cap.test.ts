@@ -4,7 +4,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { createSegmenter, SegmenterOptionsError, type SegmenterOptions } from './segmenter.ts';
 
-function run(text: string, options: SegmenterOptions, pieceSizes?: number[]): { pushed: string[]; flushed: string[] } {
+function run(text: string, options: SegmenterOptions, pieceSizes?: number[]): { pushed: string[]; flushed: readonly string[] } {
   const s = createSegmenter(options);
   const pushed: string[] = [];
   if (!pieceSizes) pushed.push(...s.push(text));
@@ -18,7 +18,7 @@ function run(text: string, options: SegmenterOptions, pieceSizes?: number[]): { 
   return { pushed, flushed: s.flush() };
 }
 
-const all = (r: { pushed: string[]; flushed: string[] }) => [...r.pushed, ...r.flushed];
+const all = (r: { pushed: string[]; flushed: readonly string[] }) => [...r.pushed, ...r.flushed];
 
 const graphemes = new Intl.Segmenter(undefined, { granularity: 'grapheme' });
 /** Offsets in `text` where a grapheme starts. */

@@ -174,3 +174,39 @@ describe('turns, eager first segment, idle, reset', () => {
     expect([...s.push('A new answer, short and sweet.'), ...s.flush()]).toEqual(['A new answer,', 'short and sweet.']);
   });
 });
+
+describe('buffer', () => {
+  // The buffer is a Uint16Array: a delta of up to 4 code units is copied by hand, a longer one
+  // by a loop, one of 64 or more natively; it grows past 256 code units and shrinks again, and a
+  // segment is read back from it (or sliced from the last delta). Every path must give the text
+  // as pushed, lone surrogates included.
+  const sentence = (i: number) => `Dr. Müller sah ${i} Fälle \uD83D\uDE00 und \uD800 einen, e.g. „Nr. ${i}“ ging. 第${i}章很好。`;
+  const text = Array.from({ length: 40 }, (_, i) => sentence(i)).join(' ') + ' ' + 'x'.repeat(900) + '. ' + sentence(41);
+  const whole = (() => {
+    const s = createSegmenter({ eagerFirst: false, language: 'auto' });
+    return [...s.push(text), ...s.flush()];
+  })();
+
+  it('gives the whole-text segments for every mix of short, medium and long deltas', () => {
+    expect(whole.join(' ').replace(/\s+/g, '')).toBe(text.replace(/\s+/g, ''));
+    for (const sizes of [[1, 2, 3, 4], [5, 63], [64, 1, 200], [1000, 3], [1, 700, 2, 64, 4]]) {
+      const s = createSegmenter({ eagerFirst: false, language: 'auto' });
+      const out: string[] = [];
+      for (let i = 0, n = 0; i < text.length; n++) {
+        const size = sizes[n % sizes.length];
+        out.push(...s.push(text.slice(i, i + size)));
+        i += size;
+      }
+      out.push(...s.flush());
+      expect(out, `sizes ${sizes}`).toEqual(whole);
+    }
+  });
+
+  it('a push that completes nothing returns a read-only empty array', () => {
+    const s = createSegmenter();
+    const none = s.push('Hello');
+    expect(none).toEqual([]);
+    expect(Object.isFrozen(none)).toBe(true);
+    expect(s.push(' world. And')).toEqual(['Hello world.']);
+  });
+});

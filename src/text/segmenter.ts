@@ -8,6 +8,9 @@
 //   token (≤ 64 chars). When that window is not complete yet it answers NEED and the scan
 //   waits for more text; it never answers differently once more text arrives. That is what
 //   makes the segments independent of how the text was cut into deltas.
+// - The text is held as UTF-16 code units (a Uint16Array), not as a string grown per delta:
+//   with 1–4 character deltas that string would be a cons string per push, flattened by the
+//   next decision. Strings are made only for a segment or an abbreviation key.
 // - The segmenter holds no timers; the session calls idle() when its own timer fires.
 
 import {
@@ -98,15 +101,18 @@ export const DEFAULT_SEGMENTER_OPTIONS: ResolvedSegmenterOptions = Object.freeze
 });
 
 export interface Segmenter {
-  /** Appends a text delta; returns the segments it completed (trimmed, non-empty). */
-  push(delta: string): string[];
+  /**
+   * Appends a text delta; returns the segments it completed (trimmed, non-empty). Most pushes
+   * complete none and return one shared, frozen empty array: the result is read-only.
+   */
+  push(delta: string): readonly string[];
   /** End of turn: returns every remaining segment; the segmenter is then ready for a new turn. */
-  flush(): string[];
+  flush(): readonly string[];
   /**
    * The session's idle timer fired: returns what can be spoken now (pending sentences, and the
    * buffered text up to its last complete word). The turn goes on.
    */
-  idle(): string[];
+  idle(): readonly string[];
   /** Drops everything buffered (barge-in) and starts a new turn. */
   reset(): void;
   readonly options: ResolvedSegmenterOptions;
@@ -156,8 +162,20 @@ const LS_HASH = 1;
 const LS_FENCE = 2;
 const LS_DONE = 3;
 
+/** What a push that completes no segment returns. */
+const NONE: readonly string[] = Object.freeze([]);
+
 const DOT = 46;
 const SPACE = 32;
+
+/** Code units of a new segmenter's buffer: several segments of text, so that it fills up rarely. */
+const MIN_CAPACITY = 256;
+/** A buffer larger than this shrinks once at most a quarter of it is in use. */
+const MAX_IDLE_CAPACITY = 4096;
+/** `Uint16Array` shares the byte order of Node's 'utf16le' encoding (not on big-endian hosts). */
+const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
+/** From this length on, a delta is copied in natively (a call costs more than a short loop). */
+const NATIVE_COPY_FROM = LITTLE_ENDIAN ? 64 : Infinity;
 
 class StreamingSegmenter implements Segmenter {
   readonly options: ResolvedSegmenterOptions;
@@ -177,14 +195,25 @@ class StreamingSegmenter implements Segmenter {
   private readonly maxSegmentChars: number;
   private readonly eagerFirst: boolean;
 
-  /** Text from the start of the current segment (compacted after each push). */
-  private buf = '';
   /**
-   * The last delta, which `buf` ends with. The scan reads new characters from it: reading `buf`
-   * right after `buf += delta` would flatten the concatenation (a copy of the whole segment on
-   * every push); decisions and cuts, which are rarer, read `buf`.
+   * The buffered text as UTF-16 code units, up to `len`; emitted text before `segStart` is
+   * dropped when the array is full (or larger than it needs to stay). The scan and the decisions read characters from here. A string
+   * grown by `+= delta` would be a cons string, one per push, that the next decision flattens:
+   * a copy of the segment per piece when the text comes 1–4 characters at a time. Strings are
+   * made only where one is needed (a segment, an abbreviation key), by `text()`.
    */
-  private delta = '';
+  private codes = new Uint16Array(MIN_CAPACITY);
+  /** `codes` as bytes, for Node's native UTF-16 copy of a long delta in and of a segment out. */
+  private bytes = Buffer.from(this.codes.buffer);
+  private len = 0;
+  /**
+   * The last delta, which the buffer ends with, and its index in the buffer: `text()` slices it
+   * for a span inside it (text pushed whole: no copy at all).
+   */
+  private src = '';
+  private srcStart = 0;
+  /** Where a push collects the segments it completes; empty between pushes. */
+  private completed: string[] = [];
   /** Next character to classify. */
   private pos = 0;
   private segStart = 0;
@@ -229,34 +258,36 @@ class StreamingSegmenter implements Segmenter {
     this.eagerFirst = options.eagerFirst;
   }
 
-  push(delta: string): string[] {
-    if (delta.length === 0) return [];
-    const oldLength = this.buf.length;
-    this.buf += delta;
-    this.delta = delta;
-    if (this.pending !== P_NONE && this.buf.length < this.waitLen) {
-      if (this.waitSpaceFrom < 0 || !hasSpaceFrom(delta, Math.max(this.waitSpaceFrom - oldLength, 0))) return [];
+  push(delta: string): readonly string[] {
+    if (delta.length === 0) return NONE;
+    this.append(delta);
+    if (this.pending !== P_NONE && this.len < this.waitLen) {
+      if (this.waitSpaceFrom < 0 || !hasSpaceFrom(delta, Math.max(this.waitSpaceFrom - this.srcStart, 0))) return NONE;
     }
-    const out: string[] = [];
+    // Most pushes complete nothing: no array is made for them (one per token adds up to
+    // scavenges); `completed` becomes the result only when a segment went into it.
+    const out = this.completed;
     this.scan(false, out);
-    this.compact();
+    this.giveBack();
+    if (out.length === 0) return NONE;
+    this.completed = [];
     return out;
   }
 
-  flush(): string[] {
+  flush(): readonly string[] {
     const out: string[] = [];
     this.scan(true, out);
-    if (this.segStart < this.buf.length) this.emit(this.buf.length, out);
+    if (this.segStart < this.len) this.emit(this.len, out);
     this.reset();
     return out;
   }
 
-  idle(): string[] {
+  idle(): readonly string[] {
     const out: string[] = [];
     this.scan(true, out);
-    const n = this.buf.length;
+    const n = this.len;
     if (this.segStart < n) {
-      const last = this.buf.charCodeAt(n - 1);
+      const last = this.codes[n - 1];
       // A trailing letter or digit may be half a word: keep it for the next delta.
       if (isCjk(last) || !(isLetter(last) || isDigit(last))) this.emit(n, out);
       else {
@@ -267,13 +298,15 @@ class StreamingSegmenter implements Segmenter {
         }
       }
     }
-    this.compact();
+    this.giveBack();
     return out;
   }
 
   reset(): void {
-    this.buf = '';
-    this.delta = '';
+    this.len = 0;
+    this.src = '';
+    this.srcStart = 0;
+    this.fitCapacity();
     this.pos = 0;
     this.segStart = 0;
     this.prevCode = SPACE;
@@ -297,6 +330,77 @@ class StreamingSegmenter implements Segmenter {
     this.emittedInTurn = 0;
     this.scriptPending = this.auto;
     this.scriptFrom = 0;
+  }
+
+  // ---- the buffer ----
+
+  /** Appends a delta's code units: a long one by one native copy, a token's few by hand. */
+  private append(delta: string): void {
+    const length = delta.length;
+    if (this.len + length > this.codes.length) {
+      // Full: drop the emitted text first (rather than after every push: a copy per segment).
+      this.compact();
+      if (this.len + length > this.codes.length) this.resize(this.len + length);
+    }
+    const start = this.len;
+    const end = start + length;
+    const codes = this.codes;
+    if (length <= 4) {
+      // An LLM token is 1–4 characters: unrolled, as a loop of random length 1–4 mispredicts
+      // its exit on most pushes (a third of the cost of a push in 1–4 character pieces).
+      codes[start] = delta.charCodeAt(0);
+      if (length > 1) {
+        codes[start + 1] = delta.charCodeAt(1);
+        if (length > 2) {
+          codes[start + 2] = delta.charCodeAt(2);
+          if (length > 3) codes[start + 3] = delta.charCodeAt(3);
+        }
+      }
+    } else if (length < NATIVE_COPY_FROM) {
+      for (let i = 0; i < length; i++) codes[start + i] = delta.charCodeAt(i);
+    } else this.bytes.write(delta, 2 * start, 'utf16le');
+    this.len = end;
+    this.src = delta;
+    this.srcStart = start;
+  }
+
+  /**
+   * The buffered text from s to e: a slice of the last delta when it holds the span (text
+   * pushed whole), else a copy out of `codes` (a segment that came in pieces).
+   */
+  private text(s: number, e: number): string {
+    if (s >= this.srcStart) return this.src.slice(s - this.srcStart, e - this.srcStart);
+    if (e - s <= 16) {
+      // An abbreviation key or a short sentence: String.fromCharCode eight code units at a time
+      // costs less than the native call below up to about 16 (measured, Node 20).
+      const c = this.codes;
+      let t = '';
+      let p = s;
+      for (; p + 8 <= e; p += 8) t += String.fromCharCode(c[p], c[p + 1], c[p + 2], c[p + 3], c[p + 4], c[p + 5], c[p + 6], c[p + 7]);
+      for (; p < e; p++) t += String.fromCharCode(c[p]);
+      return t;
+    }
+    return LITTLE_ENDIAN ? this.bytes.toString('utf16le', 2 * s, 2 * e) : String.fromCharCode(...this.codes.subarray(s, e));
+  }
+
+  /** Moves the buffered text to a new array of at least `min` code units. */
+  private resize(min: number): void {
+    let capacity = MIN_CAPACITY;
+    while (capacity < min) capacity *= 2;
+    const codes = new Uint16Array(capacity);
+    codes.set(this.codes.subarray(0, this.len));
+    this.codes = codes;
+    this.bytes = Buffer.from(codes.buffer);
+  }
+
+  /** An array grown for one long delta (a whole text in one push) is given back once its text is consumed. */
+  private fitCapacity(): void {
+    if (this.codes.length > MAX_IDLE_CAPACITY && this.len * 4 <= this.codes.length) this.resize(this.len * 2);
+  }
+
+  /** After a push: a grown array is not kept for the emitted text it holds. */
+  private giveBack(): void {
+    if (this.codes.length > MAX_IDLE_CAPACITY) this.compact();
   }
 
   // ---- scanning ----
@@ -331,22 +435,20 @@ class StreamingSegmenter implements Segmenter {
   private moveTo(p: number): void {
     this.pos = p;
     if (p > 0) {
-      this.prevCode = this.buf.charCodeAt(p - 1);
+      this.prevCode = this.codes[p - 1];
       this.prevKind = kindOf(this.prevCode);
     }
   }
 
   /** Classifies characters until a candidate needs a decision (true) or the text runs out (false). */
   private run(out: string[]): boolean {
-    const b = this.buf;
-    const n = b.length;
-    const d = this.delta;
-    const dStart = n - d.length;
+    const b = this.codes;
+    const n = this.len;
     let pos = this.pos;
     let prev = this.prevCode;
     let prevKind = this.prevKind;
     while (pos < n) {
-      const c = pos >= dStart ? d.charCodeAt(pos - dStart) : b.charCodeAt(pos);
+      const c = b[pos];
       const k = kindOf(c);
       if (this.lineState !== LS_DONE && k !== K_NEWLINE) this.probeLine(c, k);
       const atStart = pos === this.segStart;
@@ -370,7 +472,7 @@ class StreamingSegmenter implements Segmenter {
           if (c !== SPACE || prevKind === K_SPACE) this.messyWs = true;
           this.lastSpace = pos;
           if (!this.firstTokenChecked) this.checkFirstToken(pos);
-          if (prevKind === K_CLAUSE || prevKind === K_DASH || (prev === 45 && pos - 2 >= this.segStart && isSpace(b.charCodeAt(pos - 2)))) {
+          if (prevKind === K_CLAUSE || prevKind === K_DASH || (prev === 45 && pos - 2 >= this.segStart && isSpace(b[pos - 2]))) {
             this.clausePoint(pos, out);
           }
           break;
@@ -465,13 +567,16 @@ class StreamingSegmenter implements Segmenter {
 
   /** Cuts the segment at the last grapheme boundary within `maxSegmentChars`. */
   private hardCut(out: string[]): void {
-    this.emit(graphemeBoundary(this.buf, this.segStart, this.segStart + this.maxSegmentChars), out);
+    const start = this.segStart;
+    // graphemeBoundary reads the two code units after the cap when they are here.
+    const span = this.text(start, Math.min(this.len, start + this.maxSegmentChars + 2));
+    this.emit(start + graphemeBoundary(span, 0, this.maxSegmentChars), out);
     this.messyWs = true;
     this.firstTokenChecked = true;
   }
 
   private emit(end: number, out: string[]): void {
-    let text = cleanSegment(this.buf.slice(this.segStart, end), this.messyWs);
+    let text = cleanSegment(this.text(this.segStart, end), this.messyWs);
     this.segStart = end;
     this.depth = 0;
     this.messyWs = false;
@@ -496,9 +601,9 @@ class StreamingSegmenter implements Segmenter {
 
   /** `auto`: the first letter of a segment (before `upTo`) chooses its rules by script. */
   private chooseRules(upTo: number): void {
-    const b = this.buf;
+    const b = this.codes;
     for (let p = Math.max(this.scriptFrom, this.segStart); p < upTo; p++) {
-      const script = scriptOf(b.charCodeAt(p));
+      const script = scriptOf(b[p]);
       if (script !== S_NONE) {
         this.rules = rulesForScript(script);
         this.scriptPending = false;
@@ -522,11 +627,14 @@ class StreamingSegmenter implements Segmenter {
     return kindOf(c) !== K_QUOTE || quoteRole(this.rules.quotes, c) !== Q_OPEN;
   }
 
-  /** Drops the text of emitted segments so the buffer holds only the current one. */
+  /** Drops the text of emitted segments so the buffer starts with the current one. */
   private compact(): void {
     const shift = this.segStart;
     if (shift === 0) return;
-    this.buf = this.buf.slice(shift);
+    this.codes.copyWithin(0, shift, this.len);
+    this.len -= shift;
+    this.srcStart -= shift;
+    this.fitCapacity();
     this.segStart = 0;
     this.pos -= shift;
     this.pendingAt -= shift;
@@ -607,11 +715,11 @@ class StreamingSegmenter implements Segmenter {
 
   /** End of the token starting at t (whitespace or the window limit), or NEED. */
   private tokenEnd(t: number, final: boolean): number {
-    const b = this.buf;
-    const n = b.length;
+    const b = this.codes;
+    const n = this.len;
     const limit = t + TOKEN_WINDOW;
     let e = t;
-    while (e < n && e < limit && !isSpace(b.charCodeAt(e))) e++;
+    while (e < n && e < limit && !isSpace(b[e])) e++;
     if (e === n && e < limit && !final) return this.need(limit, n);
     return e;
   }
@@ -623,8 +731,8 @@ class StreamingSegmenter implements Segmenter {
 
   /** A Latin terminator run: . ! ? … ‽, with ". . ." spaced ellipses. */
   private decideTerm(final: boolean): number {
-    const b = this.buf;
-    const n = b.length;
+    const b = this.codes;
+    const n = this.len;
     const i = this.pendingAt;
     let j = i;
     let dots = 0;
@@ -640,7 +748,7 @@ class StreamingSegmenter implements Segmenter {
         if (!final) return this.need(n + 1, -1);
         break;
       }
-      const c = b.charCodeAt(j);
+      const c = b[j];
       if (c === DOT) dots++;
       else if (c === 33 || c === 63 || c === 0x203d || c === 0x037e || (c >= 0x203c && c <= 0x2049 && c !== 0x2026)) bangOrQuestion = true;
       else if ((c === 58 && rules.colonEnds) || (c === 59 && rules.semicolonQuestion)) bangOrQuestion = true;
@@ -651,11 +759,11 @@ class StreamingSegmenter implements Segmenter {
           if (!final) return this.need(j + 2, -1);
           break;
         }
-        if (b.charCodeAt(j + 1) !== DOT) break;
+        if (b[j + 1] !== DOT) break;
         if (j + 2 >= n) {
           if (!final) return this.need(j + 3, -1);
         } else {
-          const d = b.charCodeAt(j + 2);
+          const d = b[j + 2];
           if (!(isSpace(d) || d === DOT || isCloser(d))) break;
         }
         spaced = true;
@@ -664,14 +772,14 @@ class StreamingSegmenter implements Segmenter {
     }
 
     const segStart = this.segStart;
-    const before = i > segStart ? b.charCodeAt(i - 1) : SPACE;
+    const before = i > segStart ? b[i - 1] : SPACE;
     const attached = !isSpace(before);
     const ellipsis = ellipsisChar || dots >= 2;
 
     let depth = this.effectiveDepth(i);
     let k = j;
     while (k < n && k < cap) {
-      const c = b.charCodeAt(k);
+      const c = b[k];
       if (!this.closesAfterTerm(c)) break;
       if (depth > 0 && isClosing(c)) depth--;
       k++;
@@ -682,15 +790,15 @@ class StreamingSegmenter implements Segmenter {
     if (k >= cap) return NO;
     if (k >= n && !final) return this.need(k + 1, -1);
     // "[...]" and "(...)" mark an omission inside a sentence.
-    if (ellipsis && kindOf(before) === K_OPEN && k > j && kindOf(b.charCodeAt(j)) === K_CLOSE) return NO;
+    if (ellipsis && kindOf(before) === K_OPEN && k > j && kindOf(b[j]) === K_CLOSE) return NO;
     // Inside a quotation or brackets; a closing quote after a space (French « … ») is looked at below.
-    if (depth > 0 && (k >= n || !isSpace(b.charCodeAt(k)))) return NO;
+    if (depth > 0 && (k >= n || !isSpace(b[k]))) return NO;
     if (k >= n) return k;
 
-    const c = b.charCodeAt(k);
+    const c = b[k];
     if (!isSpace(c)) {
       // "raak. ...en toen": the period ends the sentence, the ellipsis glued to the next word opens the next.
-      if (ellipsis && attached && spaced && b.charCodeAt(i + 1) === SPACE) return i + 1;
+      if (ellipsis && attached && spaced && b[i + 1] === SPACE) return i + 1;
       if (isCjk(c)) {
         if (bangOrQuestion) return k;
         // "项目支持U.S.标准": an acronym or abbreviation glued to CJK text goes on.
@@ -706,8 +814,8 @@ class StreamingSegmenter implements Segmenter {
     let newline = false;
     let t = 0;
     for (;;) {
-      while (m < n && isSpace(b.charCodeAt(m))) {
-        if (isNewline(b.charCodeAt(m))) newline = true;
+      while (m < n && isSpace(b[m])) {
+        if (isNewline(b[m])) newline = true;
         if (++m >= cap) return depth > 0 ? NO : end;
       }
       if (m >= n) {
@@ -721,7 +829,7 @@ class StreamingSegmenter implements Segmenter {
         const e = this.tokenEnd(t, final);
         if (e === NEED) return NEED;
         if (this.isLoneCloser(t, e)) {
-          for (let p = t; p < e; p++) if (depth > 0 && isClosing(b.charCodeAt(p))) depth--;
+          for (let p = t; p < e; p++) if (depth > 0 && isClosing(b[p])) depth--;
           end = e;
           m = e;
           continue;
@@ -732,18 +840,18 @@ class StreamingSegmenter implements Segmenter {
     if (depth > 0) return NO;
     // Most decisions need only the first letter of the next word: decide as early as possible.
     let f = t;
-    while (f < n && isOpener(b.charCodeAt(f))) f++;
+    while (f < n && isOpener(b[f])) f++;
     if (f >= n && !final) return this.need(f + 1, -1);
-    const nf = f < n ? b.charCodeAt(f) : SPACE;
+    const nf = f < n ? b[f] : SPACE;
     // "compounds. . . . The", "raak. ...en toen": the period ends the sentence, the ellipsis opens the next.
-    if (ellipsis && attached && spaced && b.charCodeAt(i + 1) === SPACE) return i + 1;
+    if (ellipsis && attached && spaced && b[i + 1] === SPACE) return i + 1;
     if (isLower(nf)) return NO;
     // Dialogue: "— Ты придёшь? — спросил он." A dash and a lower-case word go on.
     if (nf === 0x2014 || nf === 0x2013 || nf === 45) {
       let d = f + 1;
-      while (d < n && b.charCodeAt(d) === SPACE) d++;
+      while (d < n && b[d] === SPACE) d++;
       if (d >= n && !final) return this.need(d + 1, -1);
-      if (d > f + 1 && d < n && isLower(b.charCodeAt(d))) return NO;
+      if (d > f + 1 && d < n && isLower(b[d])) return NO;
     }
     if (bangOrQuestion) return end;
     if (ellipsis) {
@@ -756,9 +864,9 @@ class StreamingSegmenter implements Segmenter {
 
   /** A token of closing quotes or brackets only (not markdown * _ ` ~, not an opening quote). */
   private isLoneCloser(t: number, e: number): boolean {
-    const b = this.buf;
+    const b = this.codes;
     for (let p = t; p < e; p++) {
-      const c = b.charCodeAt(p);
+      const c = b[p];
       if (!this.closesAfterTerm(c) || c === 42 || c === 95 || c === 96 || c === 126) return false;
     }
     return true;
@@ -766,69 +874,69 @@ class StreamingSegmenter implements Segmenter {
 
   /** "项目支持U.S." / "e.g.": the Latin word glued before the period is an acronym or an abbreviation. */
   private latinAbbreviationBefore(i: number): boolean {
-    const b = this.buf;
+    const b = this.codes;
     let p = i;
     while (p > this.segStart) {
-      const c = b.charCodeAt(p - 1);
+      const c = b[p - 1];
       if (c === DOT || (isLetter(c) && !isCjk(c))) p--;
       else break;
     }
-    const key = b.slice(p, i).toLowerCase();
+    const key = this.text(p, i).toLowerCase();
     return isAcronym(key) || this.rules.nonFinal.has(key);
   }
 
   /** The next word (letters from f), or null when it may not be complete yet (NEED set). */
   private nextWord(f: number, final: boolean): string | null {
-    const b = this.buf;
-    const n = b.length;
+    const b = this.codes;
+    const n = this.len;
     let p = f;
-    while (p < n && p - f < TOKEN_WINDOW && isLetter(b.charCodeAt(p))) p++;
+    while (p < n && p - f < TOKEN_WINDOW && isLetter(b[p])) p++;
     if (p === n && p - f < TOKEN_WINDOW && !final) {
       this.need(n + 1, -1);
       return null;
     }
-    return b.slice(f, p).toLowerCase();
+    return this.text(f, p).toLowerCase();
   }
 
   /** "world.Today", "1,000.That": sentences glued without a space (not e-mail, URL, domain). */
   private decideGlued(i: number, k: number, final: boolean): number {
-    const b = this.buf;
-    const n = b.length;
+    const b = this.codes;
+    const n = this.len;
     const segStart = this.segStart;
     if (i <= segStart) return NO;
-    const c = b.charCodeAt(k);
-    const before = b.charCodeAt(i - 1);
+    const c = b[k];
+    const before = b[i - 1];
     if (!isUpper(c)) return NO;
-    const wordBefore = (isLower(before) && i - 2 >= segStart && isLetter(b.charCodeAt(i - 2))) || isDigit(before);
+    const wordBefore = (isLower(before) && i - 2 >= segStart && isLetter(b[i - 2])) || isDigit(before);
     if (!wordBefore) return NO;
     if (k + 1 >= n) return final ? NO : this.need(k + 2, -1);
     // "жағдайы.XVIII ғасыр": a capital of another script after the period starts a sentence.
     const otherScript = scriptOf(c) !== scriptOf(before) && !isDigit(before);
-    if (!otherScript && !isLower(b.charCodeAt(k + 1))) return NO;
+    if (!otherScript && !isLower(b[k + 1])) return NO;
     const ws = this.wordStart(i);
     const te = this.tokenEnd(k, final);
     if (te === NEED) return NEED;
     for (let p = ws; p < te; p++) {
-      const ch = b.charCodeAt(p);
+      const ch = b[p];
       if (ch === 64 /* @ */ || ch === 47 /* / */) return NO;
     }
     let wa = ws;
-    while (wa < i && isOpener(b.charCodeAt(wa))) wa++;
-    const word = b.slice(wa, i).toLowerCase();
+    while (wa < i && isOpener(b[wa])) wa++;
+    const word = this.text(wa, i).toLowerCase();
     if (word === 'www' || word.startsWith('www.') || this.rules.nonFinal.has(word)) return NO;
     return k;
   }
 
   /** A single period followed by a space and a capital letter, a digit or a symbol. */
   private decidePeriod(i: number, end: number, f: number, nf: number, final: boolean): number {
-    const b = this.buf;
+    const b = this.codes;
     const rules = this.rules;
     const ws = this.wordStart(i);
     let wa = ws;
-    while (wa < i && (isOpener(b.charCodeAt(wa)) || kindOf(b.charCodeAt(wa)) === K_BULLET)) wa++;
+    while (wa < i && (isOpener(b[wa]) || kindOf(b[wa]) === K_BULLET)) wa++;
     // An elided article is not part of the word: "l'Ing." → "Ing.", "dell'Avv." → "Avv.".
     for (let p = wa + 1; p < i - 1 && p <= wa + 5; p++) {
-      const ch = b.charCodeAt(p);
+      const ch = b[p];
       if (ch === 39 || ch === 0x2019) {
         wa = p + 1;
         break;
@@ -838,12 +946,12 @@ class StreamingSegmenter implements Segmenter {
     const nfUpper = isUpper(nf);
     const nfDigit = isDigit(nf);
     const length = i - wa;
-    const first = b.charCodeAt(wa);
+    const first = b[wa];
 
     const numberKind = classifyNumber(b, wa, i);
     if (numberKind !== NOT_A_NUMBER) {
       if (numberKind === SMALL_INTEGER && this.atItemStart(ws)) {
-        this.listNumber = Number(b.slice(wa, i));
+        this.listNumber = Number(this.text(wa, i));
         this.listLetter = 0;
         return NO;
       }
@@ -857,7 +965,7 @@ class StreamingSegmenter implements Segmenter {
       this.listNumber = 0;
       return NO;
     }
-    const key = b.slice(wa, i).toLowerCase();
+    const key = this.text(wa, i).toLowerCase();
     if (rules.nonFinal.has(key)) return NO;
     if (nfDigit && rules.beforeNumber.has(key)) return NO;
     // "XII. Pluk": a Roman numeral with a period is an ordinal where "12." is (Slovak, German).
@@ -870,7 +978,7 @@ class StreamingSegmenter implements Segmenter {
       const next = this.nextWord(f, final);
       if (next === null) return NEED;
       // "наук А. И. Семенов": another initial follows.
-      if (next.length === 1 && b.charCodeAt(f + 1) === DOT) return NO;
+      if (next.length === 1 && f + 1 < this.len && b[f + 1] === DOT) return NO;
       return rules.starters.has(next) ? end : NO;
     }
     if (isAcronym(key)) {
@@ -889,27 +997,27 @@ class StreamingSegmenter implements Segmenter {
 
   /** A full-width terminator: 。！？；｡． — no space needed after it. */
   private decideCjk(final: boolean): number {
-    const b = this.buf;
-    const n = b.length;
+    const b = this.codes;
+    const n = this.len;
     const i = this.pendingAt;
-    const c = b.charCodeAt(i);
-    if (c === 0xff0e && i > this.segStart && isDigit(b.charCodeAt(i - 1))) {
+    const c = b[i];
+    if (c === 0xff0e && i > this.segStart && isDigit(b[i - 1])) {
       // ３．２９ is a decimal
       if (i + 1 >= n) {
         if (!final) return this.need(i + 2, -1);
-      } else if (isDigit(b.charCodeAt(i + 1))) {
+      } else if (isDigit(b[i + 1])) {
         this.resumeAt = i + 1;
         return NO;
       }
     }
     const cap = this.segStart + this.maxSegmentChars;
     let j = i + 1;
-    while (j < n && j < cap && isTerminator(b.charCodeAt(j))) j++;
+    while (j < n && j < cap && isTerminator(b[j])) j++;
     let depth = this.effectiveDepth(i);
     let closed = false;
     let k = j;
     while (k < n && k < cap) {
-      const ch = b.charCodeAt(k);
+      const ch = b[k];
       if (!this.closesAfterTerm(ch)) break;
       if (depth > 0 && isClosing(ch)) {
         depth--;
@@ -922,7 +1030,7 @@ class StreamingSegmenter implements Segmenter {
     if (k >= n && !final) return this.need(k + 1, -1);
     if (depth > 0) return NO;
     if (closed && k < n) {
-      const q = b.charCodeAt(k);
+      const q = b[k];
       // 「…です。」と言った: a quotation followed by a quotative particle goes on.
       if (q === 0x3068 /* と */ || q === 0x3063 /* っ */) return NO;
       // 「…。」他说 / “…。”他说: the attribution that follows a quotation belongs to its sentence.
@@ -938,21 +1046,21 @@ class StreamingSegmenter implements Segmenter {
   private decideNewline(final: boolean): number {
     const i = this.pendingAt;
     if (this.inFence || this.lineHard) return i;
-    const b = this.buf;
-    const n = b.length;
+    const b = this.codes;
+    const n = this.len;
     let m = i + 1;
     let lines = 1;
     const cap = this.segStart + this.maxSegmentChars;
-    while (m < n && isSpace(b.charCodeAt(m))) {
-      if (isNewline(b.charCodeAt(m))) lines++;
+    while (m < n && isSpace(b[m])) {
+      if (isNewline(b[m])) lines++;
       if (++m >= cap) return i;
     }
     if (lines >= 2) return i;
     if (m >= n) return final ? i : this.need(m + 1, -1);
-    const next = b.charCodeAt(m);
+    const next = b[m];
     let p = i - 1;
-    while (p > this.segStart && isSpace(b.charCodeAt(p))) p--;
-    const last = b.charCodeAt(p);
+    while (p > this.segStart && isSpace(b[p])) p--;
+    const last = b[p];
     this.resumeAt = i + 1;
     const lastKind = kindOf(last);
     if (isLower(next) && last !== 58 /* : */ && last !== 0xff1a && !isTerminator(last)) return NO;
@@ -962,8 +1070,8 @@ class StreamingSegmenter implements Segmenter {
 
   /** A token mid-sentence that may be the next item of an inline list ("… 2. The second"). */
   private decideList(final: boolean): number {
-    const b = this.buf;
-    const n = b.length;
+    const b = this.codes;
+    const n = this.len;
     const t = this.pendingAt;
     const e = this.tokenEnd(t, final);
     if (e === NEED) return NEED;
@@ -974,9 +1082,9 @@ class StreamingSegmenter implements Segmenter {
     const expected = value >= 97 ? this.listLetter + 1 : this.listNumber + 1;
     if ((value >= 97 ? this.listLetter : this.listNumber) === 0 || value !== expected) return NO;
     let f = e;
-    while (f < n && (b.charCodeAt(f) === SPACE || isOpener(b.charCodeAt(f)))) f++;
+    while (f < n && (b[f] === SPACE || isOpener(b[f]))) f++;
     if (f >= n) return final ? NO : this.need(f + 1, -1);
-    const nf = b.charCodeAt(f);
+    const nf = b[f];
     return isUpper(nf) || isDigit(nf) ? t : NO;
   }
 
@@ -984,10 +1092,10 @@ class StreamingSegmenter implements Segmenter {
 
   /** Whether the token at ws is the first of its segment (after a bullet). */
   private atItemStart(ws: number): boolean {
-    const b = this.buf;
+    const b = this.codes;
     let p = this.segStart;
     while (p < ws) {
-      const c = b.charCodeAt(p);
+      const c = b[p];
       if (!(isSpace(c) || kindOf(c) === K_BULLET || c === 45 || c === 42 || c === 43)) return false;
       p++;
     }
@@ -996,22 +1104,22 @@ class StreamingSegmenter implements Segmenter {
 
   /** Whether the word before the token at ws starts with a lower-case letter. */
   private prevWordLower(ws: number): boolean {
-    const b = this.buf;
+    const b = this.codes;
     let p = ws - 1;
-    while (p >= this.segStart && isSpace(b.charCodeAt(p))) p--;
+    while (p >= this.segStart && isSpace(b[p])) p--;
     if (p < this.segStart) return false;
-    while (p > this.segStart && !isSpace(b.charCodeAt(p - 1))) p--;
-    while (p < ws && isOpener(b.charCodeAt(p))) p++;
-    return isLower(b.charCodeAt(p));
+    while (p > this.segStart && !isSpace(b[p - 1])) p--;
+    while (p < ws && isOpener(b[p])) p++;
+    return isLower(b[p]);
   }
 
   /** Whether at most two words precede the token at ws in this segment ("At 5 a.m."). */
   private opensSentence(ws: number): boolean {
-    const b = this.buf;
+    const b = this.codes;
     let words = 0;
     let inWord = false;
     for (let p = this.segStart; p < ws; p++) {
-      const space = isSpace(b.charCodeAt(p));
+      const space = isSpace(b[p]);
       if (!space && !inWord && ++words > 2) return false;
       inWord = !space;
     }
@@ -1022,10 +1130,10 @@ class StreamingSegmenter implements Segmenter {
   private checkFirstToken(end: number): void {
     this.firstTokenChecked = true;
     if (this.listNumber === 0 && this.listLetter === 0) return;
-    const b = this.buf;
+    const b = this.codes;
     let s = this.segStart;
-    while (s < end && isSpace(b.charCodeAt(s))) s++;
-    if (end - s === 1 && kindOf(b.charCodeAt(s)) === K_BULLET) {
+    while (s < end && isSpace(b[s])) s++;
+    if (end - s === 1 && kindOf(b[s]) === K_BULLET) {
       this.firstTokenChecked = false;
       return;
     }
@@ -1037,15 +1145,15 @@ class StreamingSegmenter implements Segmenter {
 
   /** Start of the word that ends at `i` (back to a space or the segment's start). */
   private wordStart(i: number): number {
-    const b = this.buf;
+    const b = this.codes;
     let ws = i;
-    while (ws > this.segStart && !isSpace(b.charCodeAt(ws - 1))) ws--;
+    while (ws > this.segStart && !isSpace(b[ws - 1])) ws--;
     return ws;
   }
 
   /** "1)" or "a)" opening a segment starts an inline list. */
   private parenListMarker(pos: number): void {
-    const b = this.buf;
+    const b = this.codes;
     const ws = this.wordStart(pos);
     if (!this.atItemStart(ws)) return;
     const value = listMarkerValue(b, ws, pos + 1);
@@ -1072,9 +1180,9 @@ function isClosing(c: number): boolean {
   return k === K_CLOSE || k === K_QUOTE;
 }
 
-function isRomanNumeral(b: string, s: number, e: number): boolean {
+function isRomanNumeral(b: Uint16Array, s: number, e: number): boolean {
   for (let p = s; p < e; p++) {
-    const c = b.charCodeAt(p);
+    const c = b[p];
     if (c !== 73 && c !== 86 && c !== 88 && c !== 76 && c !== 67 && c !== 68 && c !== 77) return false;
   }
   return true;
@@ -1106,14 +1214,14 @@ const SMALL_INTEGER = 1;
 const OTHER_NUMBER = 2;
 
 /** 12 / 1.000.000 / $100.00 / 12,5 % — and whether it is a bare 1–3 digit integer (a list number). */
-function classifyNumber(b: string, s: number, e: number): number {
+function classifyNumber(b: Uint16Array, s: number, e: number): number {
   let p = s;
-  const c0 = b.charCodeAt(p);
+  const c0 = b[p];
   if (c0 === 36 || c0 === 0x20ac || c0 === 0xa3 || c0 === 0xa5 || c0 === 35 || c0 === 43 || c0 === 45) p++;
   let digits = 0;
   let plain = p === s;
   for (; p < e; p++) {
-    const c = b.charCodeAt(p);
+    const c = b[p];
     if (isDigit(c)) digits++;
     else if (c === 44 || c === DOT || c === 39) plain = false;
     else if (c === 37 && p === e - 1) plain = false;
@@ -1144,25 +1252,26 @@ function isAcronym(key: string): boolean {
  * Value of a list marker token: "2." "2)" "2.)" → 2, "b." "b)" → 98 (the letter's code),
  * optionally after a glued bullet ("⁃9."); 0 when the token is not a list marker.
  */
-function listMarkerValue(b: string, s: number, e: number): number {
+function listMarkerValue(b: Uint16Array, s: number, e: number): number {
   let p = s;
-  while (p < e && kindOf(b.charCodeAt(p)) === K_BULLET) p++;
+  while (p < e && kindOf(b[p]) === K_BULLET) p++;
   let value = 0;
-  const c = b.charCodeAt(p);
+  const c = p < e ? b[p] : 0;
   if (c >= 97 && c <= 122) {
     value = c;
     p++;
   } else {
     let digits = 0;
-    while (p < e && b.charCodeAt(p) >= 48 && b.charCodeAt(p) <= 57) {
-      value = value * 10 + b.charCodeAt(p) - 48;
+    while (p < e && b[p] >= 48 && b[p] <= 57) {
+      value = value * 10 + b[p] - 48;
       p++;
       if (++digits > 3) return 0;
     }
     if (digits === 0) return 0;
   }
-  const rest = b.slice(p, e);
-  return rest === '.' || rest === ')' || rest === '.)' ? value : 0;
+  // The rest of the token: "." ")" or ".)".
+  if (p === e - 1) return b[p] === DOT || b[p] === 41 ? value : 0;
+  return p === e - 2 && b[p] === DOT && b[p + 1] === 41 ? value : 0;
 }
 
 /** Trims, collapses whitespace runs to one space, and drops a line break between CJK characters. */
