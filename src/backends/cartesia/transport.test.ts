@@ -123,7 +123,7 @@ describe('cartesia transport', () => {
     const controller = new AbortController();
     const waiting = t.connect(controller.signal, aborted);
     controller.abort();
-    await expect(waiting).rejects.toMatchObject({ kind: 'aborted' });
+    await expect(waiting).rejects.toMatchObject({ code: 'aborted' });
     await until(() => t.connected);
     expect(sockets).toHaveLength(1);
   });
@@ -137,6 +137,6 @@ describe('cartesia transport', () => {
     await t.close();
     expect(a.errors.map((e) => e.code)).toEqual(['closed']);
     expect(t.connected).toBe(false);
-    await expect(t.connect(signal(), aborted)).rejects.toMatchObject({ kind: 'closed' });
+    await expect(t.connect(signal(), aborted)).rejects.toMatchObject({ code: 'closed' });
   });
 });
