@@ -32,11 +32,11 @@ import { healthRoutes } from './server/http-routes.ts';
 import { chooseEngine, createEngine } from './server/select.ts';
 import { speechRoutes } from './server/speech-routes.ts';
 import { STREAM_PATH, streamHandlers } from './server/stream-route.ts';
+import { warmUpStreamPath } from './server/warm-up.ts';
 import { compatHttpRoutes, compatWebSockets } from './server/compat-routes.ts';
 import { dispatchWebSockets, type Envelope } from './server/ws-dispatch.ts';
 import { createSessionFactory, type SessionFactory } from './session/factory.ts';
 import { FALLBACK_POOL, FALLBACK_PROVIDER } from './session/fallback.ts';
-import type { Session } from './session/session.ts';
 import { normalizeForSpeech } from './text/normalize.ts';
 import { createSegmenter } from './text/segmenter.ts';
 import { voiceRoutes } from './server/voice-routes.ts';
@@ -263,36 +263,6 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
     onError: (err) => logger.error({ err }, 'route handler failed'),
   });
 
-  /**
-   * One throwaway turn through the whole session path (pin, segmenter, backend, audio output)
-   * before /ready says 200: on a fresh process V8 has not compiled that code yet and the first
-   * call paid for it (first audio ~0.9 s against ~80 ms later, issue 18). Only where an
-   * embedded engine warms up anyway; its own factory and metrics, since nobody called. Bounded:
-   * a failure or a slow turn only costs the warm-up, never the start.
-   */
-  async function warmUpSessionPath(): Promise<void> {
-    const scratch = createSessionFactory({ ...sessionDeps, metrics: new Metrics({ defaultMetrics: false }) });
-    const discard = () => {};
-    let session: Session | undefined;
-    let timer: NodeJS.Timeout | undefined;
-    try {
-      session = scratch.create({
-        id: 'warm-up',
-        key: 'voicegate-warm-up',
-        format: { encoding: 'pcm_s16le', sampleRate: 24000, frameMs: 20 },
-        sink: { segment: discard, audio: discard, segmentEnd: discard, failover: discard, waiting: discard, draining: discard, tooSlow: discard, turnEnd: discard, cancelled: discard, mark: discard, error: discard, bufferedAmount: () => 0, cork: (fn) => fn() },
-      });
-      session.text('Thank you for calling. How can I help you today?');
-      session.flush();
-      await Promise.race([session.whenIdle(), new Promise((r) => (timer = setTimeout(r, WARM_UP_TURN_MS)))]);
-    } catch (err) {
-      logger.debug({ err }, 'warm-up turn failed (the first call may be slower)');
-    } finally {
-      clearTimeout(timer);
-      session?.close();
-    }
-  }
-
   let port = 0;
   let closed = false;
   const closeAll = async () => {
@@ -337,7 +307,11 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
       const warmStarted = performance.now();
       const warming = backends.filter((b) => b.whenWarm);
       await Promise.all(warming.map((b) => b.whenWarm?.()));
-      if (warming.length > 0) await warmUpSessionPath();
+      if (warming.length > 0) {
+        const scratch = createSessionFactory({ ...sessionDeps, metrics: new Metrics({ defaultMetrics: false }) });
+        const done = await warmUpStreamPath({ sessions: scratch, maxMessageBytes: config.session.max_message_bytes, timeoutMs: WARM_UP_TURN_MS });
+        if (!done) logger.debug('warm-up call did not finish its turn (the first call may be slower)');
+      }
       warm = true;
       if (options.healthChecks !== false) fleet.startHealthChecks();
       if (backends.some((b) => b.whenWarm)) logger.info({ warm_up_ms: Math.round(performance.now() - warmStarted) }, 'embedded engine warm: ready');

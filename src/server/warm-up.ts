@@ -1,0 +1,93 @@
+/**
+ * One throwaway call through the native front end before /ready says 200 (issue 18, "the first
+ * call after ready is as fast as later ones"). On a fresh process V8 has compiled none of the
+ * call's code: the first call paid for it (~0.9 s to first audio against ~80 ms later). Warming
+ * only the session (pin, segmenter, backend, audio output) left the front end cold — message
+ * parsing, the start path, the sink's event encoding — and the first call still took ~1.4× the
+ * tenth on a quiet machine (bench/RESULTS.md, cold starts).
+ *
+ * The call runs in memory: `/v1/stream`'s own handlers (stream-route.ts) over a Connection that
+ * keeps nothing, so no socket, port, API key or client is involved. It has its own factory,
+ * metrics, admission and a silent logger, so no operator sees a call nobody made; it pins and
+ * takes a stream slot in the real fleet like any call, which is what warms that code too.
+ */
+import { Metrics } from '../metrics.ts';
+import { silentLogger } from '../log.ts';
+import { TURN_END_MESSAGE } from '../protocol/stream.ts';
+import type { SessionFactory } from '../session/factory.ts';
+import { Admission } from './admission.ts';
+import type { Connection, RequestInfo } from './engine.ts';
+import { STREAM_PATH, streamHandlers, type StreamState } from './stream-route.ts';
+
+export interface WarmUpOptions {
+  /** A factory of its own (its metrics are thrown away), over the gateway's fleet and backends. */
+  readonly sessions: SessionFactory;
+  /** session.max_message_bytes, as the real route has it. */
+  readonly maxMessageBytes: number;
+  /** Gives up after this long: the warm-up only warms code, it never holds a start back for long. */
+  readonly timeoutMs: number;
+}
+
+/** What a default client sends: one sentence and a flush, the shape of a call's first turn. */
+const WARM_UP_MESSAGES = [
+  JSON.stringify({ type: 'start' }),
+  JSON.stringify({ type: 'text', text: 'Thank you for calling. How can I help you today?' }),
+  JSON.stringify({ type: 'flush' }),
+];
+
+const WARM_UP_REQUEST: RequestInfo = {
+  method: 'GET',
+  path: STREAM_PATH,
+  query: new URLSearchParams({ session_id: 'voicegate-warm-up' }),
+  headers: {},
+  remoteAddress: '127.0.0.1',
+};
+
+/**
+ * Runs the warm-up call. Resolves true when its turn ended, false when it failed or timed out
+ * (the first call may then be slower; nothing else depends on it).
+ */
+export async function warmUpStreamPath(options: WarmUpOptions): Promise<boolean> {
+  const handlers = streamHandlers({
+    sessions: options.sessions,
+    authorize: () => true,
+    metrics: new Metrics({ defaultMetrics: false }),
+    logger: silentLogger,
+    maxMessageBytes: options.maxMessageBytes,
+    admission: new Admission({ maxSessions: 0, refuseWhenLagging: false, liveSessions: () => 0, lagging: () => false }),
+    startTimeoutMs: options.timeoutMs,
+  });
+  const upgraded = handlers.upgrade(WARM_UP_REQUEST);
+  if (!upgraded.accept) return false;
+  let timer: NodeJS.Timeout | undefined;
+  let turnEnded!: (ended: boolean) => void;
+  const ended = new Promise<boolean>((resolve) => (turnEnded = resolve));
+  let closed = false;
+  const conn: Connection<StreamState> = {
+    data: upgraded.data,
+    get closed() {
+      return closed;
+    },
+    send(data, isBinary) {
+      if (!isBinary && data === TURN_END_MESSAGE) turnEnded(true);
+      return !closed;
+    },
+    bufferedAmount: () => 0,
+    cork: (fn) => fn(),
+    // A refused start (no instance up yet, say) closes the call: the warm-up ends there.
+    close() {
+      closed = true;
+      turnEnded(false);
+    },
+  };
+  try {
+    handlers.open(conn);
+    for (const message of WARM_UP_MESSAGES) handlers.message(conn, message, false);
+    timer = setTimeout(() => turnEnded(false), options.timeoutMs);
+    return await ended;
+  } finally {
+    clearTimeout(timer);
+    clearTimeout(conn.data.startTimer);
+    handlers.close(conn, 1000, '');
+  }
+}
