@@ -1,6 +1,7 @@
 /**
  * Operations routes over the fleet (docs/routing.md):
- *   GET  /admin/instances               every instance: pool, id, url, health, draining, load
+ *   GET  /admin/instances               every instance (pool, id, url, health, draining, load,
+ *                                       queued), then the fallback's contexts
  *   POST /admin/instances/{id}/drain    no new sessions there; live ones carry on
  *   POST /admin/instances/{id}/undrain
  * Every route asks the admin authorizer first (auth.ts createAdminAuth): 401 without a valid

@@ -1,17 +1,19 @@
 /**
- * Whether this process takes one more session (a `/v1/stream` call or an HTTP speech
- * request). One gateway process is one JavaScript thread: past its capacity every call on it
- * degrades at once (bench/RESULTS.md, "Call load": at 5,000 active calls on 2 cores the loop
- * fell up to 11 s behind and segments failed in all of them). Refusing new sessions cleanly, with
- * a code a client or load balancer can act on, keeps the calls already here whole.
+ * Whether this process takes one more session (a call or context on any WebSocket front end, or
+ * an HTTP speech request). One gateway process is one JavaScript thread: past its capacity
+ * every call on it degrades at once (bench/RESULTS.md, "Past one process": at 5,000 active
+ * calls on 2 cores the loop fell up to 11 s behind, first-audio timeouts fired on healthy
+ * instances and segments failed). Refusing new sessions cleanly, with a code a client or load
+ * balancer can act on, keeps the calls already here whole.
  */
 import type { AdmissionRefusalCode } from '../errors.ts';
 import type { Metrics } from '../metrics.ts';
 
 export interface AdmissionOptions {
   /**
-   * Sessions this process takes at once (WebSocket calls from their upgrade, plus HTTP speech
-   * requests in progress); one more is refused with `at_capacity`. 0 = no limit.
+   * Sessions this process takes at once (every live session, whatever its front end, plus
+   * `/v1/stream` sockets upgraded and not yet started); one more is refused with `at_capacity`.
+   * 0 = no limit.
    */
   readonly maxSessions: number;
   /**
@@ -73,8 +75,9 @@ export class Admission {
   /**
    * Null when one more session may start; otherwise why not. A socket that already holds a
    * place (upgraded, now sending `start`) passes `holdingPlace` so it does not count itself.
-   * With `pool` (known once the call names its voice or model), a saturated pool refuses too
-   * (`server.admission: refuse`); without it, only when every pool is saturated.
+   * With `pool`, a saturated pool refuses too (`server.admission: refuse`); without it, only
+   * when every pool is saturated. The routes call it without `pool`: once the pool is known,
+   * SessionFactory.create refuses a saturated one itself (`at_capacity`).
    */
   check(holdingPlace = false, pool?: string): Refusal | null {
     if (this.draining) return SHUTTING_DOWN;

@@ -34,7 +34,7 @@ export interface OneShotFraming {
   trailer?(): string | undefined;
   /** The error response while no byte has been sent: status and body (JSON). */
   refusal(code: SessionErrorCode, message: string): { status: number; body: string };
-  /** An error after audio went out with a 200 (SSE error event); else it is only logged. */
+  /** An error after audio went out with a 200 (SSE error event); without it the response is cut off. */
   midStream?(code: SessionErrorCode, message: string): string | undefined;
 }
 

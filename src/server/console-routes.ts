@@ -1,13 +1,14 @@
 /**
  * The web console (docs/console.md):
  *   GET  /                      the page (src/console/public/index.html)
- *   GET  /console/*             its assets (the committed esbuild bundle and stylesheet)
+ *   GET  /console/*             its assets (the committed esbuild bundle, stylesheet, audio meter)
  *   GET  /console/api/feed      the live fleet + calls view as server-sent events (admin key)
  *   POST /console/api/ticket    a one-use ticket for the page's /v1/stream WebSocket (API key)
  *
  * Browsers cannot put an Authorization header on a WebSocket or an EventSource: the page reads
  * the feed with fetch() (headers allowed) and opens /v1/stream with `?ticket=`, a random
- * single-use token that expires in `ticketTtlMs`, so the API key itself never enters a URL.
+ * single-use token that expires after 30 s (StreamTickets' ttlMs), so the API key itself never
+ * enters a URL.
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';

@@ -6,7 +6,10 @@ import { jsonError } from './routes.ts';
 
 export interface HealthRouteOptions {
   readonly metrics: Metrics;
-  /** 200 when some pool has an instance up or a fallback is configured, and not draining. */
+  /**
+   * The gateway's readiness (gateway.ts): 200 once warm, not draining, not at
+   * server.max_sessions, and with an instance up or a fallback configured; else 503 with why.
+   */
   readonly ready: () => { ready: boolean; reason: string };
   /** Applied to /metrics only when auth.protect_metrics is set. */
   readonly authorizeMetrics: Authorizer;

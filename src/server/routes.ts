@@ -1,6 +1,6 @@
 /**
  * What both engines share: route matching (exact paths first, then the longest `/*` prefix)
- * and the answers the engine itself gives (404/405, 413, 500), each with an x-request-id.
+ * and the answers the engine itself gives (404/405, 408, 413, 500), each with an x-request-id.
  */
 import { randomUUID } from 'node:crypto';
 import type { HttpResponse, HttpRoute, RequestInfo } from './engine.ts';

@@ -6,8 +6,9 @@
  *   OPTIONS on each of them   CORS preflight (http.cors_origins)
  *
  * A speech request is a one-turn Session from the same factory as /v1/stream, so routing,
- * pinning, lookahead, failover and the fallback behave exactly as for calls. Every response
- * carries `x-request-id`; every route but the preflight asks for the API key.
+ * pinning, lookahead, failover and the fallback behave as for calls (in a full pool it waits in
+ * the wait queue's `http` class). Every response carries `x-request-id`; every route but the
+ * preflight asks for the API key.
  */
 import { createEncoder } from '../audio/encoders/index.ts';
 import { instructionsPassed } from '../backends/index.ts';
@@ -318,7 +319,7 @@ function runSpeech(options: SpeechRouteOptions, request: SpeechRequest, res: Htt
       sink,
       // The whole text is known: cut at sentences, no hurried first clause.
       eagerFirst: false,
-      // Waits behind live calls when the pool is full.
+      // In a full pool: wait class `http`, last among waiters whose audio is about to run out.
       http: true,
     });
   } catch (err) {

@@ -5,7 +5,8 @@
  *   GET    /v1/audio/voices/{id}   one library voice
  *   DELETE /v1/audio/voices/{id}   removes it
  * `GET /v1/audio/voices` (speech-routes.ts) lists library voices beside the pools' own.
- * Errors use OpenAI's shape with a stable `code`; every route asks for the API key.
+ * Errors use OpenAI's shape with a stable `code`; every route but the CORS preflight asks for
+ * the API key.
  */
 import { rm } from 'node:fs/promises';
 import type { Readable } from 'node:stream';

@@ -5,7 +5,8 @@
  *
  * Each protocol keeps its own connection state type. The engine's connection carries a small
  * envelope (which handlers, their state, and a view of the connection typed for them), built
- * once per connection, so a message costs one property read more than a direct binding.
+ * once per connection, so a message costs a few property reads more than a direct binding and
+ * no allocation.
  */
 import type { Connection, RequestInfo, UpgradeResult, WebSocketHandlers } from './engine.ts';
 import { matchesPathPattern } from './routes.ts';
