@@ -6,7 +6,8 @@ import { LITTLE_ENDIAN } from './samples.ts';
 
 /**
  * Encodes `count` samples of `src` starting at `srcOffset` into `dst` at byte `dstOffset`.
- * Allocation-free except for pcm_f32le, which takes one DataView per call.
+ * No copy buffers: pcm_s16le (little-endian) takes one Uint8Array view of `src` per call,
+ * pcm_f32le one DataView per call, G.711 nothing.
  */
 export function encodeInto(encoding: Encoding, src: Int16Array, srcOffset: number, count: number, dst: Uint8Array, dstOffset: number): void {
   switch (encoding) {

@@ -118,7 +118,7 @@ describe('audio output', () => {
 
   it('reset drops buffered audio and the resampler history', () => {
     const { frames, out } = collect({ encoding: 'pcm_s16le', sampleRate: 8000, frameMs: 20 });
-    // ~434 samples at 8 kHz: 2 frames out, the rest buffered
+    // 409 samples at 8 kHz (1,300 / 3 less the filter delay): 2 frames out, the rest buffered
     out.write({ samples: sine(300, 24000, 1300), sampleRate: 24000 });
     expect(frames.length).toBe(2);
     out.reset();

@@ -26,7 +26,7 @@ export interface AudioOutput {
 }
 
 export interface AudioOutputOptions {
-  /** Resampler filter design; default: config audio.resampler_* defaults (60 dB stopband, 0.85 passband). The gateway passes config.audio. */
+  /** Resampler filter design; default: config audio.resampler_* defaults (60 dB stopband, 0.85 passband). The gateway passes config.audio's values. */
   readonly quality?: ResamplerQuality;
 }
 

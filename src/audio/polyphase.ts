@@ -1,7 +1,8 @@
 /**
  * The polyphase FIR behind every Resampler (resampler.ts): the filter design shared by both
- * implementations (the table), and the FIR run in JavaScript (f64), which serves rate pairs
- * whose table does not fit the WASM kernel (wasm-resampler.ts) and is the tests' reference.
+ * implementations (the table), and the FIR run in JavaScript (f64), which serves where the
+ * WASM kernel (wasm-resampler.ts) cannot load or a table does not fit it, and is the tests'
+ * reference.
  *
  * Streaming sample-rate conversion between the gateway's rates (any pair of 8000, 16000,
  * 22050, 24000, 44100, 48000 Hz; any other positive integer pair works too).

@@ -38,7 +38,7 @@ export function concatSamples(parts: readonly Int16Array[]): Int16Array {
   return out;
 }
 
-/** Reads sample `index` of the frame starting at byte `p`, as a signed 16-bit value. */
+/** Reads the sample stored at byte `p` of `src`, as a signed 16-bit value. */
 type SampleReader = (src: Uint8Array, view: DataView, p: number) => number;
 
 function readerFor(layout: SampleLayout): SampleReader {

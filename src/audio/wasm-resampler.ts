@@ -6,7 +6,7 @@
  * One module instance serves every stream. Its memory holds the G.711 tables, shared staging
  * areas (JS is single-threaded), the filter tables (one per rate pair) and one small state
  * block per stream: 16 bytes + (K−1) f32 of history, rounded up: 624 bytes at 24→8 kHz
- * (K = 152) — 5,000 streams cost ~3.1 MB (computed). A stream's block returns to a free list when its resampler is garbage
+ * (K = 148 taps padded to 152) — 5,000 streams cost ~3.1 MB (computed). A stream's block returns to a free list when its resampler is garbage
  * collected (the Resampler API has no close()).
  *
  * Outputs are rounded half-to-even in f32 (the JS FIR rounds half up in f64): results differ

@@ -1,13 +1,14 @@
-// Character classes for the segmenter's hot loop: one table lookup per ASCII char, a switch for
-// the few non-ASCII code points that matter. Everything here works on UTF-16 code units.
+// Character classes for the segmenter's hot loop: one table lookup for every code unit below
+// U+3100, a range check for Han and hangul, a switch for the rest (kindOf). Everything here
+// works on UTF-16 code units.
 
 /** Nothing special: letters, digits, most symbols. */
 export const K_PLAIN = 0;
 export const K_SPACE = 1;
 export const K_NEWLINE = 2;
-/** Latin sentence terminators: . ! ? … ‽ */
+/** Latin-style sentence terminators: . ! ? … ‽ ‼ ⁇ ⁈ ⁉, and the Greek question mark ; (U+037E). */
 export const K_TERM = 3;
-/** Clause punctuation that needs a space after it to count: , ; : */
+/** Clause punctuation that needs a space after it to count: , ; : and Arabic ، ؛, Armenian ՝, Greek · */
 export const K_CLAUSE = 4;
 export const K_OPEN = 5;
 export const K_CLOSE = 6;
@@ -17,11 +18,11 @@ export const K_HYPHEN = 7;
 export const K_DASH = 8;
 /**
  * Terminators that need no space after them and are never abbreviations: full-width 。！？；｡．,
- * and the sentence ends of other scripts: Devanagari । ॥, Arabic ؟ ۔, Armenian ։, Ethiopic ። ፧,
- * Myanmar ။, Khmer ។, Tibetan །, Sinhala ෴ (the "CJK" name is historical).
+ * and the sentence ends of other scripts: Devanagari । ॥, Arabic ؟ ۔, Armenian ։, Ethiopic ። ፧ ፨,
+ * Myanmar ။, Khmer ។ ៕, Tibetan །, Sinhala ෴, Mongolian ᠃ (the "CJK" name is historical).
  */
 export const K_CJK_TERM = 9;
-/** Full-width clause marks: ，、： */
+/** Clause marks that need no space after them: full-width ，、：, Ethiopic ፣ ፤ ፥, Myanmar ၊ */
 export const K_CJK_CLAUSE = 10;
 /** Han, kana, hangul, full-width letters and digits: a word boundary sits between two of them. */
 export const K_CJK = 11;
@@ -184,7 +185,10 @@ export const S_KANA = 12;
 export const S_HANGUL = 13;
 export const S_OTHER = 14;
 
-/** Script of a letter (S_NONE for digits, punctuation, spaces and marks). */
+/**
+ * Script of a letter (S_NONE for digits, punctuation and spaces). Combining marks outside the
+ * ranges below (U+0301, Devanagari vowel signs, Arabic harakat) are S_OTHER.
+ */
 export function scriptOf(c: number): number {
   if (c < 128) return (c >= 65 && c <= 90) || (c >= 97 && c <= 122) ? S_LATIN : S_NONE;
   if (c < 0x250) return c >= 0xc0 && c !== 0xd7 && c !== 0xf7 ? S_LATIN : S_NONE;

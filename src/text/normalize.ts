@@ -1,7 +1,8 @@
 // Speech normalization for LLM output: removes what a TTS engine would read aloud as noise
 // (markdown syntax, emoji, stray symbols) and changes nothing else of what is spoken.
 // The session applies it to each segment after the segmenter has cut it (markdown spans can
-// cross deltas; a segment is whole). It is idempotent and works on whole texts too.
+// cross deltas; a segment is whole). It works on whole texts too. Not idempotent: a backslash
+// escape ("\*") comes out as the bare character, which a second pass reads as markdown.
 
 /** ``` or ~~~ opening or closing a code block; a glued info string ("```python") goes too. */
 const FENCE_OPEN = /^\s*(?:`{3,}|~{3,})[\w+#.-]*\s*/;

@@ -729,7 +729,7 @@ class StreamingSegmenter implements Segmenter {
     return this.depth > 0 && at - this.depthOpenedAt > MAX_BRACKET_SPAN ? 0 : this.depth;
   }
 
-  /** A Latin terminator run: . ! ? … ‽, with ". . ." spaced ellipses. */
+  /** A terminator run (K_TERM, and ':' or ';' where the language ends sentences with them), with ". . ." spaced ellipses. */
   private decideTerm(final: boolean): number {
     const b = this.codes;
     const n = this.len;
@@ -995,7 +995,7 @@ class StreamingSegmenter implements Segmenter {
     return end;
   }
 
-  /** A full-width terminator: 。！？；｡． — no space needed after it. */
+  /** A K_CJK_TERM terminator (full-width 。！？；｡． or another script's । ؟ ։ …): no space needed after it. */
   private decideCjk(final: boolean): number {
     const b = this.codes;
     const n = this.len;

@@ -1,16 +1,16 @@
 /**
  * `mp3`: LAME compiled to WASM, from the wasm-media-encoders package (chosen by measurement over
- * pure-JS lamejs: about 8× faster, bench/RESULTS.md "Encoders").
+ * pure-JS lamejs: about 6× faster, bench/RESULTS.md "Encoders").
  *
  * The package's own wrapper instantiates its WASM asynchronously, one module instance per
  * encoder. Sessions need an encoder synchronously (a `/v1/stream` start, an HTTP response), so
- * this file drives the package's WASM build (its file `wasm/mp3.wasm`, C API in its
- * src/wasm/lame/lame_enc.c) directly: one instance per thread, compiled and instantiated on
- * first use, one LAME state per stream inside it (`enc_init` … `enc_free`). Samples are
- * converted straight into the WASM heap, with no Float32 copy in between.
+ * this file drives the package's WASM build (its file `wasm/mp3.wasm`, C API in
+ * src/wasm/lame/lame_enc.c of its repository) directly: one instance per thread, compiled and
+ * instantiated on first use, one LAME state per stream inside it (`enc_init` … `enc_free`).
+ * Samples are converted straight into the WASM heap, with no Float32 copy in between.
  *
  * Each stream holds LAME's state and the wrapper's output buffer (~1.8 MB of WASM heap, freed
- * and reused when the stream ends): docs/audio.md gives the memory per concurrent mp3 stream.
+ * and reused when the stream ends): docs/http-api.md gives the memory per concurrent mp3 stream.
  */
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
@@ -65,7 +65,7 @@ function cString(heap: Uint8Array, ptr: number): string {
   return Buffer.from(heap.subarray(ptr, end)).toString('latin1');
 }
 
-/** The shared LAME instance of this thread (compiled on first use, ~100 ms once). */
+/** The shared LAME instance of this thread (compiled on first use, once: 6–22 ms measured). */
 function lameInstance(): LameExports {
   if (lame) return lame;
   const path = require.resolve('wasm-media-encoders').replace(/dist[/\\].*$/, 'wasm/mp3.wasm');
@@ -117,7 +117,7 @@ export class Mp3Encoder implements AudioEncoder {
   }
 
   private init(): number {
-    // A state prepared after the last request starts this stream: LAME's set-up (~1–4 ms)
+    // A state prepared after the last request starts this stream: LAME's set-up (a few ms)
     // stays off the time to first byte (bench/RESULTS.md "Encoders").
     const key = `${this.sampleRate}/${this.kbps}`;
     const ready = spares.get(key);

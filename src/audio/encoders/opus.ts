@@ -3,9 +3,9 @@
  * (its native addon where the prebuilt binary loads, its WASM build otherwise), chosen by
  * measurement over opusscript (bench/RESULTS.md "Encoders"). Pages are written by ogg.ts.
  *
- * 20 ms frames; every encode() returns one page with the frames completed by it, so audio
- * leaves as it is produced (a page every 20 ms at the least, more packets per page when the
- * backend sends bigger chunks).
+ * 20 ms frames; every encode() returns the frames it completed as one page (more past 50
+ * packets), so audio leaves as it is produced: with small backend chunks a page per 20 ms
+ * of audio, with bigger chunks more packets per page.
  */
 import { createRequire } from 'node:module';
 import { randomInt } from 'node:crypto';
