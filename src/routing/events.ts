@@ -27,7 +27,11 @@ export interface InstanceEvent {
   readonly url: string;
   /** Whether the instance takes traffic after this change. */
   readonly healthy: boolean;
-  /** down: the last check's error; ejected: the last failure's kind. */
+  /**
+   * down: the last check's error; ejected: the failing request's BackendError code, `half-open
+   * probe failed`, or `peer: …` (another replica's ejection, cluster/instance-state.ts);
+   * capacity: why the limit moved, with the medians that moved it.
+   */
   readonly reason?: string;
   /** capacity: the learned limit now. */
   readonly limit?: number;

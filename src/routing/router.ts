@@ -38,7 +38,8 @@ export interface Slot {
 export interface Router {
   readonly pool: string;
   /**
-   * Admits a session: the first instance in the key's own hash order that is healthy, not
+   * Admits a session: its live pin, else its remembered pin (pins.ts), when that instance is
+   * available; else the first instance in the key's own hash order that is healthy, not
    * draining and under its bounded-load session cap. Counts the session there.
    * null when no instance can take it (the caller uses the fallback).
    */
