@@ -45,7 +45,10 @@ export interface AdaptiveLimitOptions {
   readonly max: number;
   /** First audio above this shrinks the limit; 0 = DEFAULT_TARGET_FACTOR × the baseline. */
   readonly targetFirstAudioMs: number;
-  /** The limit crossed a whole stream (`shared`: another replica moved the shared limit). Default: none. */
+  /**
+   * The limit moved (`shared`: another replica moved the shared limit), or a baseline was
+   * measured (`baseline`, also when the limit stays). Default: none.
+   */
   readonly onChange?: (limit: number, reason: LimitReason, detail: { baselineMs: number; medianMs: number }) => void;
   /** Where the limit is shared between replicas (cluster.redis_url). Default: none, in process only. */
   readonly store?: LimitStore;

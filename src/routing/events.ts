@@ -17,7 +17,7 @@ export type InstanceEventType =
   | 'left'
   /** A departed instance's last session and stream ended: checks stopped, backend closed. */
   | 'removed'
-  /** Its adaptive stream limit changed (by a whole stream): `limit`, and why in `reason`. */
+  /** Its adaptive stream limit moved, or its baseline was measured (limit maybe unchanged): `limit`, and why in `reason`. */
   | 'capacity';
 
 export interface InstanceEvent {

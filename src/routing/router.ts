@@ -15,9 +15,9 @@ export interface Instance {
   /** Streams it takes now: max_concurrency, or the learned limit when adaptive. */
   readonly limit: number;
   readonly backend: Backend;
-  /** Up by active health checks and not ejected by passive checks or the breaker. */
+  /** Up by active health checks and not ejected (passive checks, breaker.ts). */
   readonly healthy: boolean;
-  /** Ejected by passive checks (real requests kept failing). */
+  /** Ejected by passive checks (real requests kept failing), here or on a peer replica. */
   readonly ejected: boolean;
   /** Draining: takes no new sessions; pinned sessions carry on. */
   readonly draining: boolean;
