@@ -7,7 +7,8 @@
  *     `up`. By instance id across pools, as Fleet.drain is.
  *   - Ejection: one key per ejected instance, `voicegate:ejected:<pool>\0<id>`, expiring when
  *     the ejection does; other replicas eject it for the rest of that time and then run their
- *     own half-open probe (pool.ts), so each replica still decides for itself when it is back.
+ *     own half-open probe (instance-health.ts), so each replica still decides for itself when
+ *     it is back.
  *
  * Every change is also published on `voicegate:instances`, so the others apply it at once.
  * Active health checks stay per replica: each one's own network path is what it must judge.

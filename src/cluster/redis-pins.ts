@@ -68,7 +68,7 @@ export class RedisPinStore implements PinStore {
       });
   }
 
-  /** Pins in this replica's view (tests, metrics). */
+  /** Pins in this replica's view (tests). */
   get size(): number {
     return this.view.size;
   }

@@ -1,6 +1,6 @@
 /**
  * The voice library's index shared by every replica (cluster.redis_url; issue #24 item 2,
- * docs/voices.md "Several replicas"): every replica lists and speaks every voice.
+ * docs/voices.md "Several gateway replicas"): every replica lists and speaks every voice.
  *
  * The audio stays on a shared volume (voices.dir mounted on every replica: an NFS export, a
  * ReadWriteMany volume): the uploading replica writes the voice folder atomically as always,
@@ -85,7 +85,10 @@ export class SharedVoiceIndex {
     }
   }
 
-  /** Adopts what the hash holds, forgets what it lost, and seeds it with local voices it lacks. */
+  /**
+   * Adopts what the hash holds; of the local voices it lacks, forgets those whose folder is gone
+   * (deleted elsewhere) and seeds it with the rest.
+   */
   private async reload(): Promise<void> {
     try {
       const shared = await this.redis.command((client) => client.hGetAll(VOICES_KEY));

@@ -9,8 +9,8 @@
  *   baseline follows a model or card that changed.
  * - Each window (WINDOW_MS, decided on the first sample after it ends), with the window's
  *   median first audio `m`:
- *   - the server said it is full (429/503) → multiplicative decrease (×0.75), and no growth past
- *     the limit it refused at for OVERFLOW_MEMORY_MS;
+ *   - the server said it is full (429/503) → multiplicative decrease (×0.75), and no growth back
+ *     to the limit it refused at for OVERFLOW_MEMORY_MS;
  *   - `m` above the target (`target_first_audio_ms`, default 1.5 × baseline) → one stream less;
  *   - `m` within GROW_BAND × baseline and the limit was reached in the window → one stream more;
  *   - otherwise → hold.
@@ -45,7 +45,10 @@ export interface AdaptiveLimitOptions {
   readonly max: number;
   /** First audio above this shrinks the limit; 0 = DEFAULT_TARGET_FACTOR × the baseline. */
   readonly targetFirstAudioMs: number;
-  /** The limit crossed a whole stream (`shared`: another replica moved the shared limit). Default: none. */
+  /**
+   * The limit moved (`shared`: another replica moved the shared limit), or a baseline was
+   * measured (`baseline`, also when the limit stays). Default: none.
+   */
   readonly onChange?: (limit: number, reason: LimitReason, detail: { baselineMs: number; medianMs: number }) => void;
   /** Where the limit is shared between replicas (cluster.redis_url). Default: none, in process only. */
   readonly store?: LimitStore;

@@ -76,7 +76,7 @@ export class DiscoveryError extends VoicegateError<'discovery_timeout'> {
   }
 }
 
-/** getaddrinfo through node:dns; results sorted so logs and ids are stable. */
+/** getaddrinfo through node:dns, in its own order (apply() sorts the URLs it adds). */
 export const systemResolver: Resolver = async (hostname, family) => {
   const answers = await lookup(hostname, { all: true, family: family === 'ipv4' ? 4 : family === 'ipv6' ? 6 : 0 });
   return answers.map((a) => a.address);

@@ -17,7 +17,7 @@ export type InstanceEventType =
   | 'left'
   /** A departed instance's last session and stream ended: checks stopped, backend closed. */
   | 'removed'
-  /** Its adaptive stream limit changed (by a whole stream): `limit`, and why in `reason`. */
+  /** Its adaptive stream limit moved, or its baseline was measured (limit maybe unchanged): `limit`, and why in `reason`. */
   | 'capacity';
 
 export interface InstanceEvent {
@@ -27,7 +27,11 @@ export interface InstanceEvent {
   readonly url: string;
   /** Whether the instance takes traffic after this change. */
   readonly healthy: boolean;
-  /** down: the last check's error; ejected: the last failure's kind. */
+  /**
+   * down: the last check's error; ejected: the failing request's BackendError code, `half-open
+   * probe failed`, or `peer: …` (another replica's ejection, cluster/instance-state.ts);
+   * capacity: why the limit moved, with the medians that moved it.
+   */
   readonly reason?: string;
   /** capacity: the learned limit now. */
   readonly limit?: number;

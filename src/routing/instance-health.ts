@@ -19,7 +19,7 @@ export type HealthTransition =
   | { readonly type: 'up' }
   /** Active checks failed `fall` times in a row; `reason` is the last check's error. */
   | { readonly type: 'down'; readonly reason: string }
-  /** Ejected for `durationMs`: after `eject_after` failures (`reason`: the failure kind), by a peer, or a failed probe. */
+  /** Ejected for `durationMs`: after `eject_after` failures (`reason`: the last one's BackendError code), by a peer, or a failed probe. */
   | { readonly type: 'ejected'; readonly reason: string; readonly durationMs: number }
   /** The ejection ended: its time passed and the half-open probe had first audio. */
   | { readonly type: 'restored' };
@@ -109,7 +109,7 @@ export class InstanceHealth {
     }
   }
 
-  /** A real request failed with `kind` (BackendError kinds); `eject_after` in a row eject. */
+  /** A real request failed with `kind` (its BackendError code); `eject_after` in a row eject. */
   failure(kind: string): void {
     // Our own cancellation and a refusal of our input say nothing about the instance; nor
     // does a timeout while our own event loop lags (the audio may be unread in our socket).

@@ -5,9 +5,9 @@
  * otherwise eject a healthy fleet one instance after another and lose segments).
  *
  * Lag is measured as timer drift: how late a periodic timer fires, known as soon as the loop
- * is free again. perf_hooks' monitorEventLoopDelay sees a 300 ms block too (its max read 337 ms
- * in a one-off check on Node 20 here), but as a histogram that would need a reset per window;
- * loop-lag.test.ts checks that the probe sees a 300 ms synchronous busy loop.
+ * is free again. perf_hooks' monitorEventLoopDelay sees a 300 ms block too (its max read
+ * 308–314 ms in three runs on Node 20 here), but as a histogram that would need a reset per
+ * window; loop-lag.test.ts checks that the probe sees a 300 ms synchronous busy loop.
  */
 
 export interface LoopLagOptions {

@@ -12,7 +12,7 @@ import type { Membership } from './membership.ts';
 import type { PinStore } from './pins.ts';
 import type { Instance } from './router.ts';
 
-/** Walk state between walks: shared empty arrays, so resetting it allocates nothing. */
+/** Walk state between walks: one shared empty array, so resetting it allocates nothing. */
 const NO_MEMBERS: readonly PoolInstance[] = [];
 
 export interface PinWalkOptions {

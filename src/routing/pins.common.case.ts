@@ -52,7 +52,7 @@ export function pinStoreConformance(name: string, traits: PinStoreTraits): void 
     });
 
     it('forgets a pin its TTL after the last remember, and a refresh extends it', { timeout: 10_000 }, async () => {
-      // Bounds with 800 ms of slack either way for a loaded machine.
+      // 'old' is read at least 400 ms after it expires, 'refreshed' 800 ms before: room for a loaded machine.
       pair = await traits.make(2000);
       pair.a.remember('kokoro', 'old', 'gpu-1');
       pair.a.remember('kokoro', 'refreshed', 'gpu-2');

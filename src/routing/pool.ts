@@ -98,7 +98,7 @@ export class Pool implements Router {
     this.now = options.now ?? Date.now;
     this.onEvent = options.onEvent ?? (() => {});
     this.slots = options.slots ?? new LocalSlots();
-    // A shared store hears releases on other replicas: room for the wait queue here too.
+    // A shared store hears releases on other replicas or workers: room for the wait queue here too.
     if (this.slots.shared) this.slots.onFree(this.onCapacityFreed);
     // A discovered pool may start empty: its members arrive with the first DNS answer.
     if (config.instances.length === 0 && !config.discovery) throw new RoutingError('no_instances', `pool ${config.name} has no instances`);
@@ -181,7 +181,7 @@ export class Pool implements Router {
 
   /**
    * Health, cool-down and, for a local store, this process's count (a shared store's count
-   * lives in Redis: its acquire is the check).
+   * lives in Redis or the workers' primary: its acquire is the check).
    */
   private canStream(inst: PoolInstance): boolean {
     return !this.stopped && (this.slots.shared || inst.streams < inst.limit) && inst.canStream();

@@ -15,9 +15,9 @@ export interface Instance {
   /** Streams it takes now: max_concurrency, or the learned limit when adaptive. */
   readonly limit: number;
   readonly backend: Backend;
-  /** Up by active health checks and not ejected by passive checks or the breaker. */
+  /** Up by active health checks and not ejected (passive checks, breaker.ts). */
   readonly healthy: boolean;
-  /** Ejected by passive checks (real requests kept failing). */
+  /** Ejected by passive checks (real requests kept failing), here or on a peer replica. */
   readonly ejected: boolean;
   /** Draining: takes no new sessions; pinned sessions carry on. */
   readonly draining: boolean;
@@ -38,7 +38,8 @@ export interface Slot {
 export interface Router {
   readonly pool: string;
   /**
-   * Admits a session: the first instance in the key's own hash order that is healthy, not
+   * Admits a session: its live pin, else its remembered pin (pins.ts), when that instance is
+   * available; else the first instance in the key's own hash order that is healthy, not
    * draining and under its bounded-load session cap. Counts the session there.
    * null when no instance can take it (the caller uses the fallback).
    */

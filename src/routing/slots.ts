@@ -4,7 +4,8 @@
  *   - LocalSlots (src/routing/local-slots.ts): counters in this process; synchronous.
  *   - RedisSlots (src/cluster/leases.ts): every slot is a lease in a Redis sorted set per
  *     instance, shared by every replica; falls back to local slots while Redis is down.
- *   - an IPC proxy (workers without Redis) forwarding to a LocalSlots in the primary process.
+ *   - IpcSlots (src/cluster/ipc-slots.ts; workers without Redis): a proxy to the one LocalSlots
+ *     in the primary process.
  * All of them pass the one conformance suite src/routing/slots.common.case.ts.
  *
  * Leases are plain data (no methods), so a store can hand them across a process boundary.

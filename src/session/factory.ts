@@ -1,5 +1,6 @@
 /**
- * Builds sessions for every client-facing protocol (native WS, Twilio, HTTP speech API):
+ * Builds sessions for every client-facing protocol (native WS, Twilio, HTTP speech API, the
+ * Cartesia/ElevenLabs/Deepgram drop-ins):
  * resolves the pool from the voice, pins the session, and wires segmenter, output, placement
  * and the pool's wait queue. One place decides what a session gets, so all protocols behave alike.
  */

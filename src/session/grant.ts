@@ -10,7 +10,7 @@ import type { Instance } from '../routing/router.ts';
 
 /** Why a segment changed provider: the `reason` label of voicegate_failovers_total. */
 export type MoveReason =
-  /** The pin stayed full past queue_ms (or a backend said it is full: 429/503): a spill. */
+  /** The pin had no free slot (after queue_ms, where it is waited for) or said it is full (429/503): a spill. */
   | 'overflow'
   /** The pin is down by active health checks. */
   | 'unhealthy'

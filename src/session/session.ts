@@ -3,7 +3,8 @@
  * at most `lookahead` segments synthesizing at once, and the output toward the client.
  *
  * Transport-agnostic: it talks to a SessionSink, so the native WebSocket protocol, the
- * Twilio media-stream mode and the HTTP speech API all run on this same core.
+ * Twilio media-stream mode, the HTTP speech API and the drop-in front ends all run on this
+ * same core.
  *
  * Ordering: items (segments, marks, turn ends) are delivered strictly in queue order; audio
  * of segment n+1 never precedes the end of segment n even when n+1 finished first.
@@ -591,7 +592,7 @@ export class Session {
           this.startSynthesis();
           continue;
         }
-        return; // head still synthesizing: wait for onProgress
+        return; // head still synthesizing: its next event (apply) pumps again
       }
       if (this.idle) this.notifyIdle();
     } finally {

@@ -1,7 +1,8 @@
 /**
  * Voice names → the voice a pool speaks (docs/http-api.md "Voices"). Pure and dependency-free:
- * config.ts declares the alias defaults with it, and the session factory, the OpenAI speech API
- * and /v1/audio/voices all resolve through resolveVoice, so every front end agrees.
+ * config.ts fills in the alias defaults with it (which /v1/audio/voices lists), and the session
+ * factory, the OpenAI speech API and the drop-in voice maps resolve through resolveVoice, so
+ * every front end agrees.
  */
 
 /** OpenAI's TTS voice names (PROTOCOLS.md §2): accepted by every pool through `voice_aliases`. */

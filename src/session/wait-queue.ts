@@ -39,8 +39,8 @@ export interface Waiter {
   readonly pinnedTo?: () => string | null;
   /**
    * Tries to take capacity now; true when it did (the queue then forgets it). A promise when
-   * the slot store is shared (Redis): the pump waits for it before offering the next waiter,
-   * so the oldest waiter still goes first.
+   * the slot store is shared (Redis, or the workers' primary): the pump waits for it before
+   * offering the next waiter, so waiters are still served in grant order.
    */
   offer(): boolean | Promise<boolean>;
 }
