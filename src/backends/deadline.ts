@@ -22,7 +22,8 @@ export async function* synthesizeWithDeadlines(backend: Backend, req: SynthesisR
   else signal.addEventListener('abort', onAbort, { once: true });
   let expired: BackendError | null = null;
   const expire = (which: 'first_audio' | 'stall'): void => {
-    // The adapter sees this error as its abort reason, and counts a timeout in its metrics.
+    // The adapter sees this error as its abort reason: the HTTP adapters (CallSignal) and
+    // Cartesia's contexts count it as a timeout in their metrics (espeak counts nothing).
     expired = deadlineError(provider, which, deadlines);
     upstream.abort(expired);
   };

@@ -62,7 +62,7 @@ export class CartesiaContext implements CartesiaContextSink, AsyncIterator<Backe
     return this.#request.context_id;
   }
 
-  /** Sends the request; a socket closed meanwhile fails the context with kind `closed`. */
+  /** Sends the request; a socket closed meanwhile fails the context with code `closed`. */
   start(): void {
     if (this.#state !== 'open') return;
     if (this.#request.transcript !== '') this.#startedAt = performance.now();
