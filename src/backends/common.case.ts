@@ -82,8 +82,9 @@ async function collect(backend: Backend, voice: string, signal = new AbortContro
 
 /**
  * Runs a synthesis expecting it to fail; returns the error and when it came. It runs under the
- * gateway's one deadline implementation (deadline.ts), as every synthesis does: adapters arm no
- * deadlines of their own, so what is checked is that they end and free the slot when it fires.
+ * gateway's one deadline implementation (deadline.ts), as every synthesis does: the adapters
+ * under this suite arm no deadlines of their own, so what is checked is that they end and free
+ * the slot when it fires.
  */
 async function failure(backend: Backend, voice: string, deadlines: Deadlines): Promise<{ error: BackendError; elapsed: number; chunks: number }> {
   const started = performance.now();

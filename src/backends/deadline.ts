@@ -2,7 +2,8 @@
  * The one implementation of the first-audio and stall deadlines (docs/failover.md). It wraps
  * every backend's synthesize(): no first chunk within `first_audio_ms`, or a gap longer than
  * `stall_ms` between chunks, aborts the upstream request (so the GPU slot frees) and throws
- * BackendError `timeout` naming which deadline expired. Adapters arm no deadlines of their own.
+ * BackendError `timeout` naming which deadline expired. The HTTP and Cartesia adapters arm no
+ * deadlines of their own; the espeak worker keeps one too (EspeakWorkerOptions.deadlineMs).
  */
 import type { BackendAudio } from '../audio/format.ts';
 import type { TimeoutsConfig } from '../config.ts';
