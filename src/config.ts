@@ -463,8 +463,9 @@ export const ConfigSchema = z.object({
        */
       heap_growing_percent: z.number().int().min(0).max(1000).default(300),
       /**
-       * Sessions this process takes at once (calls after `start` plus HTTP speech requests);
-       * one more is refused with `at_capacity` and /ready answers 503. 0 = no limit.
+       * Sessions this process takes at once (/v1/stream calls from their upgrade, other calls
+       * and HTTP speech requests once their session starts); one more is refused with
+       * `at_capacity` and /ready answers 503. 0 = no limit.
        */
       max_sessions: z.number().int().min(0).default(0),
       /** Refuse new sessions with `overloaded` while the gateway's own event loop lags. */
