@@ -1,8 +1,9 @@
 /**
  * Stream slot cost (issue #19 item 1): one run, side by side.
- *   1. Local slots: Pool.tryAcquire + release on main's Pool (slot counting inside pool.ts,
- *      read from /work/main or BEFORE_POOL) and on this tree's Pool (LocalSlots behind the
- *      SlotStore interface); ns per acquire+release pair.
+ *   1. Local slots: Pool.tryAcquire + release on the Pool at BEFORE_POOL (default
+ *      /work/main's, which has had LocalSlots since #19 merged: point it at a pre-#19 checkout,
+ *      where pool.ts counted slots itself, for the original comparison) and on this tree's Pool
+ *      (LocalSlots behind the SlotStore interface); ns per acquire+release pair.
  *   2. Redis slots: RedisSlots against a real redis-server (started here, by pid): acquire
  *      latency µs p50/p99 (one Lua round trip over 3 claims), acquire+release pairs per second
  *      with 16 concurrent holders on one Redis, and Redis commands per segment (acquire +

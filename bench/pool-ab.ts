@@ -7,7 +7,8 @@
  *
  *   BEFORE_POOL=/path/to/other/checkout/src/routing/pool.ts npx tsx bench/pool-ab.ts
  *
- * BEFORE_POOL defaults to /work/main/src/routing/pool.ts. Prints the median over rounds of each
+ * BEFORE_POOL defaults to /work/main/src/routing/pool.ts (the split is merged there now: name a
+ * pre-split checkout to compare before and after). Prints the median over rounds of each
  * round's p50 / p99 (µs) or ns per pair.
  */
 import { murmur3 } from '../src/routing/hash.ts';

@@ -331,7 +331,7 @@ const SessionSchema = z
     /** Marks waiting for their audio to be sent. */
     max_pending_marks: z.number().int().positive().default(1000),
     /**
-     * Audio synthesized and not yet handed to the client (bytes; ~5 min of 24 kHz s16). New
+     * Audio synthesized and not yet handed to the client (bytes; ~6 min of 24 kHz s16). New
      * synthesis already pauses while the client is max_buffered_bytes behind.
      */
     max_held_bytes: z.number().int().positive().default(16 * 1024 * 1024),
@@ -463,8 +463,9 @@ export const ConfigSchema = z.object({
        */
       heap_growing_percent: z.number().int().min(0).max(1000).default(300),
       /**
-       * Sessions this process takes at once (calls after `start` plus HTTP speech requests);
-       * one more is refused with `at_capacity` and /ready answers 503. 0 = no limit.
+       * Sessions this process takes at once (/v1/stream calls from their upgrade, other calls
+       * and HTTP speech requests once their session starts); one more is refused with
+       * `at_capacity` and /ready answers 503. 0 = no limit.
        */
       max_sessions: z.number().int().min(0).default(0),
       /** Refuse new sessions with `overloaded` while the gateway's own event loop lags. */
@@ -485,7 +486,10 @@ export const ConfigSchema = z.object({
     .prefault({}),
   auth: z
     .object({
-      /** Empty = open. Otherwise Bearer header or ?api_key= on every route but /health, /ready. */
+      /**
+       * Empty = open. Otherwise Bearer header or ?api_key= on every route but /health, /ready,
+       * /metrics (see protect_metrics) and the console's static files (its API needs a key).
+       */
       api_keys: z.array(z.string().min(1)).default([]),
       /** Whether /metrics needs a key too when keys are set. */
       protect_metrics: z.boolean().default(false),

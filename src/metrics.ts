@@ -74,7 +74,7 @@ export class Metrics {
     this.sessionsTotal = new Counter({ name: `${PREFIX}sessions_total`, help: 'Client sessions ended, by outcome (ok, client_error, rejected: refused for lack of capacity, shutdown).', labelNames: ['outcome'], registers });
     this.ttfa = new Histogram({ name: `${PREFIX}ttfa_seconds`, help: "Time to first audio: a segment's last text (or flush) to its first audio sent to the client.", buckets: LATENCY_BUCKETS, registers });
     this.segmentWait = new Histogram({ name: `${PREFIX}segment_wait_seconds`, help: 'Segmenter hold time: first text of a segment to the segment being cut.', buckets: LATENCY_BUCKETS, registers });
-    this.failovers = new Counter({ name: `${PREFIX}failovers_total`, help: 'Segments moved to another provider, by from, to and reason (overflow, unhealthy, ejected, timeout, stall, connect, http_5xx, protocol, closed, restored).', labelNames: ['from', 'to', 'reason'], registers });
+    this.failovers = new Counter({ name: `${PREFIX}failovers_total`, help: 'Segments moved to another provider, by from, to and reason (overflow, unhealthy, ejected, timeout, stall, connect, http_5xx, protocol, closed, restored, pin_change).', labelNames: ['from', 'to', 'reason'], registers });
     this.audioSeconds = new Counter({ name: `${PREFIX}audio_seconds_total`, help: 'Seconds of audio sent to clients, by provider (instance id or cartesia).', labelNames: ['provider'], registers });
     this.characters = new Counter({ name: `${PREFIX}characters_total`, help: 'Characters sent to providers for synthesis (Cartesia bills characters).', labelNames: ['provider'], registers });
     this.clientBackpressure = new Counter({ name: `${PREFIX}client_backpressure_total`, help: 'Times a client socket buffer was full and audio was held back.', registers });
@@ -93,7 +93,7 @@ export class Metrics {
     });
     this.segmentsGivenUp = new Counter({ name: `${PREFIX}segments_given_up_total`, help: 'Segments not spoken because no provider had capacity within session.max_wait_ms, by pool and reason.', labelNames: ['pool', 'reason'], registers });
 
-    this.clusterRedisUp = new Gauge({ name: `${PREFIX}cluster_redis_up`, aggregator: 'min', help: '1 while cluster.redis_url answers within 50 ms; 0 while this process runs on local slots and pins (or no Redis is configured).', registers });
+    this.clusterRedisUp = new Gauge({ name: `${PREFIX}cluster_redis_up`, aggregator: 'min', help: '1 while cluster.redis_url answers within cluster.command_timeout_ms; 0 while this process runs on local slots and pins (or no Redis is configured).', registers });
     this.clusterFallback = new Counter({ name: `${PREFIX}cluster_fallback_total`, help: 'Times this process fell back from Redis to local slots and pins, by reason (unreachable, slow, error).', labelNames: ['reason'], registers });
 
     if (options.defaultMetrics !== false) collectDefaultMetrics({ register: this.registry });

@@ -105,7 +105,10 @@ export interface BackendErrorDetails {
   readonly cause?: unknown;
   /** The server's Retry-After, in ms, when it said one (429/503). */
   readonly retryAfterMs?: number;
-  /** The server said it is at capacity in its own words (Cartesia's concurrency limit). */
+  /**
+   * The server said it is at capacity in its own words, under a status that does not (placement
+   * then treats it as a 429). No adapter sets it yet: Cartesia's concurrency limit is a 429.
+   */
   readonly overflow?: boolean;
   /** Which deadline expired, for code `timeout` raised by backends/deadline.ts. */
   readonly deadline?: 'first_audio' | 'stall';

@@ -2,7 +2,8 @@
  * The one implementation of the first-audio and stall deadlines (docs/failover.md). It wraps
  * every backend's synthesize(): no first chunk within `first_audio_ms`, or a gap longer than
  * `stall_ms` between chunks, aborts the upstream request (so the GPU slot frees) and throws
- * BackendError `timeout` naming which deadline expired. Adapters arm no deadlines of their own.
+ * BackendError `timeout` naming which deadline expired. The HTTP and Cartesia adapters arm no
+ * deadlines of their own; the espeak worker keeps one too (EspeakWorkerOptions.deadlineMs).
  */
 import type { BackendAudio } from '../audio/format.ts';
 import type { TimeoutsConfig } from '../config.ts';
@@ -22,7 +23,8 @@ export async function* synthesizeWithDeadlines(backend: Backend, req: SynthesisR
   else signal.addEventListener('abort', onAbort, { once: true });
   let expired: BackendError | null = null;
   const expire = (which: 'first_audio' | 'stall'): void => {
-    // The adapter sees this error as its abort reason, and counts a timeout in its metrics.
+    // The adapter sees this error as its abort reason: the HTTP adapters (CallSignal) and
+    // Cartesia's contexts count it as a timeout in their metrics (espeak counts nothing).
     expired = deadlineError(provider, which, deadlines);
     upstream.abort(expired);
   };

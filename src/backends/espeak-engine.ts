@@ -44,7 +44,7 @@ interface WorkerReply {
   lines?: string[];
 }
 
-/** One synthesis, queued in the main thread until the worker takes it. */
+/** One request (a synthesis or the voice table), queued in the main thread until the worker takes it. */
 interface Job {
   readonly id: number;
   readonly message: Record<string, unknown>;
@@ -131,7 +131,7 @@ export class EspeakWorker {
         if (this.closed) return;
         const thread = new Worker(new URL('./espeak-worker.js', import.meta.url), {
           // A replacement thread (after a cancelled or overdue synthesis) has callers waiting:
-          // one warm-up sentence loads the voice; the process's first threads take three.
+          // one warm-up sentence loads the voice; until one thread has been warm, each takes three.
           workerData: { module, warmupVoice: this.warmupVoice, warmupRounds: this.everWarm ? 1 : 3 },
         });
         this.thread = thread;

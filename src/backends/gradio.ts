@@ -9,7 +9,8 @@
  *
  * The app returns each segment's audio as one file, so first audio comes when the whole
  * segment is synthesized (a sentence, as the gateway segments text): that is the protocol's
- * latency, not the adapter's. Cancelling closes the event stream, which makes Gradio drop the job.
+ * latency, not the adapter's. Gradio runs an accepted job whether anyone listens or not, so a
+ * cancel or deadline closes the event stream and also posts `{prefix}/cancel` for the job.
  */
 import { randomBytes } from 'node:crypto';
 import type { Dispatcher } from 'undici';
@@ -161,7 +162,8 @@ export class GradioBackend implements Backend {
       const api = encodeURIComponent(this.options.api_name);
       const sessionHash = randomBytes(8).toString('hex');
       // Once Gradio accepts the job it runs it whether or not anyone listens: the POST is
-      // finished even when the caller gives up meanwhile, so that the job can be cancelled.
+      // finished even when the caller cancels meanwhile (only a deadline aborts it), so that the
+      // job can be cancelled.
       const body = JSON.stringify({ data: this.inputs(req), session_hash: sessionHash });
       res = await this.http.request({ method: 'POST', path: `${prefix}/call/${api}`, body }, call.deadlineSignal);
       if (res.statusCode >= 300) throw await statusError(res, `gradio /call/${this.options.api_name}`);
@@ -243,8 +245,9 @@ export class GradioBackend implements Backend {
   }
 
   /**
-   * The API prefix and the endpoint's fn_index (for cancel), from `/config`, read once.
-   * With an explicit prefix a failing /config is tolerated (cancel then omits fn_index).
+   * The API prefix and the endpoint's fn_index (for cancel), from `/config`, kept once read.
+   * With an explicit prefix a failing /config is tolerated (cancel then sends fn_index null, and
+   * the next call asks /config again).
    */
   private async appInfo(signal: AbortSignal): Promise<{ prefix: string; fnIndex: number | null }> {
     if (this.app) return this.app;

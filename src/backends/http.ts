@@ -1,7 +1,7 @@
 /**
  * Shared HTTP plumbing for the GPU adapters (openai, gradio): one keep-alive undici Pool per
  * instance, per-call cancellation, error classification into
- * BackendError kinds, error-body parsing for the shapes upstream servers use, and the health
+ * BackendError codes, error-body parsing for the shapes upstream servers use, and the health
  * probe. The metrics every adapter records are in instance-metrics.ts.
  */
 import { Pool, type Dispatcher } from 'undici';
@@ -162,7 +162,7 @@ function errorCode(err: unknown): string | undefined {
   return undefined;
 }
 
-/** Maps a transport error (undici, node:net) to a BackendError kind. */
+/** Maps a transport error (undici, node:net) to a BackendError code. */
 export function classifyError(err: unknown, phase: CallPhase): BackendError {
   if (err instanceof BackendError) return err;
   // The server's audio could not be decoded (bad WAV header, odd format).
@@ -178,7 +178,7 @@ export function classifyError(err: unknown, phase: CallPhase): BackendError {
   return new BackendError(kind, code ? `${code}: ${message}` : message, undefined, { cause: err });
 }
 
-/** HTTP status → error kind (429 and 5xx are retryable elsewhere; other 4xx are our fault). */
+/** HTTP status → error code (429 and 5xx are retryable elsewhere; other 4xx are our fault). */
 export function kindForStatus(status: number): BackendErrorCode {
   if (status === 429) return 'http_429';
   if (status >= 500) return 'http_5xx';

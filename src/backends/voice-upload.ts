@@ -1,11 +1,11 @@
 /**
  * Voice cloning for OpenAI-style speech servers (backend `openai`, option `voice_cloning`):
  * - `upload`: vLLM-Omni's voice API (docs/serving/speech_api.md): `POST /v1/audio/voices`
- *   (multipart `audio_sample`, `name`, `consent`, optional `ref_text`), `GET /v1/audio/voices`
- *   (`{voices: [name…], uploaded_voices: [{name…}]}`), `DELETE /v1/audio/voices/{name}`; the
- *   voice is then requested by name.
+ *   (multipart `audio_sample`, `name`, `consent`, `speaker_description`, optional `ref_text`),
+ *   `GET /v1/audio/voices` (`{voices: [name…], uploaded_voices: [{name…}]}`),
+ *   `DELETE /v1/audio/voices/{name}`; the voice is then requested by name.
  * - `reference`: no server state: `ref_audio` (a base64 data URL) and `ref_text` go in every
- *   speech request (vLLM-Omni's Base task, CosyVoice3; see requestFields).
+ *   speech request (vLLM-Omni's Base task, CosyVoice3; see referenceFields).
  * docs/voices.md says which servers take which.
  */
 import { FormData, request } from 'undici';
@@ -106,7 +106,7 @@ export class UploadVoiceCloning implements VoiceCloning {
   }
 }
 
-/** The `reference` mode: nothing to register; requestFields puts the clip in each request. */
+/** The `reference` mode: nothing to register; referenceFields puts the clip in each request. */
 export class ReferenceVoiceCloning implements VoiceCloning {
   readonly mode = 'reference' as const;
   async listVoices(): Promise<string[]> {

@@ -17,7 +17,7 @@ import type { RequestInfo } from '../server/engine.ts';
 /** What a WebSocket upgrade or HTTP request carries of the handshake (a RequestInfo is one). */
 export type CartesiaHandshake = Pick<RequestInfo, 'query'> & { readonly headers: Readonly<Record<string, string | undefined>> };
 
-/** Version sent when the client names none: the newest one the current clients send. */
+/** Version assumed when the client names none: Pipecat's, the newest a framework client sends (PROTOCOLS.md §8). */
 export const DEFAULT_CARTESIA_VERSION = '2026-03-01';
 const VERSION_SHAPE = /^\d{4}-\d{2}-\d{2}$/;
 /** Longest context_id accepted (ids are UUIDs in every client). */
@@ -51,7 +51,7 @@ export interface CartesiaFormat {
 /** A generation request on the WebSocket (or the body of /tts/bytes and /tts/sse). */
 export interface CartesiaGeneration {
   readonly kind: 'generate';
-  /** Absent on HTTP and on one-shot WebSocket requests (the server makes one up). */
+  /** Absent on /tts/bytes and on one-shot WebSocket requests (the server makes one up); optional on /tts/sse. */
   readonly contextId: string | undefined;
   readonly transcript: string;
   /** `continue`: more input follows on this context. */

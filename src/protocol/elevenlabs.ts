@@ -197,7 +197,7 @@ export function httpErrorBody(err: ElevenLabsError): string {
   return JSON.stringify({ detail: { status: err.wireCode, message: err.message } });
 }
 
-/** voicegate's error codes (stream.ts and the session's, including later ones) in ElevenLabs' terms. */
+/** voicegate's wire codes (NativeProtocolErrorCode in src/errors.ts) in ElevenLabs' terms; any other code is a 500. */
 const STATUS_OF: Readonly<Partial<Record<NativeProtocolErrorCode, number>>> = {
   invalid_json: 400,
   invalid_message: 400,

@@ -176,7 +176,7 @@ export function parseClientMessage(frame: string): ClientMessage {
   }
 }
 
-// Server → client messages. Built as strings directly: they are sent once per segment.
+// Server → client messages, a few per segment; the ones with no free text are built as strings directly.
 
 export function readyMessage(sessionId: string, pool: string, instance: string, encoding: Encoding | Container, sampleRate: number, frameMs: number): string {
   return JSON.stringify({ type: 'ready', session_id: sessionId, pool, instance, format: { encoding, sample_rate: sampleRate }, frame_ms: frameMs });

@@ -6,6 +6,7 @@
  *
  * - `GET /` → `{ok: true, version}`; `GET /tts/websocket` upgrades (auth and version checked
  *   on the upgrade, as the real API does).
+ * - `POST /voices/clone` (cartesia-clone.ts): a clone speaks at its clip's pitch.
  * - Generation requests with `continue` / `flush` (flush_done with flush_id), `cancel`, `done`,
  *   every raw output_format (encoding × rate), base64 `chunk` messages with `step_time`.
  * - Errors in the current or the legacy shape (see {@link CartesiaErrorShape}).
@@ -48,7 +49,7 @@ export interface FakeCartesiaOptions {
   host?: string;
   /** Serve TLS (wss://, https://) with this PEM key and certificate. Default: plain ws://. */
   tls?: { key: string; cert: string };
-  /** When set, the upgrade needs `Authorization: Bearer <key>`, `X-API-Key` or `?api_key=`; else 401. Default: no auth. */
+  /** When set, the upgrade (and `POST /voices/clone`) needs `Authorization: Bearer <key>`, `X-API-Key`, `?api_key=` or `?access_token=`; else 401. Default: no auth. */
   apiKey?: string;
   /** Release of a context's text → its first chunk, in ms. Default 150. */
   ttfaMs?: number;

@@ -4,7 +4,10 @@
  * and at run time over the sim's control endpoint.
  */
 export interface Faults {
-  /** Share of requests (0–1) answered with `error_status` instead of audio. Default 0. */
+  /**
+   * Share of requests (0–1) answered with `error_status` instead of audio (Gradio: a 5xx other
+   * than 503 is the job's `error` event instead; the fake Cartesia: an error message). Default 0.
+   */
   error_rate: number;
   /** Status used for injected errors. Default 500. */
   error_status: number;

@@ -30,7 +30,7 @@ export interface SimFleetOptions {
   protocol?: SimProtocol;
   /** Explicit instances (mixed protocols or fixed ports). */
   instances?: SimInstanceSpec[];
-  /** First port; instance n listens on basePort + n. 0 = any free port. Default 0. */
+  /** First port; the instance at index i (0-based; its id `<idPrefix>-<i+1>`) listens on basePort + i. 0 = any free port. Default 0. */
   basePort?: number;
   /** Listen address. Default 127.0.0.1 (loopback only). */
   host?: string;

@@ -1,9 +1,9 @@
 /**
  * A Gradio app shaped like the hexgrad Kokoro-TTS Space (PROTOCOLS.md §3): `/config`, the API
  * schema (`/info`), the simple REST flow (`POST …/call/{api}` → event id → SSE
- * `generating|complete|error|heartbeat`) that voicegate's adapter uses, the queue protocol
- * (`queue/join` + `queue/data`, sse_v3) that @gradio/client uses, and FileData downloads
- * (`…/file=/tmp/gradio/…/audio.wav`).
+ * `complete|error|heartbeat`; never `generating`: the audio comes whole) that voicegate's
+ * adapter uses, the queue protocol (`queue/join` + `queue/data`, sse_v3) that @gradio/client
+ * uses, and FileData downloads (`…/file=/tmp/gradio/…/audio.wav`).
  *
  * `gradio` is Gradio 5 (everything under `/gradio_api`), `gradio4` is Gradio 4 (no prefix).
  * A job runs from the POST on, like Gradio's queue; closing its event stream cancels it.

@@ -7,7 +7,8 @@
  *   header with sizes 0xFFFFFFFF then raw PCM chunks, otherwise the whole file labelled
  *   `audio/mpeg` (as upstream does); errors `{"error":{message,type}}`; `GET /health` →
  *   `{status, model_loaded}`.
- * mp3/opus/aac/flac cannot be produced here and are refused with a clear 400.
+ * mp3/opus/aac/flac cannot be produced here and are refused with a clear error (400; ChatTTS
+ * answers 422 for a format other than mp3 or ogg).
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { wavHeader, encodeWav } from '../audio/wav.ts';
@@ -16,7 +17,7 @@ import { clientGone, readBody, s16Bytes, sendJson, writeWithDrain, type RequestH
 import { clonedVoice, referencePitchHz, type ClonedVoice } from './signature.ts';
 import { deleteVoice, uploadVoice, uploadedVoiceList } from './voice-api.ts';
 
-/** Kokoro's 28 voices plus the OpenAI names Kokoro-FastAPI maps onto them. */
+/** Kokoro's 28 voices (KOKORO_VOICE_SET adds the OpenAI names Kokoro-FastAPI maps onto them). */
 export const KOKORO_VOICES = [
   'af_heart', 'af_bella', 'af_nicole', 'af_aoede', 'af_kore', 'af_sarah', 'af_nova', 'af_sky', 'af_alloy', 'af_jessica', 'af_river',
   'am_michael', 'am_fenrir', 'am_puck', 'am_echo', 'am_eric', 'am_liam', 'am_onyx', 'am_santa', 'am_adam',

@@ -1,8 +1,9 @@
 /**
  * Backup and restore of the voice library (`npm run voices -- export|import`, docs/voices.md):
  * a gzipped tar of the voice folders (`<id>/voice.json`, `<id>/reference.wav`) and a manifest
- * (`voicegate-voices.json`), readable with any tar. Import checks every voice (metadata schema, the clip's sha256, no clash with
- * a voice already there) before it is moved in, folder by folder, atomically.
+ * (`voicegate-voices.json`), readable with any tar. Import checks every voice (metadata schema,
+ * the clip's sha256, no clash of id or name with a voice already there) before it is moved in,
+ * folder by folder, atomically (VoiceStore.create).
  */
 import { createHash } from 'node:crypto';
 import { copyFile, mkdir, mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
@@ -21,7 +22,8 @@ export const MANIFEST_FILE = 'voicegate-voices.json';
 
 /**
  * Writes every voice of `dir` to `file` (.tar.gz): a snapshot staged in a temporary folder
- * (voices are small), so a voice deleted or added meanwhile is in it whole or not at all.
+ * (voices are small), so tar never reads a file being replaced. A voice added meanwhile is not
+ * in it; one deleted between the listing and its copy fails the export (copyFile: ENOENT).
  */
 export async function exportVoices(dir: string, file: string): Promise<ExportResult> {
   const store = await VoiceStore.open(dir);

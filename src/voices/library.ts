@@ -72,7 +72,7 @@ export class VoiceLibrary {
   readonly store: VoiceStore;
   private readonly config: VoiceLibraryOptions['config'];
   private readonly logger: Logger;
-  /** Voice ids each instance is known to hold (forgotten when it goes down or refuses one). */
+  /** Voice ids each instance is known to hold (forgotten at any event of the instance, or when it refuses one). */
   private readonly confirmed = new Map<string, Set<string>>();
   private readonly pending = new Map<string, Registration>();
   /** Names of uploads between their check and their store: a concurrent duplicate is refused. */

@@ -38,7 +38,7 @@ export interface ParseOptions {
 
 /**
  * Parses `body`; rejects with VoiceError (not_multipart, file_too_large, unsupported_audio,
- * invalid_field). On rejection nothing is left on disk and the rest of the body is read and
+ * invalid_field, storage_failed, or what beforeFile throws). On rejection nothing is left on disk and the rest of the body is read and
  * dropped (so the client gets the answer rather than a reset connection).
  */
 export function parseVoiceUpload(body: Readable, headers: Readonly<Record<string, string>>, options: ParseOptions): Promise<ParsedUpload> {

@@ -3,7 +3,8 @@
  *
  *   <dir>/<id>/reference.wav   the normalized clip (mono 16-bit PCM WAV)
  *   <dir>/<id>/voice.json      its metadata (VoiceMeta)
- *   <dir>/.tmp/                uploads and folders being written; emptied at start
+ *   <dir>/.tmp/                uploads and folders being written; emptied at start (on a
+ *                              shared folder, only entries older than STALE_TMP_MS)
  *
  * Every change is atomic: a voice folder is written whole under .tmp (each file written and
  * fsynced), then renamed into place, and the parent fsynced; metadata is replaced by

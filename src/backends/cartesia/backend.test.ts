@@ -88,7 +88,7 @@ describe('cartesia helpers', () => {
     expect(cartesiaOutputFormat({ encoding: 'pcm_s16le', sampleRate: 11025 as 8000, frameMs: 20 })).toEqual({ encoding: 'pcm_s16le', sampleRate: 24000, passthrough: false });
   });
 
-  it('maps statuses to error kinds', () => {
+  it('maps statuses to error codes', () => {
     const cases: [number | undefined, BackendErrorCode][] = [[429, 'http_429'], [400, 'http_4xx'], [401, 'http_4xx'], [500, 'http_5xx'], [503, 'http_5xx'], [undefined, 'protocol'], [206, 'protocol']];
     for (const [status, kind] of cases) expect(kindForCartesiaStatus(status)).toBe(kind);
   });

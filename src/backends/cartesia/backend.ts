@@ -61,7 +61,7 @@ export class CartesiaBackend implements Backend, CartesiaContextOwner {
   readonly #config: FallbackConfig;
   readonly #logger: Logger | undefined;
   readonly #transport: CartesiaTransport;
-  /** context_id: a per-process random prefix and a counter, unique on the shared socket. */
+  /** context_id: a random prefix per backend and a counter, unique on the shared socket. */
   readonly #idPrefix = randomUUID();
   #idSeq = 0;
   #closed = false;

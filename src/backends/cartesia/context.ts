@@ -62,7 +62,7 @@ export class CartesiaContext implements CartesiaContextSink, AsyncIterator<Backe
     return this.#request.context_id;
   }
 
-  /** Sends the request; a socket closed meanwhile fails the context with kind `closed`. */
+  /** Sends the request; a socket closed meanwhile fails the context with code `closed`. */
   start(): void {
     if (this.#state !== 'open') return;
     if (this.#request.transcript !== '') this.#startedAt = performance.now();
@@ -154,7 +154,7 @@ export class CartesiaContext implements CartesiaContextSink, AsyncIterator<Backe
     this.#audioSamples += samples;
     let audio: BackendAudio;
     if (this.#pcm) {
-      // Int16Array needs an even byte offset; base64 decoding into Node's pool may give an odd one.
+      // Int16Array needs an even byte offset: Node's buffer pool aligns slices today, but does not promise it.
       const aligned = (bytes.byteOffset & 1) === 0 ? bytes : Buffer.from(bytes);
       audio = { samples: new Int16Array(aligned.buffer, aligned.byteOffset, samples), sampleRate: this.#sampleRate };
     } else {

@@ -22,7 +22,7 @@ export interface CartesiaTransportOptions {
   readonly headers: Readonly<Record<string, string>>;
   /** Extra `ws` client options (e.g. `ca`). Its headers are merged under `headers`. Default none. */
   readonly wsOptions?: ClientOptions;
-  /** Longest wait for the upgrade; past it the attempt fails with kind `timeout`. */
+  /** Longest wait for the upgrade; past it the attempt fails with code `timeout`. */
   readonly connectTimeoutMs: number;
   /** Ping period; a socket that has not answered the previous ping by the next is dropped. 0 = off. */
   readonly pingIntervalMs: number;
@@ -99,7 +99,7 @@ export class CartesiaSocket {
   }
 }
 
-/** BackendError kind for an HTTP-like status (upgrade response or error reply `status_code`). */
+/** BackendError code for an HTTP-like status (upgrade response or error reply `status_code`). */
 export function kindForCartesiaStatus(status: number | undefined): BackendErrorCode {
   return status !== undefined && status >= 400 && status < 600 ? kindForStatus(status) : 'protocol';
 }
@@ -137,7 +137,7 @@ export class CartesiaTransport {
     return raceAbort(this.#connecting, signal, abortError);
   }
 
-  /** Fails every context with kind `closed`, closes the socket, and refuses later connects. */
+  /** Fails every context with code `closed`, closes the socket, and refuses later connects. */
   async close(): Promise<void> {
     this.#closed = true;
     const socket = this.#socket;

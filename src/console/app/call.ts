@@ -42,7 +42,7 @@ export type CallState = 'connecting' | 'ready' | 'closed';
 /** ms since `origin`, rounded. */
 const since = (origin: number) => Math.round(performance.now() - origin);
 
-/** Tokens like an LLM's: words with their leading space, long words cut in 4-character pieces. */
+/** Tokens like an LLM's: words with their leading space, long words cut in 6-character pieces. */
 export function tokenize(text: string): string[] {
   const tokens: string[] = [];
   for (const word of text.match(/\s*\S+|\s+$/g) ?? []) {
