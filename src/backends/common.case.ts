@@ -15,6 +15,9 @@ import { NO_FAULTS, type Faults } from '../sim/faults.ts';
 import { BackendError, type Backend, type BackendErrorCode } from './backend.ts';
 import { synthesizeWithDeadlines, type Deadlines } from './deadline.ts';
 
+/** How soon a cancel must free the backend's stream: at once, with room for a stalled machine. */
+const CANCEL_FREES_WITHIN_MS = 500;
+
 export interface ConformanceHarness {
   backend: Backend;
   /** Sets faults on the fake behind `backend` (may resolve once applied, e.g. `down`). */
@@ -159,7 +162,7 @@ export function runBackendConformance(name: string, setup: () => Promise<Conform
       });
     }
 
-    it('cancel before first audio frees the slot within 50 ms', async () => {
+    it('cancel before first audio frees the slot at once (well before the stream would end)', async () => {
       const controller = new AbortController();
       const run = collect(h.backend, voice, controller.signal).then(
         () => null,
@@ -167,8 +170,10 @@ export function runBackendConformance(name: string, setup: () => Promise<Conform
       );
       expect(await waitFor(() => h.activeStreams() > 0, 2000), 'the fake never saw the stream').toBeGreaterThanOrEqual(0);
       controller.abort();
-      const freedIn = await waitFor(() => h.activeStreams() === 0, 50, 1);
-      expect(freedIn, 'slot still held 50 ms after abort').toBeGreaterThanOrEqual(0);
+      // 500 ms, not the ~1 ms it takes: a loaded 2-core machine stalls a process that long (a
+      // 50 ms bound failed 1 run in 3 there), and a slot held to the end would take seconds.
+      const freedIn = await waitFor(() => h.activeStreams() === 0, CANCEL_FREES_WITHIN_MS, 1);
+      expect(freedIn, `slot still held ${CANCEL_FREES_WITHIN_MS} ms after abort`).toBeGreaterThanOrEqual(0);
       const err = await run;
       if (err !== null) {
         expect(err).toBeInstanceOf(BackendError);
@@ -177,15 +182,15 @@ export function runBackendConformance(name: string, setup: () => Promise<Conform
     });
 
     if (incremental) {
-      it('cancel mid-stream frees the slot within 50 ms', async () => {
+      it('cancel mid-stream frees the slot at once (well before the stream would end)', async () => {
         const controller = new AbortController();
         const iterator = h.backend.synthesize({ text: CONFORMANCE_TEXT, voice }, controller.signal)[Symbol.asyncIterator]();
         const first = await iterator.next();
         expect(first.done).toBe(false);
         expect(h.activeStreams()).toBeGreaterThan(0);
         controller.abort();
-        const freedIn = await waitFor(() => h.activeStreams() === 0, 50, 1);
-        expect(freedIn, 'slot still held 50 ms after abort').toBeGreaterThanOrEqual(0);
+        const freedIn = await waitFor(() => h.activeStreams() === 0, CANCEL_FREES_WITHIN_MS, 1);
+        expect(freedIn, `slot still held ${CANCEL_FREES_WITHIN_MS} ms after abort`).toBeGreaterThanOrEqual(0);
         await iterator.next().then(
           (r) => expect(r.done).toBe(true),
           (err: unknown) => expect((err as BackendError).code).toBe('aborted'),

@@ -49,4 +49,12 @@ describe('IpcSlots', () => {
     await expect.poll(() => woken).toBe(1);
     expect(await pairs[1]!.store.acquire(claims)).not.toBeNull();
   });
+
+  it('acquire resolves null, never rejects, once the primary is gone (SlotStore contract)', async () => {
+    const { pairs } = setup(1);
+    const claims = [{ instanceId: 'gpu', limit: 2 }];
+    expect(await pairs[0]!.store.acquire(claims)).not.toBeNull();
+    pairs[0]!.workerEnd.disconnect();
+    await expect(pairs[0]!.store.acquire(claims)).resolves.toBeNull();
+  });
 });

@@ -88,7 +88,16 @@ export class IpcSlots implements SlotStore {
 
   async acquire(claims: readonly SlotClaim[]): Promise<SlotLease | null> {
     if (claims.length === 0) return null;
-    const lease = await this.channel.request('slotAcquire', claims);
+    let lease: SlotLease | null;
+    try {
+      lease = await this.channel.request('slotAcquire', claims);
+    } catch {
+      // The primary is gone (IpcClosedError) or did not answer in time (IpcTimeoutError): this
+      // worker cannot know the count, so it takes nothing. The segment waits for a slot (a
+      // release, the wait queue's poll) and, past max_wait_ms, fails with a reason; it never
+      // sees a rejection (SlotStore.acquire never rejects).
+      return null;
+    }
     if (!lease) return null;
     this.leases.add(lease.id);
     this.own.set(lease.instanceId, (this.own.get(lease.instanceId) ?? 0) + 1);

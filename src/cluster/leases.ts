@@ -16,7 +16,7 @@
  */
 import { createHash, randomBytes } from 'node:crypto';
 import type { SlotClaim, SlotLease, SlotStore } from '../routing/slots.ts';
-import { RedisUnavailableError, type ClusterRedis, type RedisClient } from './redis.ts';
+import type { ClusterRedis, RedisClient } from './redis.ts';
 
 /** Renew period: "the holder renews all its leases in one batched call each second". */
 export const LEASE_RENEW_MS = 1000;
@@ -145,8 +145,9 @@ export class RedisSlots implements SlotStore {
     let reply: [number, number];
     try {
       reply = (await this.redis.command((client) => this.script(client, ACQUIRE, keys, args))) as [number, number];
-    } catch (error) {
-      if (!(error instanceof RedisUnavailableError)) throw error;
+    } catch {
+      // Unreachable or slow (RedisUnavailableError), or any other failure of the call (a
+      // script error): the local fallback answers, as SlotStore.acquire promises never to reject.
       return this.acquireLocally(claims.map((c, i) => ({ instanceId: ids[i]!, limit: c.limit })));
     }
     const [index, count] = reply;

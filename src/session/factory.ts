@@ -12,7 +12,7 @@ import type { Metrics } from '../metrics.ts';
 import type { Fleet } from '../routing/fleet.ts';
 import type { Router } from '../routing/router.ts';
 import { SessionStartError } from './errors.ts';
-import { FALLBACK_PROVIDER, FallbackSlots } from './fallback.ts';
+import { FALLBACK_PROVIDER, FallbackSlots, mapCartesiaVoice } from './fallback.ts';
 import { Placement } from './placement.ts';
 import { RetryBudget, type RetryBudgetOptions } from './retry-budget.ts';
 import { resolveVoice } from './voices.ts';
@@ -125,6 +125,7 @@ export function createSessionFactory(options: SessionFactoryOptions): SessionFac
           retryBudget,
           timeouts: pool.timeouts,
           voice,
+          instanceVoice: pool.backend === 'cartesia' ? mapCartesiaVoice(pool.options.voice_map, voice) : voice,
           queueMs: pool.queue_ms,
           maxWaitMs: config.session.max_wait_ms,
           waitingNoticeMs: pool.timeouts.first_audio_ms,

@@ -49,9 +49,9 @@ export class FallbackSlots {
     return this.capacity - this.active;
   }
 
-  /** Pool voice → fallback voice: its own mapping, else `default`, else the name itself. The only mapping. */
+  /** Pool voice → fallback voice (mapCartesiaVoice over the fallback's voice_map). */
   voiceFor(voice: string): string {
-    return this.voiceMap[voice] ?? this.voiceMap.default ?? voice;
+    return mapCartesiaVoice(this.voiceMap, voice);
   }
 
   /** Called whenever a context frees (the pools' wait queues listen). */
@@ -90,4 +90,13 @@ export class FallbackSlots {
   snapshot(): { pool: string; id: string; health: 'up'; healthy: true; draining: false; streams: number; capacity: number; fallback: true } {
     return { pool: FALLBACK_POOL, id: FALLBACK_PROVIDER, health: 'up', healthy: true, draining: false, streams: this.active, capacity: this.capacity, fallback: true };
   }
+}
+
+/**
+ * A voicegate voice → the Cartesia voice id a `voice_map` names for it: its own entry, else
+ * `default`, else the name itself (a client may name a Cartesia id directly). The one mapping,
+ * for the fallback and for a pool whose backend is Cartesia alike; adapters never map again.
+ */
+export function mapCartesiaVoice(voiceMap: Readonly<Record<string, string>>, voice: string): string {
+  return voiceMap[voice] ?? voiceMap.default ?? voice;
 }

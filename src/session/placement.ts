@@ -46,6 +46,11 @@ export interface PlacementOptions {
   readonly timeouts: TimeoutsConfig;
   /** The pool voice (the fallback maps it). */
   readonly voice: string;
+  /**
+   * What the pool's instances are asked to speak: the pool voice, or for a Cartesia pool the
+   * id its `options.voice_map` names (factory.ts maps it once). Default: `voice`.
+   */
+  readonly instanceVoice?: string;
   /** Pool `queue_ms`: how long a first attempt waits for its own pin before spilling. */
   readonly queueMs: number;
   /** `session.max_wait_ms`: how long a segment waits for any capacity before it gives up. */
@@ -343,7 +348,7 @@ export class Placement {
   }
 
   private instanceGrant(instance: Instance, slot: Slot): Grant & { instance: Instance } {
-    return { provider: instance.id, backend: instance.backend, timeouts: this.options.timeouts, voice: this.options.voice, instance, inFlightAtStart: slot.inFlightAtStart, release: once(() => slot.release()) };
+    return { provider: instance.id, backend: instance.backend, timeouts: this.options.timeouts, voice: this.options.instanceVoice ?? this.options.voice, instance, inFlightAtStart: slot.inFlightAtStart, release: once(() => slot.release()) };
   }
 
   private repin(to: Instance | null): void {

@@ -69,8 +69,12 @@ export class Synthesizer {
       let placed;
       try {
         placed = await placement.place({ klass: job.klass, signal, excluded, failure, aheadMs: job.aheadMs, onWaiting: (position) => emit({ type: 'waiting', position }) });
-      } catch {
-        return; // aborted while waiting: nothing was granted
+      } catch (err) {
+        if (signal.aborted) return; // aborted while waiting: nothing was granted
+        // A slot store that broke its never-rejects promise: the segment fails with a reason
+        // rather than leaving the turn waiting for an event that never comes.
+        emit({ type: 'failed', code: 'synthesis_failed', message: `no stream slot could be taken (${err instanceof Error ? err.message : String(err)})` });
+        return;
       }
       if (placed === 'saturated') {
         emit({ type: 'failed', code: 'fleet_saturated', message: `no provider had capacity within session.max_wait_ms (${this.options.maxWaitMs} ms)` });
