@@ -22,6 +22,7 @@ import type { Duplex } from 'node:stream';
 import type { AddressInfo, Socket } from 'node:net';
 import { WebSocketServer, type WebSocket } from 'ws';
 import type { Encoding } from '../audio/format.ts';
+import { CARTESIA_VERSION } from '../config.ts';
 import {
   CartesiaError,
   DEFAULT_BUFFER_DELAY_MS,
@@ -69,7 +70,7 @@ export interface FakeCartesiaOptions {
   idleMs?: number;
   /** Chunks sent before `die_mid_stream` / `stall_ms` strike. Default 2. */
   faultAfterChunks?: number;
-  /** Value of `version` in `GET /`. Default `2025-04-16`. */
+  /** Value of `version` in `GET /`. Default CARTESIA_VERSION (src/config.ts), what the adapter sends. */
   version?: string;
   /** Initial faults. Default none. */
   faults?: Partial<Faults>;
@@ -156,7 +157,7 @@ export async function startFakeCartesia(options: FakeCartesiaOptions = {}): Prom
   const idleMs = options.idleMs ?? 300_000;
   const faultAfter = options.faultAfterChunks ?? 2;
   const maxContexts = options.maxContexts ?? Infinity;
-  const version = options.version ?? '2025-04-16';
+  const version = options.version ?? CARTESIA_VERSION;
   let errorShape: CartesiaErrorShape = options.errorShape ?? 'current';
   let faults = mergeFaults({ ...NO_FAULTS }, options.faults ?? {});
 

@@ -6,7 +6,7 @@
  */
 import { createHash } from 'node:crypto';
 import { FormData, request } from 'undici';
-import type { FallbackConfig } from '../config.ts';
+import { CARTESIA_VERSION, type FallbackConfig } from '../config.ts';
 
 /** The REST base of a Cartesia WebSocket URL: wss://api.cartesia.ai/tts/websocket → https://api.cartesia.ai. */
 export function cartesiaRestBase(wsUrl: string): string {
@@ -22,8 +22,12 @@ export function cartesiaAccount(config: FallbackConfig): string {
   return createHash('sha256').update(`${cartesiaRestBase(config.url)}\n${config.api_key}`).digest('hex').slice(0, 16);
 }
 
-/** REST `Cartesia-Version`: the clone API exists from 2024-06-10 on; the fallback's own version when later. */
-const CLONE_VERSION = '2025-04-16';
+/**
+ * REST `Cartesia-Version` of a clone request: the version its request is written against (the
+ * adapter's, CARTESIA_VERSION; the clone API exists from 2024-06-10 on), or the fallback's own
+ * when later.
+ */
+const CLONE_VERSION = CARTESIA_VERSION;
 
 export interface CartesiaCloneRequest {
   readonly name: string;
