@@ -2,7 +2,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { describe, expect, it } from 'vitest';
 import { pinStoreConformance } from '../routing/pins.common.case.ts';
 import { IpcChannel } from './ipc.ts';
-import { linkedEndpoints } from './ipc-testing.ts';
+import { linkedEndpoints } from '../../test/helpers/ipc-endpoints.ts';
 import { IpcPinStore, PinHost, type PinHostMethods, type PinWorkerMethods } from './ipc-pins.ts';
 
 /** A primary's PinHost; `worker()` joins one more worker to it by an in-process IPC pair. */

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { runSlotStoreConformance } from '../routing/slots.common.case.ts';
 import { IpcChannel } from './ipc.ts';
-import { linkedEndpoints } from './ipc-testing.ts';
+import { linkedEndpoints } from '../../test/helpers/ipc-endpoints.ts';
 import { IpcSlots, SlotHost, type SlotHostMethods, type SlotWorkerMethods } from './ipc-slots.ts';
 
 /** A primary's SlotHost and `workers` IpcSlots joined by in-process IPC pairs. */

@@ -1,7 +1,7 @@
 import { fork } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
 import { IpcChannel, IpcClosedError, IpcTimeoutError } from './ipc.ts';
-import { linkedEndpoints } from './ipc-testing.ts';
+import { linkedEndpoints } from '../../test/helpers/ipc-endpoints.ts';
 
 type Echo = { echo: [string, string]; fail: [null, never]; never: [null, null] };
 

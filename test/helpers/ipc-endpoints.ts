@@ -1,6 +1,6 @@
 /** Two IPC endpoints joined in one process, asynchronous and copying like node's IPC (tests). */
 import { EventEmitter } from 'node:events';
-import type { IpcEndpoint } from './ipc.ts';
+import type { IpcEndpoint } from '../../src/cluster/ipc.ts';
 
 export class LinkedEndpoint extends EventEmitter implements IpcEndpoint {
   peer!: LinkedEndpoint;
