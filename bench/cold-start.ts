@@ -7,6 +7,10 @@
  * the first 200 is counted.
  *
  *   npx tsx bench/cold-start.ts [--starts 10] [--calls 10] [--tree /path/to/other/checkout ...]
+ *                               [--discard N] [--trace]
+ *
+ * --discard N makes N untimed calls first (what N warm-up calls would do at best); --trace prints
+ * every call's time.
  *
  * With --tree (repeatable), the starts alternate between this tree and each other one, so a
  * before/after pair shares the machine's load. Every process is started here and ended by pid.
@@ -26,6 +30,7 @@ const { values } = parseArgs({
     calls: { type: 'string', default: '10' },
     tree: { type: 'string', multiple: true, default: [] },
     discard: { type: 'string', default: '0' },
+    trace: { type: 'boolean', default: false },
   },
 });
 const STARTS = Number(values.starts);
@@ -122,6 +127,7 @@ async function coldStart(tree: string, dir: string, n: number): Promise<StartRes
     for (let i = 0; i < Number(values.discard); i++) await oneCall(base, 100 + i);
     const times: number[] = [];
     for (let i = 0; i < CALLS; i++) times.push(await oneCall(base, i));
+    if (values.trace) console.log(times.map((t) => t.toFixed(1)).join(' '));
     return { tree, readyAfterMs, flippedBack, first: times[0]!, steady: median(times.slice(Math.max(1, CALLS - 5))) };
   } finally {
     child.kill('SIGTERM');

@@ -45,8 +45,15 @@ import { RedisSlots } from './cluster/leases.ts';
 import type { SlotStore } from './routing/slots.ts';
 import { withLibraryVoices } from './voices/listing.ts';
 
-/** The warm-up turn at start gives up after this long (it only warms code; it never blocks a start for long). */
+/** Each warm-up call at start gives up after this long (it only warms code; it never blocks a start for long). */
 const WARM_UP_TURN_MS = 5000;
+/**
+ * Warm-up calls at start, one after another, on different session ids (so on each instance):
+ * V8 optimises a function after it has run a while, so one call left the next few calls
+ * ~1.3× slower than the tenth; ten brought that to ~1.2× for ~0.4 s more start
+ * (bench/RESULTS.md, cold starts). Not a config key: it trades start time for nothing a user sees.
+ */
+const WARM_UP_CALLS = 10;
 
 export interface GatewayOptions {
   readonly config: Config;
@@ -309,7 +316,7 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
       await Promise.all(warming.map((b) => b.whenWarm?.()));
       if (warming.length > 0) {
         const scratch = createSessionFactory({ ...sessionDeps, metrics: new Metrics({ defaultMetrics: false }) });
-        const done = await warmUpStreamPath({ sessions: scratch, maxMessageBytes: config.session.max_message_bytes, timeoutMs: WARM_UP_TURN_MS });
+        const done = await warmUpStreamPath({ sessions: scratch, maxMessageBytes: config.session.max_message_bytes, calls: WARM_UP_CALLS, timeoutMs: WARM_UP_TURN_MS });
         if (!done) logger.debug('warm-up call did not finish its turn (the first call may be slower)');
       }
       warm = true;

@@ -1,5 +1,5 @@
 /**
- * One throwaway call through the native front end before /ready says 200 (issue 18, "the first
+ * Throwaway calls through the native front end before /ready says 200 (issue 18, "the first
  * call after ready is as fast as later ones"). On a fresh process V8 has compiled none of the
  * call's code: the first call paid for it (~0.9 s to first audio against ~80 ms later). Warming
  * only the session (pin, segmenter, backend, audio output) left the front end cold — message
@@ -16,7 +16,7 @@ import { silentLogger } from '../log.ts';
 import { TURN_END_MESSAGE } from '../protocol/stream.ts';
 import type { SessionFactory } from '../session/factory.ts';
 import { Admission } from './admission.ts';
-import type { Connection, RequestInfo } from './engine.ts';
+import type { Connection, RequestInfo, WebSocketHandlers } from './engine.ts';
 import { STREAM_PATH, streamHandlers, type StreamState } from './stream-route.ts';
 
 export interface WarmUpOptions {
@@ -24,7 +24,9 @@ export interface WarmUpOptions {
   readonly sessions: SessionFactory;
   /** session.max_message_bytes, as the real route has it. */
   readonly maxMessageBytes: number;
-  /** Gives up after this long: the warm-up only warms code, it never holds a start back for long. */
+  /** Calls, one after another, each on its own session id (so the calls spread over the instances). */
+  readonly calls: number;
+  /** Each call gives up after this long: the warm-up only warms code, it never holds a start back for long. */
   readonly timeoutMs: number;
 }
 
@@ -35,17 +37,17 @@ const WARM_UP_MESSAGES = [
   JSON.stringify({ type: 'flush' }),
 ];
 
-const WARM_UP_REQUEST: RequestInfo = {
+const warmUpRequest = (n: number): RequestInfo => ({
   method: 'GET',
   path: STREAM_PATH,
-  query: new URLSearchParams({ session_id: 'voicegate-warm-up' }),
+  query: new URLSearchParams({ session_id: `voicegate-warm-up-${n}` }),
   headers: {},
   remoteAddress: '127.0.0.1',
-};
+});
 
 /**
- * Runs the warm-up call. Resolves true when its turn ended, false when it failed or timed out
- * (the first call may then be slower; nothing else depends on it).
+ * Runs the warm-up calls. Resolves true when every turn ended, false when one failed or timed
+ * out (the first call may then be slower; nothing else depends on it).
  */
 export async function warmUpStreamPath(options: WarmUpOptions): Promise<boolean> {
   const handlers = streamHandlers({
@@ -57,7 +59,13 @@ export async function warmUpStreamPath(options: WarmUpOptions): Promise<boolean>
     admission: new Admission({ maxSessions: 0, refuseWhenLagging: false, liveSessions: () => 0, lagging: () => false }),
     startTimeoutMs: options.timeoutMs,
   });
-  const upgraded = handlers.upgrade(WARM_UP_REQUEST);
+  // The first call that fails ends the warm-up: the next ones would most likely fail the same way.
+  for (let n = 0; n < options.calls; n++) if (!(await warmUpCall(handlers, n, options.timeoutMs))) return false;
+  return true;
+}
+
+async function warmUpCall(handlers: WebSocketHandlers<StreamState>, n: number, timeoutMs: number): Promise<boolean> {
+  const upgraded = handlers.upgrade(warmUpRequest(n));
   if (!upgraded.accept) return false;
   let timer: NodeJS.Timeout | undefined;
   let turnEnded!: (ended: boolean) => void;
@@ -83,7 +91,7 @@ export async function warmUpStreamPath(options: WarmUpOptions): Promise<boolean>
   try {
     handlers.open(conn);
     for (const message of WARM_UP_MESSAGES) handlers.message(conn, message, false);
-    timer = setTimeout(() => turnEnded(false), options.timeoutMs);
+    timer = setTimeout(() => turnEnded(false), timeoutMs);
     return await ended;
   } finally {
     clearTimeout(timer);
