@@ -17,12 +17,12 @@
  */
 import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import WebSocket from 'ws';
 import { parse as parseYaml, stringify } from 'yaml';
+import { freePort } from '../test/helpers/ports.ts';
 
 const { values } = parseArgs({
   options: {
@@ -37,17 +37,6 @@ const STARTS = Number(values.starts);
 const CALLS = Number(values.calls);
 const HERE = resolve(import.meta.dirname, '..');
 const TREES = [HERE, ...values.tree.map((t) => resolve(t))];
-
-function freePort(): Promise<number> {
-  return new Promise((res, rej) => {
-    const srv = createServer();
-    srv.once('error', rej);
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address() as { port: number };
-      srv.close(() => res(port));
-    });
-  });
-}
 
 const median = (xs: readonly number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 
