@@ -1,15 +1,17 @@
 /**
  * Throwaway calls through the native front end before /ready says 200 (issue 18, "the first
  * call after ready is as fast as later ones"). On a fresh process V8 has compiled none of the
- * call's code: the first call paid for it (~0.9 s to first audio against ~80 ms later). Warming
- * only the session (pin, segmenter, backend, audio output) left the front end cold — message
- * parsing, the start path, the sink's event encoding — and the first call still took ~1.4× the
- * tenth on a quiet machine (bench/RESULTS.md, cold starts).
+ * call's code: the first call paid for it (~0.9 s to first audio against ~80 ms later). After
+ * one warm-up turn the first calls were still slower than the tenth (1.3–1.4× on a quiet
+ * machine), and not because one path was cold: calls 1–6 settle to the steady time as V8
+ * optimises what they run. So the gateway runs several calls (gateway.ts WARM_UP_CALLS), on
+ * different session ids so each instance's path takes part (bench/RESULTS.md, cold starts).
  *
- * The call runs in memory: `/v1/stream`'s own handlers (stream-route.ts) over a Connection that
- * keeps nothing, so no socket, port, API key or client is involved. It has its own factory,
- * metrics, admission and a silent logger, so no operator sees a call nobody made; it pins and
- * takes a stream slot in the real fleet like any call, which is what warms that code too.
+ * The calls run in memory: `/v1/stream`'s own handlers (stream-route.ts) over a Connection that
+ * keeps nothing, so no socket, port, API key or client is involved, and the front end's code
+ * (message parsing, the start path, the sink's events) warms with the session's. They have
+ * their own factory, metrics, admission and a silent logger, so no operator sees a call nobody
+ * made; they pin and take stream slots in the real fleet like any call, which warms that code too.
  */
 import { Metrics } from '../metrics.ts';
 import { silentLogger } from '../log.ts';
