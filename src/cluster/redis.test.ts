@@ -68,8 +68,11 @@ describe('ClusterRedis: one owner of "is Redis usable now"', () => {
       const sleeping = blocker.sendCommand(['DEBUG', 'SLEEP', '1']);
       await expect(conn.command((c) => c.ping())).rejects.toMatchObject({ reason: 'slow' });
       expect(await down).toEqual(['slow']);
+      // Listening before the sleep ends: the 50 ms probe may bring Redis back before `sleeping`
+      // settles here, and an `up` already emitted would never come (seen: a 20 s test timeout).
+      const back = once(conn, 'up');
       await sleeping;
-      await once(conn, 'up');
+      await back;
       expect(conn.up).toBe(true);
       expect(await gauge(metrics, 'voicegate_cluster_fallback_total')).toMatch(/reason="slow"} 1$/);
     } finally {
