@@ -24,7 +24,7 @@ export async function* synthesizeWithDeadlines(backend: Backend, req: SynthesisR
   let expired: BackendError | null = null;
   const expire = (which: 'first_audio' | 'stall'): void => {
     // The adapter sees this error as its abort reason: the HTTP adapters (CallSignal) and
-    // Cartesia's contexts count it as a timeout in their metrics (espeak counts nothing).
+    // Cartesia's contexts and espeak count it as a timeout in their metrics.
     expired = deadlineError(provider, which, deadlines);
     upstream.abort(expired);
   };

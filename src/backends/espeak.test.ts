@@ -1,5 +1,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
+import { Metrics } from '../metrics.ts';
 import { BackendError } from './backend.ts';
+import { synthesizeWithDeadlines } from './deadline.ts';
 import { EspeakBackend } from './espeak.ts';
 import { EspeakError, EspeakWorker } from './espeak-engine.ts';
 
@@ -69,6 +71,21 @@ describe('EspeakBackend', () => {
     expect(recycled).toHaveLength(1);
     // The fresh thread speaks.
     expect(await drainAudio(backend, SHORT, new AbortController().signal)).toBeGreaterThan(10_000);
+  });
+});
+
+describe('EspeakBackend under the deadlines (backends/deadline.ts)', () => {
+  it('a first-audio timeout is counted as the instance\'s timeout, not skipped as a cancel', async () => {
+    const metrics = new Metrics({ defaultMetrics: false });
+    const backend = new EspeakBackend({ pool: 'p', instance: 'espeak-1', metrics });
+    opened.push(backend);
+    await backend.whenWarm();
+    const run = async () => {
+      for await (const _ of synthesizeWithDeadlines(backend, { text: HUGE_TOKEN, voice: '' }, new AbortController().signal, { first_audio_ms: 100, stall_ms: 1000 })) void _;
+    };
+    await expect(run()).rejects.toMatchObject({ code: 'timeout' });
+    const counted = (await metrics.backendErrors.get()).values.filter((v) => v.labels.instance === 'espeak-1');
+    expect(counted.map((v) => [v.labels.kind, v.value])).toEqual([['timeout', 1]]);
   });
 });
 

@@ -5,7 +5,7 @@
 import type { BackendAudio } from '../audio/format.ts';
 import type { Metrics } from '../metrics.ts';
 import { InstanceMetrics } from './instance-metrics.ts';
-import { BackendError, type Backend, type SynthesisRequest, type VoiceList } from './backend.ts';
+import { BackendError, isBackendError, type Backend, type SynthesisRequest, type VoiceList } from './backend.ts';
 import { EspeakError, EspeakWorker, parseEspeakVoices } from './espeak-engine.ts';
 
 export interface EspeakBackendOptions {
@@ -99,7 +99,10 @@ export class EspeakBackend implements Backend {
     try {
       pcm = await this.worker.synthesize(req.text, voiceForScript(req.text, req.voice || this.defaultVoice), req.speed ?? 1, signal);
     } catch (err) {
-      const error = toBackendError(err);
+      // A deadline (backends/deadline.ts) aborts with its timeout as the reason: that is what
+      // the instance failed at and what its error counter shows, as for the HTTP adapters;
+      // the worker itself only saw a cancel.
+      const error = signal.aborted && isBackendError(signal.reason) ? signal.reason : toBackendError(err);
       this.stats.error(error);
       throw error;
     }

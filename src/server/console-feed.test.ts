@@ -1,4 +1,4 @@
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { parseConfig } from '../config.ts';
 import { Metrics } from '../metrics.ts';
 import { Fleet } from '../routing/fleet.ts';
@@ -88,7 +88,7 @@ describe('ConsoleFeed', () => {
     feed.close();
   });
 
-  it('pushes to subscribers on its tick and at once on an instance event; close ends them', async () => {
+  it('pushes to subscribers at once on an instance event, without waiting for a tick; close ends them', async () => {
     const now = { t: 0 };
     const { feed, fleet } = setup(now);
     const views: ConsoleView[] = [];
@@ -101,5 +101,28 @@ describe('ConsoleFeed', () => {
     expect(views[1].pools[0].instances[0].draining).toBe(true);
     feed.close();
     expect(ended).toBe(1);
+  });
+
+  it('pushes a fresh view to subscribers every pushMs once started, and stops at close', async () => {
+    vi.useFakeTimers({ toFake: ['setInterval', 'clearInterval'] });
+    try {
+      const now = { t: 0 };
+      const { feed } = setup(now);
+      const views: ConsoleView[] = [];
+      feed.subscribe({ view: (v) => views.push(v), end: () => {} });
+      await expect.poll(() => views.length).toBe(1);
+      feed.start();
+      // Nothing happens in the fleet: only the tick brings the next views.
+      for (const expected of [2, 3]) {
+        vi.advanceTimersByTime(500);
+        await expect.poll(() => views.length).toBe(expected);
+      }
+      feed.close();
+      vi.advanceTimersByTime(5_000);
+      await new Promise((r) => setImmediate(r));
+      expect(views).toHaveLength(3);
+    } finally {
+      vi.useRealTimers();
+    }
   });
 });

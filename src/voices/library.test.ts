@@ -2,6 +2,7 @@
  * The library's registration logic in-process: a fake cloning backend counts what the
  * library asks of it; the real openai adapter against the simulator checks both modes.
  */
+import { EventEmitter } from 'node:events';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -11,6 +12,7 @@ import { lcgNoise } from '../audio/analysis.ts';
 import { encodeWav } from '../audio/wav.ts';
 import { BackendError, type Backend, type SynthesisRequest, type VoiceCloning, type VoiceReference } from '../backends/backend.ts';
 import { parseConfig, type Config } from '../config.ts';
+import type { Fleet } from '../routing/fleet.ts';
 import { syntheticSource } from '../sim/audio.ts';
 import { startFakeCartesia } from '../sim/cartesia.ts';
 import { startSimHarness, type SimHarness } from '../../test/helpers/sim-harness.ts';
@@ -129,6 +131,24 @@ describe('VoiceLibrary registration', () => {
     await expect(drain(backend, voice.id)).rejects.toMatchObject({ code: 'http_4xx' });
     expect(fake.lists).toBe(lists + 1);
     expect(fake.registers).toBe(2);
+  });
+
+  it('a capacity, drain or undrain event keeps what the instance holds confirmed; a down event does not', async () => {
+    const fake = new FakeCloningBackend();
+    const config = poolConfig('upload');
+    const library = new VoiceLibrary({ config, store });
+    const fleet = new EventEmitter() as unknown as Fleet;
+    library.attach(fleet);
+    const backend = library.wrapBackend(config.pools[0]!, 'gpu-1', fake);
+    await drain(backend, voice.id);
+    expect(fake.lists).toBe(1);
+    for (const type of ['capacity', 'draining', 'undrained'] as const) fleet.emit('instance', { type, pool: 'qwen', instance: 'gpu-1', url: 'http://127.0.0.1:9', healthy: true });
+    await drain(backend, voice.id);
+    expect(fake.lists).toBe(1);
+    fleet.emit('instance', { type: 'down', pool: 'qwen', instance: 'gpu-1', url: 'http://127.0.0.1:9', healthy: false });
+    await drain(backend, voice.id);
+    expect(fake.lists).toBe(2);
+    library.detach();
   });
 
   it('a failed registration is a retryable error (the segment moves on), retried on the next use', async () => {

@@ -395,6 +395,9 @@ export class VoiceLibrary {
   }
 
   private instanceChanged(event: InstanceEvent): void {
+    // A learned limit that moved, a drain or an undrain leaves the server as it was: what it
+    // holds is still confirmed (forgetting would cost a voice listing on its next use).
+    if (event.type === 'capacity' || event.type === 'draining' || event.type === 'undrained') return;
     const key = instanceKey(event.pool, event.instance);
     // Whatever it held may be gone (a restart forgets uploaded voices): ask again next time.
     this.forget(key);
