@@ -50,7 +50,7 @@ const WARM_UP_TURN_MS = 5000;
 /**
  * Warm-up calls at start, one after another, on different session ids (so on each instance):
  * V8 optimises a function after it has run a while, so one call left the next few calls
- * ~1.3× slower than the tenth; ten brought that to ~1.2× for ~0.4 s more start
+ * ~1.3× slower than the tenth; ten brought that to ~1.2× for ~0.5 s more start
  * (bench/RESULTS.md, cold starts). Not a config key: it trades start time for nothing a user sees.
  */
 const WARM_UP_CALLS = 10;
@@ -315,8 +315,9 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
       const warming = backends.filter((b) => b.whenWarm);
       await Promise.all(warming.map((b) => b.whenWarm?.()));
       if (warming.length > 0) {
-        const scratch = createSessionFactory({ ...sessionDeps, metrics: new Metrics({ defaultMetrics: false }) });
-        const done = await warmUpStreamPath({ sessions: scratch, maxMessageBytes: config.session.max_message_bytes, calls: WARM_UP_CALLS, timeoutMs: WARM_UP_TURN_MS });
+        const scratchMetrics = new Metrics({ defaultMetrics: false });
+        const scratch = createSessionFactory({ ...sessionDeps, metrics: scratchMetrics });
+        const done = await warmUpStreamPath({ sessions: scratch, metrics: scratchMetrics, maxMessageBytes: config.session.max_message_bytes, calls: WARM_UP_CALLS, timeoutMs: WARM_UP_TURN_MS });
         if (!done) logger.debug('warm-up call did not finish its turn (the first call may be slower)');
       }
       warm = true;

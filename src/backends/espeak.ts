@@ -5,7 +5,8 @@
 import type { BackendAudio } from '../audio/format.ts';
 import type { Metrics } from '../metrics.ts';
 import { InstanceMetrics } from './instance-metrics.ts';
-import { BackendError, isBackendError, type Backend, type SynthesisRequest, type VoiceList } from './backend.ts';
+import { BackendError, type Backend, type SynthesisRequest, type VoiceList } from './backend.ts';
+import { deadlineOf } from './http.ts';
 import { EspeakError, EspeakWorker, parseEspeakVoices } from './espeak-engine.ts';
 
 export interface EspeakBackendOptions {
@@ -102,7 +103,7 @@ export class EspeakBackend implements Backend {
       // A deadline (backends/deadline.ts) aborts with its timeout as the reason: that is what
       // the instance failed at and what its error counter shows, as for the HTTP adapters;
       // the worker itself only saw a cancel.
-      const error = signal.aborted && isBackendError(signal.reason) ? signal.reason : toBackendError(err);
+      const error = (signal.aborted ? deadlineOf(signal.reason) : undefined) ?? toBackendError(err);
       this.stats.error(error);
       throw error;
     }

@@ -13,7 +13,7 @@
  * their own factory, metrics, admission and a silent logger, so no operator sees a call nobody
  * made; they pin and take stream slots in the real fleet like any call, which warms that code too.
  */
-import { Metrics } from '../metrics.ts';
+import type { Metrics } from '../metrics.ts';
 import { silentLogger } from '../log.ts';
 import { TURN_END_MESSAGE } from '../protocol/stream.ts';
 import type { SessionFactory } from '../session/factory.ts';
@@ -22,8 +22,10 @@ import type { Connection, RequestInfo, WebSocketHandlers } from './engine.ts';
 import { STREAM_PATH, streamHandlers, type StreamState } from './stream-route.ts';
 
 export interface WarmUpOptions {
-  /** A factory of its own (its metrics are thrown away), over the gateway's fleet and backends. */
+  /** A factory of its own over the gateway's fleet and backends. */
   readonly sessions: SessionFactory;
+  /** Metrics nobody scrapes (the factory's too): the warm-up's sessions and audio count there. */
+  readonly metrics: Metrics;
   /** session.max_message_bytes, as the real route has it. */
   readonly maxMessageBytes: number;
   /** Calls, one after another, each on its own session id (so the calls spread over the instances). */
@@ -55,7 +57,7 @@ export async function warmUpStreamPath(options: WarmUpOptions): Promise<boolean>
   const handlers = streamHandlers({
     sessions: options.sessions,
     authorize: () => true,
-    metrics: new Metrics({ defaultMetrics: false }),
+    metrics: options.metrics,
     logger: silentLogger,
     maxMessageBytes: options.maxMessageBytes,
     admission: new Admission({ maxSessions: 0, refuseWhenLagging: false, liveSessions: () => 0, lagging: () => false }),
